@@ -1,0 +1,40 @@
+/* Attention kernels behind one interface, so the transformer block can call any of them.
+ * Tensors are views: element (b, t, h, i) of q lives at q[(b*T + t)*ldq + h*dqk + i], so the
+ * kernel reads q, k, v straight out of the fused qkv projection without copies. */
+#ifndef LRPE_ATTENTION_H
+#define LRPE_ATTENTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct attn_shape {
+    int B, T, H;      /* batch, sequence length, heads */
+    int dqk, dv;      /* per-head widths of q/k and of v/o */
+    int ldq, ldk, ldv, ldo; /* row strides (floats) of the q, k, v and o views */
+    int causal;       /* 1: key t <= query s only */
+    float scale;      /* score scale, usually 1/sqrt(head dim) */
+} attn_shape;
+
+typedef struct attn_kernel {
+    const char *name;
+    /* floats saved per layer between forward and backward (e.g. row log-sum-exp) */
+    size_t (*saved_floats)(const attn_shape *s);
+    /* floats of per-call working memory for nthreads threads (not kept between calls) */
+    size_t (*scratch_floats)(const attn_shape *s, int nthreads);
+    /* o = attention(q, k, v) with keys where valid[b,t] == 0 masked out (valid may be NULL). */
+    void (*forward)(const attn_shape *s, float *o, float *saved, const float *q, const float *k,
+                    const float *v, const uint8_t *valid, float *scratch);
+    /* dq, dk, dv += gradients given dout; o and saved are the forward's outputs. */
+    void (*backward)(const attn_shape *s, float *dq, float *dk, float *dv, const float *dout,
+                     const float *o, const float *saved, const float *q, const float *k,
+                     const float *v, const uint8_t *valid, float *scratch);
+} attn_kernel;
+
+/* Softmax attention, causal or bidirectional; saves only the row log-sum-exp [B,H,T] and
+ * recomputes the (T x T) scores per (batch, head) in backward, one block per thread. */
+extern const attn_kernel attn_softmax;
+
+/* Looks a kernel up by name ("softmax"); NULL when unknown. */
+const attn_kernel *attn_lookup(const char *name);
+
+#endif

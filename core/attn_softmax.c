@@ -1,0 +1,128 @@
+/* Softmax attention, flash-attention style in memory: per (batch, head), queries are processed in
+ * tiles of ATTN_TILE rows; only the row log-sum-exp is kept for backward, which recomputes the
+ * scores. Working memory: two (ATTN_TILE x T) blocks per thread, never T x T per layer. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+
+#include "attention.h"
+
+#define ATTN_TILE 64
+
+static size_t softmax_saved(const attn_shape *s) { return (size_t)s->B * s->H * s->T; }
+
+static size_t softmax_scratch(const attn_shape *s, int nthreads) {
+    return (size_t)nthreads * 2 * ATTN_TILE * s->T;
+}
+
+/* Scores of query rows [s0, s0+R) against keys [0, nk): S[R, nk] = scale * Q K^T, with masked
+ * entries at -inf (padding keys, and keys after the query when causal). */
+static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *k,
+                        const uint8_t *valid_b, int s0, int R, int nk) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, nk, sh->dqk, sh->scale, q, sh->ldq, k,
+                sh->ldk, 0.0f, S, nk);
+    for (int r = 0; r < R; r++) {
+        float *row = S + (size_t)r * nk;
+        if (sh->causal)
+            for (int t = s0 + r + 1; t < nk; t++) row[t] = -INFINITY;
+        if (valid_b)
+            for (int t = 0; t < nk; t++)
+                if (!valid_b[t]) row[t] = -INFINITY;
+    }
+}
+
+/* Turns scores into probabilities in place, given each row's log-sum-exp. */
+static void tile_probs(float *S, const float *lse, int R, int nk) {
+    for (int r = 0; r < R; r++) {
+        float *row = S + (size_t)r * nk;
+        if (isinf(lse[r])) { /* no key visible: the row attends to nothing */
+            for (int t = 0; t < nk; t++) row[t] = 0.0f;
+            continue;
+        }
+        for (int t = 0; t < nk; t++) row[t] = expf(row[t] - lse[r]);
+    }
+}
+
+static void softmax_forward(const attn_shape *sh, float *o, float *saved, const float *q,
+                            const float *k, const float *v, const uint8_t *valid, float *scratch) {
+    const int B = sh->B, T = sh->T, H = sh->H;
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        float *S = scratch + (size_t)omp_get_thread_num() * 2 * ATTN_TILE * T;
+        const uint8_t *valid_b = valid ? valid + (size_t)b * T : NULL;
+        const float *kb = k + (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
+        const float *vb = v + (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
+        float *lse_bh = saved + (size_t)bh * T;
+        for (int s0 = 0; s0 < T; s0 += ATTN_TILE) {
+            int R = s0 + ATTN_TILE < T ? ATTN_TILE : T - s0;
+            int nk = sh->causal ? s0 + R : T;
+            const float *qt = q + ((size_t)b * T + s0) * sh->ldq + (size_t)h * sh->dqk;
+            tile_scores(sh, S, qt, kb, valid_b, s0, R, nk);
+            for (int r = 0; r < R; r++) {
+                const float *row = S + (size_t)r * nk;
+                float mx = -INFINITY;
+                for (int t = 0; t < nk; t++) mx = row[t] > mx ? row[t] : mx;
+                float sum = 0.0f;
+                if (!isinf(mx))
+                    for (int t = 0; t < nk; t++) sum += expf(row[t] - mx);
+                lse_bh[s0 + r] = isinf(mx) ? -INFINITY : mx + logf(sum);
+            }
+            tile_probs(S, lse_bh + s0, R, nk);
+            float *ot = o + ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, sh->dv, nk, 1.0f, S, nk, vb,
+                        sh->ldv, 0.0f, ot, sh->ldo);
+        }
+    }
+}
+
+static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *dv,
+                             const float *dout, const float *o, const float *saved, const float *q,
+                             const float *k, const float *v, const uint8_t *valid, float *scratch) {
+    const int B = sh->B, T = sh->T, H = sh->H;
+#pragma omp parallel for schedule(static)
+    for (int bh = 0; bh < B * H; bh++) {
+        int b = bh / H, h = bh % H;
+        float *P = scratch + (size_t)omp_get_thread_num() * 2 * ATTN_TILE * T;
+        float *dP = P + (size_t)ATTN_TILE * T;
+        const uint8_t *valid_b = valid ? valid + (size_t)b * T : NULL;
+        size_t kofs = (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
+        size_t vofs = (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
+        const float *lse_bh = saved + (size_t)bh * T;
+        for (int s0 = 0; s0 < T; s0 += ATTN_TILE) {
+            int R = s0 + ATTN_TILE < T ? ATTN_TILE : T - s0;
+            int nk = sh->causal ? s0 + R : T;
+            size_t qofs = ((size_t)b * T + s0) * sh->ldq + (size_t)h * sh->dqk;
+            size_t oofs = ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
+            tile_scores(sh, P, q + qofs, k + kofs, valid_b, s0, R, nk);
+            tile_probs(P, lse_bh + s0, R, nk);
+            /* dV += P^T dO */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, sh->dv, R, 1.0f, P, nk,
+                        dout + oofs, sh->ldo, 1.0f, dv + vofs, sh->ldv);
+            /* dP = dO V^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, nk, sh->dv, 1.0f, dout + oofs,
+                        sh->ldo, v + vofs, sh->ldv, 0.0f, dP, nk);
+            /* dS = P * (dP - rowsum(dO * O)) * scale, written over dP */
+            for (int r = 0; r < R; r++) {
+                const float *dor = dout + oofs + (size_t)r * sh->ldo, *orow = o + oofs + (size_t)r * sh->ldo;
+                float D = 0.0f;
+                for (int i = 0; i < sh->dv; i++) D += dor[i] * orow[i];
+                float *prow = P + (size_t)r * nk, *drow = dP + (size_t)r * nk;
+                for (int t = 0; t < nk; t++) drow[t] = prow[t] * (drow[t] - D) * sh->scale;
+            }
+            /* dQ += dS K; dK += dS^T Q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, sh->dqk, nk, 1.0f, dP, nk,
+                        k + kofs, sh->ldk, 1.0f, dq + qofs, sh->ldq);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, sh->dqk, R, 1.0f, dP, nk,
+                        q + qofs, sh->ldq, 1.0f, dk + kofs, sh->ldk);
+        }
+    }
+}
+
+const attn_kernel attn_softmax = {
+    .name = "softmax",
+    .saved_floats = softmax_saved,
+    .scratch_floats = softmax_scratch,
+    .forward = softmax_forward,
+    .backward = softmax_backward,
+};

@@ -1,0 +1,66 @@
+/* The transformer: token embedding, pre-LayerNorm blocks (LN -> attention -> residual -> LN ->
+ * FFN(GELU) -> residual), a final LayerNorm and a head: per-token logits for language modelling,
+ * or mean pooling over valid tokens and a classifier for classification.
+ * Parameters, gradients and activations each live in one allocation described by a tensor table;
+ * a training step allocates nothing. */
+#ifndef LRPE_MODEL_H
+#define LRPE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+
+typedef enum model_head { HEAD_LM = 0, HEAD_CLS } model_head;
+
+typedef struct model_config {
+    int vocab;              /* input token vocabulary */
+    int n_out;              /* output width: vocab for lm, classes for classification */
+    int max_batch, max_seq; /* activation memory is sized for these */
+    int layers, d_model, heads, ffn_mult;
+    int causal;             /* causal attention (lm) or bidirectional (encoders) */
+    model_head head;
+    const char *attention;  /* attention kernel name, e.g. "softmax" */
+    float ln_eps;           /* LayerNorm epsilon (1e-5) */
+    float init_std;         /* std of weight init (0.02); residual projections / sqrt(2 layers) */
+} model_config;
+
+/* A model_config with the defaults above filled in for the given shape. */
+model_config model_config_default(void);
+
+/* One batch. Tokens [B,T]; targets [B,T] for lm or [B] for classification, negative = ignored;
+ * valid [B,T] (1 = real token) masks padding out of attention and pooling, NULL = no padding. */
+typedef struct model_batch {
+    int B, T;
+    const int32_t *tokens;
+    const int32_t *targets;
+    const uint8_t *valid;
+} model_batch;
+
+typedef struct model model;
+
+/* Builds the model and allocates all its memory; returns 0, or -1 with a reason in err. */
+int model_create(model **out, const model_config *cfg, char *err, size_t errlen);
+void model_destroy(model *m);
+
+/* The parameter table and the parallel parameter / gradient arrays (table->total floats). */
+const tensor_table *model_param_table(const model *m);
+float *model_params(model *m);
+float *model_grads(model *m);
+const model_config *model_cfg(const model *m);
+
+/* Initialises every parameter from the seed (see tt_init_params). */
+void model_init(model *m, uint64_t seed);
+
+/* Forward pass; returns the mean cross-entropy over non-ignored targets (0 if targets is NULL).
+ * Returns -1 without computing when B or T exceed the sizes the model was built for. */
+double model_forward(model *m, const model_batch *b);
+/* Logits of the last forward: [B*T, n_out] for lm, [B, n_out] for classification. */
+const float *model_logits(const model *m);
+
+/* Zeroes the gradients (once per step). */
+void model_zero_grad(model *m);
+/* Backward of the last forward's mean loss; ACCUMULATES into the gradients. */
+void model_backward(model *m);
+
+#endif

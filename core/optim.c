@@ -1,0 +1,77 @@
+#include "optim.h"
+
+#include <math.h>
+#include <string.h>
+
+adamw_config adamw_defaults(void) {
+    adamw_config c = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f,
+                      .decay_kinds = (1u << TK_WEIGHT) | (1u << TK_EMBED)};
+    return c;
+}
+
+void adamw_step(float *params, const float *grads, float *m, float *v, const tensor_table *tt,
+                const adamw_config *c, float lr, long t) {
+    const float bc1 = 1.0f - powf(c->beta1, (float)t);
+    const float bc2_sqrt = sqrtf(1.0f - powf(c->beta2, (float)t));
+    const float step_size = lr / bc1;
+    for (int i = 0; i < tt->n; i++) {
+        const tensor_desc *d = &tt->t[i];
+        float decay = (c->decay_kinds >> d->kind) & 1u ? 1.0f - lr * c->weight_decay : 1.0f;
+        float *p = params + d->offset, *mi = m + d->offset, *vi = v + d->offset;
+        const float *g = grads + d->offset;
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < d->numel; j++) {
+            mi[j] = c->beta1 * mi[j] + (1.0f - c->beta1) * g[j];
+            vi[j] = c->beta2 * vi[j] + (1.0f - c->beta2) * g[j] * g[j];
+            float denom = sqrtf(vi[j]) / bc2_sqrt + c->eps;
+            p[j] = p[j] * decay - step_size * mi[j] / denom;
+        }
+    }
+}
+
+#define NORM_PARTS 64
+
+double grad_norm(const float *g, size_t n) {
+    /* a fixed partition summed in parallel, then the parts in order: the same bits whatever the
+     * thread count */
+    double part[NORM_PARTS];
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < NORM_PARTS; p++) {
+        size_t lo = n * (size_t)p / NORM_PARTS, hi = n * (size_t)(p + 1) / NORM_PARTS;
+        double s = 0.0;
+        for (size_t j = lo; j < hi; j++) s += (double)g[j] * g[j];
+        part[p] = s;
+    }
+    double total = 0.0;
+    for (int p = 0; p < NORM_PARTS; p++) total += part[p];
+    return sqrt(total);
+}
+
+double grad_clip(float *g, size_t n, float max_norm) {
+    double norm = grad_norm(g, n);
+    if (max_norm <= 0.0f) return norm;
+    double coef = max_norm / (norm + 1e-6);
+    if (coef < 1.0) {
+        float cf = (float)coef;
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < n; j++) g[j] *= cf;
+    }
+    return norm;
+}
+
+float lr_at(const lr_schedule *s, long step) {
+    if (step < s->warmup) return s->lr * (float)(step + 1) / (float)s->warmup;
+    if (s->shape == LR_CONSTANT) return s->lr;
+    long span = s->total - 1 - s->warmup;
+    double frac = span > 0 ? (double)(step - s->warmup) / (double)span : 1.0;
+    if (frac > 1.0) frac = 1.0;
+    double w = s->shape == LR_COSINE ? 0.5 * (1.0 + cos(3.14159265358979323846 * frac)) : 1.0 - frac;
+    return (float)(s->min_lr + (s->lr - s->min_lr) * w);
+}
+
+int lr_shape_parse(const char *name) {
+    static const char *const names[] = {"cosine", "linear", "constant"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0) return i;
+    return -1;
+}

@@ -1,0 +1,88 @@
+/* lrpe: the command-line entry point, a table-driven subcommand dispatcher.
+ * Exit codes: 0 success, 1 some run failed, 2 bad usage or bad spec. */
+#include <stdio.h>
+#include <string.h>
+
+#include "threads.h"
+
+#ifndef LRPE_VERSION
+#define LRPE_VERSION "0.0.0"
+#endif
+#ifndef LRPE_GIT
+#define LRPE_GIT "unknown"
+#endif
+
+typedef struct command {
+    const char *name, *args, *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} command;
+
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+/* Every subcommand, in the order --help lists them. */
+static const command commands[] = {
+    {"help", "[CMD]", "usage of lrpe or of one command", cmd_help},
+    {"version", "", "version, commit and BLAS build", cmd_version},
+};
+#define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static const command *find_command(const char *name) {
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "lrpe %s: a reproducible harness for positional encodings in transformers (LRPE).\n\n"
+            "usage: lrpe [--help | --version] <command> [args]\n\ncommands:\n",
+            LRPE_VERSION);
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %-12s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+    fprintf(f, "\n'lrpe CMD --help' describes one command. Exit codes: 0 ok, 1 a run failed, 2 bad usage.\n");
+}
+
+static int cmd_help(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stdout);
+        return 0;
+    }
+    const command *c = find_command(argv[1]);
+    if (!c) {
+        fprintf(stderr, "lrpe help: unknown command '%s' (see lrpe --help)\n", argv[1]);
+        return 2;
+    }
+    printf("usage: lrpe %s %s\n%s\n", c->name, c->args, c->summary);
+    return 0;
+}
+
+static int cmd_version(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    printf("lrpe %s (commit %s)\n", LRPE_VERSION, LRPE_GIT);
+    printf("blas: %s\n", threads_blas_config());
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) return cmd_help(1, argv + 1);
+    if (strcmp(name, "--version") == 0) return cmd_version(1, argv + 1);
+    const command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "lrpe: unknown command '%s' (see lrpe --help)\n", name);
+        return 2;
+    }
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            char *help_argv[] = {"help", (char *)c->name};
+            return cmd_help(2, help_argv);
+        }
+    threads_setup();
+    return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,53 @@
+#include "gradcheck.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "test.h"
+
+int gradcheck(const char *what, loss_fn f, void *ctx, float *x, const float *analytic, size_t n,
+              double eps, double rtol, double atol, size_t max_checks) {
+    size_t stride = n <= max_checks ? 1 : (n + max_checks - 1) / max_checks;
+    int bad = 0;
+    size_t worst = 0;
+    double worst_num = 0.0, worst_excess = -1.0;
+    for (size_t i = 0; i < n; i += stride) {
+        float saved = x[i];
+        x[i] = (float)(saved + eps);
+        double hi = f(ctx);
+        x[i] = (float)(saved - eps);
+        double lo = f(ctx);
+        x[i] = saved;
+        /* divide by the step actually taken in float */
+        double num = (hi - lo) / ((double)(float)(saved + eps) - (double)(float)(saved - eps));
+        if (!test_close(analytic[i], num, rtol, atol)) {
+            double excess = fabs(analytic[i] - num);
+            if (excess > worst_excess) worst_excess = excess, worst = i, worst_num = num;
+            bad++;
+        }
+    }
+    f(ctx); /* leave the forward state as it was */
+    if (bad)
+        test_fail(__FILE__, __LINE__, "gradcheck %s: %d mismatches; worst [%zu] analytic %.7g numeric %.7g", what,
+                  bad, worst, analytic[worst], worst_num);
+    return bad;
+}
+
+void fill_normal(float *x, size_t n, float std, rng *r) {
+    for (size_t i = 0; i < n; i++) x[i] = (float)(std * rng_normal(r));
+}
+
+double dot_loss(const float *out, const float *w, size_t n) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)out[i] * w[i];
+    return s;
+}
+
+float *tcalloc(size_t n) {
+    float *p = calloc(n ? n : 1, sizeof *p);
+    if (!p) {
+        fprintf(stderr, "tests: out of memory\n");
+        abort();
+    }
+    return p;
+}

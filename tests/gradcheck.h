@@ -1,0 +1,27 @@
+/* Finite-difference gradient checking and small helpers shared by the tests. */
+#ifndef LRPE_GRADCHECK_H
+#define LRPE_GRADCHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rng.h"
+
+/* A scalar loss of the current values of the inputs, computed by running a forward pass. */
+typedef double (*loss_fn)(void *ctx);
+
+/* Checks analytic[i] against the central difference (f(x+eps) - f(x-eps)) / 2eps for
+ * elements of x[n] (all of them when n <= max_checks, else max_checks spread evenly);
+ * restores x. Records a test failure naming `what` and the worst element. Returns the number of
+ * mismatches. */
+int gradcheck(const char *what, loss_fn f, void *ctx, float *x, const float *analytic, size_t n,
+              double eps, double rtol, double atol, size_t max_checks);
+
+/* x[n] ~ N(0, std^2) from r. */
+void fill_normal(float *x, size_t n, float std, rng *r);
+/* sum_i out[i] * w[i] in double: the projection that turns an op's output into a scalar loss. */
+double dot_loss(const float *out, const float *w, size_t n);
+/* a calloc'd float array (test code only), aborting on failure */
+float *tcalloc(size_t n);
+
+#endif

@@ -1,0 +1,43 @@
+/* The test framework: tests register themselves (TEST(name) { ... }), CHECK records a failure
+ * with its location and goes on, and the runner prints one line per test and ends with
+ * "N passed, N failed" (exit 1 on any failure). */
+#ifndef LRPE_TEST_H
+#define LRPE_TEST_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef void (*test_fn)(void);
+void test_register(const char *name, const char *file, test_fn fn);
+/* records a failure of the running test; prints the message once per test (first 5) */
+void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* number of failures recorded so far by the running test */
+int test_failures(void);
+
+#define TEST(name)                                                                           \
+    static void name(void);                                                                  \
+    __attribute__((constructor)) static void register_##name(void) { test_register(#name, __FILE__, name); } \
+    static void name(void)
+
+#define CHECK(cond, ...)                                                 \
+    do {                                                                 \
+        if (!(cond)) test_fail(__FILE__, __LINE__, __VA_ARGS__);         \
+    } while (0)
+
+/* |a - b| <= atol + rtol * max(|a|, |b|), and neither is NaN */
+int test_close(double a, double b, double rtol, double atol);
+#define CHECK_CLOSE(a, b, rtol, atol, what)                                                        \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!test_close(a_, b_, rtol, atol)) test_fail(__FILE__, __LINE__, "%s: %.9g vs %.9g", what, a_, b_); \
+    } while (0)
+
+/* Compares arrays elementwise with test_close; reports the worst element. Returns 1 if all
+ * match. */
+int check_arrays(const char *file, int line, const char *what, const float *got, const float *want,
+                 size_t n, double rtol, double atol);
+#define CHECK_ARRAYS(what, got, want, n, rtol, atol) \
+    check_arrays(__FILE__, __LINE__, what, got, want, n, rtol, atol)
+
+#endif

@@ -1,0 +1,36 @@
+/* The command-line contract: --help, --version, and exit code 2 for bad usage. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "test.h"
+
+/* runs a shell command, captures up to cap bytes of its stdout+stderr, returns its exit code */
+static int run_capture(const char *cmd, char *out, size_t cap) {
+    char full[512];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(cli_help_and_version) {
+    char out[4096];
+    CHECK(run_capture("./lrpe --help", out, sizeof out) == 0, "--help exit code");
+    CHECK(strstr(out, "usage: lrpe") != NULL, "--help prints usage: %s", out);
+    CHECK(run_capture("./lrpe --version", out, sizeof out) == 0, "--version exit code");
+    CHECK(strncmp(out, "lrpe ", 5) == 0 && strstr(out, "OpenBLAS"), "--version output: %s", out);
+    CHECK(run_capture("./lrpe version --help", out, sizeof out) == 0, "CMD --help exit code");
+    CHECK(strstr(out, "usage: lrpe version") != NULL, "CMD --help output: %s", out);
+}
+
+TEST(cli_bad_usage_exits_2) {
+    char out[4096];
+    CHECK(run_capture("./lrpe no-such-command", out, sizeof out) == 2, "unknown command exit code");
+    CHECK(strstr(out, "unknown command 'no-such-command'") != NULL, "unknown command message: %s", out);
+    CHECK(strchr(out, '\n') == strrchr(out, '\n'), "one-line reason: %s", out);
+    CHECK(run_capture("./lrpe", out, sizeof out) == 2, "no command exit code");
+}
