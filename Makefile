@@ -40,18 +40,20 @@ LIB_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRC) $(HARNESS_SRC))
 MAIN_OBJ    := $(BUILD)/harness/main.o
 TEST_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC))
 
-.PHONY: all test deps clean
+.PHONY: all test deps clean lrpe
 all: lrpe
 
-# ./lrpe always points at the build of the current mode
+# ./lrpe always points at the build of the current mode (re-linked every time: it is a symlink)
 lrpe: $(BUILD)/lrpe
 	ln -sf $< $@
 
 $(BUILD)/lrpe: $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the tests count our own heap allocations (tests/alloc_count.c)
+WRAP_ALLOC := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 $(BUILD)/lrpe_tests: $(TEST_OBJ) $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) $(WRAP_ALLOC) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -70,3 +72,15 @@ clean:
 	rm -rf build lrpe
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Side-by-side timing of a training step with each OpenBLAS threading variant (A B A B); needs
+# libopenblas-pthread-dev as well. See README, "Threads".
+.PHONY: bench-blas-variant
+bench-blas-variant:
+	@dpkg-query -W libopenblas-pthread-dev >/dev/null 2>&1 || { echo "bench-blas-variant: needs libopenblas-pthread-dev (apt-get install -y libopenblas-pthread-dev)" >&2; exit 2; }
+	@$(MAKE) --no-print-directory BLAS=openmp BUILD=build/bench-openmp build/bench-openmp/step_time
+	@$(MAKE) --no-print-directory BLAS=pthread BUILD=build/bench-pthread build/bench-pthread/step_time
+	@for i in 1 2 3; do for v in openmp pthread; do build/bench-$$v/step_time $(BENCH_ARGS); done; done
+
+$(BUILD)/step_time: $(BUILD)/bench/step_time.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -5,6 +5,8 @@
 set -euo pipefail
 
 packages=(gcc make pkg-config libopenblas-openmp-dev libyaml-dev libsqlite3-dev zlib1g-dev gnuplot-nox)
+# LRPE_DEPS_PACKAGES replaces the list (the tests use it to check the not-root path)
+[[ -n "${LRPE_DEPS_PACKAGES:-}" ]] && read -r -a packages <<<"$LRPE_DEPS_PACKAGES"
 
 missing=()
 for p in "${packages[@]}"; do

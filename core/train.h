@@ -1,0 +1,24 @@
+/* One optimisation step of a model: the loop body shared by the trainer, the benchmarks and the
+ * tests. Owns the AdamW moments (two allocations of the parameter count, made once). */
+#ifndef LRPE_TRAIN_H
+#define LRPE_TRAIN_H
+
+#include "model.h"
+#include "optim.h"
+
+typedef struct trainer {
+    model *m;
+    adamw_config adam;
+    float *adam_m, *adam_v; /* first and second moments, parallel to the parameters */
+    long step;              /* optimizer steps taken (AdamW's t is step after an update) */
+} trainer;
+
+/* Allocates the moments for model m; returns 0 or -1 (out of memory). */
+int trainer_init(trainer *tr, model *m, const adamw_config *adam);
+void trainer_free(trainer *tr);
+
+/* zero grads -> forward -> backward -> clip the gradient norm to clip (<= 0: off) -> AdamW at lr.
+ * Returns the batch loss (before the update); *gnorm (may be NULL) gets the pre-clip norm. */
+double trainer_step(trainer *tr, const model_batch *b, float lr, float clip, double *gnorm);
+
+#endif
