@@ -15,14 +15,20 @@ static size_t softmax_scratch(const attn_shape *s, int nthreads) {
     return (size_t)nthreads * 2 * ATTN_TILE * s->T;
 }
 
-/* Scores of query rows [s0, s0+R) against keys [0, nk): S[R, nk] = scale * Q K^T, with masked
- * entries at -inf (padding keys, and keys after the query when causal). */
+/* Scores of query rows [s0, s0+R) of batch row b, head h against keys [0, nk):
+ * S[R, nk] = scale * Q K^T + bias, with masked entries at -inf (padding keys, and keys after the
+ * query when causal). */
 static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *k,
-                        const uint8_t *valid_b, int s0, int R, int nk) {
+                        const uint8_t *valid_b, int b, int h, int s0, int R, int nk) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, nk, sh->dqk, sh->scale, q, sh->ldq, k,
                 sh->ldk, 0.0f, S, nk);
+    const attn_bias *bias = sh->bias;
     for (int r = 0; r < R; r++) {
         float *row = S + (size_t)r * nk;
+        if (bias) {
+            const int32_t *kpos = bias->pos + (size_t)b * sh->T * bias->pos_rank;
+            bias->add(bias->ctx, row, h, kpos + (size_t)(s0 + r) * bias->pos_rank, kpos, nk);
+        }
         if (sh->causal)
             for (int t = s0 + r + 1; t < nk; t++) row[t] = -INFINITY;
         if (valid_b)
@@ -58,7 +64,7 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
             int R = s0 + ATTN_TILE < T ? ATTN_TILE : T - s0;
             int nk = sh->causal ? s0 + R : T;
             const float *qt = q + ((size_t)b * T + s0) * sh->ldq + (size_t)h * sh->dqk;
-            tile_scores(sh, S, qt, kb, valid_b, s0, R, nk);
+            tile_scores(sh, S, qt, kb, valid_b, b, h, s0, R, nk);
             for (int r = 0; r < R; r++) {
                 const float *row = S + (size_t)r * nk;
                 float mx = -INFINITY;
@@ -94,7 +100,7 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
             int nk = sh->causal ? s0 + R : T;
             size_t qofs = ((size_t)b * T + s0) * sh->ldq + (size_t)h * sh->dqk;
             size_t oofs = ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
-            tile_scores(sh, P, q + qofs, k + kofs, valid_b, s0, R, nk);
+            tile_scores(sh, P, q + qofs, k + kofs, valid_b, b, h, s0, R, nk);
             tile_probs(P, lse_bh + s0, R, nk);
             /* dV += P^T dO */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, sh->dv, R, 1.0f, P, nk,

@@ -11,9 +11,9 @@ adamw_config adamw_defaults(void) {
 
 void adamw_step(float *params, const float *grads, float *m, float *v, const tensor_table *tt,
                 const adamw_config *c, float lr, long t) {
-    const float bc1 = 1.0f - powf(c->beta1, (float)t);
-    const float bc2_sqrt = sqrtf(1.0f - powf(c->beta2, (float)t));
-    const float step_size = lr / bc1;
+    /* bias corrections in double, as PyTorch computes them */
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, (double)t));
+    const float step_size = (float)(lr / (1.0 - pow(c->beta1, (double)t)));
     for (int i = 0; i < tt->n; i++) {
         const tensor_desc *d = &tt->t[i];
         float decay = (c->decay_kinds >> d->kind) & 1u ? 1.0f - lr * c->weight_decay : 1.0f;
