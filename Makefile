@@ -13,9 +13,9 @@ BLASDIR := /usr/lib/$(TRIPLET)/openblas-$(BLAS)
 
 OPT      = -O3
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -fopenmp -g
-CPPFLAGS = -Icore -Iharness -Itests -I/usr/include/$(TRIPLET)/openblas-$(BLAS) -MMD -MP \
-           -DLRPE_VERSION='"$(VERSION)"' -DLRPE_GIT='"$(GIT)"'
-LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -lm
+CPPFLAGS = -Icore -Iencodings -Itasks -Iharness -Itests -I/usr/include/$(TRIPLET)/openblas-$(BLAS) -MMD -MP \
+           -DLRPE_VERSION='"$(VERSION)"' -DLRPE_GIT='"$(GIT)"' -DLRPE_CFLAGS='"$(strip $(CFLAGS))"'
+LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -lsqlite3 -lyaml -lm
 LDFLAGS := -fopenmp
 
 BUILD := build/release
@@ -33,7 +33,7 @@ ifeq ($(NATIVE),1)
 endif
 CFLAGS += $(OPT)
 
-CORE_SRC    := $(wildcard core/*.c)
+CORE_SRC    := $(wildcard core/*.c) $(wildcard encodings/*.c) $(wildcard tasks/*.c)
 HARNESS_SRC := $(filter-out harness/main.c,$(wildcard harness/*.c))
 TEST_SRC    := $(wildcard tests/*.c)
 LIB_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRC) $(HARNESS_SRC))
@@ -83,4 +83,14 @@ bench-blas-variant:
 	@for i in 1 2 3; do for v in openmp pthread; do build/bench-$$v/step_time $(BENCH_ARGS); done; done
 
 $(BUILD)/step_time: $(BUILD)/bench/step_time.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Forward + backward time per token of causal linear vs softmax attention at T = 256 .. 8192 with
+# the tokens per call held constant (linear should stay flat). BENCH_ARGS="reps tokens [linear|softmax]".
+.PHONY: bench-attn
+bench-attn:
+	@$(MAKE) --no-print-directory $(BUILD)/attn_scaling
+	$(BUILD)/attn_scaling $(BENCH_ARGS)
+
+$(BUILD)/attn_scaling: $(BUILD)/bench/attn_scaling.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -31,6 +31,9 @@ typedef struct tensor_desc {
     tensor_kind kind;
     tensor_init init;
     float init_std;             /* for INIT_NORMAL */
+    int frozen;                 /* 1: a fixed parameter (e.g. a fixed Householder vector): the optimizer
+                                 * skips it and its owner leaves its gradient untouched; tt_add sets 0,
+                                 * the owner sets 1 after adding */
 } tensor_desc;
 
 typedef struct tensor_table {

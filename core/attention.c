@@ -3,7 +3,7 @@
 #include "attention.h"
 
 /* Every attention kernel, in one static table. */
-static const attn_kernel *const kernels[] = {&attn_softmax};
+static const attn_kernel *const kernels[] = {&attn_softmax, &attn_linear};
 
 const attn_kernel *attn_lookup(const char *name) {
     for (size_t i = 0; i < sizeof kernels / sizeof kernels[0]; i++)

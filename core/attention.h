@@ -45,6 +45,8 @@ typedef struct attn_kernel {
 /* Softmax attention, causal or bidirectional; saves only the row log-sum-exp [B,H,T] and
  * recomputes the (T x T) scores per (batch, head) in backward, one block per thread. */
 extern const attn_kernel attn_softmax;
+/* Linear attention "linear" (numerator only, no scale; causal chunked with per-head decay, or bidirectional). */
+extern const attn_kernel attn_linear;
 
 /* Looks a kernel up by name ("softmax"); NULL when unknown. */
 const attn_kernel *attn_lookup(const char *name);

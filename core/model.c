@@ -2,57 +2,74 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attention.h"
+#include "linattn.h"
 #include "ops.h"
 
 /* The one list of per-layer parameters: field, kind, init, std multiplier (of init_std; the
- * residual projections get 1/sqrt(2 layers)), rows, cols (0 = vector). C = d_model, F = ffn. */
-#define LAYER_PARAMS(X)                                \
-    X(ln1_g, TK_NORM, INIT_ONE, 0, C, 0)               \
-    X(ln1_b, TK_NORM, INIT_ZERO, 0, C, 0)              \
-    X(qkv_w, TK_WEIGHT, INIT_NORMAL, 1, 3 * C, C)      \
-    X(qkv_b, TK_BIAS, INIT_ZERO, 0, 3 * C, 0)          \
-    X(proj_w, TK_WEIGHT, INIT_NORMAL, resid, C, C)     \
-    X(proj_b, TK_BIAS, INIT_ZERO, 0, C, 0)             \
-    X(ln2_g, TK_NORM, INIT_ONE, 0, C, 0)               \
-    X(ln2_b, TK_NORM, INIT_ZERO, 0, C, 0)              \
-    X(fc_w, TK_WEIGHT, INIT_NORMAL, 1, F, C)           \
-    X(fc_b, TK_BIAS, INIT_ZERO, 0, F, 0)               \
-    X(fcproj_w, TK_WEIGHT, INIT_NORMAL, resid, C, F)   \
-    X(fcproj_b, TK_BIAS, INIT_ZERO, 0, C, 0)
+ * residual projections get 1/sqrt(2 layers)), rows, cols (0 = vector), present when.
+ * C = d_model, F = ffn width; lin_ln: linear attention with the LayerNorm normaliser. */
+#define LAYER_PARAMS(X)                                        \
+    X(ln1_g, TK_NORM, INIT_ONE, 0, C, 0, 1)                    \
+    X(ln1_b, TK_NORM, INIT_ZERO, 0, C, 0, 1)                   \
+    X(qkv_w, TK_WEIGHT, INIT_NORMAL, 1, 3 * C, C, 1)           \
+    X(qkv_b, TK_BIAS, INIT_ZERO, 0, 3 * C, 0, 1)               \
+    X(attn_ln_g, TK_NORM, INIT_ONE, 0, C, 0, lin_ln)           \
+    X(attn_ln_b, TK_NORM, INIT_ZERO, 0, C, 0, lin_ln)          \
+    X(proj_w, TK_WEIGHT, INIT_NORMAL, resid, C, C, 1)          \
+    X(proj_b, TK_BIAS, INIT_ZERO, 0, C, 0, 1)                  \
+    X(ln2_g, TK_NORM, INIT_ONE, 0, C, 0, 1)                    \
+    X(ln2_b, TK_NORM, INIT_ZERO, 0, C, 0, 1)                   \
+    X(fc_w, TK_WEIGHT, INIT_NORMAL, 1, F, C, 1)                \
+    X(fc_b, TK_BIAS, INIT_ZERO, 0, F, 0, 1)                    \
+    X(fcproj_w, TK_WEIGHT, INIT_NORMAL, resid, C, F, 1)        \
+    X(fcproj_b, TK_BIAS, INIT_ZERO, 0, C, 0, 1)
 
 /* Model-level parameters; n_in = vocab, n_out = output width. */
-#define TOP_PARAMS(X)                                  \
-    X(wte, TK_EMBED, INIT_NORMAL, 1, n_in, C)          \
-    X(lnf_g, TK_NORM, INIT_ONE, 0, C, 0)               \
-    X(lnf_b, TK_NORM, INIT_ZERO, 0, C, 0)              \
-    X(head_w, TK_WEIGHT, INIT_NORMAL, 1, n_out, C)     \
-    X(head_b, TK_BIAS, INIT_ZERO, 0, n_out, 0)
+#define TOP_PARAMS(X)                                          \
+    X(wte, TK_EMBED, INIT_NORMAL, 1, n_in, C, 1)               \
+    X(lnf_g, TK_NORM, INIT_ONE, 0, C, 0, 1)                    \
+    X(lnf_b, TK_NORM, INIT_ZERO, 0, C, 0, 1)                   \
+    X(head_w, TK_WEIGHT, INIT_NORMAL, 1, n_out, C, 1)          \
+    X(head_b, TK_BIAS, INIT_ZERO, 0, n_out, 0, 1)
 
-/* Activations saved per layer for the backward: field, floats. N = max tokens, S = the attention
- * kernel's saved floats. res1 = x + attention branch, res2 = res1 + FFN branch (the layer output). */
-#define LAYER_ACTS(X)                                  \
-    X(ln1, N * C) X(ln1_mean, N) X(ln1_rstd, N)        \
-    X(qkv, N * 3 * C) X(att, N * C) X(att_saved, S)    \
-    X(res1, N * C)                                     \
-    X(ln2, N * C) X(ln2_mean, N) X(ln2_rstd, N)        \
+/* Activations saved per layer for the backward: field, floats (0 = not used by this model).
+ * N = max tokens, S = the attention kernel's saved floats, Q = H * encoded q/k width.
+ * q/k reach the kernel as: softmax: the qkv views, encoded into qe/ke if the encoding has a QK
+ * hook; linear: fq/fk = phi(q/k), then encoded. att_num is the kernel output; linear attention
+ * normalises it into att. res1 = x + attention branch, res2 = res1 + FFN branch. */
+#define LAYER_ACTS(X)                                          \
+    X(ln1, N * C) X(ln1_mean, N) X(ln1_rstd, N)                \
+    X(qkv, N * 3 * C)                                          \
+    X(fq, lin * N * C) X(fk, lin * N * C)                      \
+    X(qe, qk * N * Q) X(ke, qk * N * Q)                        \
+    X(att_num, N * C) X(att_saved, S)                          \
+    X(att, lin * N * C) X(att_mean, lin_ln * N) X(att_rstd, lin_ln * N) X(z, lin_den * N * H) \
+    X(res1, N * C)                                             \
+    X(ln2, N * C) X(ln2_mean, N) X(ln2_rstd, N)                \
     X(fc, N * F) X(gelu, N * F) X(res2, N * C)
 
-/* Model-level activations; R = rows of the head (N for lm, max batch for classification). */
-#define TOP_ACTS(X)                                    \
-    X(emb, N * C) X(lnf, N * C) X(lnf_mean, N) X(lnf_rstd, N) \
-    X(pooled, Bm * C) X(logits, R * n_out) X(lse, R)   \
-    X(attn_scratch, scratch)
+/* Model-level activations; R = rows of the head (N for lm, max batch for classification).
+ * emb_tok: token embeddings; emb: plus the absolute encoding (when there is one). */
+#define TOP_ACTS(X)                                            \
+    X(emb_tok, N * C) X(emb, abs * N * C)                      \
+    X(lnf, N * C) X(lnf_mean, N) X(lnf_rstd, N)                \
+    X(pooled, Bm * C) X(logits, R * n_out) X(lse, R)           \
+    X(scratch, scratch)
 
 /* Gradient buffers: one layer's worth, reused by every layer in turn. dres is the gradient of the
  * residual stream, accumulated in place from the head down to the embedding. */
-#define GRAD_ACTS(X)                                   \
-    X(dres, N * C) X(dln, N * C) X(dqkv, N * 3 * C)    \
-    X(datt, N * C) X(dfc, N * F) X(dgelu, N * F)       \
+#define GRAD_ACTS(X)                                           \
+    X(dres, N * C) X(dln, N * C) X(dqkv, N * 3 * C)            \
+    X(dfq, lin * N * C) X(dfk, lin * N * C)                    \
+    X(dqe, qk * N * Q) X(dke, qk * N * Q)                      \
+    X(datt, N * C) X(datt_num, lin * N * C)                    \
+    X(dfc, N * F) X(dgelu, N * F) X(demb_tok, abs * N * C)     \
     X(dpooled, Bm * C) X(dlogits, R * n_out)
 
 #define FIELD(name, ...) int name;
@@ -68,6 +85,15 @@ typedef struct grad_acts { GRAD_ACTS(FIELD) } grad_acts;
 struct model {
     model_config cfg;
     const attn_kernel *attn;
+    int linear;           /* linear attention (else softmax) */
+    featuremap phi;       /* linear: the feature map */
+    int norm_ln;          /* linear: LayerNorm normaliser (else the denominator) */
+    pe *abs, *rel;        /* absolute and relative encodings; NULL for none */
+    int rel_qk;           /* rel transforms q and k (QK hook) */
+    int dqk;              /* per-head width of q and k as the kernel sees them */
+    float *decay;         /* [heads] per-head decay of linear attention, or NULL */
+    attn_bias bias;       /* the relative encoding's score bias (softmax), when it has one */
+    int32_t *default_pos; /* [max_batch * max_seq]: t in every row, for 1-D batches without pos */
     tensor_table params;
     float *param, *grad;
     top_params top;
@@ -77,39 +103,60 @@ struct model {
     top_acts ta;
     layer_acts *la;
     grad_acts ga;
-    /* the last forward's batch */
+    /* the last forward's batch, with its positions */
     model_batch batch;
 };
 
 model_config model_config_default(void) {
     model_config c = {.vocab = 256, .n_out = 256, .max_batch = 16, .max_seq = 256, .layers = 2,
                       .d_model = 64, .heads = 4, .ffn_mult = 4, .causal = 1, .head = HEAD_LM,
-                      .attention = "softmax", .ln_eps = 1e-5f, .init_std = 0.02f};
+                      .attention = "softmax", .feature_map = "1+elu", .normalizer = "layernorm",
+                      .absolute = "none", .encoding = "none", .pe_opt = pe_options_default(),
+                      .pos_rank = 1, .ln_eps = 1e-5f, .init_std = 0.02f};
     return c;
 }
 
-static int fail(char *err, size_t errlen, const char *msg) {
-    snprintf(err, errlen, "%s", msg);
+/* writes a one-line reason; returns -1 */
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
-/* Attention shape of a batch for this model (views into the fused qkv buffer). */
-static attn_shape attn_shape_for(const model_config *c, int B, int T) {
-    int hd = c->d_model / c->heads;
-    attn_shape s = {.B = B, .T = T, .H = c->heads, .dqk = hd, .dv = hd, .ldq = 3 * c->d_model,
-                    .ldk = 3 * c->d_model, .ldv = 3 * c->d_model, .ldo = c->d_model,
-                    .causal = c->causal, .scale = 1.0f / sqrtf((float)hd)};
+/* Attention shape of a batch: q/k as the kernel sees them (qkv views, phi features or encoded),
+ * v from the fused qkv buffer, output [N, C]. */
+static attn_shape attn_shape_for(const model *m, int B, int T) {
+    const model_config *c = &m->cfg;
+    int C = c->d_model, hd = C / c->heads;
+    int ldqk = m->rel_qk ? c->heads * m->dqk : m->linear ? C : 3 * C;
+    attn_shape s = {.B = B, .T = T, .H = c->heads, .dqk = m->dqk, .dv = hd, .ldq = ldqk, .ldk = ldqk,
+                    .ldv = 3 * C, .ldo = C, .causal = c->causal,
+                    .scale = m->linear ? 1.0f : 1.0f / sqrtf((float)hd), .decay = m->decay,
+                    .bias = m->bias.add ? &m->bias : NULL};
+    return s;
+}
+
+/* Shape of the denominator normaliser over the unencoded features fq, fk. */
+static lin_denom_shape denom_shape_for(const model *m, int B, int T) {
+    const model_config *c = &m->cfg;
+    int C = c->d_model;
+    lin_denom_shape s = {.B = B, .T = T, .H = c->heads, .d = C / c->heads, .dv = C / c->heads,
+                         .ldq = C, .ldk = C, .ldn = C, .ldo = C, .causal = c->causal};
     return s;
 }
 
 static int add_params(model *m) {
     const model_config *c = &m->cfg;
     const int C = c->d_model, F = c->ffn_mult * c->d_model, n_in = c->vocab, n_out = c->n_out;
+    const int lin_ln = m->linear && m->norm_ln;
     const float resid = 1.0f / sqrtf(2.0f * (float)c->layers);
     char name[TENSOR_NAME_MAX];
-    (void)resid;
-#define ADD(field, kind, init, mult, rows, cols)                                            \
-    {                                                                                       \
+#define ADD(field, kind, init, mult, rows, cols, when)                                      \
+    dst->field = -1;                                                                        \
+    if (when) {                                                                             \
         int shape[2] = {(rows), (cols)};                                                    \
         snprintf(name, sizeof name, "%s" #field, prefix);                                   \
         if ((dst->field = tt_add(&m->params, name, kind, init, (float)(mult) * c->init_std, \
@@ -128,18 +175,31 @@ static int add_params(model *m) {
         LAYER_PARAMS(ADD)
     }
 #undef ADD
+    (void)resid;
+    (void)lin_ln;
+    if (m->abs && m->abs->vt->add_params(m->abs, &m->params)) return -1;
+    if (m->rel && m->rel->vt->add_params(m->rel, &m->params)) return -1;
     return 0;
 }
 
-/* Lays out activations: every offset aligned to 16 floats. Returns the total floats. */
+/* Lays out activations and the backward's buffers: every offset aligned to 16 floats. Returns the
+ * activation floats and sets *gtotal to the gradient-buffer floats. */
 static size_t layout_acts(model *m, size_t *gtotal) {
     const model_config *c = &m->cfg;
     const size_t C = (size_t)c->d_model, F = (size_t)c->ffn_mult * C, n_out = (size_t)c->n_out;
+    const size_t H = (size_t)c->heads, Q = H * (size_t)m->dqk;
     const size_t Bm = (size_t)c->max_batch, N = Bm * (size_t)c->max_seq;
     const size_t R = c->head == HEAD_LM ? N : Bm;
-    attn_shape sh = attn_shape_for(c, c->max_batch, c->max_seq);
+    const size_t lin = m->linear, lin_ln = lin && m->norm_ln, lin_den = lin && !m->norm_ln;
+    const size_t qk = m->rel_qk, abs = m->abs != NULL;
+    attn_shape sh = attn_shape_for(m, c->max_batch, c->max_seq);
     const size_t S = m->attn->saved_floats(&sh);
-    const size_t scratch = m->attn->scratch_floats(&sh, omp_get_max_threads());
+    size_t scratch = m->attn->scratch_floats(&sh, omp_get_max_threads());
+    if (lin_den) {
+        lin_denom_shape ds = denom_shape_for(m, c->max_batch, c->max_seq);
+        size_t dscratch = lin_denom_scratch_floats(&ds, omp_get_max_threads());
+        scratch = dscratch > scratch ? dscratch : scratch;
+    }
     size_t total = 0;
 #define PLACE(field, size) dst->field = total, total += ((size) + 15) / 16 * 16;
     {
@@ -161,22 +221,82 @@ static size_t layout_acts(model *m, size_t *gtotal) {
     return acts_total;
 }
 
+/* Builds the absolute and relative encodings and checks that each is used in its slot. */
+static int create_encodings(model *m, char *err, size_t errlen) {
+    const model_config *c = &m->cfg;
+    pe_dims d = {.d_model = c->d_model, .heads = c->heads, .head_dim = c->d_model / c->heads,
+                 .layers = c->layers, .max_len = c->pos_rank == 2 ? c->grid_h * c->grid_w : c->max_seq,
+                 .pos_rank = c->pos_rank, .grid_h = c->grid_h, .grid_w = c->grid_w, .causal = c->causal,
+                 .attention = m->linear ? PE_ATTN_LINEAR : PE_ATTN_SOFTMAX, .seed = c->seed};
+    const char *names[2] = {c->absolute, c->encoding};
+    pe **slots[2] = {&m->abs, &m->rel};
+    for (int i = 0; i < 2; i++) {
+        const pe_vtable *vt = pe_lookup(names[i]);
+        if (!vt) return fail(err, errlen, "model: unknown encoding '%s' (see lrpe encodings)", names[i]);
+        int is_abs = vt->hooks == PE_HOOK_EMBED;
+        if (i == 0 && vt->hooks && !is_abs)
+            return fail(err, errlen, "model: '%s' is a relative encoding: set it as model.encoding, not model.absolute", names[i]);
+        if (i == 1 && (vt->hooks & PE_HOOK_EMBED))
+            return fail(err, errlen, "model: '%s' is an absolute encoding: set it as model.absolute, not model.encoding", names[i]);
+        if (pe_create(slots[i], names[i], &c->pe_opt, &d, err, errlen)) return -1;
+        if (!vt->hooks) { /* none: nothing to call */
+            pe_destroy(*slots[i]);
+            *slots[i] = NULL;
+        }
+    }
+    const int H = c->heads, hd = c->d_model / c->heads;
+    m->rel_qk = m->rel && (m->rel->vt->hooks & PE_HOOK_QK);
+    m->dqk = m->rel_qk ? m->rel->vt->qk_dim(m->rel) : hd;
+    if (m->rel && (m->rel->vt->hooks & PE_HOOK_SCORE))
+        m->bias = (attn_bias){.add = NULL, .ctx = m->rel, .pos_rank = c->pos_rank};
+    if (m->rel && (m->rel->vt->hooks & PE_HOOK_DECAY) && m->linear && c->causal) {
+        if (!(m->decay = malloc((size_t)H * sizeof *m->decay))) return fail(err, errlen, "model: out of memory");
+        for (int h = 0; h < H; h++) m->decay[h] = m->rel->vt->decay(m->rel, h);
+    }
+    return 0;
+}
+
+/* the score-bias hook of the relative encoding, as the softmax kernel calls it */
+static void encoding_bias(const void *ctx, float *row, int h, const int32_t *qpos, const int32_t *kpos, int nk) {
+    const pe *e = ctx;
+    e->vt->score_bias(e, row, h, qpos, kpos, nk);
+}
+
 int model_create(model **out, const model_config *cfg, char *err, size_t errlen) {
     *out = NULL;
     if (cfg->layers < 1 || cfg->d_model < 1 || cfg->heads < 1 || cfg->ffn_mult < 1 || cfg->vocab < 1 ||
         cfg->n_out < 1 || cfg->max_batch < 1 || cfg->max_seq < 1)
         return fail(err, errlen, "model: every size must be positive");
     if (cfg->d_model % cfg->heads)
-        return fail(err, errlen, "model: heads must divide d_model");
+        return fail(err, errlen, "model: heads (%d) must divide d_model (%d)", cfg->heads, cfg->d_model);
+    if (cfg->pos_rank != 1 && (cfg->pos_rank != 2 || cfg->grid_h * cfg->grid_w != cfg->max_seq))
+        return fail(err, errlen, "model: 2-D positions need grid_h * grid_w == max_seq (%d x %d vs %d)",
+                    cfg->grid_h, cfg->grid_w, cfg->max_seq);
     const attn_kernel *attn = attn_lookup(cfg->attention);
-    if (!attn) return fail(err, errlen, "model: unknown attention kernel");
+    if (!attn) return fail(err, errlen, "model: unknown attention '%s' (softmax | linear)", cfg->attention);
     model *m = calloc(1, sizeof *m);
     if (!m) return fail(err, errlen, "model: out of memory");
     m->cfg = *cfg;
     m->attn = attn;
+    m->linear = attn == &attn_linear;
+    if (m->linear && featuremap_parse(&m->phi, cfg->feature_map)) {
+        model_destroy(m);
+        return fail(err, errlen, "model: unknown feature_map '%s' (1+elu | relu)", cfg->feature_map);
+    }
+    m->norm_ln = strcmp(cfg->normalizer, "layernorm") == 0;
+    if (m->linear && !m->norm_ln && strcmp(cfg->normalizer, "denominator") != 0) {
+        model_destroy(m);
+        return fail(err, errlen, "model: unknown normalizer '%s' (layernorm | denominator)", cfg->normalizer);
+    }
+    if (create_encodings(m, err, errlen)) {
+        model_destroy(m);
+        return -1;
+    }
+    if (m->bias.ctx) m->bias.add = encoding_bias;
     m->layer = calloc((size_t)cfg->layers, sizeof *m->layer);
     m->la = calloc((size_t)cfg->layers, sizeof *m->la);
-    if (!m->layer || !m->la || add_params(m) < 0) {
+    m->default_pos = malloc((size_t)cfg->max_batch * cfg->max_seq * sizeof *m->default_pos);
+    if (!m->layer || !m->la || !m->default_pos || add_params(m) < 0) {
         model_destroy(m);
         return fail(err, errlen, "model: could not build the parameter table");
     }
@@ -202,6 +322,10 @@ void model_destroy(model *m) {
     free(m->gact);
     free(m->layer);
     free(m->la);
+    free(m->decay);
+    free(m->default_pos);
+    pe_destroy(m->abs);
+    pe_destroy(m->rel);
     tt_free(&m->params);
     free(m);
 }
@@ -211,7 +335,11 @@ float *model_params(model *m) { return m->param; }
 float *model_grads(model *m) { return m->grad; }
 const model_config *model_cfg(const model *m) { return &m->cfg; }
 
-void model_init(model *m, uint64_t seed) { tt_init_params(&m->params, m->param, seed); }
+void model_init(model *m, uint64_t seed) {
+    tt_init_params(&m->params, m->param, seed);
+    if (m->abs) m->abs->vt->init_params(m->abs, &m->params, m->param);
+    if (m->rel) m->rel->vt->init_params(m->rel, &m->params, m->param);
+}
 
 void model_zero_grad(model *m) { memset(m->grad, 0, m->params.total * sizeof *m->grad); }
 
@@ -222,23 +350,120 @@ void model_zero_grad(model *m) { memset(m->grad, 0, m->params.total * sizeof *m-
 #define A(off) (m->act + (off))
 #define GA(off) (m->gact + (off))
 
+/* zero a gradient buffer of n floats before a backward accumulates into it */
+static float *zeroed(float *p, size_t n) { return memset(p, 0, n * sizeof *p); }
+
+/* The attention branch of layer l: ln1 -> qkv -> [phi] -> [encoding] -> kernel -> [normaliser].
+ * Returns the branch output [N, C] (before the output projection). */
+static const float *attention_forward(model *m, int l) {
+    const model_config *c = &m->cfg;
+    const model_batch *b = &m->batch;
+    const layer_params *lp = &m->layer[l];
+    const layer_acts *la = &m->la[l];
+    const int N = b->B * b->T, C = c->d_model;
+    const float *qkv = A(la->qkv), *q = qkv, *k = qkv + C;
+    int ld = 3 * C;
+    if (m->linear) {
+        featuremap_forward_rows(A(la->fq), C, qkv, 3 * C, N, C, m->phi);
+        featuremap_forward_rows(A(la->fk), C, qkv + C, 3 * C, N, C, m->phi);
+        q = A(la->fq), k = A(la->fk), ld = C;
+    }
+    if (m->rel_qk) {
+        const int ldo = c->heads * m->dqk;
+        m->rel->vt->qk_forward(m->rel, l, m->param, 0, A(la->qe), ldo, q, ld, b->pos, N);
+        m->rel->vt->qk_forward(m->rel, l, m->param, 1, A(la->ke), ldo, k, ld, b->pos, N);
+        q = A(la->qe), k = A(la->ke);
+    }
+    attn_shape sh = attn_shape_for(m, b->B, b->T);
+    m->attn->forward(&sh, A(la->att_num), A(la->att_saved), q, k, qkv + 2 * C, b->valid, A(m->ta.scratch));
+    if (!m->linear) return A(la->att_num);
+    if (m->norm_ln) {
+        layernorm_forward(A(la->att), A(la->att_mean), A(la->att_rstd), A(la->att_num), P(lp->attn_ln_g),
+                          P(lp->attn_ln_b), N, C, c->ln_eps);
+    } else {
+        lin_denom_shape ds = denom_shape_for(m, b->B, b->T);
+        lin_denom_forward(&ds, A(la->att), A(la->z), A(la->att_num), A(la->fq), A(la->fk), b->valid, A(m->ta.scratch));
+    }
+    return A(la->att);
+}
+
+/* Backward of the attention branch of layer l given datt (gradient of its output): accumulates
+ * into dqkv (zeroed here) and the parameter gradients. */
+static void attention_backward(model *m, int l, const float *datt, float *dqkv) {
+    const model_config *c = &m->cfg;
+    const model_batch *b = &m->batch;
+    const layer_params *lp = &m->layer[l];
+    const layer_acts *la = &m->la[l];
+    const int N = b->B * b->T, C = c->d_model;
+    const size_t NC = (size_t)N * C;
+    const float *qkv = A(la->qkv);
+    const float *dnum = datt;
+    /* where the gradients of the kernel's q and k inputs go: dqkv, dfq/dfk, or dqe/dke */
+    float *dq = dqkv, *dk = dqkv + C, *dfq = GA(m->ga.dfq), *dfk = GA(m->ga.dfk);
+    if (m->linear) {
+        zeroed(dfq, NC);
+        zeroed(dfk, NC);
+        float *dn = zeroed(GA(m->ga.datt_num), NC);
+        if (m->norm_ln) {
+            layernorm_backward(dn, G(lp->attn_ln_g), G(lp->attn_ln_b), datt, A(la->att_num), P(lp->attn_ln_g),
+                               A(la->att_mean), A(la->att_rstd), N, C);
+        } else {
+            lin_denom_shape ds = denom_shape_for(m, b->B, b->T);
+            lin_denom_backward(&ds, dn, dfq, dfk, datt, A(la->att), A(la->z), A(la->fq), A(la->fk), b->valid,
+                               A(m->ta.scratch));
+        }
+        dnum = dn;
+        dq = dfq, dk = dfk;
+    }
+    if (m->rel_qk) {
+        size_t nq = (size_t)N * c->heads * m->dqk;
+        dq = zeroed(GA(m->ga.dqe), nq);
+        dk = zeroed(GA(m->ga.dke), nq);
+    }
+    const float *q = m->rel_qk ? A(la->qe) : m->linear ? A(la->fq) : qkv;
+    const float *k = m->rel_qk ? A(la->ke) : m->linear ? A(la->fk) : qkv + C;
+    attn_shape sh = attn_shape_for(m, b->B, b->T);
+    m->attn->backward(&sh, dq, dk, dqkv + 2 * C, dnum, A(la->att_num), A(la->att_saved), q, k, qkv + 2 * C,
+                      b->valid, A(m->ta.scratch));
+    if (m->rel_qk) {
+        /* back through the encoding, into the phi features (linear) or the qkv views (softmax) */
+        const float *qin = m->linear ? A(la->fq) : qkv, *kin = m->linear ? A(la->fk) : qkv + C;
+        float *dqin = m->linear ? dfq : dqkv, *dkin = m->linear ? dfk : dqkv + C;
+        const int ld = m->linear ? C : 3 * C, ldo = c->heads * m->dqk;
+        m->rel->vt->qk_backward(m->rel, l, m->param, m->grad, 0, dqin, ld, dq, ldo, qin, ld, b->pos, N);
+        m->rel->vt->qk_backward(m->rel, l, m->param, m->grad, 1, dkin, ld, dk, ldo, kin, ld, b->pos, N);
+    }
+    if (m->linear) {
+        featuremap_backward_rows(dqkv, 3 * C, qkv, 3 * C, dfq, C, N, C, m->phi);
+        featuremap_backward_rows(dqkv + C, 3 * C, qkv + C, 3 * C, dfk, C, N, C, m->phi);
+    }
+}
+
 double model_forward(model *m, const model_batch *b) {
     const model_config *c = &m->cfg;
     if (b->B > c->max_batch || b->T > c->max_seq || b->B < 1 || b->T < 1) return -1.0;
+    if (!b->pos && c->pos_rank != 1) return -1.0;
     m->batch = *b;
+    if (!b->pos) { /* 1-D positions 0..T-1 in every row */
+        for (int n = 0; n < b->B * b->T; n++) m->default_pos[n] = n % b->T;
+        m->batch.pos = m->default_pos;
+    }
+    m->bias.pos = m->batch.pos;
     const int B = b->B, T = b->T, N = B * T, C = c->d_model, F = c->ffn_mult * C;
-    attn_shape sh = attn_shape_for(c, B, T);
 
-    embed_forward(A(m->ta.emb), b->tokens, P(m->top.wte), N, C);
-    const float *x = A(m->ta.emb);
+    embed_forward(A(m->ta.emb_tok), b->tokens, P(m->top.wte), N, C);
+    const float *x = A(m->ta.emb_tok);
+    if (m->abs) {
+        m->abs->vt->embed_forward(m->abs, m->param, A(m->ta.emb), x, m->batch.pos, N);
+        x = A(m->ta.emb);
+    }
     for (int l = 0; l < c->layers; l++) {
         const layer_params *lp = &m->layer[l];
         const layer_acts *la = &m->la[l];
         layernorm_forward(A(la->ln1), A(la->ln1_mean), A(la->ln1_rstd), x, P(lp->ln1_g), P(lp->ln1_b), N, C, c->ln_eps);
         linear_forward(A(la->qkv), A(la->ln1), P(lp->qkv_w), P(lp->qkv_b), N, C, 3 * C);
-        const float *qkv = A(la->qkv);
-        m->attn->forward(&sh, A(la->att), A(la->att_saved), qkv, qkv + C, qkv + 2 * C, b->valid, A(m->ta.attn_scratch));
-        linear_forward(A(la->res1), A(la->att), P(lp->proj_w), P(lp->proj_b), N, C, C);
+        const float *att = attention_forward(m, l);
+        linear_forward(A(la->res1), att, P(lp->proj_w), P(lp->proj_b), N, C, C);
         residual_forward(A(la->res1), A(la->res1), x, (size_t)N * C);
         layernorm_forward(A(la->ln2), A(la->ln2_mean), A(la->ln2_rstd), A(la->res1), P(lp->ln2_g), P(lp->ln2_b), N, C, c->ln_eps);
         linear_forward(A(la->fc), A(la->ln2), P(lp->fc_w), P(lp->fc_b), N, C, F);
@@ -262,16 +487,12 @@ double model_forward(model *m, const model_batch *b) {
 
 const float *model_logits(const model *m) { return m->act + m->ta.logits; }
 
-/* zero a gradient buffer of n floats before a backward accumulates into it */
-static float *zeroed(float *p, size_t n) { return memset(p, 0, n * sizeof *p); }
-
 void model_backward(model *m) {
     const model_config *c = &m->cfg;
     const model_batch *b = &m->batch;
     const int B = b->B, T = b->T, N = B * T, C = c->d_model, F = c->ffn_mult * C;
     const size_t NC = (size_t)N * C;
-    attn_shape sh = attn_shape_for(c, B, T);
-    const float *x_last = c->layers ? A(m->la[c->layers - 1].res2) : A(m->ta.emb);
+    const float *x_last = A(m->la[c->layers - 1].res2);
 
     /* head */
     int rows = c->head == HEAD_CLS ? B : N;
@@ -289,10 +510,11 @@ void model_backward(model *m) {
     layernorm_backward(dres, G(m->top.lnf_g), G(m->top.lnf_b), dln, x_last, P(m->top.lnf_g), A(m->ta.lnf_mean), A(m->ta.lnf_rstd), N, C);
 
     /* blocks, last to first; dres holds the gradient of the current residual stream */
+    const float *x0 = m->abs ? A(m->ta.emb) : A(m->ta.emb_tok);
     for (int l = c->layers - 1; l >= 0; l--) {
         const layer_params *lp = &m->layer[l];
         const layer_acts *la = &m->la[l];
-        const float *x = l ? A(m->la[l - 1].res2) : A(m->ta.emb);
+        const float *x = l ? A(m->la[l - 1].res2) : x0;
         /* FFN branch: res2 = res1 + fcproj(gelu(fc(ln2(res1)))) */
         float *dgelu = zeroed(GA(m->ga.dgelu), (size_t)N * F);
         linear_backward(dgelu, G(lp->fcproj_w), G(lp->fcproj_b), dres, A(la->gelu), P(lp->fcproj_w), N, F, C);
@@ -301,15 +523,21 @@ void model_backward(model *m) {
         zeroed(dln, NC);
         linear_backward(dln, G(lp->fc_w), G(lp->fc_b), dfc, A(la->ln2), P(lp->fc_w), N, C, F);
         layernorm_backward(dres, G(lp->ln2_g), G(lp->ln2_b), dln, A(la->res1), P(lp->ln2_g), A(la->ln2_mean), A(la->ln2_rstd), N, C);
-        /* attention branch: res1 = x + proj(attn(qkv(ln1(x)))) */
+        /* attention branch: res1 = x + proj(attention(ln1(x))) */
+        const float *att = m->linear ? A(la->att) : A(la->att_num);
         float *datt = zeroed(GA(m->ga.datt), NC);
-        linear_backward(datt, G(lp->proj_w), G(lp->proj_b), dres, A(la->att), P(lp->proj_w), N, C, C);
+        linear_backward(datt, G(lp->proj_w), G(lp->proj_b), dres, att, P(lp->proj_w), N, C, C);
         float *dqkv = zeroed(GA(m->ga.dqkv), 3 * NC);
-        const float *qkv = A(la->qkv);
-        m->attn->backward(&sh, dqkv, dqkv + C, dqkv + 2 * C, datt, A(la->att), A(la->att_saved), qkv, qkv + C, qkv + 2 * C, b->valid, A(m->ta.attn_scratch));
+        attention_backward(m, l, datt, dqkv);
         zeroed(dln, NC);
         linear_backward(dln, G(lp->qkv_w), G(lp->qkv_b), dqkv, A(la->ln1), P(lp->qkv_w), N, C, 3 * C);
         layernorm_backward(dres, G(lp->ln1_g), G(lp->ln1_b), dln, x, P(lp->ln1_g), A(la->ln1_mean), A(la->ln1_rstd), N, C);
     }
-    embed_backward(G(m->top.wte), dres, b->tokens, N, C);
+    if (m->abs) {
+        float *dtok = zeroed(GA(m->ga.demb_tok), NC);
+        m->abs->vt->embed_backward(m->abs, m->param, m->grad, dtok, dres, m->batch.pos, N);
+        embed_backward(G(m->top.wte), dtok, b->tokens, N, C);
+    } else {
+        embed_backward(G(m->top.wte), dres, b->tokens, N, C);
+    }
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "pe.h"
 
 typedef enum model_head { HEAD_LM = 0, HEAD_CLS } model_head;
 
@@ -20,21 +21,32 @@ typedef struct model_config {
     int layers, d_model, heads, ffn_mult;
     int causal;             /* causal attention (lm) or bidirectional (encoders) */
     model_head head;
-    const char *attention;  /* attention kernel name, e.g. "softmax" */
+    const char *attention;  /* "softmax" | "linear" */
+    const char *feature_map;/* linear attention: "1+elu" | "relu" */
+    const char *normalizer; /* linear attention: "layernorm" (over all heads) | "denominator" */
+    const char *absolute;   /* absolute encoding (EMBED hook): "none" | "sinusoidal" | "learned" */
+    const char *encoding;   /* relative encoding: "none" | "rope" | "lrpe-unitary" | ... (pe.h) */
+    pe_options pe_opt;      /* options of the encodings (p, theta, householder, axes) */
+    int pos_rank;           /* 1: positions are t; 2: (row, col) on a grid_h x grid_w grid */
+    int grid_h, grid_w;     /* 2-D positions: the grid (max_seq must equal grid_h * grid_w) */
+    uint64_t seed;          /* fixed random structure of the encodings (permutations) */
     float ln_eps;           /* LayerNorm epsilon (1e-5) */
     float init_std;         /* std of weight init (0.02); residual projections / sqrt(2 layers) */
 } model_config;
 
-/* A model_config with the defaults above filled in for the given shape. */
+/* A model_config with the defaults: a 2-layer, d=64, 4-head causal softmax LM over 256 bytes,
+ * no positional encoding, linear-attention options 1+elu / layernorm. */
 model_config model_config_default(void);
 
 /* One batch. Tokens [B,T]; targets [B,T] for lm or [B] for classification, negative = ignored;
- * valid [B,T] (1 = real token) masks padding out of attention and pooling, NULL = no padding. */
+ * valid [B,T] (1 = real token) masks padding out of attention and pooling, NULL = no padding;
+ * pos [B,T,pos_rank] positions, NULL = 0..T-1 in every row (1-D models only). */
 typedef struct model_batch {
     int B, T;
     const int32_t *tokens;
     const int32_t *targets;
     const uint8_t *valid;
+    const int32_t *pos;
 } model_batch;
 
 typedef struct model model;
@@ -53,7 +65,8 @@ const model_config *model_cfg(const model *m);
 void model_init(model *m, uint64_t seed);
 
 /* Forward pass; returns the mean cross-entropy over non-ignored targets (0 if targets is NULL).
- * Returns -1 without computing when B or T exceed the sizes the model was built for. */
+ * Returns -1 without computing when B or T exceed the sizes the model was built for, or when a
+ * 2-D model gets no positions. */
 double model_forward(model *m, const model_batch *b);
 /* Logits of the last forward: [B*T, n_out] for lm, [B, n_out] for classification. */
 const float *model_logits(const model *m);

@@ -16,6 +16,7 @@ void adamw_step(float *params, const float *grads, float *m, float *v, const ten
     const float step_size = (float)(lr / (1.0 - pow(c->beta1, (double)t)));
     for (int i = 0; i < tt->n; i++) {
         const tensor_desc *d = &tt->t[i];
+        if (d->frozen) continue;
         float decay = (c->decay_kinds >> d->kind) & 1u ? 1.0f - lr * c->weight_decay : 1.0f;
         float *p = params + d->offset, *mi = m + d->offset, *vi = v + d->offset;
         const float *g = grads + d->offset;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "threads.h"
 
 #ifndef LRPE_VERSION
@@ -24,6 +25,7 @@ static int cmd_version(int argc, char **argv);
 static const command commands[] = {
     {"help", "[CMD]", "usage of lrpe or of one command", cmd_help},
     {"version", "", "version, commit and BLAS build", cmd_version},
+    {"encodings", "", "every positional encoding: hooks, attentions, options, parameters", cmd_encodings},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -50,3 +50,19 @@ TEST(install_deps_idempotent_and_refuses_without_root) {
     CHECK(strstr(out, "missing packages: lrpe-no-such-pkg;") && strstr(out, "make deps"),
           "message names the package and the fix: %s", out);
 }
+
+/* `lrpe encodings` lists every registered encoding with its hooks and attentions. */
+TEST(cli_encodings_lists_every_encoding) {
+    char out[16384];
+    CHECK(run_capture("./lrpe encodings", out, sizeof out) == 0, "exit code: %s", out);
+    static const char *const names[] = {"none", "sinusoidal", "learned", "rope", "lrpe-rotation", "lrpe-unitary",
+                                        "lrpe-permutation", "permuteformer", "cosformer", "alibi"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "\n%s ", names[i]);
+        CHECK(strstr(out, line) != NULL, "encoding %s missing from:\n%s", names[i], out);
+    }
+    CHECK(strstr(out, "alibi             score        softmax ") != NULL, "alibi row: %s", out);
+    CHECK(strstr(out, "p=householder theta=fixed householder=fixed axes=sum") != NULL, "lrpe defaults: %s", out);
+    CHECK(run_capture("./lrpe encodings extra", out, sizeof out) == 2, "an argument is bad usage");
+}

@@ -42,14 +42,23 @@ static void make_perms(uint8_t perm[KEYS][SYMBOLS], rng *r) {
     }
 }
 
-/* Trains a small causal LM on keyed bigrams for `steps` steps from `seed`; returns the mean loss
- * over fresh held-out batches, and leaves a copy of the final parameters in *params_out. */
-static double train_keyed_bigram(uint64_t seed, int steps, float **params_out, size_t *nparams) {
-    enum { B = 16, T = 24 };
+enum { KB_BATCH = 16, KB_SEQ = 24 };
+
+/* The small causal LM the keyed-bigram tests train: 2 layers, d 32, 2 heads. */
+static model_config keyed_bigram_config(void) {
     model_config cfg = model_config_default();
     cfg.vocab = cfg.n_out = VOCAB;
-    cfg.max_batch = B, cfg.max_seq = T;
+    cfg.max_batch = KB_BATCH, cfg.max_seq = KB_SEQ;
     cfg.layers = 2, cfg.d_model = 32, cfg.heads = 2;
+    return cfg;
+}
+
+/* Trains model cfg on keyed bigrams for `steps` steps from `seed`; returns the mean loss over fresh
+ * held-out batches, and leaves a copy of the final parameters in *params_out (may be NULL). */
+static double train_keyed_bigram_cfg(const model_config *cfg_in, uint64_t seed, int steps, float **params_out,
+                                     size_t *nparams) {
+    enum { B = KB_BATCH, T = KB_SEQ };
+    model_config cfg = *cfg_in;
     model *m;
     char err[128];
     if (model_create(&m, &cfg, err, sizeof err)) {
@@ -86,6 +95,12 @@ static double train_keyed_bigram(uint64_t seed, int steps, float **params_out, s
     trainer_free(&tr);
     model_destroy(m);
     return held_out;
+}
+
+/* The default keyed-bigram model. */
+static double train_keyed_bigram(uint64_t seed, int steps, float **params_out, size_t *nparams) {
+    model_config cfg = keyed_bigram_config();
+    return train_keyed_bigram_cfg(&cfg, seed, steps, params_out, nparams);
 }
 
 TEST(train_lm_learns_keyed_bigrams) {
@@ -178,4 +193,94 @@ TEST(train_step_allocates_nothing) {
         trainer_free(&tr);
         model_destroy(m);
     }
+}
+
+/* Every encoding trains, in every attention it supports (linear with both normalisers): after 150
+ * steps the held-out loss is finite, well below the unigram baseline ln 16 = 2.77 and below the
+ * best a model without attention can do, ln 8 = 2.08. Measured: 0.41 - 1.09 for every encoding
+ * but sinusoidal (1.64 - 1.74: this task needs no positions, and the unit-amplitude table is noise
+ * the model must first learn to ignore). */
+TEST(train_every_encoding_learns) {
+    static const char *const attentions[][3] = {
+        {"softmax", NULL, NULL}, {"linear", "1+elu", "layernorm"}, {"linear", "relu", "denominator"}};
+    int trained = 0;
+    for (int i = 0; i < pe_count(); i++) {
+        const pe_vtable *vt = pe_at(i);
+        for (int a = 0; a < 3; a++) {
+            unsigned bit = a ? PE_ATTN_LINEAR : PE_ATTN_SOFTMAX;
+            if (!(vt->attn_ok & bit)) continue;
+            model_config cfg = keyed_bigram_config();
+            cfg.attention = attentions[a][0];
+            if (a) cfg.feature_map = attentions[a][1], cfg.normalizer = attentions[a][2];
+            if (vt->hooks & PE_HOOK_EMBED) cfg.absolute = vt->name;
+            else cfg.encoding = vt->name;
+            cfg.seed = 9;
+            double loss = train_keyed_bigram_cfg(&cfg, 9, 150, NULL, NULL);
+            printf("    %-17s %-8s %-12s held-out loss %.3f\n", vt->name, cfg.attention, a ? cfg.normalizer : "", loss);
+            CHECK(isfinite(loss) && loss < 2.0, "%s with %s attention (%s): held-out loss %.3f after 150 steps, want < 2.0",
+                  vt->name, cfg.attention, a ? cfg.normalizer : "-", loss);
+            trained++;
+        }
+    }
+    CHECK(trained >= 20, "only %d encoding x attention combinations trained", trained);
+}
+
+/* Offset copy: random symbols, then x[t] = x[t - 6]: predicting the next token needs the token 5
+ * positions back, i.e. relative position. Targets before the first copy are ignored. */
+static void offset_copy_batch(int32_t *tok, int32_t *tgt, int B, int T, rng *r) {
+    enum { K = 6 };
+    for (int b = 0; b < B; b++) {
+        int32_t *x = tok + (size_t)b * T, *y = tgt + (size_t)b * T;
+        for (int t = 0; t < T; t++) x[t] = t < K ? (int)rng_below(r, VOCAB) : x[t - K];
+        for (int t = 0; t < T; t++) y[t] = t + 1 >= K && t + 1 < T ? x[t + 1] : -1;
+    }
+}
+
+/* Held-out loss of cfg trained on offset copy for `steps` steps (softmax attention). */
+static double train_offset_copy(const model_config *cfg_in, int steps) {
+    enum { B = KB_BATCH, T = KB_SEQ };
+    model_config cfg = *cfg_in;
+    model *m;
+    char err[128];
+    if (model_create(&m, &cfg, err, sizeof err)) {
+        test_fail(__FILE__, __LINE__, "%s", err);
+        return NAN;
+    }
+    model_init(m, 31);
+    trainer tr;
+    adamw_config adam = adamw_defaults();
+    trainer_init(&tr, m, &adam);
+    lr_schedule sched = {.lr = 3e-3f, .min_lr = 3e-4f, .warmup = 20, .total = steps, .shape = LR_COSINE};
+    rng data;
+    rng_seed(&data, 31, rng_stream_id("data"));
+    int32_t tok[B * T], tgt[B * T];
+    model_batch batch = {.B = B, .T = T, .tokens = tok, .targets = tgt};
+    for (int s = 0; s < steps; s++) {
+        offset_copy_batch(tok, tgt, B, T, &data);
+        trainer_step(&tr, &batch, lr_at(&sched, s), 1.0f, NULL);
+    }
+    double loss = 0.0;
+    for (int i = 0; i < 4; i++) {
+        offset_copy_batch(tok, tgt, B, T, &data);
+        loss += model_forward(m, &batch) / 4;
+    }
+    trainer_free(&tr);
+    model_destroy(m);
+    return loss;
+}
+
+/* The sinusoidal table (token embeddings scaled by sqrt(d)) must not hurt a short run
+ * (encodings.md, section 3: a unit table on 0.02-scale embeddings swamps the tokens), on a task
+ * where position matters. Chance level ln 24 = 3.18. Measured at 200 steps: none 2.39, sinusoidal
+ * 1.63, rope 0.49. (Initialising the tokens with std 1/sqrt(d) as fairseq does was worse here:
+ * 2.61 at 200 steps, 0.20 vs 0.05 at 400.) */
+TEST(train_sinusoidal_does_not_hurt) {
+    model_config cfg = keyed_bigram_config();
+    double plain = train_offset_copy(&cfg, 200);
+    cfg.absolute = "sinusoidal";
+    double sinus = train_offset_copy(&cfg, 200);
+    cfg.absolute = "none", cfg.encoding = "rope";
+    double rope = train_offset_copy(&cfg, 200);
+    printf("    offset copy after 200 steps: none %.4f, sinusoidal %.4f, rope %.4f\n", plain, sinus, rope);
+    CHECK(sinus < plain, "sinusoidal %.3f vs none %.3f: the table hurts", sinus, plain);
 }

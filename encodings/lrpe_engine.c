@@ -1,0 +1,247 @@
+/* The LRPE engine (see lrpe_engine.h): set-up and parameters, forward, and backward with
+ * deterministic parameter gradients. The backward makes one pass over the tokens: din per token,
+ * and, when theta or v is learned, the parameter-gradient terms summed in double per fixed chunk
+ * of tokens (a row of partial sums on the caller's stack), then reduced over the chunks in order.
+ * Each token's angles are computed once; no atomics, no allocation, one parallel region. (Giving
+ * each thread a range of parameter elements instead would make every thread recompute every
+ * token's angles, or need per-token scratch memory that the interface does not provide.) */
+#include "lrpe_engine.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ------------------------------------------------------------------ set-up */
+
+/* Builds the instance: options normalised to what the encoding reads, F, the ladder, P, the core. */
+int lrpe_create(pe **out, const pe_vtable *vt, const lrpe_spec *spec, const pe_options *o,
+                const pe_dims *d, char *err, size_t errlen) {
+    *out = NULL;
+    lrpe *L = pe_alloc(sizeof *L, vt, o, d, err, errlen);
+    if (!L) return -1;
+    pe_options *opt = &L->pe.opt;
+    if (!spec->use_p) opt->p = PE_P_IDENTITY;
+    if (opt->p != PE_P_HOUSEHOLDER) opt->householder_learned = 0;
+    if (d->pos_rank == 1) opt->axes_split = 0;
+    L->core = spec->core;
+    L->F = spec->core->nfreq(d->head_dim);
+    L->half = opt->axes_split ? (L->F + 1) / 2 : L->F;
+    L->theta_param = spec->theta_param && L->F > 0;
+    if (!L->theta_param) opt->theta_learned = 0;
+    L->theta0 = malloc((size_t)(L->F > 0 ? L->F : 1) * sizeof *L->theta0);
+    L->theta_off = malloc((size_t)d->layers * sizeof *L->theta_off);
+    L->v_off = malloc((size_t)d->layers * sizeof *L->v_off);
+    if (!L->theta0 || !L->theta_off || !L->v_off || pmat_init(&L->P, opt->p, d->head_dim)) {
+        lrpe_destroy(&L->pe);
+        return pe_err(err, errlen, "encoding '%s': out of memory", vt->name);
+    }
+    for (int l = 0; l < d->layers; l++) L->theta_off[l] = L->v_off[l] = (size_t)-1;
+    const lrpe_core *c = spec->core;
+    if (opt->axes_split) { /* each axis its own ladder */
+        pe_theta_ladder(L->theta0, L->half, c->ladder_e(L->half, d->head_dim, 1));
+        pe_theta_ladder(L->theta0 + L->half, L->F - L->half, c->ladder_e(L->F - L->half, d->head_dim, 1));
+    } else {
+        pe_theta_ladder(L->theta0, L->F, c->ladder_e(L->F, d->head_dim, 0));
+    }
+    if (c->init && c->init(L, err, errlen)) {
+        lrpe_destroy(&L->pe);
+        return -1;
+    }
+    *out = &L->pe;
+    return 0;
+}
+
+/* Frees the core data, P and the instance. */
+void lrpe_destroy(pe *e) {
+    lrpe *L = (lrpe *)e;
+    if (L->core && L->core->fini) L->core->fini(L);
+    pmat_free(&L->P);
+    free(L->theta0);
+    free(L->theta_off);
+    free(L->v_off);
+    free(L);
+}
+
+/* Per layer: "layers.L.pe.theta" [F] (INIT_CUSTOM, frozen unless theta learned) and, for a
+ * Householder P, "layers.L.pe.householder_v" [head_dim] (N(0, 1) by name, frozen unless learned). */
+int lrpe_add_params(pe *e, tensor_table *tt) {
+    lrpe *L = (lrpe *)e;
+    char name[TENSOR_NAME_MAX];
+    for (int l = 0; l < e->dims.layers; l++) {
+        if (L->theta_param) {
+            snprintf(name, sizeof name, "layers.%d.pe.theta", l);
+            L->theta_off[l] = pe_add_tensor(tt, name, INIT_CUSTOM, 0.0f, !e->opt.theta_learned, L->F, 0);
+            if (L->theta_off[l] == (size_t)-1) return -1;
+        }
+        if (L->P.kind == PE_P_HOUSEHOLDER) {
+            snprintf(name, sizeof name, "layers.%d.pe.householder_v", l);
+            L->v_off[l] = pe_add_tensor(tt, name, INIT_NORMAL, 1.0f, !e->opt.householder_learned,
+                                        e->dims.head_dim, 0);
+            if (L->v_off[l] == (size_t)-1) return -1;
+        }
+    }
+    return 0;
+}
+
+/* theta of every layer <- the fixed ladder (v was drawn by tt_init_params). */
+void lrpe_init_params(const pe *e, const tensor_table *tt, float *params) {
+    const lrpe *L = (const lrpe *)e;
+    if (!L->theta_param) return;
+    for (int l = 0; l < e->dims.layers; l++)
+        for (int j = 0; j < L->F; j++) params[L->theta_off[l] + j] = (float)L->theta0[j];
+}
+
+/* Per-head output width: out_mult * head_dim. */
+int lrpe_qk_dim(const pe *e) { return ((const lrpe *)e)->core->out_mult * e->dims.head_dim; }
+
+/* ------------------------------------------------------------------ helpers */
+
+/* The float theta of this layer in params, or NULL (then the fixed ladder is used). */
+static const float *theta_of(const lrpe *L, int layer, const float *params) {
+    return L->theta_param ? params + L->theta_off[layer] : NULL;
+}
+
+/* Position of frequency j for a token (see pe_axis_pos). */
+static int freq_pos(const lrpe *L, const int32_t *pos, int j) { return pe_axis_pos(&L->pe, pos, j, L->half); }
+
+/* cos and sin of the angle pos_j * theta_j, computed in double. */
+static void angle(const lrpe *L, const float *th, const int32_t *pos, int j, double *c, double *s) {
+    double a = (double)freq_pos(L, pos, j) * (th ? (double)th[j] : L->theta0[j]);
+    *c = cos(a);
+    *s = sin(a);
+}
+
+/* The Householder unit vector of this layer into u (zeros for other P); returns ||v||. */
+static double unit_of(const lrpe *L, int layer, const float *params, float *u) {
+    if (L->P.kind != PE_P_HOUSEHOLDER) {
+        for (int i = 0; i < L->pe.dims.head_dim; i++) u[i] = 0.0f;
+        return 0.0;
+    }
+    return pmat_unit(u, params + L->v_off[layer], L->pe.dims.head_dim);
+}
+
+/* t <- the view of the token at p: angles of all F frequencies into c, s, then the core's prep. */
+static void tok_init(const lrpe *L, const float *th, const int32_t *p, int layer, double *c, double *s, int *map,
+                     lrpe_tok *t) {
+    for (int j = 0; j < L->F; j++) angle(L, th, p, j, &c[j], &s[j]);
+    *t = (lrpe_tok){p, L->F ? c : NULL, L->F ? s : NULL, layer, map};
+    if (L->core->prep) L->core->prep(L, t);
+}
+
+/* ------------------------------------------------------------------ forward */
+
+/* out[n, h*W:(h+1)*W] = core(P in[n, h*d:(h+1)*d]) at pos[n], W = qk_dim. */
+void lrpe_qk_forward(const pe *e, int layer, const float *params, int which, float *out, int ldo,
+                     const float *in, int ldi, const int32_t *pos, int N) {
+    const lrpe *L = (const lrpe *)e;
+    const int d = e->dims.head_dim, H = e->dims.heads, R = e->dims.pos_rank;
+    const int W = L->core->out_mult * d;
+    const float *th = theta_of(L, layer, params);
+    float u[PE_MAX_HEAD_DIM];
+    unit_of(L, layer, params, u);
+#pragma omp parallel for schedule(static) if ((long)N * H * W >= PE_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        double c[PE_MAX_HEAD_DIM], s[PE_MAX_HEAD_DIM];
+        float xt[PE_MAX_HEAD_DIM];
+        int map[PE_MAX_HEAD_DIM];
+        lrpe_tok t;
+        tok_init(L, th, pos + (size_t)n * R, layer, c, s, map, &t);
+        for (int h = 0; h < H; h++) {
+            pmat_apply(&L->P, u, in + (size_t)n * ldi + (size_t)h * d, xt);
+            L->core->fwd(L, &t, xt, out + (size_t)n * ldo + (size_t)h * W);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ backward */
+
+/* din += P^T core^T dout for tokens [n0, n1) (no parameter gradients). */
+static void din_range(const lrpe *L, int layer, const float *th, const float *u, float *din, int lddin,
+                      const float *dout, int lddout, const int32_t *pos, int n0, int n1) {
+    const int d = L->pe.dims.head_dim, H = L->pe.dims.heads, R = L->pe.dims.pos_rank;
+    const int W = L->core->out_mult * d;
+    double c[PE_MAX_HEAD_DIM], s[PE_MAX_HEAD_DIM];
+    float g[PE_MAX_HEAD_DIM];
+    int map[PE_MAX_HEAD_DIM];
+    for (int n = n0; n < n1; n++) {
+        lrpe_tok t;
+        tok_init(L, th, pos + (size_t)n * R, layer, c, s, map, &t);
+        for (int h = 0; h < H; h++) {
+            L->core->bwd(L, &t, dout + (size_t)n * lddout + (size_t)h * W, g);
+            pmat_apply_t(&L->P, u, g, din + (size_t)n * lddin + (size_t)h * d);
+        }
+    }
+}
+
+/* din as din_range, plus the parameter-gradient sums of tokens [n0, n1), in token order:
+ * pt[j] += pos_j * sum_h dL/dangle_j (j < F; when pt) and
+ * pu[i] += -2 sum_h ((x.u) g_i + (g.u) x_i) (i < d, g = core^T dy; when pu). */
+static void grad_range(const lrpe *L, int layer, const float *th, const float *u, float *din, int lddin,
+                       const float *dout, int lddout, const float *in, int ldi, const int32_t *pos, int n0,
+                       int n1, double *pt, double *pu) {
+    const int d = L->pe.dims.head_dim, H = L->pe.dims.heads, R = L->pe.dims.pos_rank, F = L->F;
+    const int W = L->core->out_mult * d;
+    double c[PE_MAX_HEAD_DIM], s[PE_MAX_HEAD_DIM], ph[PE_MAX_HEAD_DIM];
+    float g[PE_MAX_HEAD_DIM], xt[PE_MAX_HEAD_DIM];
+    int map[PE_MAX_HEAD_DIM];
+    for (int n = n0; n < n1; n++) {
+        const int32_t *p = pos + (size_t)n * R;
+        lrpe_tok t;
+        tok_init(L, th, p, layer, c, s, map, &t);
+        for (int j = 0; j < F; j++) ph[j] = 0.0;
+        for (int h = 0; h < H; h++) {
+            const float *x = in + (size_t)n * ldi + (size_t)h * d, *dy = dout + (size_t)n * lddout + (size_t)h * W;
+            L->core->bwd(L, &t, dy, g);
+            pmat_apply_t(&L->P, u, g, din + (size_t)n * lddin + (size_t)h * d);
+            if (pu) {
+                double a = pmat_dot(x, u, d), b = pmat_dot(g, u, d);
+                for (int i = 0; i < d; i++) pu[i] += -2.0 * (a * g[i] + b * x[i]);
+            }
+            if (pt) {
+                pmat_apply(&L->P, u, x, xt);
+                for (int j = 0; j < F; j++) ph[j] += L->core->dangle(L, xt, dy, j, c[j], s[j]);
+            }
+        }
+        for (int j = 0; pt && j < F; j++) pt[j] += (double)freq_pos(L, p, j) * ph[j];
+    }
+}
+
+/* din += d out / d in . dout; theta and v gradients += theirs (only when learned). The parameter
+ * gradients are summed per fixed chunk of tokens (the chunks depend on N and the dims, never on
+ * the thread count), then over the chunks in order: bitwise the same for any thread count. */
+void lrpe_qk_backward(const pe *e, int layer, const float *params, float *grads, int which, float *din,
+                      int lddin, const float *dout, int lddout, const float *in, int ldi,
+                      const int32_t *pos, int N) {
+    const lrpe *L = (const lrpe *)e;
+    const int d = e->dims.head_dim, H = e->dims.heads, F = L->F, W = L->core->out_mult * d;
+    const float *th = theta_of(L, layer, params);
+    const int learn_th = L->theta_param && e->opt.theta_learned;
+    const int learn_v = L->P.kind == PE_P_HOUSEHOLDER && e->opt.householder_learned;
+    const int par = (long)N * H * W >= PE_PAR_MIN;
+    float u[PE_MAX_HEAD_DIM];
+    double vn = unit_of(L, layer, params, u);
+    if (!learn_th && !learn_v) {
+#pragma omp parallel for schedule(static) if (par)
+        for (int n = 0; n < N; n++) din_range(L, layer, th, u, din, lddin, dout, lddout, pos, n, n + 1);
+        return;
+    }
+    const int np = (learn_th ? F : 0) + (learn_v ? d : 0), cap = PE_PART / np;
+    const int nch = cap < PE_MAX_CHUNKS ? cap : PE_MAX_CHUNKS;
+    double part[PE_PART];
+    for (int k = 0; k < nch * np; k++) part[k] = 0.0;
+#pragma omp parallel for schedule(static) if (par)
+    for (int ch = 0; ch < nch; ch++) {
+        double *row = part + (size_t)ch * np;
+        grad_range(L, layer, th, u, din, lddin, dout, lddout, in, ldi, pos, (int)((long)N * ch / nch),
+                   (int)((long)N * (ch + 1) / nch), learn_th ? row : NULL, learn_v ? row + (learn_th ? F : 0) : NULL);
+    }
+    double acc[2 * PE_MAX_HEAD_DIM];
+    for (int k = 0; k < np; k++) {
+        acc[k] = 0.0;
+        for (int ch = 0; ch < nch; ch++) acc[k] += part[(size_t)ch * np + k];
+    }
+    if (learn_th)
+        for (int j = 0; j < F; j++) grads[L->theta_off[layer] + j] += (float)acc[j];
+    if (learn_v) pmat_unit_backward(grads + L->v_off[layer], acc + (learn_th ? F : 0), params + L->v_off[layer], vn, d);
+}

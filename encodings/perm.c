@@ -1,0 +1,112 @@
+/* Permutation powers by cycle decomposition, and the LRPE permutation core (see perm.h). */
+#include "perm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "rng.h"
+
+/* Cycle decomposition of pi: walks each unvisited element's cycle once. */
+int perm_from(pe_perm *p, const int *pi, int n) {
+    p->n = n;
+    p->cyc = malloc((size_t)(4 * n > 0 ? 4 * n : 1) * sizeof *p->cyc);
+    if (!p->cyc) return -1;
+    p->start = p->cyc + n;
+    p->len = p->cyc + 2 * n;
+    p->k = p->cyc + 3 * n;
+    for (int i = 0; i < n; i++) p->k[i] = -1;
+    int at = 0;
+    for (int i = 0; i < n; i++) {
+        if (p->k[i] >= 0) continue;
+        int begin = at;
+        for (int x = i; p->k[x] < 0; x = pi[x]) {
+            p->cyc[at] = x;
+            p->start[x] = begin;
+            p->k[x] = at - begin;
+            at++;
+        }
+        for (int q = begin; q < at; q++) p->len[p->cyc[q]] = at - begin;
+    }
+    return 0;
+}
+
+/* Fisher-Yates shuffle from the named stream, then its cycles. */
+int perm_random(pe_perm *p, int n, uint64_t seed, const char *stream) {
+    int *pi = malloc((size_t)(n > 0 ? n : 1) * sizeof *pi);
+    if (!pi) return -1;
+    rng r;
+    rng_seed(&r, seed, rng_stream_id(stream));
+    for (int i = 0; i < n; i++) pi[i] = i;
+    for (int i = n - 1; i > 0; i--) { /* Fisher-Yates */
+        int j = (int)rng_below(&r, (uint32_t)i + 1), t = pi[i];
+        pi[i] = pi[j];
+        pi[j] = t;
+    }
+    int rc = perm_from(p, pi, n);
+    free(pi);
+    return rc;
+}
+
+/* Frees the one allocation behind the four arrays. */
+void perm_free(pe_perm *p) {
+    free(p->cyc);
+    p->cyc = NULL;
+}
+
+/* ------------------------------------------------------------------ the core */
+
+/* Builds 2 permutations per layer (the second unused without axes split). */
+static int pcore_init(lrpe *L, char *err, size_t errlen) {
+    const pe_dims *d = &L->pe.dims;
+    const int split = L->pe.opt.axes_split, hd = d->head_dim, half = split ? (hd + 1) / 2 : hd;
+    pe_perm *pp = calloc((size_t)2 * d->layers, sizeof *pp);
+    if (!pp) return pe_err(err, errlen, "encoding '%s': out of memory", L->pe.vt->name);
+    L->core_data = pp;
+    char name[128];
+    for (int l = 0; l < d->layers; l++) {
+        snprintf(name, sizeof name, "%s.layers.%d.perm%s", L->pe.vt->name, l, split ? ".row" : "");
+        int rc = perm_random(&pp[2 * l], half, d->seed, name);
+        snprintf(name, sizeof name, "%s.layers.%d.perm.col", L->pe.vt->name, l);
+        if (!rc) rc = perm_random(&pp[2 * l + 1], hd - half, d->seed, name);
+        if (rc) return pe_err(err, errlen, "encoding '%s': out of memory", L->pe.vt->name);
+    }
+    return 0;
+}
+
+/* Frees the permutations of every layer. */
+static void pcore_fini(lrpe *L) {
+    pe_perm *pp = L->core_data;
+    for (int l = 0; pp && l < L->pe.dims.layers; l++) perm_free(&pp[2 * l]), perm_free(&pp[2 * l + 1]);
+    free(pp);
+    L->core_data = NULL;
+}
+
+/* No angles, hence no theta (the ladder is never used). */
+static int pcore_nfreq(int d) { return 0; }
+static double pcore_ladder_e(int nf, int d, int split) { return 1.0; }
+
+/* t->map[j] = pi^s(j) for every coordinate j: the permutation of j's half applied s times, s the
+ * position of that half (once per token, shared by the heads). */
+static void pcore_prep(const lrpe *L, lrpe_tok *t) {
+    const int d = L->pe.dims.head_dim, half = L->pe.opt.axes_split ? (d + 1) / 2 : d;
+    const pe_perm *pp = (const pe_perm *)L->core_data + 2 * t->layer;
+    for (int j = 0; j < d; j++) {
+        long s = pe_axis_pos(&L->pe, t->pos, j, half);
+        t->map[j] = j < half ? perm_pow(&pp[0], j, s) : half + perm_pow(&pp[1], j - half, s);
+    }
+}
+
+/* y[j] = x~[pi^s(j)]. */
+static void pcore_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) {
+    for (int j = 0; j < L->pe.dims.head_dim; j++) y[j] = x[t->map[j]];
+}
+
+/* g[pi^s(j)] = dy[j] (a permutation: every g entry written once). */
+static void pcore_bwd(const lrpe *L, const lrpe_tok *t, const float *dy, float *g) {
+    for (int j = 0; j < L->pe.dims.head_dim; j++) g[t->map[j]] = dy[j];
+}
+
+const lrpe_core pe_perm_core = {
+    .out_mult = 1, .nfreq = pcore_nfreq, .ladder_e = pcore_ladder_e, .fwd = pcore_fwd, .bwd = pcore_bwd,
+    .prep = pcore_prep, .init = pcore_init, .fini = pcore_fini,
+};
