@@ -3,6 +3,9 @@
 #ifndef LRPE_CLI_H
 #define LRPE_CLI_H
 
+int cmd_run(int argc, char **argv);
 int cmd_encodings(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

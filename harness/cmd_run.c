@@ -1,0 +1,290 @@
+/* `lrpe run SPEC.yaml [key=value ...] [-j N] [--db FILE] [--dry-run] [--force]`: expands the spec,
+ * skips runs already completed, resumes interrupted ones from their checkpoints, trains the rest
+ * (in N worker processes sharing the database with -j N), and exits 0 when every run completed,
+ * 1 when some run failed, 2 on a bad spec or usage, 130 when stopped by Ctrl-C. */
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "db.h"
+#include "run.h"
+#include "spec.h"
+#include "threads.h"
+
+#define RUNS_DIR "results/runs"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct run_args {
+    const char *spec_path, *db_path;
+    char **overrides;
+    int noverrides, jobs, dry_run, force;
+} run_args;
+
+static int usage_error(const char *msg, const char *arg) {
+    fprintf(stderr, "lrpe run: %s%s%s (see lrpe run --help)\n", msg, arg ? " " : "", arg ? arg : "");
+    return 2;
+}
+
+/* Parses argv into a; 0, or 2 after printing a one-line reason. */
+static int parse_args(int argc, char **argv, run_args *a) {
+    memset(a, 0, sizeof *a);
+    a->db_path = DB_DEFAULT_PATH;
+    a->jobs = 1;
+    a->overrides = calloc((size_t)argc, sizeof *a->overrides);
+    if (!a->overrides) return usage_error("out of memory", NULL);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "-j") == 0 || strcmp(s, "--db") == 0) {
+            if (i + 1 >= argc) return usage_error("missing value after", s);
+            if (s[1] == 'j') {
+                char *end;
+                long j = strtol(argv[++i], &end, 10);
+                if (*end || j < 1 || j > 256) return usage_error("-j needs a number of processes in 1..256, got", argv[i]);
+                a->jobs = (int)j;
+            } else {
+                a->db_path = argv[++i];
+            }
+        } else if (strcmp(s, "--dry-run") == 0) {
+            a->dry_run = 1;
+        } else if (strcmp(s, "--force") == 0) {
+            a->force = 1;
+        } else if (s[0] == '-') {
+            return usage_error("unknown option", s);
+        } else if (strchr(s, '=')) {
+            a->overrides[a->noverrides++] = argv[i];
+        } else if (!a->spec_path) {
+            a->spec_path = s;
+        } else {
+            return usage_error("a second spec file is not allowed:", s);
+        }
+    }
+    if (!a->spec_path) return usage_error("missing the spec file: lrpe run SPEC.yaml [key=value ...]", NULL);
+    return 0;
+}
+
+/* nftw callback: removes one entry */
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Deletes a run's checkpoint folder (for --force and for retrying a failed run). */
+static void remove_checkpoints(const char *run_id) {
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", RUNS_DIR, run_id);
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Registers every run, resets the ones to train again (--force: all; failed runs always), and
+ * returns how many are already completed; -1 with a message on a database error. */
+static int prepare_runs(db *d, const spec *s, int force) {
+    char err[512];
+    db_run_info *info = calloc((size_t)s->nruns, sizeof *info);
+    if (!info) return -1;
+    for (int i = 0; i < s->nruns; i++) {
+        const spec_run *r = &s->runs[i];
+        info[i] = (db_run_info){.run_id = r->run_id, .experiment = s->name, .variant = r->variant,
+                                .seed = (long long)r->seed, .config_json = cfg_json(r->cfg)};
+    }
+    int rc = db_runs_register(d, info, s->nruns, err, sizeof err);
+    free(info);
+    int completed = 0;
+    for (int i = 0; !rc && i < s->nruns; i++) {
+        db_status st;
+        if ((rc = db_run_status(d, s->runs[i].run_id, &st, err, sizeof err))) break;
+        if (force || st == DB_FAILED) {
+            remove_checkpoints(s->runs[i].run_id);
+            rc = db_run_reset(d, s->runs[i].run_id, err, sizeof err);
+        } else if (st == DB_COMPLETED) {
+            completed++;
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "lrpe run: %s\n", err);
+        return -1;
+    }
+    return completed;
+}
+
+typedef struct tally { int completed, failed, interrupted, errors; } tally;
+
+/* Claims and trains runs of s until none is left or a stop is requested; one process. */
+static void worker(db *d, const spec *s, int threads, int tty, tally *t) {
+    const char **ids = calloc((size_t)s->nruns, sizeof *ids);
+    if (!ids) {
+        t->errors++;
+        return;
+    }
+    for (int i = 0; i < s->nruns; i++) ids[i] = s->runs[i].run_id;
+    char err[1024], label[64];
+    while (!stop_requested) {
+        int index;
+        int rc = db_run_claim(d, ids, s->nruns, DB_STALE_S, &index, NULL, err, sizeof err);
+        if (rc == 0) break;
+        if (rc < 0) {
+            fprintf(stderr, "lrpe run: %s\n", err);
+            t->errors++;
+            break;
+        }
+        const spec_run *r = &s->runs[index];
+        snprintf(label, sizeof label, "[%d/%d]", index + 1, s->nruns);
+        run_env env = {.db = d, .experiment = s->name, .runs_dir = RUNS_DIR, .data_dir = "data", .threads = threads,
+                       .tty = tty, .out = stdout, .label = label, .stop = &stop_requested};
+        switch (run_train(&env, r, err, sizeof err)) {
+        case RUN_COMPLETED: t->completed++; break;
+        case RUN_FAILED:
+            t->failed++;
+            fprintf(stdout, "%s %s seed %llu: failed: %s\n", label, r->variant, r->seed, err);
+            break;
+        case RUN_INTERRUPTED:
+            t->interrupted++;
+            fprintf(stdout, "%s %s seed %llu: interrupted; checkpoint saved, `lrpe run` again resumes it\n", label,
+                    r->variant, r->seed);
+            break;
+        case RUN_LOST: fprintf(stdout, "%s %s: taken over by another process\n", label, r->variant); break;
+        case RUN_ERROR:
+            t->errors++;
+            fprintf(stderr, "lrpe run: %s %s seed %llu: %s\n", label, r->variant, r->seed, err);
+            stop_requested = 1; /* the store or the disk is failing: stop, nothing recorded is lost */
+            break;
+        }
+        fflush(stdout);
+    }
+    free(ids);
+}
+
+/* One worker process: its own database handle and `threads` threads; writes its tally to fd. */
+static void worker_process(const char *db_path, const spec *s, int threads, int fd) {
+    threads_set(threads);
+    tally t = {0};
+    db *d;
+    char err[512];
+    if (db_open(&d, db_path, 0, err, sizeof err)) {
+        fprintf(stderr, "lrpe run: %s\n", err);
+        t.errors = 1;
+    } else {
+        worker(d, s, threads, 0, &t);
+        db_close(d);
+    }
+    ssize_t w = write(fd, &t, sizeof t);
+    _exit(w == (ssize_t)sizeof t ? 0 : 3);
+}
+
+/* Runs `jobs` worker processes sharing the database, threads / jobs threads each, and adds up
+ * their tallies (a worker that died without reporting counts as an error). */
+static void run_workers(const char *db_path, const spec *s, int jobs, int threads, tally *total) {
+    pid_t pids[256];
+    int fds[256];
+    const int per = threads / jobs > 0 ? threads / jobs : 1;
+    fflush(stdout);
+    for (int j = 0; j < jobs; j++) {
+        int fd[2];
+        pids[j] = -1;
+        if (pipe(fd)) continue;
+        pids[j] = fork();
+        if (pids[j] == 0) {
+            close(fd[0]);
+            worker_process(db_path, s, per, fd[1]);
+        }
+        close(fd[1]);
+        fds[j] = fd[0];
+    }
+    for (int j = 0; j < jobs; j++) {
+        if (pids[j] < 0) {
+            total->errors++;
+            continue;
+        }
+        tally t = {0};
+        ssize_t n;
+        while ((n = read(fds[j], &t, sizeof t)) < 0 && errno == EINTR) {
+        }
+        close(fds[j]);
+        while (waitpid(pids[j], NULL, 0) < 0 && errno == EINTR) {
+        }
+        if (n != (ssize_t)sizeof t) t.errors++;
+        total->completed += t.completed, total->failed += t.failed;
+        total->interrupted += t.interrupted, total->errors += t.errors;
+    }
+}
+
+int cmd_run(int argc, char **argv) {
+    run_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) {
+        free(a.overrides);
+        return rc;
+    }
+    spec s;
+    char err[1024];
+    if (spec_load(&s, a.spec_path, a.overrides, a.noverrides, err, sizeof err)) {
+        fprintf(stderr, "lrpe run: %s\n", err);
+        spec_free(&s);
+        free(a.overrides);
+        return 2;
+    }
+    free(a.overrides);
+    if (a.dry_run) { /* statuses from the database when it exists; nothing is written */
+        const char **status = calloc((size_t)s.nruns, sizeof *status);
+        db *d = NULL;
+        if (status && access(a.db_path, F_OK) == 0 && db_open(&d, a.db_path, DB_OPEN_READONLY, err, sizeof err) == 0) {
+            for (int i = 0; i < s.nruns; i++) {
+                db_status st = DB_NONE;
+                db_run_status(d, s.runs[i].run_id, &st, err, sizeof err);
+                status[i] = st == DB_NONE ? "new" : db_status_name(st);
+            }
+            db_close(d);
+        }
+        for (int i = 0; status && i < s.nruns; i++)
+            if (!status[i]) status[i] = "new";
+        spec_print(stdout, &s, status);
+        free(status);
+        spec_free(&s);
+        return 0;
+    }
+    db *d;
+    if (db_open(&d, a.db_path, 0, err, sizeof err)) {
+        fprintf(stderr, "lrpe run: %s\n", err);
+        spec_free(&s);
+        return 1;
+    }
+    int done_before = prepare_runs(d, &s, a.force);
+    if (done_before < 0) {
+        db_close(d);
+        spec_free(&s);
+        return 1;
+    }
+    int threads = threads_setup();
+    printf("%s: %d runs (%d already completed), %d process%s x %d thread%s, database %s\n", s.name, s.nruns,
+           done_before, a.jobs, a.jobs > 1 ? "es" : "", threads / a.jobs > 0 ? threads / a.jobs : 1,
+           threads / a.jobs > 1 ? "s" : "", a.db_path);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    tally t = {0};
+    if (a.jobs == 1) {
+        worker(d, &s, threads, isatty(fileno(stdout)), &t);
+    } else {
+        db_close(d); /* children open their own handles */
+        d = NULL;
+        run_workers(a.db_path, &s, a.jobs, threads, &t);
+    }
+    printf("%s: %d trained now, %d already completed, %d failed%s\n", s.name, t.completed, done_before, t.failed,
+           t.interrupted ? ", interrupted (run the same command to resume)" : "");
+    db_close(d);
+    spec_free(&s);
+    if (stop_requested && !t.errors) return 130;
+    return t.errors || t.failed ? 1 : 0;
+}

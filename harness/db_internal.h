@@ -1,0 +1,56 @@
+/* Shared by db.c, db_query.c and db_merge.c only: the handle and the helpers every call uses.
+ * Every public function brackets its work with db_enter / db_leave (fork check + the handle's
+ * mutex); the helpers below assume the mutex is held. */
+#ifndef LRPE_DB_INTERNAL_H
+#define LRPE_DB_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sys/types.h>
+
+#include "db.h"
+
+struct db {
+    sqlite3 *h;
+    char *path;
+    pid_t pid;      /* the process that opened it: handles do not survive fork() */
+    char host[256]; /* this machine's host name, recorded as a run's owner */
+    pthread_mutex_t mu;
+};
+
+/* SQL that is true when a row of runs is running but dead; binds ?NNN (the stale cutoff time) and
+ * calls lrpe_pid_dead(host, pid), which db_open registers. */
+#define DB_DEAD_SQL(cutoff) \
+    "(status = 'running' AND (coalesce(heartbeat_at, started_at, '') < " cutoff " OR lrpe_pid_dead(host, pid)))"
+
+/* Checks the handle belongs to this process and locks it; nonzero (with err) when not. */
+int db_enter(db *d, const char *op, char *err, size_t errlen);
+/* Unlocks the handle and returns rc. */
+int db_leave(db *d, int rc);
+
+/* Writes "path: message" to err and returns code. */
+int db_fail(const db *d, int code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Writes "path: <op>: <SQLite's message>[; what it means]" to err and returns the db_error that
+ * SQLite result code rc maps to. */
+int db_sql_fail(const db *d, int rc, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Prepares sql into *st. */
+int db_prepare(db *d, const char *sql, sqlite3_stmt **st, const char *op, char *err, size_t errlen);
+/* Runs statements sql (no results). */
+int db_exec(db *d, const char *sql, const char *op, char *err, size_t errlen);
+/* BEGIN IMMEDIATE: takes the write lock now (waiting up to the busy timeout). */
+int db_begin(db *d, const char *op, char *err, size_t errlen);
+/* COMMIT; on failure the transaction is rolled back. */
+int db_commit(db *d, const char *op, char *err, size_t errlen);
+/* Rolls back the open transaction, if any. */
+void db_rollback(db *d);
+
+/* The current UTC time minus offset_s seconds as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+void db_time_iso(char out[32], double offset_s);
+/* The cutoff for DB_DEAD_SQL: the time stale_s seconds ago, or "" (nothing is older) when
+ * stale_s <= 0. */
+void db_stale_cutoff(char out[32], double stale_s);
+
+#endif

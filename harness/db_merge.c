@@ -1,0 +1,132 @@
+/* Merging another worker's results database into this one (lrpe merge): ATTACH it, pick the runs
+ * whose row it improves on, and copy those runs (row, metrics, summary, provenance) in one
+ * transaction. A run's data always comes whole from one database: the one whose row is kept. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "db.h"
+#include "db_internal.h"
+
+/* How advanced a status is: a run in both databases keeps the row with the higher rank. */
+#define RANK(col)                                                                                              \
+    "CASE " col " WHEN 'completed' THEN 4 WHEN 'failed' THEN 3 WHEN 'interrupted' THEN 2 WHEN 'running' THEN 1" \
+    " ELSE 0 END"
+
+#define RUN_COLS                                                                                            \
+    "run_id, experiment, variant, seed, status, config_json, created_at, started_at, ended_at, heartbeat_at," \
+    " step, pid, host, attempts, error"
+
+/* The steps of a merge, in order, inside one transaction; stat says which ones fill the
+ * statistics. temp.lrpe_win holds the runs whose source row wins (is_new: absent here). */
+static const struct {
+    const char *sql;
+    int stat; /* 0 none, 1 metrics, 2 summary, 3 provenance */
+} steps[] = {
+    {"CREATE TEMP TABLE lrpe_win(run_id TEXT PRIMARY KEY, is_new INTEGER)", 0},
+    {"INSERT INTO temp.lrpe_win SELECT s.run_id, m.run_id IS NULL FROM lrpe_src.runs s"
+     " LEFT JOIN main.runs m ON m.run_id = s.run_id"
+     " WHERE m.run_id IS NULL OR " RANK("s.status") " > " RANK("m.status"), 0},
+    {"DELETE FROM main.metrics WHERE run_id IN (SELECT run_id FROM temp.lrpe_win WHERE NOT is_new)", 0},
+    {"DELETE FROM main.summary WHERE run_id IN (SELECT run_id FROM temp.lrpe_win WHERE NOT is_new)", 0},
+    {"DELETE FROM main.provenance WHERE run_id IN (SELECT run_id FROM temp.lrpe_win WHERE NOT is_new)", 0},
+    /* an upsert keeps the row's rowid (and so the registration order) */
+    {"INSERT INTO main.runs(" RUN_COLS ") SELECT " RUN_COLS " FROM lrpe_src.runs"
+     " WHERE run_id IN (SELECT run_id FROM temp.lrpe_win) ON CONFLICT(run_id) DO UPDATE SET"
+     " experiment = excluded.experiment, variant = excluded.variant, seed = excluded.seed,"
+     " status = excluded.status, config_json = excluded.config_json, created_at = excluded.created_at,"
+     " started_at = excluded.started_at, ended_at = excluded.ended_at, heartbeat_at = excluded.heartbeat_at,"
+     " step = excluded.step, pid = excluded.pid, host = excluded.host, attempts = excluded.attempts,"
+     " error = excluded.error", 0},
+    {"INSERT OR REPLACE INTO main.metrics(run_id, step, key, value) SELECT run_id, step, key, value"
+     " FROM lrpe_src.metrics WHERE run_id IN (SELECT run_id FROM temp.lrpe_win)", 1},
+    {"INSERT OR REPLACE INTO main.summary(run_id, key, value) SELECT run_id, key, value FROM lrpe_src.summary"
+     " WHERE run_id IN (SELECT run_id FROM temp.lrpe_win)", 2},
+    {"INSERT OR REPLACE INTO main.provenance(run_id, key, value) SELECT run_id, key, value"
+     " FROM lrpe_src.provenance WHERE run_id IN (SELECT run_id FROM temp.lrpe_win)", 3},
+};
+
+/* A single integer from a query on the attached source; *v. */
+static int src_int(db *d, const char *sql, long long *v, const char *in_path, char *err, size_t errlen) {
+    sqlite3_stmt *st;
+    int rc = db_prepare(d, sql, &st, "merge", err, errlen);
+    if (rc) return rc;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) *v = sqlite3_column_int64(st, 0);
+    else rc = db_sql_fail(d, s, err, errlen, "merge %s", in_path);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Checks the attached source holds our schema. */
+static int check_source(db *d, const char *in_path, char *err, size_t errlen) {
+    long long v = 0, tables = 0;
+    int rc = src_int(d, "PRAGMA lrpe_src.user_version", &v, in_path, err, errlen);
+    if (!rc)
+        rc = src_int(d,
+                     "SELECT count(*) FROM lrpe_src.sqlite_master WHERE type = 'table' AND"
+                     " name IN ('runs', 'metrics', 'summary', 'provenance')",
+                     &tables, in_path, err, errlen);
+    if (rc) return rc;
+    if (v > DB_SCHEMA_VERSION)
+        return db_fail(d, DB_ERR, err, errlen, "merge %s: its schema version %lld is newer than this lrpe understands (%d)",
+                       in_path, v, DB_SCHEMA_VERSION);
+    if (v != DB_SCHEMA_VERSION || tables != 4)
+        return db_fail(d, DB_ERR, err, errlen, "merge %s: not an lrpe results database", in_path);
+    return 0;
+}
+
+/* The merge transaction itself (source attached). */
+static int merge_attached(db *d, const char *in_path, db_merge_stats *stats, char *err, size_t errlen) {
+    int rc = db_begin(d, "merge", err, errlen);
+    if (rc) return rc;
+    for (size_t i = 0; !rc && i < sizeof steps / sizeof steps[0]; i++) {
+        int s = sqlite3_exec(d->h, steps[i].sql, NULL, NULL, NULL);
+        if (s != SQLITE_OK) {
+            rc = db_sql_fail(d, s, err, errlen, "merge %s", in_path);
+            break;
+        }
+        long long changed = sqlite3_changes64(d->h);
+        if (steps[i].stat == 1) stats->metrics = changed;
+        else if (steps[i].stat == 2) stats->summary = changed;
+        else if (steps[i].stat == 3) stats->provenance = changed;
+    }
+    long long added = 0, all = 0;
+    if (!rc) rc = src_int(d, "SELECT count(*) FROM temp.lrpe_win WHERE is_new", &added, in_path, err, errlen);
+    if (!rc) rc = src_int(d, "SELECT count(*) FROM temp.lrpe_win", &all, in_path, err, errlen);
+    if (!rc) rc = db_exec(d, "DROP TABLE temp.lrpe_win", "merge", err, errlen);
+    if (rc) {
+        db_rollback(d);
+        return rc;
+    }
+    stats->runs_added = (int)added;
+    stats->runs_updated = (int)(all - added);
+    return db_commit(d, "merge", err, errlen);
+}
+
+/* Merges the database at in_path into d. */
+int db_merge(db *d, const char *in_path, db_merge_stats *stats, char *err, size_t errlen) {
+    db_merge_stats local;
+    if (!stats) stats = &local;
+    memset(stats, 0, sizeof *stats);
+    int rc = db_enter(d, "merge", err, errlen);
+    if (rc) return rc;
+    struct stat a, b;
+    if (!in_path || stat(in_path, &a) != 0)
+        return db_leave(d, db_fail(d, DB_ERR, err, errlen, "merge %s: %s", in_path ? in_path : "(null)", strerror(errno)));
+    if (!S_ISREG(a.st_mode))
+        return db_leave(d, db_fail(d, DB_ERR, err, errlen, "merge %s: not a regular file", in_path));
+    if (stat(d->path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        return db_leave(d, db_fail(d, DB_ERR, err, errlen, "merge %s: that is this database itself", in_path));
+    sqlite3_stmt *st;
+    if ((rc = db_prepare(d, "ATTACH DATABASE ?1 AS lrpe_src", &st, "merge", err, errlen))) return db_leave(d, rc);
+    sqlite3_bind_text(st, 1, in_path, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE) return db_leave(d, db_sql_fail(d, s, err, errlen, "merge %s: cannot open it", in_path));
+    rc = check_source(d, in_path, err, errlen);
+    if (!rc) rc = merge_attached(d, in_path, stats, err, errlen);
+    sqlite3_exec(d->h, "DETACH DATABASE lrpe_src", NULL, NULL, NULL);
+    return db_leave(d, rc);
+}

@@ -1,0 +1,365 @@
+#include "run.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "ops.h"
+#include "provenance.h"
+#include "task.h"
+#include "train.h"
+
+#define METRIC_BUF 4096 /* metric rows buffered between flushes */
+
+/* Everything one run holds while it trains. */
+typedef struct run_state {
+    const run_env *env;
+    const spec_run *r;
+    const cfg *c;
+    task *task;
+    model *model;
+    trainer tr;
+    task_batch batch;      /* buffers sized batch x seq_len */
+    int32_t *tokens, *targets, *pos;
+    uint8_t *valid;
+    int *confusion;        /* classification: tp, fp, fn per class */
+    void *cursor;          /* the task's data cursor, for checkpoints */
+    size_t cursor_len;
+    char dir[1024];        /* checkpoint folder */
+    db_metric rows[METRIC_BUF];
+    int nrows;
+    double last_beat, started, last_progress;
+    long first_step;       /* where this process started (resume point) */
+} run_state;
+
+/* monotonic seconds */
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* writes a one-line reason; returns `result` */
+static run_result fail(run_result result, char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static run_result fail(run_result result, char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return result;
+}
+
+/* Writes the buffered metric rows; 0 or -1 with err. */
+static int flush_metrics(run_state *s, char *err, size_t errlen) {
+    if (!s->nrows) return 0;
+    if (db_metrics_add(s->env->db, s->r->run_id, s->rows, s->nrows, err, errlen)) return -1;
+    s->nrows = 0;
+    return 0;
+}
+
+/* Buffers one metric row (key must be a string literal or outlive the flush). */
+static int log_metric(run_state *s, long step, const char *key, double value, char *err, size_t errlen) {
+    if (s->nrows == METRIC_BUF && flush_metrics(s, err, errlen)) return -1;
+    s->rows[s->nrows++] = (db_metric){.step = step, .key = key, .value = value};
+    return 0;
+}
+
+/* Opens the task and builds model and trainer from the run's config; 0 or -1 with err. */
+static int setup(run_state *s, char *err, size_t errlen) {
+    const cfg *c = s->c;
+    task_params tp = {.kind = cfg_str(c, "task.kind"), .dataset = cfg_str(c, "task.dataset"),
+                      .path = cfg_str(c, "task.path"), .view = cfg_str(c, "task.view"),
+                      .seq_len = (int)cfg_int(c, "task.seq_len"), .vocab = (int)cfg_int(c, "task.vocab"),
+                      .patch = (int)cfg_int(c, "task.patch"), .seed = s->r->seed, .data_dir = s->env->data_dir};
+    if (task_open(&s->task, &tp, err, errlen)) return -1;
+    const task_info *ti = &s->task->info;
+    model_config mc = model_config_default();
+    if (cfg_model_config(c, &mc, err, errlen)) return -1;
+    const int B = (int)cfg_int(c, "train.batch"), T = ti->seq_len;
+    mc.vocab = ti->vocab, mc.n_out = ti->n_out, mc.causal = ti->causal;
+    mc.head = ti->output == TASK_CLS ? HEAD_CLS : HEAD_LM;
+    mc.max_batch = B, mc.max_seq = T, mc.pos_rank = ti->pos_rank, mc.grid_h = ti->grid_h, mc.grid_w = ti->grid_w;
+    mc.seed = s->r->seed;
+    if (model_create(&s->model, &mc, err, errlen)) return -1;
+    model_init(s->model, s->r->seed);
+    adamw_config adam = cfg_adamw_config(c);
+    if (trainer_init(&s->tr, s->model, &adam)) {
+        snprintf(err, errlen, "out of memory for the optimizer state");
+        return -1;
+    }
+    size_t n = (size_t)B * T;
+    s->tokens = calloc(n, sizeof *s->tokens);
+    s->targets = calloc(n, sizeof *s->targets);
+    s->valid = calloc(n, sizeof *s->valid);
+    s->pos = calloc(n * (size_t)ti->pos_rank, sizeof *s->pos);
+    s->confusion = calloc(3 * (size_t)ti->n_out, sizeof *s->confusion);
+    s->cursor_len = s->task->vt->cursor_size(s->task);
+    s->cursor = calloc(s->cursor_len ? s->cursor_len : 1, 1);
+    if (!s->tokens || !s->targets || !s->valid || !s->pos || !s->confusion || !s->cursor) {
+        snprintf(err, errlen, "out of memory for batch buffers");
+        return -1;
+    }
+    s->batch = (task_batch){.B = B, .T = T, .tokens = s->tokens, .targets = s->targets,
+                            .pos = ti->pos_rank == 2 ? s->pos : NULL, .valid = s->valid};
+    snprintf(s->dir, sizeof s->dir, "%s/%s", s->env->runs_dir, s->r->run_id);
+    return 0;
+}
+
+static void teardown(run_state *s) {
+    trainer_free(&s->tr);
+    model_destroy(s->model);
+    task_close(s->task);
+    free(s->tokens), free(s->targets), free(s->valid), free(s->pos), free(s->confusion), free(s->cursor);
+}
+
+/* The model batch of the task batch (padding mask only when some token is padding). */
+static model_batch to_model_batch(const run_state *s) {
+    const task_batch *b = &s->batch;
+    int padded = 0;
+    for (int i = 0; i < b->B * b->T && !padded; i++) padded = !b->valid[i];
+    return (model_batch){.B = b->B, .T = b->T, .tokens = b->tokens, .targets = b->targets,
+                         .valid = padded ? b->valid : NULL, .pos = b->pos};
+}
+
+typedef struct eval_result {
+    double loss, acc, macro_f1;
+    long count;
+} eval_result;
+
+/* Mean loss, accuracy (argmax == target over non-ignored targets) and, for classification,
+ * macro-F1 over the first n batches of split. */
+static eval_result evaluate(run_state *s, task_split split, int n) {
+    const task_info *ti = &s->task->info;
+    const int K = ti->n_out, rows = ti->output == TASK_CLS ? s->batch.B : s->batch.B * s->batch.T;
+    double loss_sum = 0.0;
+    long count = 0, correct = 0;
+    memset(s->confusion, 0, 3 * (size_t)K * sizeof *s->confusion);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < s->batch.B * s->batch.T; j++) s->valid[j] = 1;
+        s->task->vt->eval_batch(s->task, split, i, &s->batch);
+        model_batch mb = to_model_batch(s);
+        int k = xent_count(s->targets, rows);
+        double loss = model_forward(s->model, &mb);
+        if (!k) continue;
+        loss_sum += loss * k;
+        count += k;
+        const float *logits = model_logits(s->model);
+        for (int r = 0; r < rows; r++) {
+            int y = s->targets[r];
+            if (y < 0) continue;
+            const float *z = logits + (size_t)r * K;
+            int best = 0;
+            for (int c = 1; c < K; c++) best = z[c] > z[best] ? c : best;
+            correct += best == y;
+            if (best == y) s->confusion[3 * y]++;
+            else s->confusion[3 * best + 1]++, s->confusion[3 * y + 2]++;
+        }
+    }
+    eval_result e = {.loss = count ? loss_sum / count : NAN, .acc = count ? (double)correct / count : NAN, .count = count};
+    double f1 = 0.0;
+    int present = 0;
+    for (int c = 0; c < K; c++) { /* classes that occur as targets or predictions */
+        int tp = s->confusion[3 * c], fp = s->confusion[3 * c + 1], fn = s->confusion[3 * c + 2];
+        if (!tp && !fp && !fn) continue;
+        f1 += 2.0 * tp / (2.0 * tp + fp + fn);
+        present++;
+    }
+    e.macro_f1 = present ? f1 / present : NAN;
+    return e;
+}
+
+/* Logs the metrics of an evaluation under prefix "val" or "test" (and into the summary when sum
+ * is not NULL). */
+static int log_eval(run_state *s, long step, const char *split, const eval_result *e, db_value *sum, int *nsum,
+                    char *err, size_t errlen) {
+    static const char *const names[2][5] = {{"val/loss", "val/bpc", "val/ppl", "val/acc", "val/macro_f1"},
+                                            {"test/loss", "test/bpc", "test/ppl", "test/acc", "test/macro_f1"}};
+    const char *const *k = names[strcmp(split, "test") == 0];
+    const task_info *ti = &s->task->info;
+    double v[5] = {e->loss, NAN, NAN, e->acc, NAN};
+    if (ti->output == TASK_LM) {
+        v[2] = exp(e->loss);
+        if (ti->bytes_per_token > 0) v[1] = e->loss / log(2.0) / ti->bytes_per_token;
+    } else {
+        v[4] = e->macro_f1;
+    }
+    for (int i = 0; i < 5; i++) {
+        if (isnan(v[i]) && i) continue;
+        if (log_metric(s, step, k[i], v[i], err, errlen)) return -1;
+        if (sum) sum[(*nsum)++] = (db_value){k[i], v[i]};
+    }
+    return 0;
+}
+
+/* Saves a checkpoint of the current step; 0 or -1 with err. */
+static int save_checkpoint(run_state *s, char *err, size_t errlen) {
+    s->task->vt->cursor_save(s->task, s->cursor);
+    ckpt_state st = {.step = s->tr.step, .rngs = NULL, .n_rng = 0, .cursor = s->cursor, .cursor_len = s->cursor_len,
+                     .cursor_cap = s->cursor_len};
+    return ckpt_save(s->dir, model_param_table(s->model), model_params(s->model), s->tr.adam_m, s->tr.adam_v, &st,
+                     s->r->run_id, s->r->config_id, err, errlen);
+}
+
+/* Restores the newest good checkpoint, if any; prints why older / corrupt ones were skipped. */
+static int resume(run_state *s, char *err, size_t errlen) {
+    ckpt_state st = {.cursor = s->cursor, .cursor_cap = s->cursor_len};
+    char warnings[2048] = "";
+    int rc = ckpt_load_latest(s->dir, model_param_table(s->model), model_params(s->model), s->tr.adam_m,
+                              s->tr.adam_v, &st, s->r->run_id, s->r->config_id, warnings, sizeof warnings, err, errlen);
+    if (warnings[0]) fprintf(s->env->out, "%s\n", warnings);
+    if (rc == CKPT_ERROR) return -1;
+    if (rc == CKPT_LOADED) {
+        if (st.cursor_len != s->cursor_len || s->task->vt->cursor_load(s->task, s->cursor, st.cursor_len)) {
+            snprintf(err, errlen, "checkpoint in %s: the data cursor does not fit this task", s->dir);
+            return -1;
+        }
+        s->tr.step = st.step;
+        fprintf(s->env->out, "%s %s seed %llu: resuming from step %ld\n", s->env->label, s->r->variant, s->r->seed, st.step);
+    }
+    return 0;
+}
+
+/* "1h02m", "3m05s", "42s" */
+static const char *fmt_eta(double s, char *buf, size_t len) {
+    long t = s > 0 && s < 1e8 ? (long)s : 0;
+    if (t >= 3600) snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60) snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, len, "%lds", t);
+    return buf;
+}
+
+/* The progress line: in place on a terminal, plain lines every ~5% otherwise. */
+static void progress(run_state *s, long step, long steps, double loss, int final) {
+    double t = now_s(), el = t - s->started;
+    long done = step - s->first_step;
+    int tty = s->env->tty;
+    if (!final && t - s->last_progress < (tty ? 0.25 : 1e9) && (tty || step % (steps / 20 ? steps / 20 : 1)))
+        return;
+    s->last_progress = t;
+    double tps = el > 0 ? done * (double)s->batch.B * s->batch.T / el : 0.0;
+    char eta[32];
+    fprintf(s->env->out, "%s%s %s seed %llu: step %ld/%ld loss %.4f %.0f tok/s ETA %s%s", tty ? "\r" : "", s->env->label,
+            s->r->variant, s->r->seed, step, steps, loss, tps,
+            fmt_eta(done ? el / done * (steps - step) : 0, eta, sizeof eta), tty ? "\033[K" : "\n");
+    if (tty && final) fputc('\n', s->env->out);
+    fflush(s->env->out);
+}
+
+/* peak resident memory of this process in MB */
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+/* Records the end of the run; returns result, or RUN_ERROR when the database refuses. */
+static run_result finish(run_state *s, run_result result, const char *reason, char *err, size_t errlen) {
+    char e2[512];
+    if (flush_metrics(s, e2, sizeof e2)) return fail(RUN_ERROR, err, errlen, "%s", e2);
+    db_status st = result == RUN_COMPLETED ? DB_COMPLETED : result == RUN_FAILED ? DB_FAILED : DB_INTERRUPTED;
+    if (db_run_finish(s->env->db, s->r->run_id, st, reason, e2, sizeof e2)) return fail(RUN_ERROR, err, errlen, "%s", e2);
+    return result;
+}
+
+/* The training loop proper, after setup and resume. */
+static run_result train_loop(run_state *s, char *err, size_t errlen) {
+    const cfg *c = s->c;
+    const long steps = cfg_int(c, "train.steps"), eval_every = cfg_int(c, "train.eval_every");
+    const long ckpt_every = cfg_int(c, "train.checkpoint_every");
+    const int eval_batches = (int)cfg_int(c, "train.eval_batches");
+    const float clip = (float)cfg_float(c, "train.grad_clip");
+    const lr_schedule sched = cfg_lr_schedule(c);
+    const task_vtable *tv = s->task->vt;
+    char e2[512];
+    s->started = s->last_beat = now_s();
+    s->first_step = s->tr.step;
+    double loss = NAN, train_s = 0.0;
+    while (s->tr.step < steps) {
+        if (*s->env->stop) {
+            if (save_checkpoint(s, e2, sizeof e2)) fprintf(s->env->out, "\n%s\n", e2);
+            return finish(s, RUN_INTERRUPTED, NULL, err, errlen);
+        }
+        long step = s->tr.step;
+        for (int j = 0; j < s->batch.B * s->batch.T; j++) s->valid[j] = 1;
+        tv->train_batch(s->task, &s->batch);
+        model_batch mb = to_model_batch(s);
+        float lr = lr_at(&sched, step);
+        double gnorm, t0 = now_s();
+        loss = trainer_step(&s->tr, &mb, lr, clip, &gnorm);
+        train_s += now_s() - t0;
+        if (!isfinite(loss) || !isfinite(gnorm)) {
+            log_metric(s, step + 1, "train/loss", loss, e2, sizeof e2);
+            snprintf(e2, sizeof e2, "loss became %s at step %ld (lr %.3g): lower train.lr or train.grad_clip, or raise train.warmup",
+                     isnan(loss) || isnan(gnorm) ? "NaN" : "infinite", step + 1, lr);
+            progress(s, step + 1, steps, loss, 1);
+            run_result r = finish(s, RUN_FAILED, e2, err, errlen);
+            if (r == RUN_FAILED) snprintf(err, errlen, "%s", e2);
+            return r;
+        }
+        step = s->tr.step;
+        if (log_metric(s, step, "train/loss", loss, err, errlen) || log_metric(s, step, "train/lr", lr, err, errlen) ||
+            log_metric(s, step, "train/grad_norm", gnorm, err, errlen))
+            return RUN_ERROR;
+        if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
+            eval_result e = evaluate(s, SPLIT_VAL, tv->eval_count(s->task, SPLIT_VAL, s->batch.B) < eval_batches
+                                                       ? tv->eval_count(s->task, SPLIT_VAL, s->batch.B) : eval_batches);
+            double tps = train_s > 0 ? (step - s->first_step) * (double)s->batch.B * s->batch.T / train_s : 0.0;
+            if (log_eval(s, step, "val", &e, NULL, NULL, err, errlen) ||
+                log_metric(s, step, "perf/tokens_per_s", tps, err, errlen))
+                return RUN_ERROR;
+        }
+        if ((ckpt_every > 0 && step % ckpt_every == 0) || step == steps) {
+            if (save_checkpoint(s, err, errlen)) return RUN_ERROR;
+        }
+        if (now_s() - s->last_beat > DB_HEARTBEAT_S / 2) {
+            int rc = flush_metrics(s, err, errlen);
+            if (!rc) rc = db_run_heartbeat(s->env->db, s->r->run_id, step, err, errlen);
+            if (rc == DB_ELOST) return RUN_LOST;
+            if (rc) return RUN_ERROR;
+            s->last_beat = now_s();
+        }
+        progress(s, step, steps, loss, step == steps);
+    }
+    /* final evaluation on the whole test split, and the summary */
+    db_value sum[16];
+    int nsum = 0;
+    eval_result val = evaluate(s, SPLIT_VAL, tv->eval_count(s->task, SPLIT_VAL, s->batch.B));
+    eval_result test = evaluate(s, SPLIT_TEST, tv->eval_count(s->task, SPLIT_TEST, s->batch.B));
+    if (log_eval(s, steps, "val", &val, sum, &nsum, err, errlen) || log_eval(s, steps, "test", &test, sum, &nsum, err, errlen))
+        return RUN_ERROR;
+    long trained = steps - s->first_step;
+    if (trained > 0 && train_s > 0) {
+        sum[nsum++] = (db_value){"perf/tokens_per_s", trained * (double)s->batch.B * s->batch.T / train_s};
+        sum[nsum++] = (db_value){"perf/step_ms", train_s / trained * 1e3};
+    }
+    sum[nsum++] = (db_value){"perf/peak_rss_mb", peak_rss_mb()};
+    sum[nsum++] = (db_value){"params", (double)model_param_table(s->model)->total};
+    if (db_summary_set(s->env->db, s->r->run_id, sum, nsum, err, errlen)) return RUN_ERROR;
+    return finish(s, RUN_COMPLETED, NULL, err, errlen);
+}
+
+run_result run_train(const run_env *env, const spec_run *r, char *err, size_t errlen) {
+    run_state *s = calloc(1, sizeof *s);
+    if (!s) return fail(RUN_ERROR, err, errlen, "out of memory");
+    s->env = env, s->r = r, s->c = r->cfg;
+    run_result result;
+    char reason[512];
+    if (setup(s, reason, sizeof reason)) {
+        /* a run that cannot be built (missing data, bad combination) fails; the sweep goes on */
+        result = finish(s, RUN_FAILED, reason, err, errlen);
+        if (result == RUN_FAILED) snprintf(err, errlen, "%s", reason);
+    } else if (provenance_record(env->db, r->run_id, env->threads, s->task, err, errlen)) {
+        result = RUN_ERROR;
+    } else if (resume(s, err, errlen)) {
+        result = RUN_ERROR;
+    } else {
+        result = train_loop(s, err, errlen);
+    }
+    teardown(s);
+    free(s);
+    return result;
+}

@@ -1,0 +1,78 @@
+/* The experiment schema: ONE table of every config key (dotted name, type, default, valid range
+ * or values, one-line description), the parsing of a key's text value into a typed value, the
+ * defaults that depend on other keys, the cross-field checks, and "did you mean" suggestions.
+ * Everything that reads, writes, lists or documents a config key goes through this table.
+ *
+ * Values are kept with their canonical text (integers as integers, floats in the shortest form
+ * that reads back to the same double), which is what run identity hashes (cfg.h). */
+#ifndef LRPE_SCHEMA_H
+#define LRPE_SCHEMA_H
+
+#include <stddef.h>
+
+typedef enum schema_type {
+    SK_INT,      /* integer in [lo, hi] (values, when given, lists the allowed ones) */
+    SK_FLOAT,    /* finite number in [lo, hi] (open bounds per `open`) */
+    SK_STR,      /* any text */
+    SK_ENUM,     /* one of values ("a | b | c") */
+    SK_ABSOLUTE, /* an encoding from the registry with only the EMBED hook, or none */
+    SK_ENCODING, /* an encoding from the registry without the EMBED hook (none included) */
+    SK_PEOPT     /* an encoding option: the key's last part is a pe_options_set key */
+} schema_type;
+
+enum { SK_LO_OPEN = 1u, SK_HI_OPEN = 2u };
+
+typedef struct schema_key {
+    const char *key;    /* dotted path, e.g. "model.d_model" */
+    schema_type type;
+    const char *def;    /* default as text; NULL: derived from other keys (see desc) */
+    double lo, hi;      /* SK_INT / SK_FLOAT range */
+    unsigned open;      /* SK_LO_OPEN / SK_HI_OPEN: that bound is excluded */
+    const char *values; /* SK_ENUM / SK_INT: the allowed values, "a | b"; NULL otherwise */
+    const char *desc;   /* one line */
+} schema_key;
+
+/* A typed value: i (SK_INT), f (SK_INT and SK_FLOAT), s the canonical text (every type; owned). */
+typedef struct cfg_value {
+    long long i;
+    double f;
+    char *s;
+} cfg_value;
+
+/* Number of keys, key i (table order: task, model, train), and the index of a key or -1. */
+int schema_count(void);
+const schema_key *schema_at(int i);
+int schema_find(const char *key);
+/* 1 when some key starts with prefix + "." (a section such as "model" or "model.lrpe"). */
+int schema_is_section(const char *prefix);
+
+/* The valid values of key i as one line ("linear | softmax"; encodings from the registry), or the
+ * range ("[1, 2048]", "(0, 10]") for numbers; "" for free text. Writes into buf. */
+const char *schema_choices(int i, char *buf, size_t n);
+
+/* Parses text as the value of key i (type, range, allowed values). 0 and *out filled (free with
+ * cfg_value_free), or -1 with a one-line reason that starts with the key's name. */
+int schema_parse(int i, const char *text, cfg_value *out, char *err, size_t errlen);
+void cfg_value_free(cfg_value *v);
+/* Deep copy; 0 or -1 (out of memory). */
+int cfg_value_copy(cfg_value *dst, const cfg_value *src);
+
+/* The closest known name to word: a key or section of the table, one of extra (NULL-terminated,
+ * may be NULL), or a key that ends with "." word. Returns 1 and writes it into out, or 0 when
+ * nothing is close. */
+int schema_suggest(const char *word, const char *const *extra, char *out, size_t n);
+/* The same over an explicit list of candidates (enum values); NULL when nothing is close. */
+const char *schema_closest(const char *word, const char *const *cands, int ncands);
+
+/* Resolves a config: v[schema_count()] holds the values set[k] != 0 says were given; fills every
+ * other key with its default (derived ones from the task kind and dataset), then runs the
+ * cross-field checks. 0, or -1 with a one-line reason and *blame = the key the reason is about
+ * (to point at where it was set). Values filled before a failure must still be freed. */
+int schema_resolve(cfg_value *v, const unsigned char *set, int *blame, char *err, size_t errlen);
+
+/* Task kinds and their datasets (the kind's first dataset is its default). */
+int schema_kind_count(void);
+const char *schema_kind_name(int i);
+const char *schema_kind_datasets(int i); /* "kjv | sotu | file" */
+
+#endif

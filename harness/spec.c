@@ -1,0 +1,252 @@
+/* spec_load: read the file and the overrides, expand variants x sweep combinations x seeds,
+ * resolve and check every config, and give each run its ids. Nothing is returned half-checked. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec.h"
+#include "spec_internal.h"
+
+/* The experiment name from a path: the file's name without directories and extension. */
+static char *stem(const char *path) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    return strndup(base, n ? n : strlen(base));
+}
+
+/* Fills what the file and the arguments left out: name, seeds [1], one variant "default". */
+static int fill_top_defaults(spec_raw *r, const char *path) {
+    if (!r->name && !(r->name = path ? stem(path) : strdup("default"))) return -1;
+    if (!r->nseeds) {
+        if (!(r->seeds = malloc(sizeof *r->seeds))) return -1;
+        r->seeds[0] = 1, r->nseeds = 1;
+    }
+    if (!r->nvariants) {
+        if (!(r->variants = calloc(1, sizeof *r->variants)) || !(r->variants[0].name = strdup("default"))) return -1;
+        r->variants[0].at = (spec_loc){.file = r->file};
+        r->nvariants = 1;
+    }
+    return 0;
+}
+
+/* One config of the expansion: its variant and, per axis, the index of its value. */
+typedef struct combo {
+    int variant;
+    int *idx; /* [naxes] */
+} combo;
+
+/* "variant 'v', key=value, ..." describing combo c, into buf ("" when there is one plain run). */
+static const char *describe(const spec_raw *r, const combo *c, int named, char *buf, size_t n) {
+    size_t len = 0;
+    buf[0] = 0;
+    if (named) len += (size_t)snprintf(buf, n, "variant '%s'", r->variants[c->variant].name);
+    for (int a = 0; a < r->naxes && len < n; a++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s=%s", len ? ", " : "", schema_at(r->axes[a].key)->key,
+                                r->axes[a].vals[c->idx[a]].s);
+    return buf;
+}
+
+/* Where a message about combo c should point: its variant's name, else the file. */
+static spec_loc combo_loc(const spec_raw *r, const combo *c) { return r->variants[c->variant].at; }
+
+/* Working state of one resolution: values, which were given, and where. */
+typedef struct layer {
+    cfg_value *v;
+    unsigned char *set;
+    const spec_loc **where;
+} layer;
+
+/* v[key] = a copy of val, given at `at`. */
+static int apply(layer *L, int key, const cfg_value *val, const spec_loc *at) {
+    cfg_value_free(&L->v[key]);
+    if (cfg_value_copy(&L->v[key], val)) return -1;
+    L->set[key] = 1;
+    L->where[key] = at;
+    return 0;
+}
+
+/* Applies a list of sets in order. */
+static int apply_sets(layer *L, const spec_sets *s) {
+    for (int i = 0; i < s->n; i++)
+        if (apply(L, s->v[i].key, &s->v[i].val, &s->v[i].at)) return -1;
+    return 0;
+}
+
+/* Resolves and checks combo c into *out. */
+static int build_config(const spec_raw *r, const combo *c, int named, cfg **out, char *err, size_t errlen) {
+    int n = schema_count(), rc = -1;
+    layer L = {calloc((size_t)n, sizeof *L.v), calloc((size_t)n, 1), calloc((size_t)n, sizeof *L.where)};
+    spec_loc file_at = {.file = r->file};
+    char msg[512], ctx[512];
+    if (!L.v || !L.set || !L.where) {
+        spec_fail(err, errlen, &file_at, "out of memory");
+        goto done;
+    }
+    int bad = apply_sets(&L, &r->base) || apply_sets(&L, &r->variants[c->variant].sets);
+    for (int a = 0; a < r->naxes && !bad; a++)
+        bad = apply(&L, r->axes[a].key, &r->axes[a].vals[c->idx[a]], &r->axes[a].at[c->idx[a]]);
+    if (bad || apply_sets(&L, &r->cli)) {
+        spec_fail(err, errlen, &file_at, "out of memory");
+        goto done;
+    }
+    int blame;
+    if (schema_resolve(L.v, L.set, &blame, msg, sizeof msg)) {
+        spec_loc at = combo_loc(r, c);
+        describe(r, c, named, ctx, sizeof ctx);
+        spec_fail(err, errlen, blame >= 0 && L.where[blame] ? L.where[blame] : &at, "%s%s%s%s", msg,
+                  ctx[0] ? " (in " : "", ctx, ctx[0] ? ")" : "");
+        goto done;
+    }
+    rc = cfg_create(out, L.v, msg, sizeof msg) ? spec_fail(err, errlen, &file_at, "%s", msg) : 0;
+done:
+    for (int k = 0; L.v && k < n; k++) cfg_value_free(&L.v[k]);
+    free(L.v);
+    free(L.set);
+    free(L.where);
+    return rc;
+}
+
+/* A config id and the config's index, sorted to find duplicates. */
+typedef struct id_index {
+    const char *id;
+    int i;
+} id_index;
+
+/* qsort comparator: by id, then index. */
+static int by_id(const void *a, const void *b) {
+    const id_index *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : x->i - y->i;
+}
+
+/* Error when two combos resolve to the same config (their runs would share ids). */
+static int check_distinct(const spec_raw *r, cfg **configs, const combo *combos, int n, int named, char *err,
+                          size_t errlen) {
+    id_index *order = malloc((size_t)n * sizeof *order);
+    spec_loc file_at = {.file = r->file};
+    if (!order) return spec_fail(err, errlen, &file_at, "out of memory");
+    for (int i = 0; i < n; i++) order[i] = (id_index){cfg_id(configs[i]), i};
+    qsort(order, (size_t)n, sizeof *order, by_id);
+    for (int i = 1; i < n; i++) {
+        if (strcmp(order[i - 1].id, order[i].id)) continue;
+        int a = order[i - 1].i, b = order[i].i;
+        char da[512], db[512];
+        spec_loc at = combo_loc(r, &combos[b]); /* point at the first sweep value that differs, if any */
+        for (int x = r->naxes - 1; x >= 0; x--)
+            if (combos[a].idx[x] != combos[b].idx[x]) at = r->axes[x].at[combos[b].idx[x]];
+        free(order);
+        describe(r, &combos[a], named, da, sizeof da);
+        describe(r, &combos[b], named, db, sizeof db);
+        return spec_fail(err, errlen, &at, "%s gives the same config as %s (config %s): drop one", db, da,
+                         cfg_id(configs[a]));
+    }
+    free(order);
+    return 0;
+}
+
+/* Copies the expansion into s: configs, names, seeds, axes and the runs. */
+static int fill_spec(spec *s, spec_raw *r, cfg **configs, const combo *combos, int nconfigs) {
+    s->name = r->name, r->name = NULL;
+    s->configs = configs, s->nconfigs = nconfigs;
+    s->nvariants = r->nvariants;
+    s->nseeds = r->nseeds;
+    s->naxes = r->naxes;
+    s->variants = calloc((size_t)r->nvariants, sizeof *s->variants);
+    s->seeds = malloc((size_t)r->nseeds * sizeof *s->seeds);
+    s->axes = calloc((size_t)r->naxes + 1, sizeof *s->axes);
+    s->axis_len = calloc((size_t)r->naxes + 1, sizeof *s->axis_len);
+    s->nruns = nconfigs * r->nseeds;
+    s->runs = calloc((size_t)s->nruns, sizeof *s->runs);
+    if (!s->variants || !s->seeds || !s->axes || !s->axis_len || !s->runs) return -1;
+    for (int v = 0; v < r->nvariants; v++) s->variants[v] = r->variants[v].name, r->variants[v].name = NULL;
+    for (int i = 0; i < r->nseeds; i++) s->seeds[i] = (unsigned long long)r->seeds[i];
+    for (int a = 0; a < r->naxes; a++) {
+        if (!(s->axes[a] = strdup(schema_at(r->axes[a].key)->key))) return -1;
+        s->axis_len[a] = r->axes[a].n;
+    }
+    for (int c = 0; c < nconfigs; c++)
+        for (int i = 0; i < r->nseeds; i++) {
+            spec_run *run = &s->runs[c * r->nseeds + i];
+            run->cfg = configs[c];
+            run->config_id = cfg_id(configs[c]);
+            run->variant = s->variants[combos[c].variant];
+            run->seed = s->seeds[i];
+            cfg_run_id(run->config_id, run->seed, run->run_id);
+        }
+    return 0;
+}
+
+/* Reads, expands and checks; see spec.h. */
+int spec_load(spec *s, const char *path, char *const *overrides, int n, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    spec_raw r = {0};
+    cfg **configs = NULL;
+    combo *combos = NULL;
+    int *idx = NULL, nconfigs = 0, rc = -1;
+    if (path && !(s->path = strdup(path))) return spec_fail(err, errlen, NULL, "out of memory");
+    r.file = path ? s->path : "command line";
+    spec_loc file_at = {.file = r.file};
+    if ((path && spec_read_yaml(&r, s->path, err, errlen)) || spec_read_args(&r, overrides, n, err, errlen)) goto done;
+    int named = r.nvariants > 0;
+    if (fill_top_defaults(&r, path)) {
+        spec_fail(err, errlen, &file_at, "out of memory");
+        goto done;
+    }
+    long long total = r.nvariants;
+    for (int a = 0; a < r.naxes; a++) total *= r.axes[a].n, total = total > SPEC_MAX_RUNS ? SPEC_MAX_RUNS + 1 : total;
+    if (total * r.nseeds > SPEC_MAX_RUNS) {
+        spec_fail(err, errlen, &file_at, "the spec expands into more than %d runs", SPEC_MAX_RUNS);
+        goto done;
+    }
+    nconfigs = (int)total;
+    configs = calloc((size_t)nconfigs, sizeof *configs);
+    combos = calloc((size_t)nconfigs, sizeof *combos);
+    idx = calloc((size_t)nconfigs * (size_t)(r.naxes + 1), sizeof *idx);
+    if (!configs || !combos || !idx) {
+        spec_fail(err, errlen, &file_at, "out of memory");
+        goto done;
+    }
+    for (int c = 0; c < nconfigs; c++) { /* mixed radix: variant slowest, then axes in order */
+        combos[c].idx = idx + (size_t)c * (size_t)(r.naxes + 1);
+        int rest = c;
+        for (int a = r.naxes - 1; a >= 0; a--) combos[c].idx[a] = rest % r.axes[a].n, rest /= r.axes[a].n;
+        combos[c].variant = rest;
+        if (build_config(&r, &combos[c], named, &configs[c], err, errlen)) goto done;
+    }
+    if (check_distinct(&r, configs, combos, nconfigs, named, err, errlen)) goto done;
+    int filled = fill_spec(s, &r, configs, combos, nconfigs);
+    configs = NULL; /* now the spec's */
+    if (filled) {
+        spec_fail(err, errlen, &file_at, "out of memory");
+        goto done;
+    }
+    rc = 0;
+done:
+    if (rc) {
+        for (int c = 0; configs && c < nconfigs; c++) cfg_free(configs[c]);
+        free(configs);
+        spec_free(s);
+    }
+    free(combos);
+    free(idx);
+    spec_raw_free(&r);
+    return rc;
+}
+
+/* Frees everything the spec holds and empties it. */
+void spec_free(spec *s) {
+    if (!s) return;
+    for (int c = 0; s->configs && c < s->nconfigs; c++) cfg_free(s->configs[c]);
+    free(s->configs);
+    for (int v = 0; s->variants && v < s->nvariants; v++) free(s->variants[v]);
+    free(s->variants);
+    for (int a = 0; s->axes && a < s->naxes; a++) free(s->axes[a]);
+    free(s->axes);
+    free(s->axis_len);
+    free(s->seeds);
+    free(s->runs);
+    free(s->name);
+    free(s->path);
+    memset(s, 0, sizeof *s);
+}

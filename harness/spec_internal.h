@@ -1,0 +1,79 @@
+/* What the spec files share: a spec as read (before expansion), with where each value came from
+ * for error messages. Not included outside harness/spec*.c. */
+#ifndef LRPE_SPEC_INTERNAL_H
+#define LRPE_SPEC_INTERNAL_H
+
+#include <stddef.h>
+
+#include "schema.h"
+
+/* Where a value was given: file:line:col (1-based) or a command-line argument. */
+typedef struct spec_loc {
+    const char *file;
+    int line, col;   /* 0: the file as a whole */
+    const char *arg; /* the argument, for overrides */
+} spec_loc;
+
+typedef struct spec_set {
+    int key; /* schema index */
+    cfg_value val;
+    spec_loc at;
+} spec_set;
+
+typedef struct spec_sets {
+    spec_set *v;
+    int n, cap;
+} spec_sets;
+
+typedef struct spec_axis {
+    int key;
+    int n;
+    cfg_value *vals;
+    spec_loc *at; /* per value */
+} spec_axis;
+
+typedef struct spec_variant {
+    char *name;
+    spec_loc at; /* its map (or its name) */
+    spec_sets sets;
+} spec_variant;
+
+typedef struct spec_raw {
+    const char *file; /* for messages */
+    char *name;
+    spec_sets base, cli;
+    spec_variant *variants;
+    int nvariants;
+    spec_axis *axes;
+    int naxes;
+    long long *seeds;
+    int nseeds;
+} spec_raw;
+
+/* Writes "<where>: <message>" into err; returns -1. */
+int spec_fail(char *err, size_t errlen, const spec_loc *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Appends (key, *val, at) to sets, taking *val. replace: an earlier value of the key is replaced;
+ * otherwise it is an error ("duplicate key"). 0 or -1. */
+int spec_sets_add(spec_sets *s, int key, cfg_value *val, const spec_loc *at, int replace, char *err, size_t errlen);
+void spec_sets_free(spec_sets *s);
+/* Index of key in sets, or -1. */
+int spec_sets_find(const spec_sets *s, int key);
+/* Index of the axis of key, or -1. */
+int spec_axis_find(const spec_raw *r, int key);
+/* Adds an empty axis for key (or empties the existing one); returns it, NULL when out of memory. */
+spec_axis *spec_axis_begin(spec_raw *r, int key);
+/* Appends a value to an axis, taking *val; 0 or -1. */
+int spec_axis_add(spec_axis *a, cfg_value *val, const spec_loc *at);
+/* Removes the axis of key, if any. */
+void spec_axis_remove(spec_raw *r, int key);
+/* Parses a seed (a non-negative integer); 0 or -1 with a reason naming the text. */
+int spec_parse_seed(const char *text, long long *out, char *err, size_t errlen);
+void spec_raw_free(spec_raw *r);
+
+/* Reads the YAML file into r (spec_yaml.c) and the overrides (spec_args.c); 0 or -1. */
+int spec_read_yaml(spec_raw *r, const char *path, char *err, size_t errlen);
+int spec_read_args(spec_raw *r, char *const *args, int n, char *err, size_t errlen);
+
+#endif

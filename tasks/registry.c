@@ -1,0 +1,39 @@
+/* The registry of tasks: one static table, lookup by kind and dataset. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "task_internal.h"
+
+static const task_vtable *const REGISTRY[] = {&task_synthetic_vt};
+#define NREG ((int)(sizeof REGISTRY / sizeof REGISTRY[0]))
+
+int task_err(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const task_vtable *task_lookup(const char *kind, const char *dataset) {
+    for (int i = 0; i < NREG; i++) {
+        if (strcmp(REGISTRY[i]->kind, kind) != 0) continue;
+        for (int d = 0; REGISTRY[i]->datasets[d]; d++)
+            if (strcmp(REGISTRY[i]->datasets[d], dataset) == 0) return REGISTRY[i];
+    }
+    return NULL;
+}
+
+int task_open(task **out, const task_params *p, char *err, size_t errlen) {
+    *out = NULL;
+    const task_vtable *vt = task_lookup(p->kind, p->dataset);
+    if (!vt) return task_err(err, errlen, "unknown task %s/%s (this build has: synthetic/recall, synthetic/copy)", p->kind, p->dataset);
+    if (vt->open(out, p, err, errlen)) return -1;
+    (*out)->vt = vt;
+    return 0;
+}
+
+void task_close(task *t) {
+    if (t) t->vt->close(t);
+}

@@ -1,0 +1,79 @@
+/* Tasks: where batches come from. One interface, one static registry (task_lookup), one file per
+ * task family. A task opens its data (or generates it from the seed), reports the model shape it
+ * needs, hands out training batches in a reproducible order, hands out the fixed evaluation
+ * batches of its validation and test splits, and saves / restores its data cursor so a resumed
+ * run sees exactly the batches an uninterrupted one would. Tasks never include encodings headers.
+ *
+ * Batches are written into buffers the caller owns (sized for batch x seq_len), so nothing is
+ * allocated per step. */
+#ifndef LRPE_TASK_H
+#define LRPE_TASK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum task_split { SPLIT_TRAIN = 0, SPLIT_VAL, SPLIT_TEST } task_split;
+typedef enum task_output { TASK_LM = 0, TASK_CLS } task_output;
+
+/* What the model must look like for this task. */
+typedef struct task_info {
+    int vocab;          /* input token ids are in [0, vocab) */
+    int n_out;          /* outputs: vocab for lm, classes for classification */
+    int seq_len;        /* tokens per example (T) */
+    int causal;         /* 1: causal (lm), 0: bidirectional encoder */
+    task_output output; /* per-token next-token targets, or one class per example */
+    int pos_rank;       /* 1 or 2 */
+    int grid_h, grid_w; /* 2-D positions */
+    double bytes_per_token; /* lm: bytes a token stands for (bits per byte = loss / ln 2 / this) */
+    const char *data_id;    /* what the data is, with its checksum (provenance) */
+} task_info;
+
+/* One batch, in caller-owned buffers of capacity B x T (targets: B x T for lm, B for cls). */
+typedef struct task_batch {
+    int B, T;
+    int32_t *tokens, *targets, *pos; /* pos: B x T x pos_rank, may be left unfilled for 1-D (NULL) */
+    uint8_t *valid;                  /* 1 = real token; NULL-able when there is never padding */
+} task_batch;
+
+/* Parameters a task is opened with (from the resolved config). */
+typedef struct task_params {
+    const char *kind, *dataset, *path, *view;
+    int seq_len, vocab, patch;
+    uint64_t seed;
+    const char *data_dir; /* prepared data files (data/) */
+} task_params;
+
+typedef struct task task;
+
+typedef struct task_vtable {
+    const char *kind;           /* "lm", "textcls", "imgcls", "synthetic" */
+    const char *const *datasets; /* NULL-terminated list of dataset names it serves */
+    /* Opens the task; 0, or -1 with a one-line reason (naming the missing file and the fix). */
+    int (*open)(task **out, const task_params *p, char *err, size_t errlen);
+    void (*close)(task *t);
+    /* The next training batch of B examples (B <= the buffers' capacity). */
+    void (*train_batch)(task *t, task_batch *b);
+    /* Number of evaluation batches of size B in a split (all of it, or a documented subset). */
+    int (*eval_count)(const task *t, task_split split, int B);
+    /* Evaluation batch i of a split: fixed, whatever the training has done. Rows past the end of
+     * the split are filled with ignored targets. */
+    void (*eval_batch)(task *t, task_split split, int i, task_batch *b);
+    /* The data cursor: its size in bytes, save into buf, restore (0, or -1 on a size mismatch). */
+    size_t (*cursor_size)(const task *t);
+    void (*cursor_save)(const task *t, void *buf);
+    int (*cursor_load)(task *t, const void *buf, size_t n);
+} task_vtable;
+
+/* Common head of every task instance. */
+struct task {
+    const task_vtable *vt;
+    task_info info;
+};
+
+/* The task serving kind/dataset, or NULL. */
+const task_vtable *task_lookup(const char *kind, const char *dataset);
+/* Opens kind/dataset; 0 or -1 with a one-line reason (unknown kind or dataset included). */
+int task_open(task **out, const task_params *p, char *err, size_t errlen);
+void task_close(task *t);
+
+#endif

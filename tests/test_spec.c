@@ -1,0 +1,599 @@
+/* The experiment-spec layer: the schema table, YAML and command-line input with located errors,
+ * expansion into runs, run identity (canonical JSON, SHA-256 ids), the struct fillers and the
+ * dry-run report. Spec files are written to a mkdtemp folder. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "sha256.h"
+#include "spec.h"
+#include "test.h"
+
+/* A temporary folder for one test's spec files (removed by tmp_done). */
+typedef struct tmp {
+    char dir[64];
+    char path[128];
+} tmp;
+
+/* Creates the folder. */
+static int tmp_init(tmp *t) {
+    snprintf(t->dir, sizeof t->dir, "/tmp/lrpe-spec-XXXXXX");
+    return mkdtemp(t->dir) ? 0 : -1;
+}
+
+/* Writes dir/name with text; returns its path (valid until the next call). */
+static const char *tmp_file(tmp *t, const char *name, const char *text) {
+    snprintf(t->path, sizeof t->path, "%s/%s", t->dir, name);
+    FILE *f = fopen(t->path, "w");
+    if (!f) return t->path;
+    fputs(text, f);
+    fclose(f);
+    return t->path;
+}
+
+/* Removes the folder and its files. */
+static void tmp_done(tmp *t) {
+    DIR *d = opendir(t->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char p[400];
+        snprintf(p, sizeof p, "%s/%s", t->dir, e->d_name);
+        unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(t->dir);
+}
+
+/* Loads text as spec.yaml in t with overrides. */
+static int load_text(tmp *t, spec *s, const char *text, char *const *ov, int n, char *err, size_t errlen) {
+    return spec_load(s, tmp_file(t, "spec.yaml", text), ov, n, err, errlen);
+}
+
+/* Expects loading text (+ overrides) to fail with a one-line message that contains want, where a
+ * leading "L:C: " in want is prefixed with the file's path. */
+static void expect_error(const char *text, char *const *ov, int n, const char *want, int line) {
+    tmp t;
+    if (tmp_init(&t)) {
+        test_fail(__FILE__, line, "mkdtemp failed");
+        return;
+    }
+    spec s;
+    char err[1024] = "", full[1200];
+    int rc = load_text(&t, &s, text, ov, n, err, sizeof err);
+    if (want[0] >= '0' && want[0] <= '9') snprintf(full, sizeof full, "%s:%s", t.path, want);
+    else snprintf(full, sizeof full, "%s", want);
+    if (rc != -1) test_fail(__FILE__, line, "expected an error containing '%s', got success", full);
+    else if (!strstr(err, full)) test_fail(__FILE__, line, "expected '%s' in:\n      %s", full, err);
+    if (strchr(err, '\n')) test_fail(__FILE__, line, "message is not one line: %s", err);
+    if (s.nruns || s.runs || s.name) test_fail(__FILE__, line, "a failed load left a spec behind");
+    spec_free(&s);
+    tmp_done(&t);
+}
+#define EXPECT_ERROR(text, want) expect_error(text, NULL, 0, want, __LINE__)
+#define EXPECT_ARG_ERROR(arg, want)                  \
+    do {                                             \
+        char *ov_[] = {arg};                         \
+        expect_error("", ov_, 1, want, __LINE__);    \
+    } while (0)
+
+TEST(spec_sha256_vectors) {
+    char hex[65];
+    sha256_hex("", 0, hex, 64);
+    CHECK(strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0, "empty: %s", hex);
+    sha256_hex("abc", 3, hex, 64);
+    CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0, "abc: %s", hex);
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha256_hex(m, strlen(m), hex, 64);
+    CHECK(strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1") == 0, "448 bits: %s", hex);
+    /* a million 'a' fed in uneven pieces */
+    static char block[1001];
+    memset(block, 'a', sizeof block);
+    sha256_ctx c;
+    unsigned char d[32];
+    sha256_init(&c);
+    for (int i = 0; i < 1000; i++) sha256_update(&c, block, i % 2 ? 999 : 1001);
+    sha256_final(&c, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    CHECK(strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0, "million a: %s", hex);
+    sha256_hex("abc", 3, hex, 32);
+    CHECK(strlen(hex) == 32 && strncmp(hex, "ba7816bf8f01cfea414140de5dae2223", 32) == 0, "cut to 32: %s", hex);
+}
+
+/* The table is consistent: every default parses and is in range; kinds, datasets, encoding
+ * options and schedules agree with the modules that read them. */
+TEST(spec_schema_table) {
+    char err[512];
+    for (int i = 0; i < schema_count(); i++) {
+        const schema_key *k = schema_at(i);
+        CHECK(schema_find(k->key) == i, "%s is unique", k->key);
+        CHECK(k->desc && k->desc[0] && !strchr(k->desc, '\n'), "%s has a one-line description", k->key);
+        if (!k->def) continue;
+        cfg_value v;
+        CHECK(schema_parse(i, k->def, &v, err, sizeof err) == 0, "default of %s: %s", k->key, err);
+        cfg_value_free(&v);
+    }
+    for (int i = 0; i < schema_kind_count(); i++) {
+        cfg_value v;
+        CHECK(schema_parse(schema_find("task.kind"), schema_kind_name(i), &v, err, sizeof err) == 0, "%s", err);
+        cfg_value_free(&v);
+        char ds[128];
+        snprintf(ds, sizeof ds, "%s", schema_kind_datasets(i));
+        for (char *w = strtok(ds, " |"); w; w = strtok(NULL, " |")) {
+            CHECK(schema_parse(schema_find("task.dataset"), w, &v, err, sizeof err) == 0, "%s", err);
+            cfg_value_free(&v);
+        }
+    }
+    pe_options o = pe_options_default();
+    const char *opts[] = {"p", "theta", "householder", "axes"};
+    for (int i = 0; i < 4; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "model.lrpe.%s", opts[i]);
+        int k = schema_find(key);
+        CHECK(k >= 0 && strcmp(schema_at(k)->def, pe_option_value(&o, opts[i])) == 0, "%s default", key);
+    }
+    const char *shapes[] = {"cosine", "constant", "linear"};
+    for (int i = 0; i < 3; i++) CHECK(lr_shape_parse(shapes[i]) >= 0, "schedule %s", shapes[i]);
+    char list[512];
+    schema_choices(schema_find("model.encoding"), list, sizeof list);
+    CHECK(strstr(list, "lrpe-unitary") && strstr(list, "alibi") && !strstr(list, "sinusoidal"), "encodings: %s", list);
+    schema_choices(schema_find("model.absolute"), list, sizeof list);
+    CHECK(strcmp(list, "none | sinusoidal | learned") == 0, "absolute: %s", list);
+    schema_choices(schema_find("model.lrpe.p"), list, sizeof list);
+    CHECK(strcmp(list, "identity | householder | dct | oddeven") == 0, "p: %s", list);
+    schema_choices(schema_find("train.lr"), list, sizeof list);
+    CHECK(strcmp(list, "(0, 1e+30]") == 0, "lr range: %s", list);
+    char near[64];
+    CHECK(schema_suggest("model.d_modle", NULL, near, sizeof near) && strcmp(near, "model.d_model") == 0, "%s", near);
+    CHECK(schema_suggest("d_model", NULL, near, sizeof near) && strcmp(near, "model.d_model") == 0, "%s", near);
+    CHECK(schema_suggest("modle", NULL, near, sizeof near) && strcmp(near, "model") == 0, "%s", near);
+    CHECK(!schema_suggest("completely.different", NULL, near, sizeof near), "no suggestion: %s", near);
+}
+
+TEST(spec_value_parsing) {
+    char err[512];
+    cfg_value v;
+    int lr = schema_find("train.lr"), steps = schema_find("train.steps");
+    const char *same[] = {"0.001", "1e-3", "1.0e-3", "1E-3", "0.0010", "+1e-3"};
+    for (int i = 0; i < 6; i++) {
+        CHECK(schema_parse(lr, same[i], &v, err, sizeof err) == 0 && strcmp(v.s, "0.001") == 0, "%s -> %s", same[i],
+              v.s ? v.s : err);
+        cfg_value_free(&v);
+    }
+    CHECK(schema_parse(lr, "0.1", &v, err, sizeof err) == 0 && strcmp(v.s, "0.1") == 0, "shortest form: %s", v.s);
+    cfg_value_free(&v);
+    CHECK(schema_parse(schema_find("train.eps"), "1e-8", &v, err, sizeof err) == 0 && v.f == 1e-8, "1e-8: %s", v.s);
+    cfg_value_free(&v);
+    CHECK(schema_parse(steps, "2e3", &v, err, sizeof err) == 0 && v.i == 2000 && strcmp(v.s, "2000") == 0,
+          "integral float as int: %s", v.s);
+    cfg_value_free(&v);
+    const char *bad_int[] = {"2.5", "0x10", "", "12abc", "1_000", "nan"};
+    for (int i = 0; i < 6; i++)
+        CHECK(schema_parse(steps, bad_int[i], &v, err, sizeof err) == -1 && strstr(err, "expected an integer"),
+              "'%s' refused: %s", bad_int[i], err);
+    const char *bad_float[] = {"inf", "nan", ".inf", "1e999", "abc", "0x1p3"};
+    for (int i = 0; i < 6; i++)
+        CHECK(schema_parse(lr, bad_float[i], &v, err, sizeof err) == -1, "'%s' refused", bad_float[i]);
+    CHECK(schema_parse(schema_find("model.attention"), "sofmax", &v, err, sizeof err) == -1 &&
+              strstr(err, "did you mean softmax?"), "enum suggestion: %s", err);
+    CHECK(schema_parse(schema_find("task.patch"), "5", &v, err, sizeof err) == -1 && strstr(err, "4 | 7"),
+          "patch 4 or 7: %s", err);
+    CHECK(schema_parse(schema_find("model.lrpe.p"), "dtc", &v, err, sizeof err) == -1 && strstr(err, "dct"),
+          "pe option: %s", err);
+    CHECK(schema_parse(schema_find("model.encoding"), "sinusoidal", &v, err, sizeof err) == -1 &&
+              strstr(err, "absolute encoding"), "absolute as encoding: %s", err);
+}
+
+/* Every error class: a one-line message with file:line:col (or the argument). */
+TEST(spec_errors_located) {
+    EXPECT_ERROR("model:\n  d_model: [1, 2\n", "3:1: malformed YAML");
+    EXPECT_ERROR("model:\n  d_model: 64\n   heads: 4\n", "3:9: malformed YAML: mapping values are not allowed");
+    EXPECT_ERROR("model:\n  d_modle: 64\n", "2:3: unknown key 'model.d_modle' (did you mean model.d_model?)");
+    EXPECT_ERROR("modle:\n  d_model: 64\n", "1:1: unknown key 'modle' (did you mean model?)");
+    EXPECT_ERROR("seed: [1, 2]\n", "1:1: unknown key 'seed' (did you mean seeds?)");
+    EXPECT_ERROR("model:\n  d_model: abc\n", "2:12: model.d_model: expected an integer, got 'abc'");
+    EXPECT_ERROR("model:\n  d_model: {a: 1}\n", "2:12: model.d_model: expected a single value, got a map");
+    EXPECT_ERROR("model: rope\n", "1:1: 'model' is a section: expected a map of its keys, got a value");
+    EXPECT_ERROR("model:\n  heads: 0\n", "2:10: model.heads: 0 is out of range [1, 2048]");
+    EXPECT_ERROR("model:\n  d_model: 100\n  heads: 3\n", "3:3: model.heads (3) must divide model.d_model (100)");
+    EXPECT_ERROR("train: {lr: -1e-3}\n", "1:13: train.lr: -0.001 is out of range (0, 1e+30]");
+    EXPECT_ERROR("model.encoding: ropee\n", "1:17: model.encoding: unknown encoding 'ropee' (did you mean rope? valid:");
+    EXPECT_ERROR("model:\n  attention: linear\n  encoding: alibi\n",
+                 "3:3: model.encoding 'alibi' does not support model.attention 'linear'");
+    EXPECT_ERROR("model: {encoding: cosformer}\nsweep:\n  model.attention: [linear, softmax]\n",
+                 "1:9: model.encoding 'cosformer' does not support model.attention 'softmax' (cosformer works with "
+                 "linear attention only) (in model.attention=softmax)");
+    EXPECT_ERROR("variants:\n  - {name: a}\n  - {name: b, model.encoding: alibi}\n",
+                 "3:15: model.encoding 'alibi' does not support model.attention 'linear' (alibi works with softmax "
+                 "attention only) (in variant 'b')");
+    EXPECT_ERROR("model: {absolute: rope}\n", "1:19: model.absolute: 'rope' is a relative encoding");
+    EXPECT_ERROR("variants:\n  - {name: a, model.layers: 2}\n  - {name: a}\n",
+                 "3:12: duplicate variant name 'a' (first at line 2, column 12)");
+    EXPECT_ERROR("variants:\n  - {model.layers: 2}\n", "2:5: variants: this variant has no name");
+    EXPECT_ERROR("variants:\n  - {name: a, name: b}\n", "2:15: duplicate key 'name'");
+    EXPECT_ERROR("variants:\n  - {name: a, model.layers: 2}\n  - {name: b, model.layers: 2}\n",
+                 "3:12: variant 'b' gives the same config as variant 'a'");
+    EXPECT_ERROR("model: {d_model: 64}\nmodel.d_model: 32\n", "2:1: duplicate key 'model.d_model' (first set at line 1, column 9)");
+    EXPECT_ERROR("train: {steps: 50}\n", "1:9: train.warmup (100) must be less than train.steps (50)");
+    EXPECT_ERROR("train: {min_lr: 0.01}\n", "1:9: train.min_lr (0.01) must not exceed train.lr (0.001)");
+    EXPECT_ERROR("task: {kind: textcls, dataset: kjv}\n", "1:23: task.dataset 'kjv' is not a dataset of task.kind 'textcls'");
+    EXPECT_ERROR("task: {dataset: file}\n", "1:8: task.dataset file needs task.path");
+    EXPECT_ERROR("task: {kind: imgcls, seq_len: 100}\n", "1:22: task.seq_len 100 does not match imgcls");
+    EXPECT_ERROR("seeds: [1, 2, 1]\n", "1:15: seeds: 1 is listed twice");
+    EXPECT_ERROR("seeds: [1, -2]\n", "1:12: seeds: expected a non-negative integer, got '-2'");
+    EXPECT_ERROR("sweep:\n  model.layers: 2\n", "2:17: sweep: 'model.layers' needs a non-empty list of values");
+    EXPECT_ERROR("sweep:\n  model.layer: [1, 2]\n", "2:3: unknown key 'model.layer' (did you mean model.layers?)");
+    EXPECT_ERROR("- 1\n- 2\n", "1:1: a spec is a map");
+    EXPECT_ERROR("name: a\n---\nname: b\n", "3:1: a second YAML document");
+    EXPECT_ARG_ERROR("model.d_modle=64", "argument 'model.d_modle=64': unknown key 'model.d_modle' (did you mean model.d_model?)");
+    EXPECT_ARG_ERROR("train.steps=abc", "argument 'train.steps=abc': train.steps: expected an integer, got 'abc'");
+    EXPECT_ARG_ERROR("train.lr=-1", "argument 'train.lr=-1': train.lr: -1 is out of range (0, 1e+30]");
+    EXPECT_ARG_ERROR("model.heads=3", "argument 'model.heads=3': model.heads (3) must divide model.d_model (128)");
+    EXPECT_ARG_ERROR("model.encoding=alibi", "argument 'model.encoding=alibi': model.encoding 'alibi' does not support");
+    EXPECT_ARG_ERROR("model.layers=2,x", "argument 'model.layers=2,x': model.layers: expected an integer, got 'x'");
+    EXPECT_ARG_ERROR("steps", "argument 'steps': expected key=value");
+    EXPECT_ARG_ERROR("model=3", "argument 'model=3': 'model' is a section, not a key");
+    EXPECT_ERROR("sweep: {model.lrpe: [a, b]}\n", "1:9: 'model.lrpe' is a section, not a key");
+    EXPECT_ARG_ERROR("seed=1,1", "argument 'seed=1,1': seed 1 is listed twice");
+    EXPECT_ARG_ERROR("model.layers=2,2", "argument 'model.layers=2,2': model.layers=2 gives the same config as model.layers=2");
+    spec s;
+    char err[512];
+    CHECK(spec_load(&s, "/nonexistent/lrpe/spec.yaml", NULL, 0, err, sizeof err) == -1 &&
+              strstr(err, "/nonexistent/lrpe/spec.yaml: cannot open the spec"), "missing file: %s", err);
+    spec_free(&s);
+}
+
+/* The value of key in run i, as text. */
+static const char *val(const spec *s, int i, const char *key) { return cfg_str(s->runs[i].cfg, key); }
+
+TEST(spec_expansion) {
+    tmp t;
+    if (tmp_init(&t)) return;
+    spec s;
+    char err[512] = "";
+    const char *text = "task: {kind: synthetic}\n"
+                       "model: {attention: softmax}\n"
+                       "seeds: [1, 2, 3]\n"
+                       "variants:\n"
+                       "  - {name: rope, model.encoding: rope}\n"
+                       "  - name: alibi\n"
+                       "    model: {encoding: alibi}\n"
+                       "sweep:\n"
+                       "  model.d_model: [64, 128]\n";
+    CHECK(load_text(&t, &s, text, NULL, 0, err, sizeof err) == 0, "load: %s", err);
+    CHECK(s.nruns == 12 && s.nconfigs == 4 && s.nvariants == 2 && s.nseeds == 3 && s.naxes == 1, "12 runs: %d",
+          s.nruns);
+    CHECK(strcmp(s.name, "spec") == 0, "name from the file's stem: %s", s.name);
+    for (int i = 0; i < s.nruns && s.nruns == 12; i++) {
+        const char *variant = i < 6 ? "rope" : "alibi", *dm = (i / 3) % 2 ? "128" : "64";
+        CHECK(strcmp(s.runs[i].variant, variant) == 0 && strcmp(val(&s, i, "model.encoding"), variant) == 0,
+              "run %d variant %s", i, s.runs[i].variant);
+        CHECK(strcmp(val(&s, i, "model.d_model"), dm) == 0 && cfg_int(s.runs[i].cfg, "model.d_model") == atoi(dm),
+              "run %d d_model %s", i, val(&s, i, "model.d_model"));
+        CHECK(s.runs[i].seed == (unsigned long long)(i % 3 + 1), "run %d seed %llu", i, s.runs[i].seed);
+        CHECK(strcmp(val(&s, i, "task.dataset"), "recall") == 0 && cfg_int(s.runs[i].cfg, "task.seq_len") == 64,
+              "synthetic defaults");
+        CHECK(strcmp(s.runs[i].config_id, cfg_id(s.runs[i].cfg)) == 0 && strlen(s.runs[i].run_id) == 32, "ids");
+        for (int j = 0; j < i; j++) CHECK(strcmp(s.runs[i].run_id, s.runs[j].run_id) != 0, "run ids %d, %d differ", i, j);
+    }
+    spec_free(&s);
+
+    /* a=1,2 adds an axis; seed=... sets the seeds; a single value beats the file's sweep and variants */
+    char *ov[] = {"model.heads=2,8", "seed=5,6", "train.steps=300"};
+    CHECK(load_text(&t, &s, text, ov, 3, err, sizeof err) == 0, "load: %s", err);
+    CHECK(s.nruns == 2 * 2 * 2 * 2 && s.naxes == 2 && strcmp(s.axes[1], "model.heads") == 0, "16 runs: %d", s.nruns);
+    for (int i = 0; i < s.nruns && s.nruns == 16; i++) {
+        CHECK(s.runs[i].seed == (unsigned long long)(5 + i % 2), "seed");
+        CHECK(cfg_int(s.runs[i].cfg, "model.heads") == ((i / 2) % 2 ? 8 : 2), "heads of run %d", i);
+        CHECK(cfg_int(s.runs[i].cfg, "model.d_model") == ((i / 4) % 2 ? 128 : 64), "d_model of run %d", i);
+        CHECK(cfg_int(s.runs[i].cfg, "train.steps") == 300, "steps");
+    }
+    spec_free(&s);
+    char *ov2[] = {"model.d_model=256", "model.encoding=none", "name=other"};
+    CHECK(load_text(&t, &s, "model: {attention: softmax}\nvariants:\n  - {name: a, model.encoding: rope}\n"
+                            "sweep: {model.d_model: [64, 128]}\n", ov2, 3, err, sizeof err) == 0, "load: %s", err);
+    CHECK(s.nruns == 1 && s.naxes == 0 && strcmp(val(&s, 0, "model.d_model"), "256") == 0 &&
+              strcmp(val(&s, 0, "model.encoding"), "none") == 0 && strcmp(s.name, "other") == 0,
+          "command line wins: %d runs", s.nruns);
+    spec_free(&s);
+
+    /* no file: defaults */
+    CHECK(spec_load(&s, NULL, NULL, 0, err, sizeof err) == 0, "no file: %s", err);
+    CHECK(s.nruns == 1 && strcmp(s.name, "default") == 0 && strcmp(s.runs[0].variant, "default") == 0 &&
+              s.runs[0].seed == 1 && !s.path, "defaults");
+    if (s.nruns == 1) {
+        const cfg *c = s.runs[0].cfg;
+        CHECK(strcmp(cfg_str(c, "task.kind"), "lm") == 0 && strcmp(cfg_str(c, "task.dataset"), "kjv") == 0 &&
+                  cfg_int(c, "task.seq_len") == 256 && cfg_int(c, "model.d_model") == 128 &&
+                  strcmp(cfg_str(c, "model.encoding"), "none") == 0 && cfg_float(c, "train.lr") == 1e-3 &&
+                  cfg_int(c, "train.steps") == 2000, "default values");
+        CHECK(cfg_int(c, "no.such.key") == 0 && !cfg_str(c, "no.such.key") && cfg_int(c, "train.lr") == 0,
+              "unknown key / wrong getter");
+    }
+    spec_free(&s);
+    tmp_done(&t);
+}
+
+/* Defaults that depend on the task kind and dataset. */
+TEST(spec_kind_defaults) {
+    struct { const char *arg1, *arg2, *dataset; long long seq_len; } cases[] = {
+        {"task.kind=lm", "task.view=pixels", "kjv", 256},
+        {"task.kind=textcls", "task.vocab=16", "wordnet", 128},
+        {"task.kind=textcls", "task.dataset=spam", "spam", 1024},
+        {"task.kind=imgcls", "task.patch=4", "fashion-mnist", 49},
+        {"task.kind=imgcls", "task.patch=7", "fashion-mnist", 16},
+        {"task.kind=imgcls", "task.view=pixels", "fashion-mnist", 784},
+        {"task.kind=synthetic", "task.dataset=copy", "copy", 64},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        spec s;
+        char err[512] = "", *ov[] = {(char *)cases[i].arg1, (char *)cases[i].arg2};
+        int rc = spec_load(&s, NULL, ov, 2, err, sizeof err);
+        CHECK(rc == 0, "%s %s: %s", cases[i].arg1, cases[i].arg2, err);
+        if (!rc)
+            CHECK(strcmp(cfg_str(s.runs[0].cfg, "task.dataset"), cases[i].dataset) == 0 &&
+                      cfg_int(s.runs[0].cfg, "task.seq_len") == cases[i].seq_len,
+                  "%s %s: %s %lld", cases[i].arg1, cases[i].arg2, cfg_str(s.runs[0].cfg, "task.dataset"),
+                  cfg_int(s.runs[0].cfg, "task.seq_len"));
+        spec_free(&s);
+    }
+}
+
+/* A minimal JSON reader for the test: checks the syntax and, for each leaf, records
+ * "dotted.path=text" (strings unquoted; no escapes expected in these configs). */
+typedef struct jreader {
+    const char *p;
+    char path[256];
+    char leaves[64][400];
+    int nleaves, ok;
+} jreader;
+
+static void j_value(jreader *j);
+
+/* A string into out (no escapes); advances past it. */
+static void j_string(jreader *j, char *out, size_t n) {
+    if (*j->p != '"') {
+        j->ok = 0;
+        return;
+    }
+    const char *end = strchr(j->p + 1, '"');
+    if (!end || memchr(j->p + 1, '\\', (size_t)(end - j->p - 1))) {
+        j->ok = 0;
+        return;
+    }
+    snprintf(out, n, "%.*s", (int)(end - j->p - 1), j->p + 1);
+    j->p = end + 1;
+}
+
+/* An object: "key":value pairs, separated by commas. */
+static void j_object(jreader *j) {
+    j->p++;
+    size_t base = strlen(j->path);
+    for (int first = 1; j->ok && *j->p != '}'; first = 0) {
+        if (!first && *j->p++ != ',') j->ok = 0;
+        char key[64];
+        j_string(j, key, sizeof key);
+        if (!j->ok || *j->p++ != ':') {
+            j->ok = 0;
+            return;
+        }
+        snprintf(j->path + base, sizeof j->path - base, "%s%s", base ? "." : "", key);
+        j_value(j);
+        j->path[base] = 0;
+    }
+    if (j->ok) j->p++;
+}
+
+/* Any value: an object, a string or a number (JSON grammar). */
+static void j_value(jreader *j) {
+    char text[128];
+    if (*j->p == '{') {
+        j_object(j);
+        return;
+    }
+    if (*j->p == '"') {
+        j_string(j, text, sizeof text);
+    } else {
+        const char *q = j->p;
+        if (*q == '-') q++;
+        if (*q == '0') q++;
+        else if (*q >= '1' && *q <= '9') while (*q >= '0' && *q <= '9') q++;
+        else j->ok = 0;
+        if (*q == '.') {
+            if (!(*++q >= '0' && *q <= '9')) j->ok = 0;
+            while (*q >= '0' && *q <= '9') q++;
+        }
+        if (*q == 'e' || *q == 'E') {
+            q++;
+            if (*q == '+' || *q == '-') q++;
+            if (!(*q >= '0' && *q <= '9')) j->ok = 0;
+            while (*q >= '0' && *q <= '9') q++;
+        }
+        snprintf(text, sizeof text, "%.*s", (int)(q - j->p), j->p);
+        j->p = q;
+    }
+    if (j->ok && j->nleaves < 64) snprintf(j->leaves[j->nleaves++], sizeof j->leaves[0], "%s=%s", j->path, text);
+}
+
+TEST(spec_canonical_json) {
+    spec s;
+    char err[512] = "", *ov[] = {"task.path=/tmp/a b.txt", "model.encoding=lrpe-unitary"};
+    CHECK(spec_load(&s, NULL, ov, 2, err, sizeof err) == 0, "load: %s", err);
+    if (s.nruns != 1) return;
+    const cfg *c = s.runs[0].cfg;
+    const char *json = cfg_json(c);
+    jreader j = {.p = json, .ok = 1};
+    if (*j.p == '{') j_object(&j);
+    else j.ok = 0;
+    CHECK(j.ok && *j.p == 0, "valid JSON: %s", json);
+    CHECK(j.nleaves == schema_count(), "%d leaves for %d keys", j.nleaves, schema_count());
+    for (int i = 0; i < schema_count(); i++) {
+        char want[400];
+        snprintf(want, sizeof want, "%s=%s", schema_at(i)->key, cfg_str(c, schema_at(i)->key));
+        int found = 0;
+        for (int l = 0; l < j.nleaves; l++) found |= strcmp(j.leaves[l], want) == 0;
+        CHECK(found, "JSON holds %s", want);
+    }
+    for (int l = 1; l < j.nleaves; l++) CHECK(strcmp(j.leaves[l - 1], j.leaves[l]) < 0, "sorted: %s", j.leaves[l]);
+    CHECK(strstr(json, "\"lr\":0.001,") && strstr(json, "\"eps\":1e-08") && strstr(json, "\"steps\":2000") &&
+              strstr(json, "\"lrpe\":{\"axes\":\"sum\""), "number and nesting form: %s", json);
+    char id[CFG_ID_LEN + 1], text[64], rid[CFG_ID_LEN + 1];
+    sha256_hex(json, strlen(json), id, CFG_ID_LEN);
+    CHECK(strcmp(id, cfg_id(c)) == 0, "config id = sha256(json)[:32]");
+    snprintf(text, sizeof text, "%s:1", id);
+    sha256_hex(text, strlen(text), rid, CFG_ID_LEN);
+    CHECK(strcmp(rid, s.runs[0].run_id) == 0, "run id = sha256(config id:seed)[:32]");
+    spec_free(&s);
+}
+
+/* Comments, key order, flow vs block, dotted vs nested, explicit defaults and number spelling do
+ * not change the ids; a different value or seed does. */
+TEST(spec_run_identity) {
+    tmp t;
+    if (tmp_init(&t)) return;
+    spec a, b, c;
+    char err[512] = "";
+    const char *block = "# an experiment\n"
+                        "name: exp\n"
+                        "task:\n"
+                        "  kind: lm         # byte-level\n"
+                        "model:\n"
+                        "  d_model: 64\n"
+                        "  heads: 4\n"
+                        "  encoding: lrpe-unitary\n"
+                        "  lrpe:\n"
+                        "    theta: learned\n"
+                        "train:\n"
+                        "  lr: 1.0e-3\n"
+                        "  steps: 500\n"
+                        "seeds: [1, 2]\n";
+    const char *flow = "seeds: [1, 2]\n"
+                       "train: {steps: 500, lr: 0.001, warmup: 100, schedule: cosine}\n"
+                       "model.lrpe.theta: learned\n"
+                       "model: {encoding: lrpe-unitary, heads: 4, d_model: 64.0, lrpe: {p: householder}, absolute: none}\n"
+                       "task: {dataset: kjv, seq_len: 256}\n";
+    CHECK(spec_load(&a, tmp_file(&t, "a.yaml", block), NULL, 0, err, sizeof err) == 0, "a: %s", err);
+    CHECK(spec_load(&b, tmp_file(&t, "b.yaml", flow), NULL, 0, err, sizeof err) == 0, "b: %s", err);
+    int ok = a.nruns == 2 && b.nruns == 2;
+    CHECK(ok, "two runs each");
+    for (int i = 0; ok && i < 2; i++) {
+        CHECK(strcmp(a.runs[i].config_id, b.runs[i].config_id) == 0, "same config id");
+        CHECK(strcmp(a.runs[i].run_id, b.runs[i].run_id) == 0, "same run id for seed %llu", a.runs[i].seed);
+    }
+    if (ok) CHECK(strcmp(a.runs[0].run_id, a.runs[1].run_id) != 0, "different seeds, different run ids");
+    /* the human-readable dump loads back to the same config */
+    char *dump = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&dump, &len);
+    CHECK(ok && f && cfg_dump(f, a.runs[0].cfg) == 0, "dump");
+    if (f) fclose(f);
+    char *seed1[] = {"seed=1"};
+    CHECK(dump && spec_load(&c, tmp_file(&t, "dump.yaml", dump), seed1, 1, err, sizeof err) == 0, "dump loads: %s\n%s",
+          err, dump ? dump : "");
+    if (ok && c.nruns == 1) CHECK(strcmp(c.runs[0].run_id, a.runs[0].run_id) == 0, "dump gives the same run id");
+    spec_free(&c);
+    free(dump);
+    /* one value changed: a different config */
+    char *change[] = {"train.lr=0.002"};
+    CHECK(spec_load(&c, tmp_file(&t, "a.yaml", block), change, 1, err, sizeof err) == 0, "c: %s", err);
+    if (ok && c.nruns == 2) CHECK(strcmp(c.runs[0].config_id, a.runs[0].config_id) != 0, "different lr, different id");
+    spec_free(&c);
+    char *change2[] = {"model.lrpe.axes=split"};
+    CHECK(spec_load(&c, tmp_file(&t, "a.yaml", block), change2, 1, err, sizeof err) == 0, "c: %s", err);
+    if (ok && c.nruns == 2) CHECK(strcmp(c.runs[0].config_id, a.runs[0].config_id) != 0, "different option, different id");
+    spec_free(&c);
+    spec_free(&a);
+    spec_free(&b);
+    tmp_done(&t);
+}
+
+TEST(spec_fill_structs) {
+    spec s;
+    char err[512] = "";
+    char *ov[] = {"model.attention=softmax", "model.encoding=lrpe-rotation", "model.absolute=sinusoidal",
+                  "model.lrpe.p=dct", "model.lrpe.theta=learned", "model.layers=3", "model.d_model=96", "model.heads=6",
+                  "model.ffn_mult=2", "train.lr=3e-4", "train.min_lr=1e-5", "train.warmup=10", "train.steps=400",
+                  "train.schedule=linear", "train.weight_decay=0.1", "train.beta2=0.95"};
+    CHECK(spec_load(&s, NULL, ov, (int)(sizeof ov / sizeof ov[0]), err, sizeof err) == 0, "load: %s", err);
+    if (s.nruns != 1) return;
+    model_config m = model_config_default();
+    CHECK(cfg_model_config(s.runs[0].cfg, &m, err, sizeof err) == 0, "model config: %s", err);
+    CHECK(strcmp(m.attention, "softmax") == 0 && strcmp(m.encoding, "lrpe-rotation") == 0 &&
+              strcmp(m.absolute, "sinusoidal") == 0 && strcmp(m.feature_map, "1+elu") == 0 &&
+              strcmp(m.normalizer, "layernorm") == 0, "names");
+    CHECK(m.layers == 3 && m.d_model == 96 && m.heads == 6 && m.ffn_mult == 2, "sizes");
+    CHECK(m.pe_opt.p == PE_P_DCT && m.pe_opt.theta_learned == 1 && m.pe_opt.householder_learned == 0 &&
+              m.pe_opt.axes_split == 0, "pe options");
+    lr_schedule l = cfg_lr_schedule(s.runs[0].cfg);
+    CHECK(l.lr == 3e-4f && l.min_lr == 1e-5f && l.warmup == 10 && l.total == 400 && l.shape == LR_LINEAR, "schedule");
+    adamw_config a = cfg_adamw_config(s.runs[0].cfg), d = adamw_defaults();
+    CHECK(a.beta1 == 0.9f && a.beta2 == 0.95f && a.eps == 1e-8f && a.weight_decay == 0.1f &&
+              a.decay_kinds == d.decay_kinds, "adamw");
+    spec_free(&s);
+}
+
+TEST(spec_dry_run_print) {
+    tmp t;
+    if (tmp_init(&t)) return;
+    spec s;
+    char err[512] = "";
+    const char *text = "name: demo\nvariants:\n  - {name: nope}\n  - {name: rope, model.encoding: rope}\n"
+                       "sweep: {model.attention: [linear, softmax]}\nseeds: [1, 2]\n";
+    CHECK(load_text(&t, &s, text, NULL, 0, err, sizeof err) == 0, "load: %s", err);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    const char *status[8] = {"pending", "completed"};
+    if (f && s.nruns == 8) {
+        spec_print(f, &s, status);
+        spec_print_keys(f);
+        fclose(f);
+        CHECK(strstr(out, "experiment demo (") && strstr(out, "8 runs = 2 variants x 2 model.attention x 2 seeds"),
+              "header: %.200s", out);
+        CHECK(strstr(out, "model.attention") && strstr(out, "status") && strstr(out, "completed"), "columns");
+        for (int i = 0; i < s.nruns; i++) CHECK(strstr(out, s.runs[i].run_id) != NULL, "run %d listed", i);
+        CHECK(strstr(out, "resolved config of the first run (variant nope, seed 1)") &&
+                  strstr(out, "  attention: linear") && strstr(out, "  lrpe:\n    p: householder"), "config dump");
+        CHECK(strstr(out, "model.d_model") && strstr(out, "(by kind)"), "key listing");
+    } else {
+        CHECK(0, "8 runs (%d), memstream", s.nruns);
+        if (f) fclose(f);
+    }
+    free(out);
+    spec_free(&s);
+    tmp_done(&t);
+}
+
+/* Other YAML forms: nested sweep keys, one seed as a scalar, an empty section, anchors and
+ * aliases, quoted values, a variant's keys nested. */
+TEST(spec_yaml_forms) {
+    tmp t;
+    if (tmp_init(&t)) return;
+    spec s;
+    char err[512] = "";
+    const char *text = "model:\n"
+                       "train:\n"
+                       "  steps: &n 300\n"
+                       "  eval_every: *n\n"
+                       "  lr: \"2e-3\"\n"
+                       "seeds: 7\n"
+                       "variants:\n"
+                       "  - name: deep\n"
+                       "    model:\n"
+                       "      layers: 6\n"
+                       "sweep:\n"
+                       "  model:\n"
+                       "    lrpe: {theta: [fixed, learned]}\n";
+    CHECK(load_text(&t, &s, text, NULL, 0, err, sizeof err) == 0, "load: %s", err);
+    CHECK(s.nruns == 2 && s.naxes == 1 && strcmp(s.axes[0], "model.lrpe.theta") == 0, "runs %d", s.nruns);
+    for (int i = 0; i < s.nruns && s.nruns == 2; i++) {
+        CHECK(s.runs[i].seed == 7 && cfg_int(s.runs[i].cfg, "model.layers") == 6, "seed, variant");
+        CHECK(cfg_int(s.runs[i].cfg, "train.eval_every") == 300 && cfg_float(s.runs[i].cfg, "train.lr") == 2e-3, "alias");
+        CHECK(strcmp(val(&s, i, "model.lrpe.theta"), i ? "learned" : "fixed") == 0, "nested sweep");
+    }
+    spec_free(&s);
+    tmp_done(&t);
+}
