@@ -293,3 +293,33 @@ TEST(harness_parallel_jobs) {
     CHECK(rc == 0 && strstr(out, "4 trained now"), "-j 2: exit %d: %s", rc, out);
     fx_close(&f);
 }
+
+TEST(harness_ctrl_c_checkpoints_and_resumes) {
+    harness_fx f;
+    if (fx_open(&f)) return;
+    fx_write(&f, "s.yaml", SPEC_HEAD "train: {steps: 600, batch: 8, eval_every: 300, eval_batches: 1, checkpoint_every: 20}\n");
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (chdir(f.dir) || setenv("LRPE_THREADS", "1", 1) || !freopen("/dev/null", "w", stdout)) _exit(3);
+        execl(f.bin, "lrpe", "run", "s.yaml", (char *)NULL);
+        _exit(3);
+    }
+    CHECK(wait_for_checkpoint(&f) == 0, "no checkpoint appeared");
+    kill(pid, SIGINT);
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 130, "Ctrl-C: exit status %d", status);
+    db *d = fx_db(&f);
+    if (!d) return fx_close(&f);
+    db_run *runs;
+    int n;
+    char err[512];
+    CHECK(db_runs_list(d, "t", DB_STALE_S, &runs, &n, err, sizeof err) == 0 && n == 1, "1 run");
+    if (n == 1) CHECK(runs[0].status == DB_INTERRUPTED, "after Ctrl-C the run is %s", db_status_name(runs[0].status));
+    free(runs);
+    db_close(d);
+    char out[16384];
+    int rc = fx_lrpe(&f, "run s.yaml", out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "resuming from step"), "rerun: exit %d: %s", rc, out);
+    fx_close(&f);
+}
