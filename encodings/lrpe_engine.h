@@ -77,4 +77,10 @@ void lrpe_qk_backward(const pe *e, int layer, const float *params, float *grads,
                       int lddin, const float *dout, int lddout, const float *in, int ldi,
                       const int32_t *pos, int N);
 
+/* The vtable fields every engine-based encoding shares (designated initializers, for use inside a
+ * pe_vtable definition next to its name, summary, hooks, attentions, keys and create). */
+#define LRPE_ENGINE_HOOKS                                                                  \
+    .destroy = lrpe_destroy, .add_params = lrpe_add_params, .init_params = lrpe_init_params, \
+    .qk_dim = lrpe_qk_dim, .qk_forward = lrpe_qk_forward, .qk_backward = lrpe_qk_backward
+
 #endif

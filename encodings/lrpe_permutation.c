@@ -18,10 +18,5 @@ const pe_vtable pe_lrpe_permutation_vt = {
     .attn_ok = PE_ATTN_SOFTMAX | PE_ATTN_LINEAR,
     .keys = KEYS,
     .create = permutation_create,
-    .destroy = lrpe_destroy,
-    .add_params = lrpe_add_params,
-    .init_params = lrpe_init_params,
-    .qk_dim = lrpe_qk_dim,
-    .qk_forward = lrpe_qk_forward,
-    .qk_backward = lrpe_qk_backward,
+    LRPE_ENGINE_HOOKS,
 };

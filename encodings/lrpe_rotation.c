@@ -59,10 +59,5 @@ const pe_vtable pe_lrpe_rotation_vt = {
     .attn_ok = PE_ATTN_SOFTMAX | PE_ATTN_LINEAR,
     .keys = KEYS,
     .create = rotation_create,
-    .destroy = lrpe_destroy,
-    .add_params = lrpe_add_params,
-    .init_params = lrpe_init_params,
-    .qk_dim = lrpe_qk_dim,
-    .qk_forward = lrpe_qk_forward,
-    .qk_backward = lrpe_qk_backward,
+    LRPE_ENGINE_HOOKS,
 };
