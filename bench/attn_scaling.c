@@ -14,22 +14,10 @@
 #include "attention.h"
 #include "rng.h"
 #include "threads.h"
+#include "timing.h"
 
 #define HEADS 4
 #define HEAD_DIM 64
-
-/* Monotonic clock in milliseconds. */
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-/* qsort order of doubles, ascending. */
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* A float array of n elements ~ N(0, std^2) (zeros when std is 0); exits on failure. */
 static float *alloc_fill(size_t n, float std, rng *r) {

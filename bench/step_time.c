@@ -6,18 +6,8 @@
 #include <time.h>
 
 #include "threads.h"
+#include "timing.h"
 #include "train.h"
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv) {
     int d = argc > 1 ? atoi(argv[1]) : 256, layers = argc > 2 ? atoi(argv[2]) : 4;
