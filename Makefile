@@ -55,6 +55,11 @@ WRAP_ALLOC := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_allo
 $(BUILD)/lrpe_tests: $(TEST_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $(WRAP_ALLOC) -o $@ $^ $(LDLIBS)
 
+# the objects that embed the commit id are rebuilt every time, so provenance never names a stale one
+$(BUILD)/harness/main.o $(BUILD)/harness/provenance.o: FORCE
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<

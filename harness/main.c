@@ -5,13 +5,7 @@
 
 #include "cli.h"
 #include "threads.h"
-
-#ifndef LRPE_VERSION
-#define LRPE_VERSION "0.0.0"
-#endif
-#ifndef LRPE_GIT
-#define LRPE_GIT "unknown"
-#endif
+#include "version.h"
 
 typedef struct command {
     const char *name, *args, *summary;

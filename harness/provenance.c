@@ -1,21 +1,11 @@
 #include "provenance.h"
 
-#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "threads.h"
-
-#ifndef LRPE_VERSION
-#define LRPE_VERSION "0.0.0"
-#endif
-#ifndef LRPE_GIT
-#define LRPE_GIT "unknown"
-#endif
-#ifndef LRPE_CFLAGS
-#define LRPE_CFLAGS "unknown"
-#endif
+#include "version.h"
 
 /* The "model name" line of /proc/cpuinfo into buf ("unknown" when absent). */
 static const char *cpu_model(char *buf, size_t len) {
