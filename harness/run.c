@@ -270,10 +270,11 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
     const cfg *c = s->c;
     const long steps = cfg_int(c, "train.steps"), eval_every = cfg_int(c, "train.eval_every");
     const long ckpt_every = cfg_int(c, "train.checkpoint_every");
-    const int eval_batches = (int)cfg_int(c, "train.eval_batches");
+    const task_vtable *tv = s->task->vt;
+    const int val_all = tv->eval_count(s->task, SPLIT_VAL, s->batch.B);
+    const int val_batches = val_all < cfg_int(c, "train.eval_batches") ? val_all : (int)cfg_int(c, "train.eval_batches");
     const float clip = (float)cfg_float(c, "train.grad_clip");
     const lr_schedule sched = cfg_lr_schedule(c);
-    const task_vtable *tv = s->task->vt;
     char e2[512];
     s->started = s->last_beat = now_s();
     s->first_step = s->tr.step;
@@ -305,8 +306,7 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
             log_metric(s, step, "train/grad_norm", gnorm, err, errlen))
             return RUN_ERROR;
         if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
-            eval_result e = evaluate(s, SPLIT_VAL, tv->eval_count(s->task, SPLIT_VAL, s->batch.B) < eval_batches
-                                                       ? tv->eval_count(s->task, SPLIT_VAL, s->batch.B) : eval_batches);
+            eval_result e = evaluate(s, SPLIT_VAL, val_batches);
             double tps = train_s > 0 ? (step - s->first_step) * (double)s->batch.B * s->batch.T / train_s : 0.0;
             if (log_eval(s, step, "val", &e, NULL, NULL, err, errlen) ||
                 log_metric(s, step, "perf/tokens_per_s", tps, err, errlen))
@@ -327,7 +327,7 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
     /* final evaluation on the whole test split, and the summary */
     db_value sum[16];
     int nsum = 0;
-    eval_result val = evaluate(s, SPLIT_VAL, tv->eval_count(s->task, SPLIT_VAL, s->batch.B));
+    eval_result val = evaluate(s, SPLIT_VAL, val_all);
     eval_result test = evaluate(s, SPLIT_TEST, tv->eval_count(s->task, SPLIT_TEST, s->batch.B));
     if (log_eval(s, steps, "val", &val, sum, &nsum, err, errlen) || log_eval(s, steps, "test", &test, sum, &nsum, err, errlen))
         return RUN_ERROR;
