@@ -30,9 +30,12 @@
     X(fcproj_w, TK_WEIGHT, INIT_NORMAL, resid, C, F, 1)        \
     X(fcproj_b, TK_BIAS, INIT_ZERO, 0, C, 0, 1)
 
-/* Model-level parameters; n_in = vocab, n_out = output width. */
+/* Model-level parameters; n_in = vocab, n_out = output width, P = input vector width (0: tokens).
+ * Token ids go through the table wte; input vectors (image patches) through the linear patch_w. */
 #define TOP_PARAMS(X)                                          \
-    X(wte, TK_EMBED, INIT_NORMAL, 1, n_in, C, 1)               \
+    X(wte, TK_EMBED, INIT_NORMAL, 1, n_in, C, !P)              \
+    X(patch_w, TK_WEIGHT, INIT_NORMAL, 1, C, P, P)             \
+    X(patch_b, TK_BIAS, INIT_ZERO, 0, C, 0, P)                 \
     X(lnf_g, TK_NORM, INIT_ONE, 0, C, 0, 1)                    \
     X(lnf_b, TK_NORM, INIT_ZERO, 0, C, 0, 1)                   \
     X(head_w, TK_WEIGHT, INIT_NORMAL, 1, n_out, C, 1)          \
@@ -150,7 +153,7 @@ static lin_denom_shape denom_shape_for(const model *m, int B, int T) {
 
 static int add_params(model *m) {
     const model_config *c = &m->cfg;
-    const int C = c->d_model, F = c->ffn_mult * c->d_model, n_in = c->vocab, n_out = c->n_out;
+    const int C = c->d_model, F = c->ffn_mult * c->d_model, n_in = c->vocab, n_out = c->n_out, P = c->input_dim;
     const int lin_ln = m->linear && m->norm_ln;
     const float resid = 1.0f / sqrtf(2.0f * (float)c->layers);
     char name[TENSOR_NAME_MAX];
@@ -177,6 +180,7 @@ static int add_params(model *m) {
 #undef ADD
     (void)resid;
     (void)lin_ln;
+    (void)P;
     if (m->abs && m->abs->vt->add_params(m->abs, &m->params)) return -1;
     if (m->rel && m->rel->vt->add_params(m->rel, &m->params)) return -1;
     return 0;
@@ -264,8 +268,8 @@ static void encoding_bias(const void *ctx, float *row, int h, const int32_t *qpo
 
 int model_create(model **out, const model_config *cfg, char *err, size_t errlen) {
     *out = NULL;
-    if (cfg->layers < 1 || cfg->d_model < 1 || cfg->heads < 1 || cfg->ffn_mult < 1 || cfg->vocab < 1 ||
-        cfg->n_out < 1 || cfg->max_batch < 1 || cfg->max_seq < 1)
+    if (cfg->layers < 1 || cfg->d_model < 1 || cfg->heads < 1 || cfg->ffn_mult < 1 || cfg->input_dim < 0 ||
+        (cfg->input_dim == 0 && cfg->vocab < 1) || cfg->n_out < 1 || cfg->max_batch < 1 || cfg->max_seq < 1)
         return fail(err, errlen, "model: every size must be positive");
     if (cfg->d_model % cfg->heads)
         return fail(err, errlen, "model: heads (%d) must divide d_model (%d)", cfg->heads, cfg->d_model);
@@ -443,6 +447,7 @@ double model_forward(model *m, const model_batch *b) {
     const model_config *c = &m->cfg;
     if (b->B > c->max_batch || b->T > c->max_seq || b->B < 1 || b->T < 1) return -1.0;
     if (!b->pos && c->pos_rank != 1) return -1.0;
+    if (c->input_dim ? !b->inputs : !b->tokens) return -1.0;
     m->batch = *b;
     if (!b->pos) { /* 1-D positions 0..T-1 in every row */
         for (int n = 0; n < b->B * b->T; n++) m->default_pos[n] = n % b->T;
@@ -451,7 +456,10 @@ double model_forward(model *m, const model_batch *b) {
     m->bias.pos = m->batch.pos;
     const int B = b->B, T = b->T, N = B * T, C = c->d_model, F = c->ffn_mult * C;
 
-    embed_forward(A(m->ta.emb_tok), b->tokens, P(m->top.wte), N, C);
+    if (c->input_dim)
+        linear_forward(A(m->ta.emb_tok), b->inputs, P(m->top.patch_w), P(m->top.patch_b), N, c->input_dim, C);
+    else
+        embed_forward(A(m->ta.emb_tok), b->tokens, P(m->top.wte), N, C);
     const float *x = A(m->ta.emb_tok);
     if (m->abs) {
         m->abs->vt->embed_forward(m->abs, m->param, A(m->ta.emb), x, m->batch.pos, N);
@@ -533,11 +541,14 @@ void model_backward(model *m) {
         linear_backward(dln, G(lp->qkv_w), G(lp->qkv_b), dqkv, A(la->ln1), P(lp->qkv_w), N, C, 3 * C);
         layernorm_backward(dres, G(lp->ln1_g), G(lp->ln1_b), dln, x, P(lp->ln1_g), A(la->ln1_mean), A(la->ln1_rstd), N, C);
     }
+    const float *dtok = dres;
     if (m->abs) {
-        float *dtok = zeroed(GA(m->ga.demb_tok), NC);
-        m->abs->vt->embed_backward(m->abs, m->param, m->grad, dtok, dres, m->batch.pos, N);
-        embed_backward(G(m->top.wte), dtok, b->tokens, N, C);
-    } else {
-        embed_backward(G(m->top.wte), dres, b->tokens, N, C);
+        float *d = zeroed(GA(m->ga.demb_tok), NC);
+        m->abs->vt->embed_backward(m->abs, m->param, m->grad, d, dres, m->batch.pos, N);
+        dtok = d;
     }
+    if (c->input_dim)
+        linear_backward(NULL, G(m->top.patch_w), G(m->top.patch_b), dtok, b->inputs, P(m->top.patch_w), N, c->input_dim, C);
+    else
+        embed_backward(G(m->top.wte), dtok, b->tokens, N, C);
 }

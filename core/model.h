@@ -15,7 +15,9 @@
 typedef enum model_head { HEAD_LM = 0, HEAD_CLS } model_head;
 
 typedef struct model_config {
-    int vocab;              /* input token vocabulary */
+    int vocab;              /* input token vocabulary (when input_dim is 0) */
+    int input_dim;          /* 0: token ids through an embedding table; > 0: float input vectors of
+                             * this width (image patches, pixels) through a linear embedding */
     int n_out;              /* output width: vocab for lm, classes for classification */
     int max_batch, max_seq; /* activation memory is sized for these */
     int layers, d_model, heads, ffn_mult;
@@ -38,12 +40,13 @@ typedef struct model_config {
  * no positional encoding, linear-attention options 1+elu / layernorm. */
 model_config model_config_default(void);
 
-/* One batch. Tokens [B,T]; targets [B,T] for lm or [B] for classification, negative = ignored;
+/* One batch. Tokens [B,T] (or input vectors); targets [B,T] for lm or [B] for classification, negative = ignored;
  * valid [B,T] (1 = real token) masks padding out of attention and pooling, NULL = no padding;
  * pos [B,T,pos_rank] positions, NULL = 0..T-1 in every row (1-D models only). */
 typedef struct model_batch {
     int B, T;
-    const int32_t *tokens;
+    const int32_t *tokens;  /* [B,T] token ids, or NULL when the model takes input vectors */
+    const float *inputs;    /* [B,T,input_dim] input vectors (input_dim > 0), else NULL */
     const int32_t *targets;
     const uint8_t *valid;
     const int32_t *pos;

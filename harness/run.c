@@ -25,6 +25,7 @@ typedef struct run_state {
     trainer tr;
     task_batch batch;      /* buffers sized batch x seq_len */
     int32_t *tokens, *targets, *pos;
+    float *inputs;         /* input vectors (patch tasks), else NULL */
     uint8_t *valid;
     int *confusion;        /* classification: tp, fp, fn per class */
     void *cursor;          /* the task's data cursor, for checkpoints */
@@ -80,7 +81,7 @@ static int setup(run_state *s, char *err, size_t errlen) {
     model_config mc = model_config_default();
     if (cfg_model_config(c, &mc, err, errlen)) return -1;
     const int B = (int)cfg_int(c, "train.batch"), T = ti->seq_len;
-    mc.vocab = ti->vocab, mc.n_out = ti->n_out, mc.causal = ti->causal;
+    mc.vocab = ti->vocab, mc.input_dim = ti->input_dim, mc.n_out = ti->n_out, mc.causal = ti->causal;
     mc.head = ti->output == TASK_CLS ? HEAD_CLS : HEAD_LM;
     mc.max_batch = B, mc.max_seq = T, mc.pos_rank = ti->pos_rank, mc.grid_h = ti->grid_h, mc.grid_w = ti->grid_w;
     mc.seed = s->r->seed;
@@ -96,15 +97,16 @@ static int setup(run_state *s, char *err, size_t errlen) {
     s->targets = calloc(n, sizeof *s->targets);
     s->valid = calloc(n, sizeof *s->valid);
     s->pos = calloc(n * (size_t)ti->pos_rank, sizeof *s->pos);
+    if (ti->input_dim) s->inputs = calloc(n * (size_t)ti->input_dim, sizeof *s->inputs);
     s->confusion = calloc(3 * (size_t)ti->n_out, sizeof *s->confusion);
     s->cursor_len = s->task->vt->cursor_size(s->task);
     s->cursor = calloc(s->cursor_len ? s->cursor_len : 1, 1);
-    if (!s->tokens || !s->targets || !s->valid || !s->pos || !s->confusion || !s->cursor) {
+    if (!s->tokens || !s->targets || !s->valid || !s->pos || !s->confusion || !s->cursor || (ti->input_dim && !s->inputs)) {
         snprintf(err, errlen, "out of memory for batch buffers");
         return -1;
     }
     s->batch = (task_batch){.B = B, .T = T, .tokens = s->tokens, .targets = s->targets,
-                            .pos = ti->pos_rank == 2 ? s->pos : NULL, .valid = s->valid};
+                            .pos = ti->pos_rank == 2 ? s->pos : NULL, .inputs = s->inputs, .valid = s->valid};
     snprintf(s->dir, sizeof s->dir, "%s/%s", s->env->runs_dir, s->r->run_id);
     return 0;
 }
@@ -113,7 +115,7 @@ static void teardown(run_state *s) {
     trainer_free(&s->tr);
     model_destroy(s->model);
     task_close(s->task);
-    free(s->tokens), free(s->targets), free(s->valid), free(s->pos), free(s->confusion), free(s->cursor);
+    free(s->tokens), free(s->targets), free(s->valid), free(s->pos), free(s->inputs), free(s->confusion), free(s->cursor);
 }
 
 /* The model batch of the task batch (padding mask only when some token is padding). */
@@ -121,8 +123,8 @@ static model_batch to_model_batch(const run_state *s) {
     const task_batch *b = &s->batch;
     int padded = 0;
     for (int i = 0; i < b->B * b->T && !padded; i++) padded = !b->valid[i];
-    return (model_batch){.B = b->B, .T = b->T, .tokens = b->tokens, .targets = b->targets,
-                         .valid = padded ? b->valid : NULL, .pos = b->pos};
+    return (model_batch){.B = b->B, .T = b->T, .tokens = b->inputs ? NULL : b->tokens, .inputs = b->inputs,
+                         .targets = b->targets, .valid = padded ? b->valid : NULL, .pos = b->pos};
 }
 
 typedef struct eval_result {

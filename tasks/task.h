@@ -17,7 +17,8 @@ typedef enum task_output { TASK_LM = 0, TASK_CLS } task_output;
 
 /* What the model must look like for this task. */
 typedef struct task_info {
-    int vocab;          /* input token ids are in [0, vocab) */
+    int vocab;          /* input token ids are in [0, vocab) (when input_dim is 0) */
+    int input_dim;      /* 0: token ids; > 0: each token is a float vector of this width (patches) */
     int n_out;          /* outputs: vocab for lm, classes for classification */
     int seq_len;        /* tokens per example (T) */
     int causal;         /* 1: causal (lm), 0: bidirectional encoder */
@@ -32,6 +33,7 @@ typedef struct task_info {
 typedef struct task_batch {
     int B, T;
     int32_t *tokens, *targets, *pos; /* pos: B x T x pos_rank, may be left unfilled for 1-D (NULL) */
+    float *inputs;                   /* B x T x input_dim when input_dim > 0 (tokens unused), else NULL */
     uint8_t *valid;                  /* 1 = real token; NULL-able when there is never padding */
 } task_batch;
 

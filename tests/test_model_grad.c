@@ -241,3 +241,30 @@ TEST(model_grad_linear_and_encodings) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) model_grad_encoding_case(&cases[i]);
 }
+
+/* Image-style inputs: float vectors (patches) through the linear patch embedding, 2-D positions,
+ * a learned absolute table and a split-axes relative encoding, classification. */
+TEST(model_grad_patch_inputs) {
+    model_config c = tiny_config(HEAD_CLS, 0, 3);
+    c.input_dim = 6, c.vocab = 0;
+    c.pos_rank = 2, c.grid_h = 2, c.grid_w = 4;
+    c.absolute = "learned", c.encoding = "lrpe-rotation";
+    char err[160];
+    if (pe_options_set(&c.pe_opt, "axes", "split", err, sizeof err)) test_fail(__FILE__, __LINE__, "%s", err);
+    model *m = noisy_model(&c);
+    if (!m) return;
+    CHECK(tt_find(model_param_table(m), "wte") < 0 && tt_find(model_param_table(m), "patch_w") >= 0,
+          "a patch model has patch_w and no token table");
+    rng r;
+    rng_seed(&r, 8, 0);
+    float inputs[16 * 6];
+    fill_normal(inputs, 16 * 6, 1.0f, &r);
+    int32_t pos[32], tgt[2] = {1, 2};
+    for (int n = 0; n < 16; n++) pos[2 * n] = (n % 8) / 4, pos[2 * n + 1] = n % 4;
+    model_fx f = {m, {.B = 2, .T = 8, .inputs = inputs, .targets = tgt, .valid = NULL, .pos = pos}};
+    check_all_params(&f);
+    model_batch no_inputs = f.batch;
+    no_inputs.inputs = NULL;
+    CHECK(model_forward(m, &no_inputs) == -1.0, "a patch model without inputs is refused");
+    model_destroy(m);
+}
