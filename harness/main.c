@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "spec.h"
 #include "threads.h"
 #include "version.h"
 
@@ -54,6 +55,10 @@ static int cmd_help(int argc, char **argv) {
         return 2;
     }
     printf("usage: lrpe %s %s\n%s\n", c->name, c->args, c->summary);
+    if (c->run == cmd_run) { /* the spec's keys, their defaults and valid values */
+        printf("\nspec keys (YAML sections task/model/train, or dotted key=value overrides):\n");
+        spec_print_keys(stdout);
+    }
     return 0;
 }
 
