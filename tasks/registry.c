@@ -5,7 +5,7 @@
 
 #include "task_internal.h"
 
-static const task_vtable *const REGISTRY[] = {&task_synthetic_vt};
+static const task_vtable *const REGISTRY[] = {&task_synthetic_vt, &task_imgcls_vt, &task_lm_vt, &task_textcls_vt};
 #define NREG ((int)(sizeof REGISTRY / sizeof REGISTRY[0]))
 
 int task_err(char *err, size_t errlen, const char *fmt, ...) {
@@ -28,7 +28,7 @@ const task_vtable *task_lookup(const char *kind, const char *dataset) {
 int task_open(task **out, const task_params *p, char *err, size_t errlen) {
     *out = NULL;
     const task_vtable *vt = task_lookup(p->kind, p->dataset);
-    if (!vt) return task_err(err, errlen, "unknown task %s/%s (this build has: synthetic/recall, synthetic/copy)", p->kind, p->dataset);
+    if (!vt) return task_err(err, errlen, "unknown task %s/%s (this build has: synthetic/recall, synthetic/copy, lm/kjv, lm/sotu, lm/file, textcls/wordnet, textcls/spam, imgcls/fashion-mnist)", p->kind, p->dataset);
     if (vt->open(out, p, err, errlen)) return -1;
     (*out)->vt = vt;
     return 0;

@@ -8,6 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 1 in the AddressSanitizer build (make test SANITIZE=1), where code runs ~5-10x slower: long
+ * learning runs shorten themselves there (that pass checks memory safety of the same code paths;
+ * their learning thresholds are asserted in the release run). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_SANITIZED 1
+#else
+#define TEST_SANITIZED 0
+#endif
+
 typedef void (*test_fn)(void);
 void test_register(const char *name, const char *file, test_fn fn);
 /* records a failure of the running test; prints the message once per test (first 5) */

