@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages lrpe needs to build, test and report. Idempotent: when everything
-# is present it only asks dpkg and returns (well under a second).
+# Installs Debian packages lrpe needs: with no arguments the ones to build, test and report; with
+# arguments those packages (scripts/prepare-data.sh asks for the datasets' packages this way).
+# Idempotent: when everything is present it only asks dpkg and returns (well under a second).
 # The OpenMP build of OpenBLAS is chosen on purpose: see README.md, "Threads".
+# LRPE_DEPS_FIX names the command that fixes a missing package in the message (default make deps).
 set -euo pipefail
 
 packages=(gcc make pkg-config libopenblas-openmp-dev libyaml-dev libsqlite3-dev zlib1g-dev gnuplot-nox)
-# LRPE_DEPS_PACKAGES replaces the list (the tests use it to check the not-root path)
-[[ -n "${LRPE_DEPS_PACKAGES:-}" ]] && read -r -a packages <<<"$LRPE_DEPS_PACKAGES"
+[[ $# -gt 0 ]] && packages=("$@")
 
 missing=()
 for p in "${packages[@]}"; do
@@ -16,10 +17,13 @@ done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then
-    echo "install-deps: missing packages: ${missing[*]}; run 'sudo make deps' (or apt-get install -y ${missing[*]})" >&2
+    echo "install-deps: missing packages: ${missing[*]}; run 'sudo ${LRPE_DEPS_FIX:-make deps}' (or apt-get install -y ${missing[*]})" >&2
     exit 2
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# the package lists may be fresh already: update only when the first attempt fails
+apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || {
+    apt-get update -q >&2
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}

@@ -42,25 +42,8 @@ verify() {
     ok "$1" || { echo "prepare-data: data/$1 does not match its md5 in $SUMS after preparing it (got '$(have "$1")')" >&2; exit 1; }
 }
 
-# installs the Debian packages given when missing (as scripts/install-deps.sh does)
-need_debs() {
-    local missing=() p status
-    for p in "$@"; do
-        status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-        [[ "$status" == "install ok installed" ]] || missing+=("$p")
-    done
-    [[ ${#missing[@]} -eq 0 ]] && return 0
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "prepare-data: missing packages: ${missing[*]}; run 'sudo make data' (or apt-get install -y ${missing[*]})" >&2
-        exit 2
-    fi
-    echo "prepare-data: installing ${missing[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || {
-        apt-get update -q >&2
-        apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-    }
-}
+# installs the Debian packages given when missing (scripts/install-deps.sh)
+need_debs() { LRPE_DEPS_FIX="make data" bash "$(dirname "${BASH_SOURCE[0]}")/install-deps.sh" "$@"; }
 
 TMP=""
 cleanup() { [[ -n "$TMP" ]] && rm -rf "$TMP"; return 0; }

@@ -40,12 +40,12 @@ TEST(cli_bad_usage_exits_2) {
  * something is missing and it cannot install (not root). */
 TEST(install_deps_idempotent_and_refuses_without_root) {
     char out[4096];
-    CHECK(run_capture("LRPE_DEPS_PACKAGES='make' bash scripts/install-deps.sh", out, sizeof out) == 0,
+    CHECK(run_capture("bash scripts/install-deps.sh make", out, sizeof out) == 0,
           "present package: %s", out);
     CHECK(out[0] == 0, "present package prints nothing: %s", out);
     const char *cmd = getuid() == 0
-        ? "setpriv --reuid=65534 --regid=65534 --clear-groups env LRPE_DEPS_PACKAGES='make lrpe-no-such-pkg' bash scripts/install-deps.sh"
-        : "LRPE_DEPS_PACKAGES='make lrpe-no-such-pkg' bash scripts/install-deps.sh";
+        ? "setpriv --reuid=65534 --regid=65534 --clear-groups bash scripts/install-deps.sh make lrpe-no-such-pkg"
+        : "bash scripts/install-deps.sh make lrpe-no-such-pkg";
     CHECK(run_capture(cmd, out, sizeof out) == 2, "missing package, not root: exit code; output: %s", out);
     CHECK(strstr(out, "missing packages: lrpe-no-such-pkg;") && strstr(out, "make deps"),
           "message names the package and the fix: %s", out);
