@@ -1,9 +1,11 @@
 #include "gradcheck.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "test.h"
+#include "threads.h"
 
 int gradcheck(const char *what, loss_fn f, void *ctx, float *x, const float *analytic, size_t n,
               double eps, double rtol, double atol, size_t max_checks) {
@@ -30,6 +32,26 @@ int gradcheck(const char *what, loss_fn f, void *ctx, float *x, const float *ana
     if (bad)
         test_fail(__FILE__, __LINE__, "gradcheck %s: %d mismatches; worst [%zu] analytic %.7g numeric %.7g", what,
                   bad, worst, analytic[worst], worst_num);
+    return bad;
+}
+
+size_t gradcheck_spread(size_t n, size_t period, size_t target) {
+    for (size_t mc = target;; mc++) {
+        size_t stride = n <= mc ? 1 : (n + mc - 1) / mc, a = stride, b = period;
+        while (b) {
+            size_t r = a % b;
+            a = b, b = r;
+        }
+        if (a == 1) return mc;
+    }
+}
+
+int gradcheck_rows(const char *what, loss_fn f, void *ctx, float *x, const float *analytic, size_t n,
+                   size_t period, double eps, double rtol, double atol, size_t max_checks) {
+    int threads = omp_get_max_threads();
+    threads_set(1);
+    int bad = gradcheck(what, f, ctx, x, analytic, n, eps, rtol, atol, gradcheck_spread(n, period, max_checks));
+    threads_set(threads);
     return bad;
 }
 

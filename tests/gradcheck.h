@@ -17,6 +17,15 @@ typedef double (*loss_fn)(void *ctx);
 int gradcheck(const char *what, loss_fn f, void *ctx, float *x, const float *analytic, size_t n,
               double eps, double rtol, double atol, size_t max_checks);
 
+/* A max_checks for gradcheck over n floats in rows of `period` (>= target) whose implied stride is
+ * coprime with the period, so the checked elements cover every column. */
+size_t gradcheck_spread(size_t n, size_t period, size_t target);
+/* gradcheck of x[n] laid out in rows of `period`, about max_checks elements spread over every
+ * column, with the finite-difference forwards on one thread (fast on a busy machine; outputs do
+ * not depend on the thread count beyond rounding); restores the thread count. */
+int gradcheck_rows(const char *what, loss_fn f, void *ctx, float *x, const float *analytic, size_t n,
+                   size_t period, double eps, double rtol, double atol, size_t max_checks);
+
 /* x[n] ~ N(0, std^2) from r. */
 void fill_normal(float *x, size_t n, float std, rng *r);
 /* sum_i out[i] * w[i] in double: the projection that turns an op's output into a scalar loss. */

@@ -90,28 +90,6 @@ static void check_accum(const char *what, const float *got, const float *pre, co
     free(want);
 }
 
-/* max_checks for gradcheck over n floats in rows of `period` whose implied stride is coprime with
- * the period, so the checked elements cover every column (gaps included) */
-static size_t spread_checks(size_t n, size_t period, size_t target) {
-    for (size_t mc = target;; mc++) {
-        size_t stride = n <= mc ? 1 : (n + mc - 1) / mc, a = stride, b = period;
-        while (b) {
-            size_t r = a % b;
-            a = b, b = r;
-        }
-        if (a == 1) return mc;
-    }
-}
-
-/* gradcheck of x[n] (rows of `period`) on one thread (keeps the many forwards fast on a busy box) */
-static void gc_rows(const char *what, loss_fn fn, void *ctx, float *x, const float *analytic, size_t n,
-                    size_t period, double eps, double rtol, double atol, size_t max_checks) {
-    int threads = omp_get_max_threads();
-    threads_set(1);
-    gradcheck(what, fn, ctx, x, analytic, n, eps, rtol, atol, spread_checks(n, period, max_checks));
-    threads_set(threads);
-}
-
 /* The per-head decay of the permuteformer baseline: r_h = sigmoid(3h/H + 2). */
 static float *make_decay(int H) {
     float *r = tcalloc((size_t)H);
@@ -238,7 +216,7 @@ static void lin_case(const char *name, int B, int T, int H, int dqk, int dv, int
         int ld[3] = {f.s.ldq, f.s.ldk, f.s.ldv};
         for (int p = 0; p < 3; p++) {
             snprintf(what, sizeof what, "%s %s", name, part[p]);
-            gc_rows(what, lin_loss, &f, x[p], fresh + ofs[p], len[p], (size_t)ld[p], LIN_GC_EPS, LIN_GC_RTOL,
+            gradcheck_rows(what, lin_loss, &f, x[p], fresh + ofs[p], len[p], (size_t)ld[p], LIN_GC_EPS, LIN_GC_RTOL,
                     LIN_GC_ATOL, LIN_GC_MAX);
         }
     }
@@ -422,7 +400,7 @@ TEST(featuremap_vs_reference) {
         fm_fx f = {out + 4, inp + 4, w + 4, n - 4, fm};
         char what[64];
         snprintf(what, sizeof what, "%s dinp", nm);
-        gc_rows(what, fm_loss, &f, inp + 4, fresh + 4, n - 4, 1, FM_GC_EPS, FM_GC_RTOL, FM_GC_ATOL, 300);
+        gradcheck_rows(what, fm_loss, &f, inp + 4, fresh + 4, n - 4, 1, FM_GC_EPS, FM_GC_RTOL, FM_GC_ATOL, 300);
         free(inp), free(w), free(out), free(out_ref), free(inplace), free(pre), free(d), free(d_ref), free(fresh);
     }
 }
@@ -506,7 +484,7 @@ static void den_case(const char *name, int B, int T, int H, int d, int dv, int c
         int ld[3] = {f.s.ldn, f.s.ldq, f.s.ldk};
         for (int p = 0; p < 3; p++) {
             snprintf(what, sizeof what, "%s %s", name, part[p]);
-            gc_rows(what, den_loss, &f, x[p], fresh + ofs[p], len[p], (size_t)ld[p], DEN_GC_EPS, DEN_GC_RTOL,
+            gradcheck_rows(what, den_loss, &f, x[p], fresh + ofs[p], len[p], (size_t)ld[p], DEN_GC_EPS, DEN_GC_RTOL,
                     DEN_GC_ATOL, DEN_GC_MAX);
         }
     }

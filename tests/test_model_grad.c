@@ -65,18 +65,6 @@ static model *tiny_model(model_head head, int causal, int n_out) {
     return noisy_model(&c);
 }
 
-/* max_checks giving a stride coprime with the row length (so that every column is sampled) */
-static size_t spread(size_t n, size_t period, size_t target) {
-    for (size_t mc = target;; mc++) {
-        size_t stride = n <= mc ? 1 : (n + mc - 1) / mc, a = stride, b = period;
-        while (b) {
-            size_t t = a % b;
-            a = b, b = t;
-        }
-        if (a == 1) return mc;
-    }
-}
-
 /* Runs forward + backward once, then checks every parameter tensor by finite differences with
  * step eps (the frequencies theta use eps / 10: angles s * theta are curved enough over 8
  * positions that a 1e-2 step leaves a 1% truncation error). */
@@ -106,7 +94,7 @@ static void check_all_params_eps(model_fx *f, double eps) {
         size_t period = d->ndim == 2 ? (size_t)d->shape[1] : 1;
         gradcheck(d->name, model_loss, f, p + d->offset, analytic + d->offset, d->numel,
                   strstr(d->name, "theta") ? eps / 10 : eps, MG_RTOL, MG_ATOL,
-                  spread(d->numel, period, MG_MAX));
+                  gradcheck_spread(d->numel, period, MG_MAX));
         for (size_t j = 0; j < d->numel; j++) nonzero += fabsf(analytic[d->offset + j]) > 1e-3f;
     }
     threads_set(threads);

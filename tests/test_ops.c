@@ -70,29 +70,13 @@ static void check_accum(const char *what, const float *got, const float *pre, co
     free(want);
 }
 
-/* max_checks for gradcheck over n floats in rows of `period` such that the stride it implies is
- * coprime with the period, so the checked elements cover every column */
-static size_t spread_checks(size_t n, size_t period, size_t target) {
-    for (size_t mc = target;; mc++) {
-        size_t stride = n <= mc ? 1 : (n + mc - 1) / mc, a = stride, b = period;
-        while (b) {
-            size_t r = a % b;
-            a = b, b = r;
-        }
-        if (a == 1) return mc;
-    }
-}
-
 /* (b): gradcheck of x[n] (rows of `period` floats) against analytic, GC_MAX elements at most.
  * The analytic gradient comes from the caller at the runner's thread count; the many forward
  * passes of the finite differences run on one thread, which keeps them fast on a busy machine
  * (outputs do not depend on the thread count beyond rounding). */
 static void gc_max(const char *what, loss_fn fn, void *ctx, float *x, const float *analytic, size_t n,
                    size_t period, double eps, double atol, size_t max_checks) {
-    int threads = omp_get_max_threads();
-    threads_set(1);
-    gradcheck(what, fn, ctx, x, analytic, n, eps, GC_RTOL, atol, spread_checks(n, period, max_checks));
-    threads_set(threads);
+    gradcheck_rows(what, fn, ctx, x, analytic, n, period, eps, GC_RTOL, atol, max_checks);
 }
 
 static void gc(const char *what, loss_fn fn, void *ctx, float *x, const float *analytic, size_t n, size_t period,
