@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "test.h"
 #include "threads.h"
@@ -72,4 +73,10 @@ float *tcalloc(size_t n) {
         abort();
     }
     return p;
+}
+
+float *tdup(const float *x, size_t n) {
+    float *y = tcalloc(n);
+    memcpy(y, x, n * sizeof *y);
+    return y;
 }

@@ -30,6 +30,8 @@ int gradcheck_rows(const char *what, loss_fn f, void *ctx, float *x, const float
 void fill_normal(float *x, size_t n, float std, rng *r);
 /* sum_i out[i] * w[i] in double: the projection that turns an op's output into a scalar loss. */
 double dot_loss(const float *out, const float *w, size_t n);
+/* a copy of x[n] in a new tcalloc'd array */
+float *tdup(const float *x, size_t n);
 /* a calloc'd float array (test code only), aborting on failure */
 float *tcalloc(size_t n);
 

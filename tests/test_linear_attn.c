@@ -65,12 +65,6 @@ static float *randn(size_t n, float std) {
     return x;
 }
 
-static float *dup(const float *x, size_t n) {
-    float *y = tcalloc(n);
-    memcpy(y, x, n * sizeof *y);
-    return y;
-}
-
 /* max |x[i]| over n floats */
 static double max_abs(const float *x, size_t n) {
     double m = 0.0;
@@ -174,7 +168,7 @@ static void lin_case(const char *name, int B, int T, int H, int dqk, int dv, int
     CHECK(attn_linear.saved_floats(&f.s) == 0, "%s: saved floats", name);
 
     /* forward: chunked, recurrent, quadratic (o's gaps keep their sentinel in all three) */
-    float *o_rec = dup(f.o, f.nv), *o_quad = dup(f.o, f.nv);
+    float *o_rec = tdup(f.o, f.nv), *o_quad = tdup(f.o, f.nv);
     lin_loss(&f);
     ref_linattn_recurrent_forward(&f.s, o_rec, f.q, f.k, f.v, f.valid);
     ref_linattn_quadratic_forward(&f.s, o_quad, f.q, f.k, f.v, f.valid);
@@ -191,7 +185,7 @@ static void lin_case(const char *name, int B, int T, int H, int dqk, int dv, int
 
     /* backward into pre-filled buffers (gaps included: they must keep their prefill) */
     size_t ng = 2 * f.nq + f.nv;
-    float *pre = randn(ng, 1.0f), *d = dup(pre, ng), *d_rec = dup(pre, ng), *d_quad = dup(pre, ng);
+    float *pre = randn(ng, 1.0f), *d = tdup(pre, ng), *d_rec = tdup(pre, ng), *d_quad = tdup(pre, ng);
     float *fresh = tcalloc(ng);
     grads g = grads_from(d, &f), gr = grads_from(d_rec, &f), gq = grads_from(d_quad, &f), gf = grads_from(fresh, &f);
     attn_linear.backward(&f.s, g.q, g.k, g.v, f.w, f.o, NULL, f.q, f.k, f.v, f.valid, f.scratch);
@@ -387,10 +381,10 @@ TEST(featuremap_vs_reference) {
         ref_featuremap_forward(out_ref, inp, n, fm);
         CHECK_ARRAYS(nm, out, out_ref, n, 1e-6, 0);
         CHECK(out[0] == (m ? 0.0f : 1.0f) && out[2] == (m ? 30.0f : 31.0f), "%s at 0 and 30", nm);
-        float *inplace = dup(inp, n); /* out may equal inp */
+        float *inplace = tdup(inp, n); /* out may equal inp */
         featuremap_forward(inplace, inplace, n, fm);
         CHECK(memcmp(inplace, out, n * sizeof *out) == 0, "%s in place", nm);
-        float *pre = randn(n, 1.0f), *d = dup(pre, n), *d_ref = dup(pre, n), *fresh = tcalloc(n);
+        float *pre = randn(n, 1.0f), *d = tdup(pre, n), *d_ref = tdup(pre, n), *fresh = tcalloc(n);
         featuremap_backward(d, inp, w, n, fm);
         ref_featuremap_backward(d_ref, inp, w, n, fm);
         CHECK_ARRAYS(nm, d, d_ref, n, 1e-6, 1e-7);
@@ -452,7 +446,7 @@ static void den_case(const char *name, int B, int T, int H, int d, int dv, int c
                      int gc) {
     den_fx f = den_setup(B, T, H, d, dv, causal, mk, clamp, gc);
     char what[128];
-    float *out_ref = dup(f.out, f.no), *z_ref = tcalloc(f.nz);
+    float *out_ref = tdup(f.out, f.no), *z_ref = tcalloc(f.nz);
     den_loss(&f);
     ref_lin_denom_forward(&f.s, out_ref, z_ref, f.num, f.fq, f.fk, f.valid);
     snprintf(what, sizeof what, "%s out", name); /* one division per element: relative */
@@ -462,7 +456,7 @@ static void den_case(const char *name, int B, int T, int H, int d, int dv, int c
     if (clamp) CHECK(f.z[5 * (size_t)H] == LIN_DENOM_EPS, "%s: z of a zero feature row is clamped", name);
 
     size_t ng = f.nn + f.nq + f.nk;
-    float *pre = randn(ng, 1.0f), *g = dup(pre, ng), *g_ref = dup(pre, ng), *fresh = tcalloc(ng);
+    float *pre = randn(ng, 1.0f), *g = tdup(pre, ng), *g_ref = tdup(pre, ng), *fresh = tcalloc(ng);
     size_t ofs[3] = {0, f.nn, f.nn + f.nq}, len[3] = {f.nn, f.nq, f.nk};
     lin_denom_backward(&f.s, g, g + ofs[1], g + ofs[2], f.w, f.out, f.z, f.fq, f.fk, f.valid, f.scratch);
     ref_lin_denom_backward(&f.s, g_ref, g_ref + ofs[1], g_ref + ofs[2], f.w, f.num, f.fq, f.fk, f.valid);
@@ -511,7 +505,7 @@ TEST(denominator_in_place) {
     reseed(11);
     den_fx f = den_setup(2, 30, 2, 4, 4, 1, MASK_NONE, 0, 0);
     f.s.ldo = f.s.ldn;
-    float *out = tcalloc(f.nn), *inplace = dup(f.num, f.nn);
+    float *out = tcalloc(f.nn), *inplace = tdup(f.num, f.nn);
     lin_denom_forward(&f.s, out, f.z, f.num, f.fq, f.fk, NULL, f.scratch);
     lin_denom_forward(&f.s, inplace, f.z, inplace, f.fq, f.fk, NULL, f.scratch);
     for (size_t i = 0; i < f.nn; i++) /* gaps of out stay 0, of inplace keep num */

@@ -55,12 +55,6 @@ static float *randn(size_t n, float std) {
     return x;
 }
 
-static float *dup(const float *x, size_t n) {
-    float *y = tcalloc(n);
-    memcpy(y, x, n * sizeof *y);
-    return y;
-}
-
 /* (c): got (backward run on a buffer pre-filled with pre) == pre + fresh (same backward run on
  * a zeroed buffer) */
 static void check_accum(const char *what, const float *got, const float *pre, const float *fresh, size_t n) {
@@ -103,7 +97,7 @@ static void embed_case(int N, int C, int V) {
     ref_embed_forward(out_ref, tok, wte, N, C);
     CHECK_ARRAYS("embed forward", out, out_ref, no, 0, 0);
 
-    float *pre = randn(nw, 1.0f), *d = dup(pre, nw), *d_ref = dup(pre, nw), *fresh = tcalloc(nw);
+    float *pre = randn(nw, 1.0f), *d = tdup(pre, nw), *d_ref = tdup(pre, nw), *fresh = tcalloc(nw);
     embed_backward(d, w, tok, N, C);
     ref_embed_backward(d_ref, w, tok, N, C);
     CHECK_ARRAYS("embed backward dwte", d, d_ref, nw, REF_RTOL, REF_ATOL);
@@ -141,8 +135,8 @@ static void linear_case(int N, int IC, int OC, int bias) {
     CHECK_ARRAYS("linear forward", out, out_ref, no, REF_RTOL, REF_ATOL);
 
     float *pi = randn(ni, 1.0f), *pw = randn(nw, 1.0f), *pb = randn((size_t)OC, 1.0f);
-    float *di = dup(pi, ni), *dw = dup(pw, nw), *db = dup(pb, (size_t)OC);
-    float *di_ref = dup(pi, ni), *dw_ref = dup(pw, nw), *db_ref = dup(pb, (size_t)OC);
+    float *di = tdup(pi, ni), *dw = tdup(pw, nw), *db = tdup(pb, (size_t)OC);
+    float *di_ref = tdup(pi, ni), *dw_ref = tdup(pw, nw), *db_ref = tdup(pb, (size_t)OC);
     linear_backward(di, dw, bias ? db : NULL, w, inp, wt, N, IC, OC);
     ref_linear_backward(di_ref, dw_ref, bias ? db_ref : NULL, w, inp, wt, N, IC, OC);
     CHECK_ARRAYS("linear backward dinp", di, di_ref, ni, REF_RTOL, REF_ATOL);
@@ -204,8 +198,8 @@ static void layernorm_case(int N, int C) {
     CHECK_ARRAYS("layernorm rstd", rstd, rstd_ref, (size_t)N, REF_RTOL, REF_ATOL);
 
     float *pi = randn(n, 1.0f), *pg = randn((size_t)C, 1.0f), *pb = randn((size_t)C, 1.0f);
-    float *di = dup(pi, n), *dg = dup(pg, (size_t)C), *db = dup(pb, (size_t)C);
-    float *di_ref = dup(pi, n), *dg_ref = dup(pg, (size_t)C), *db_ref = dup(pb, (size_t)C);
+    float *di = tdup(pi, n), *dg = tdup(pg, (size_t)C), *db = tdup(pb, (size_t)C);
+    float *di_ref = tdup(pi, n), *dg_ref = tdup(pg, (size_t)C), *db_ref = tdup(pb, (size_t)C);
     layernorm_backward(di, dg, db, w, inp, g, mean, rstd, N, C);
     ref_layernorm_backward(di_ref, dg_ref, db_ref, w, inp, g, N, C, LN_EPS);
     CHECK_ARRAYS("layernorm backward dinp", di, di_ref, n, REF_RTOL, REF_ATOL);
@@ -264,7 +258,7 @@ static void gelu_case(size_t n) {
     gelu_forward(out, x, n);
     ref_gelu_forward(out_ref, x, n);
     CHECK_ARRAYS("gelu forward", out, out_ref, n, REF_RTOL, REF_ATOL);
-    float *pre = randn(n, 1.0f), *d = dup(pre, n), *d_ref = dup(pre, n), *fresh = tcalloc(n);
+    float *pre = randn(n, 1.0f), *d = tdup(pre, n), *d_ref = tdup(pre, n), *fresh = tcalloc(n);
     gelu_backward(d, x, w, n);
     ref_gelu_backward(d_ref, x, w, n);
     CHECK_ARRAYS("gelu backward", d, d_ref, n, REF_RTOL, REF_ATOL);
@@ -298,7 +292,7 @@ static void residual_case(size_t n) {
     ref_residual_forward(out_ref, a, b, n);
     CHECK_ARRAYS("residual forward", out, out_ref, n, 0, 0);
     float *pa = randn(n, 1.0f), *pb = randn(n, 1.0f);
-    float *da = dup(pa, n), *db = dup(pb, n), *da_ref = dup(pa, n), *db_ref = dup(pb, n);
+    float *da = tdup(pa, n), *db = tdup(pb, n), *da_ref = tdup(pa, n), *db_ref = tdup(pb, n);
     float *fa = tcalloc(n), *fb = tcalloc(n);
     residual_backward(da, db, w, n);
     ref_residual_backward(da_ref, db_ref, w, n);
@@ -308,7 +302,7 @@ static void residual_case(size_t n) {
     check_accum("residual backward accumulates da", da, pa, fa, n);
     check_accum("residual backward accumulates db", db, pb, fb, n);
     /* in place, as the model calls it: out aliases a */
-    float *a2 = dup(a, n);
+    float *a2 = tdup(a, n);
     residual_forward(a2, a2, b, n);
     CHECK_ARRAYS("residual forward in place", a2, out_ref, n, 0, 0);
     ew_fx f = {out, a, b, w, n};
@@ -355,7 +349,7 @@ static void xent_case(int N, int V, int ignore) {
     if (!count) CHECK(loss == 0.0, "all targets ignored: loss %g, want 0", loss);
 
     const float dloss = 0.7f;
-    float *pre = randn(n, 1.0f), *d = dup(pre, n), *d_ref = dup(pre, n), *fresh = tcalloc(n);
+    float *pre = randn(n, 1.0f), *d = tdup(pre, n), *d_ref = tdup(pre, n), *fresh = tcalloc(n);
     xent_backward(d, logits, lse, tgt, N, V, dloss);
     ref_xent_backward(d_ref, logits, tgt, N, V, dloss);
     CHECK_ARRAYS("xent backward", d, d_ref, n, REF_RTOL, REF_ATOL);
@@ -412,7 +406,7 @@ static void meanpool_case(int B, int T, int C, int masked) {
     meanpool_forward(out, inp, valid, B, T, C);
     ref_meanpool_forward(out_ref, inp, valid, B, T, C);
     CHECK_ARRAYS("meanpool forward", out, out_ref, no, REF_RTOL, REF_ATOL);
-    float *pre = randn(ni, 1.0f), *d = dup(pre, ni), *d_ref = dup(pre, ni), *fresh = tcalloc(ni);
+    float *pre = randn(ni, 1.0f), *d = tdup(pre, ni), *d_ref = tdup(pre, ni), *fresh = tcalloc(ni);
     meanpool_backward(d, w, valid, B, T, C);
     ref_meanpool_backward(d_ref, w, valid, B, T, C);
     CHECK_ARRAYS("meanpool backward", d, d_ref, ni, REF_RTOL, REF_ATOL);
@@ -527,7 +521,7 @@ static void attn_case(const char *name, int B, int T, int H, int dqk, int dv, in
                 CHECK(f.o[(2 * (size_t)T + t) * s.ldo + i] == 0.0f, "%s: o of a query with no key", name);
 
     /* (a) backward vs reference and (c) accumulation, with pre-filled gradients (gaps too) */
-    float *pre = randn(f.nin, 1.0f), *d = dup(pre, f.nin), *d_ref = dup(pre, f.nin), *fresh = tcalloc(f.nin);
+    float *pre = randn(f.nin, 1.0f), *d = tdup(pre, f.nin), *d_ref = tdup(pre, f.nin), *fresh = tcalloc(f.nin);
     float *dq = d + (f.q - f.in), *dk = d + (f.k - f.in), *dv_ = d + (f.v - f.in);
     attn_softmax.backward(&s, dq, dk, dv_, f.w, f.o, f.saved, f.q, f.k, f.v, f.valid, f.scratch);
     ref_attn_softmax_backward(&s, d_ref + (f.q - f.in), d_ref + (f.k - f.in), d_ref + (f.v - f.in), f.w, f.q,
