@@ -43,7 +43,14 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS summary(run_id TEXT NOT NULL, key TEXT NOT NULL, value REAL,"
     " PRIMARY KEY(run_id, key)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS provenance(run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT,"
-    " PRIMARY KEY(run_id, key)) WITHOUT ROWID;";
+    " PRIMARY KEY(run_id, key)) WITHOUT ROWID;"
+    /* which experiments (and under which variant name) a run belongs to: a config shared by two
+     * experiments is one run, trained once, listed in both; rowid = registration order */
+    "CREATE TABLE IF NOT EXISTS members(experiment TEXT NOT NULL, run_id TEXT NOT NULL, variant TEXT,"
+    " PRIMARY KEY(experiment, run_id));"
+    /* upgrading a version-1 database: its runs belong to the experiment that registered them */
+    "INSERT OR IGNORE INTO members(experiment, run_id, variant) SELECT experiment, run_id, variant FROM runs"
+    " ORDER BY rowid;";
 
 /* ---------------------------------------------------------------- helpers shared with db_*.c */
 
@@ -290,10 +297,12 @@ static int ensure_schema(db *d, int readonly, char *err, size_t errlen) {
         return db_fail(d, DB_ERR, err, errlen, "schema version %d is newer than this lrpe understands (%d): use a newer lrpe",
                        v, DB_SCHEMA_VERSION);
     if (v == DB_SCHEMA_VERSION) return 0;
-    if (readonly) return db_fail(d, DB_ERR, err, errlen, "not an lrpe results database (no schema)");
+    if (readonly && v == 0) return db_fail(d, DB_ERR, err, errlen, "not an lrpe results database (no schema)");
+    if (readonly)
+        return db_fail(d, DB_ERR, err, errlen, "written by an older lrpe (schema %d): `lrpe run` or `lrpe merge` on it upgrades it", v);
     if ((rc = db_begin(d, "create schema", err, errlen))) return rc;
-    /* another process may have created it while we waited for the lock */
-    if (!(rc = pragma_int(d, "PRAGMA user_version", &v, err, errlen)) && v == 0) {
+    /* another process may have created (or upgraded) it while we waited for the lock */
+    if (!(rc = pragma_int(d, "PRAGMA user_version", &v, err, errlen)) && v < DB_SCHEMA_VERSION) {
         char sql[sizeof schema_sql + 64];
         snprintf(sql, sizeof sql, "%sPRAGMA user_version = %d;", schema_sql, DB_SCHEMA_VERSION);
         rc = db_exec(d, sql, "create schema", err, errlen);

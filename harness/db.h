@@ -7,6 +7,8 @@
  *   metrics(run_id, step, key, value REAL)   one row per (run_id, key, step): re-logging replaces
  *   summary(run_id, key, value REAL)         one row per (run_id, key)
  *   provenance(run_id, key, value TEXT)      one row per (run_id, key)
+ *   members(experiment, run_id, variant)     every experiment a run belongs to; runs.experiment and
+ *                                            runs.variant name the first one that registered it
  *
  * Status is one of pending, running, completed, failed, interrupted. Timestamps are ISO-8601 UTC
  * with milliseconds ("2024-05-01T12:34:56.789Z"), so they sort as strings. NaN values are stored
@@ -28,7 +30,7 @@
 
 #include <stddef.h>
 
-#define DB_SCHEMA_VERSION 1         /* PRAGMA user_version of the schema this code writes */
+#define DB_SCHEMA_VERSION 2         /* PRAGMA user_version of the schema this code writes */
 #define DB_BUSY_TIMEOUT_MS 30000    /* how long a call waits for another process's write lock */
 #define DB_HEARTBEAT_S 10.0         /* the run loop heartbeats at least this often */
 #define DB_STALE_S 300.0            /* a running run silent for longer than this is dead */
@@ -160,7 +162,8 @@ typedef struct db_point {
 /* Counts per experiment (sorted by name) into *out[*n]; free(*out). */
 int db_status_counts(db *d, double stale_s, db_status_count **out, int *n, char *err, size_t errlen);
 /* Runs of experiment (every run when NULL), in registration order, into *out[*n]; `dead` is judged
- * with stale_s; free(*out). */
+ * with stale_s; with an experiment, experiment and variant are the names it registered the run
+ * under (a run shared by several experiments is listed in each); free(*out). */
 int db_runs_list(db *d, const char *experiment, double stale_s, db_run **out, int *n, char *err,
                  size_t errlen);
 /* The curve of metric key of run_id, ordered by step, into *out[*n]; free(*out). */

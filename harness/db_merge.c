@@ -45,6 +45,9 @@ static const struct {
      " WHERE run_id IN (SELECT run_id FROM temp.lrpe_win)", 2},
     {"INSERT OR REPLACE INTO main.provenance(run_id, key, value) SELECT run_id, key, value"
      " FROM lrpe_src.provenance WHERE run_id IN (SELECT run_id FROM temp.lrpe_win)", 3},
+    /* memberships add up, whichever side's run row won */
+    {"INSERT OR IGNORE INTO main.members(experiment, run_id, variant) SELECT experiment, run_id, variant"
+     " FROM lrpe_src.members ORDER BY rowid", 0},
 };
 
 /* A single integer from a query on the attached source; *v. */
@@ -66,13 +69,13 @@ static int check_source(db *d, const char *in_path, char *err, size_t errlen) {
     if (!rc)
         rc = src_int(d,
                      "SELECT count(*) FROM lrpe_src.sqlite_master WHERE type = 'table' AND"
-                     " name IN ('runs', 'metrics', 'summary', 'provenance')",
+                     " name IN ('runs', 'metrics', 'summary', 'provenance', 'members')",
                      &tables, in_path, err, errlen);
     if (rc) return rc;
     if (v > DB_SCHEMA_VERSION)
         return db_fail(d, DB_ERR, err, errlen, "merge %s: its schema version %lld is newer than this lrpe understands (%d)",
                        in_path, v, DB_SCHEMA_VERSION);
-    if (v != DB_SCHEMA_VERSION || tables != 4)
+    if (v != DB_SCHEMA_VERSION || tables != 5)
         return db_fail(d, DB_ERR, err, errlen, "merge %s: not an lrpe results database", in_path);
     return 0;
 }

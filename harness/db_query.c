@@ -126,8 +126,8 @@ int db_status_counts(db *d, double stale_s, db_status_count **out, int *n, char 
     if (rc) return rc;
     sqlite3_stmt *st;
     if ((rc = db_prepare(d,
-                         "SELECT experiment, CASE WHEN " DB_DEAD_SQL("?1") " THEN 'interrupted' ELSE status END AS st,"
-                         " count(*) FROM runs GROUP BY experiment, st ORDER BY experiment",
+                         "SELECT members.experiment, CASE WHEN " DB_DEAD_SQL("?1") " THEN 'interrupted' ELSE status END AS st,"
+                         " count(*) FROM members JOIN runs USING(run_id) GROUP BY members.experiment, st ORDER BY members.experiment",
                          &st, op, err, errlen)))
         return db_leave(d, rc);
     char cutoff[32];
@@ -143,7 +143,11 @@ int db_status_counts(db *d, double stale_s, db_status_count **out, int *n, char 
     "run_id, experiment, variant, config_json, created_at, started_at, ended_at, heartbeat_at, host, error," \
     " seed, coalesce(step, -1), coalesce(pid, 0), attempts, status"
 
-/* One row of runs (columns RUN_COLUMNS, then the dead flag). */
+#define MEMBER_COLUMNS                                                                                      \
+    "run_id, m.experiment, m.variant, config_json, created_at, started_at, ended_at, heartbeat_at, host, error," \
+    " seed, coalesce(step, -1), coalesce(pid, 0), attempts, status"
+
+/* One row of runs (columns RUN_COLUMNS or MEMBER_COLUMNS, then the dead flag). */
 static void run_row(pack *p, sqlite3_stmt *st) {
     db_run *r = pack_item(p);
     if (!r) return;
@@ -166,9 +170,11 @@ int db_runs_list(db *d, const char *experiment, double stale_s, db_run **out, in
     int rc = db_enter(d, op, err, errlen);
     if (rc) return rc;
     sqlite3_stmt *st;
+    /* with an experiment: its members, under the names it registered them with */
     if ((rc = db_prepare(d,
-                         "SELECT " RUN_COLUMNS ", " DB_DEAD_SQL("?2") " FROM runs"
-                         " WHERE ?1 IS NULL OR experiment = ?1 ORDER BY rowid",
+                         experiment ? "SELECT " MEMBER_COLUMNS ", " DB_DEAD_SQL("?2") " FROM members m JOIN runs r"
+                                      " USING(run_id) WHERE m.experiment = ?1 ORDER BY m.rowid"
+                                    : "SELECT " RUN_COLUMNS ", " DB_DEAD_SQL("?2") " FROM runs ORDER BY rowid",
                          &st, op, err, errlen)))
         return db_leave(d, rc);
     char cutoff[32];

@@ -23,7 +23,7 @@ static int step_done(sqlite3_stmt *st) {
     return s == SQLITE_DONE ? SQLITE_OK : s;
 }
 
-/* Registers runs (insert if absent). */
+/* Registers runs (insert if absent) and their membership of the experiment. */
 int db_runs_register(db *d, const db_run_info *r, int n, char *err, size_t errlen) {
     const char *op = "register runs";
     int rc = db_enter(d, op, err, errlen);
@@ -49,6 +49,21 @@ int db_runs_register(db *d, const db_run_info *r, int n, char *err, size_t errle
         bind_text(st, 6, now);
         int s = step_done(st);
         if (s) rc = db_sql_fail(d, s, err, errlen, "register run %s", r[i].run_id);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!rc)
+        rc = db_prepare(d,
+                        "INSERT INTO members(experiment, run_id, variant) VALUES(?1, ?2, ?3)"
+                        " ON CONFLICT(experiment, run_id) DO UPDATE SET variant = excluded.variant",
+                        &st, op, err, errlen);
+    for (int i = 0; !rc && i < n; i++) {
+        sqlite3_reset(st);
+        bind_text(st, 1, r[i].experiment);
+        bind_text(st, 2, r[i].run_id);
+        bind_text(st, 3, r[i].variant);
+        int s = step_done(st);
+        if (s) rc = db_sql_fail(d, s, err, errlen, "register run %s in %s", r[i].run_id, r[i].experiment);
     }
     sqlite3_finalize(st);
     if (rc) db_rollback(d);

@@ -275,6 +275,8 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
     const task_vtable *tv = s->task->vt;
     const int val_all = tv->eval_count(s->task, SPLIT_VAL, s->batch.B);
     const int val_batches = val_all < cfg_int(c, "train.eval_batches") ? val_all : (int)cfg_int(c, "train.eval_batches");
+    const int test_all = tv->eval_count(s->task, SPLIT_TEST, s->batch.B);
+    const long cap = cfg_int(c, "train.test_batches"); /* 0: whole splits */
     const float clip = (float)cfg_float(c, "train.grad_clip");
     const lr_schedule sched = cfg_lr_schedule(c);
     char e2[512];
@@ -326,11 +328,11 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
         }
         progress(s, step, steps, loss, step == steps);
     }
-    /* final evaluation on the whole test split, and the summary */
+    /* final evaluation on the whole val and test splits (or their first test_batches), and the summary */
     db_value sum[16];
     int nsum = 0;
-    eval_result val = evaluate(s, SPLIT_VAL, val_all);
-    eval_result test = evaluate(s, SPLIT_TEST, tv->eval_count(s->task, SPLIT_TEST, s->batch.B));
+    eval_result val = evaluate(s, SPLIT_VAL, cap > 0 && cap < val_all ? (int)cap : val_all);
+    eval_result test = evaluate(s, SPLIT_TEST, cap > 0 && cap < test_all ? (int)cap : test_all);
     if (log_eval(s, steps, "val", &val, sum, &nsum, err, errlen) || log_eval(s, steps, "test", &test, sum, &nsum, err, errlen))
         return RUN_ERROR;
     long trained = steps - s->first_step;

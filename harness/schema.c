@@ -82,6 +82,8 @@ static const schema_key KEYS[] = {
      "validate every this many steps (0: only at the end)"},
     {"train.eval_batches",    SK_INT,      "50",        1, 1e6, 0, NULL,
      "validation batches per evaluation"},
+    {"train.test_batches",    SK_INT,      "0",         0, 1e6, 0, NULL,
+     "batches of the final evaluation on each of val and test (0: the whole split)"},
     {"train.checkpoint_every", SK_INT,     "500",       0, BIG, 0, NULL,
      "checkpoint every this many steps (0: never)"},
 };

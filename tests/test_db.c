@@ -739,3 +739,45 @@ TEST(db_status_and_merge_commands) {
           "missing input: exit 1, the others merged: %s", out);
     remove_tree(dir);
 }
+
+/* A config shared by two experiments is one run (trained once) listed in both, under each
+ * experiment's own variant name; status counts and merges follow the memberships. */
+TEST(db_run_shared_by_two_experiments) {
+    char dir[256], pa[512], pb[512], err[512];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(pa, sizeof pa, "%s/a.db", dir);
+    snprintf(pb, sizeof pb, "%s/b.db", dir);
+    db *a, *b;
+    CHECK(db_open(&a, pa, 0, err, sizeof err) == 0 && db_open(&b, pb, 0, err, sizeof err) == 0, "open: %s", err);
+    db_run_info main_rows[] = {{.run_id = "r1", .experiment = "main", .variant = "rope", .seed = 1},
+                               {.run_id = "r2", .experiment = "main", .variant = "lrpe", .seed = 1}};
+    db_run_info abl_rows[] = {{.run_id = "r3", .experiment = "ablation", .variant = "identity", .seed = 1},
+                              {.run_id = "r2", .experiment = "ablation", .variant = "householder", .seed = 1}};
+    CHECK(db_runs_register(a, main_rows, 2, err, sizeof err) == 0 && db_runs_register(a, abl_rows, 2, err, sizeof err) == 0,
+          "register: %s", err);
+    CHECK(raw_int(pa, "SELECT count(*) FROM runs") == 3, "three runs, r2 once");
+    db_run *runs;
+    int n;
+    CHECK(db_runs_list(a, "ablation", DB_STALE_S, &runs, &n, err, sizeof err) == 0, "list: %s", err);
+    CHECK(n == 2 && !strcmp(runs[0].run_id, "r3") && !strcmp(runs[1].run_id, "r2") &&
+              !strcmp(runs[1].variant, "householder") && !strcmp(runs[1].experiment, "ablation"),
+          "ablation lists r3 then r2 as householder (n %d)", n);
+    free(runs);
+    CHECK(db_runs_list(a, "main", DB_STALE_S, &runs, &n, err, sizeof err) == 0 && n == 2 && !strcmp(runs[1].variant, "lrpe"),
+          "main lists r2 as lrpe");
+    free(runs);
+    CHECK(db_run_start(a, "r2", err, sizeof err) == 0 && db_run_finish(a, "r2", DB_COMPLETED, NULL, err, sizeof err) == 0,
+          "finish r2: %s", err);
+    db_status_count *counts;
+    CHECK(db_status_counts(a, DB_STALE_S, &counts, &n, err, sizeof err) == 0, "counts: %s", err);
+    int completed_in = 0;
+    for (int i = 0; i < n; i++) completed_in += counts[i].count[DB_COMPLETED] == 1;
+    CHECK(completed_in == 2, "the completed r2 counts in both experiments");
+    free(counts);
+    /* merging a into an empty b carries both memberships */
+    CHECK(db_merge(b, pa, &(db_merge_stats){0}, err, sizeof err) == 0, "merge: %s", err);
+    CHECK(raw_int(pb, "SELECT count(*) FROM members WHERE run_id = 'r2'") == 2, "merged memberships of r2");
+    db_close(a);
+    db_close(b);
+    remove_tree(dir);
+}
