@@ -80,6 +80,14 @@ test: deps data
 	@$(MAKE) --no-print-directory lrpe $(BUILD)/lrpe_tests
 	LRPE_THREADS=$${LRPE_THREADS:-2} OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/lrpe_tests $(LRPE_TEST_FILTER)
 
+# The whole study: installs what is missing, prepares the data, builds, trains every experiment of
+# experiments/paper/ at TIER (smoke | default | full; see scripts/reproduce.sh) and writes the report.
+TIER ?= default
+.PHONY: reproduce
+reproduce: deps data
+	@$(MAKE) --no-print-directory lrpe
+	bash scripts/reproduce.sh $(TIER)
+
 clean:
 	rm -rf build lrpe
 
