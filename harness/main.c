@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas_core.h"
 #include "cli.h"
 #include "spec.h"
 #include "threads.h"
@@ -67,10 +68,12 @@ static int cmd_version(int argc, char **argv) {
     (void)argv;
     printf("lrpe %s (commit %s)\n", LRPE_VERSION, LRPE_GIT);
     printf("blas: %s\n", threads_blas_config());
+    printf("blas core: %s, source: %s\n", blas_core_name(), blas_core_source());
     return 0;
 }
 
 int main(int argc, char **argv) {
+    blas_core_select(argc, argv); /* may restart lrpe with a better OpenBLAS core (blas_core.h) */
     if (argc < 2) {
         usage(stderr);
         return 2;

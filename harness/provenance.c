@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blas_core.h"
 #include "threads.h"
 #include "version.h"
 
@@ -36,6 +37,8 @@ int provenance_record(db *d, const char *run_id, int threads, const task *t, cha
         {"compiler", "gcc " __VERSION__},
         {"cflags", LRPE_CFLAGS},
         {"blas", threads_blas_config()},
+        {"blas_core", blas_core_name()},
+        {"blas_core_source", blas_core_source()},
         {"threads_omp", nthreads},
         {"threads_blas", nthreads},
         {"cpu_model", cpu_model(cpu, sizeof cpu)},

@@ -12,6 +12,7 @@
 #include "provenance.h"
 #include "task.h"
 #include "train.h"
+#include "workload.h"
 
 #define METRIC_BUF 4096 /* metric rows buffered between flushes */
 
@@ -20,13 +21,7 @@ typedef struct run_state {
     const run_env *env;
     const spec_run *r;
     const cfg *c;
-    task *task;
-    model *model;
-    trainer tr;
-    task_batch batch;      /* buffers sized batch x seq_len */
-    int32_t *tokens, *targets, *pos;
-    float *inputs;         /* input vectors (patch tasks), else NULL */
-    uint8_t *valid;
+    workload w;            /* task, model, trainer, batch buffers */
     int *confusion;        /* classification: tp, fp, fn per class */
     void *cursor;          /* the task's data cursor, for checkpoints */
     size_t cursor_len;
@@ -71,60 +66,21 @@ static int log_metric(run_state *s, long step, const char *key, double value, ch
 
 /* Opens the task and builds model and trainer from the run's config; 0 or -1 with err. */
 static int setup(run_state *s, char *err, size_t errlen) {
-    const cfg *c = s->c;
-    task_params tp = {.kind = cfg_str(c, "task.kind"), .dataset = cfg_str(c, "task.dataset"),
-                      .path = cfg_str(c, "task.path"), .view = cfg_str(c, "task.view"),
-                      .seq_len = (int)cfg_int(c, "task.seq_len"), .vocab = (int)cfg_int(c, "task.vocab"),
-                      .patch = (int)cfg_int(c, "task.patch"), .seed = s->r->seed, .data_dir = s->env->data_dir};
-    if (task_open(&s->task, &tp, err, errlen)) return -1;
-    const task_info *ti = &s->task->info;
-    model_config mc = model_config_default();
-    if (cfg_model_config(c, &mc, err, errlen)) return -1;
-    const int B = (int)cfg_int(c, "train.batch"), T = ti->seq_len;
-    mc.vocab = ti->vocab, mc.input_dim = ti->input_dim, mc.n_out = ti->n_out, mc.causal = ti->causal;
-    mc.head = ti->output == TASK_CLS ? HEAD_CLS : HEAD_LM;
-    mc.max_batch = B, mc.max_seq = T, mc.pos_rank = ti->pos_rank, mc.grid_h = ti->grid_h, mc.grid_w = ti->grid_w;
-    mc.seed = s->r->seed;
-    if (model_create(&s->model, &mc, err, errlen)) return -1;
-    model_init(s->model, s->r->seed);
-    adamw_config adam = cfg_adamw_config(c);
-    if (trainer_init(&s->tr, s->model, &adam)) {
-        snprintf(err, errlen, "out of memory for the optimizer state");
-        return -1;
-    }
-    size_t n = (size_t)B * T;
-    s->tokens = calloc(n, sizeof *s->tokens);
-    s->targets = calloc(n, sizeof *s->targets);
-    s->valid = calloc(n, sizeof *s->valid);
-    s->pos = calloc(n * (size_t)ti->pos_rank, sizeof *s->pos);
-    if (ti->input_dim) s->inputs = calloc(n * (size_t)ti->input_dim, sizeof *s->inputs);
-    s->confusion = calloc(3 * (size_t)ti->n_out, sizeof *s->confusion);
-    s->cursor_len = s->task->vt->cursor_size(s->task);
+    if (workload_open(&s->w, s->c, s->r->seed, s->env->data_dir, err, errlen)) return -1;
+    s->confusion = calloc(3 * (size_t)s->w.task->info.n_out, sizeof *s->confusion);
+    s->cursor_len = s->w.task->vt->cursor_size(s->w.task);
     s->cursor = calloc(s->cursor_len ? s->cursor_len : 1, 1);
-    if (!s->tokens || !s->targets || !s->valid || !s->pos || !s->confusion || !s->cursor || (ti->input_dim && !s->inputs)) {
+    if (!s->confusion || !s->cursor) {
         snprintf(err, errlen, "out of memory for batch buffers");
         return -1;
     }
-    s->batch = (task_batch){.B = B, .T = T, .tokens = s->tokens, .targets = s->targets,
-                            .pos = ti->pos_rank == 2 ? s->pos : NULL, .inputs = s->inputs, .valid = s->valid};
     snprintf(s->dir, sizeof s->dir, "%s/%s", s->env->runs_dir, s->r->run_id);
     return 0;
 }
 
 static void teardown(run_state *s) {
-    trainer_free(&s->tr);
-    model_destroy(s->model);
-    task_close(s->task);
-    free(s->tokens), free(s->targets), free(s->valid), free(s->pos), free(s->inputs), free(s->confusion), free(s->cursor);
-}
-
-/* The model batch of the task batch (padding mask only when some token is padding). */
-static model_batch to_model_batch(const run_state *s) {
-    const task_batch *b = &s->batch;
-    int padded = 0;
-    for (int i = 0; i < b->B * b->T && !padded; i++) padded = !b->valid[i];
-    return (model_batch){.B = b->B, .T = b->T, .tokens = b->inputs ? NULL : b->tokens, .inputs = b->inputs,
-                         .targets = b->targets, .valid = padded ? b->valid : NULL, .pos = b->pos};
+    workload_close(&s->w);
+    free(s->confusion), free(s->cursor);
 }
 
 typedef struct eval_result {
@@ -135,23 +91,23 @@ typedef struct eval_result {
 /* Mean loss, accuracy (argmax == target over non-ignored targets) and, for classification,
  * macro-F1 over the first n batches of split. */
 static eval_result evaluate(run_state *s, task_split split, int n) {
-    const task_info *ti = &s->task->info;
-    const int K = ti->n_out, rows = ti->output == TASK_CLS ? s->batch.B : s->batch.B * s->batch.T;
+    const task_info *ti = &s->w.task->info;
+    const int K = ti->n_out, rows = ti->output == TASK_CLS ? s->w.batch.B : s->w.batch.B * s->w.batch.T;
     double loss_sum = 0.0;
     long count = 0, correct = 0;
     memset(s->confusion, 0, 3 * (size_t)K * sizeof *s->confusion);
     for (int i = 0; i < n; i++) {
-        for (int j = 0; j < s->batch.B * s->batch.T; j++) s->valid[j] = 1;
-        s->task->vt->eval_batch(s->task, split, i, &s->batch);
-        model_batch mb = to_model_batch(s);
-        int k = xent_count(s->targets, rows);
-        double loss = model_forward(s->model, &mb);
+        for (int j = 0; j < s->w.batch.B * s->w.batch.T; j++) s->w.valid[j] = 1;
+        s->w.task->vt->eval_batch(s->w.task, split, i, &s->w.batch);
+        model_batch mb = workload_model_batch(&s->w);
+        int k = xent_count(s->w.targets, rows);
+        double loss = model_forward(s->w.model, &mb);
         if (!k) continue;
         loss_sum += loss * k;
         count += k;
-        const float *logits = model_logits(s->model);
+        const float *logits = model_logits(s->w.model);
         for (int r = 0; r < rows; r++) {
-            int y = s->targets[r];
+            int y = s->w.targets[r];
             if (y < 0) continue;
             const float *z = logits + (size_t)r * K;
             int best = 0;
@@ -181,7 +137,7 @@ static int log_eval(run_state *s, long step, const char *split, const eval_resul
     static const char *const names[2][5] = {{"val/loss", "val/bpc", "val/ppl", "val/acc", "val/macro_f1"},
                                             {"test/loss", "test/bpc", "test/ppl", "test/acc", "test/macro_f1"}};
     const char *const *k = names[strcmp(split, "test") == 0];
-    const task_info *ti = &s->task->info;
+    const task_info *ti = &s->w.task->info;
     double v[5] = {e->loss, NAN, NAN, e->acc, NAN};
     if (ti->output == TASK_LM) {
         v[2] = exp(e->loss);
@@ -199,10 +155,10 @@ static int log_eval(run_state *s, long step, const char *split, const eval_resul
 
 /* Saves a checkpoint of the current step; 0 or -1 with err. */
 static int save_checkpoint(run_state *s, char *err, size_t errlen) {
-    s->task->vt->cursor_save(s->task, s->cursor);
-    ckpt_state st = {.step = s->tr.step, .rngs = NULL, .n_rng = 0, .cursor = s->cursor, .cursor_len = s->cursor_len,
+    s->w.task->vt->cursor_save(s->w.task, s->cursor);
+    ckpt_state st = {.step = s->w.tr.step, .rngs = NULL, .n_rng = 0, .cursor = s->cursor, .cursor_len = s->cursor_len,
                      .cursor_cap = s->cursor_len};
-    return ckpt_save(s->dir, model_param_table(s->model), model_params(s->model), s->tr.adam_m, s->tr.adam_v, &st,
+    return ckpt_save(s->dir, model_param_table(s->w.model), model_params(s->w.model), s->w.tr.adam_m, s->w.tr.adam_v, &st,
                      s->r->run_id, s->r->config_id, err, errlen);
 }
 
@@ -210,16 +166,16 @@ static int save_checkpoint(run_state *s, char *err, size_t errlen) {
 static int resume(run_state *s, char *err, size_t errlen) {
     ckpt_state st = {.cursor = s->cursor, .cursor_cap = s->cursor_len};
     char warnings[2048] = "";
-    int rc = ckpt_load_latest(s->dir, model_param_table(s->model), model_params(s->model), s->tr.adam_m,
-                              s->tr.adam_v, &st, s->r->run_id, s->r->config_id, warnings, sizeof warnings, err, errlen);
+    int rc = ckpt_load_latest(s->dir, model_param_table(s->w.model), model_params(s->w.model), s->w.tr.adam_m,
+                              s->w.tr.adam_v, &st, s->r->run_id, s->r->config_id, warnings, sizeof warnings, err, errlen);
     if (warnings[0]) fprintf(s->env->out, "%s\n", warnings);
     if (rc == CKPT_ERROR) return -1;
     if (rc == CKPT_LOADED) {
-        if (st.cursor_len != s->cursor_len || s->task->vt->cursor_load(s->task, s->cursor, st.cursor_len)) {
+        if (st.cursor_len != s->cursor_len || s->w.task->vt->cursor_load(s->w.task, s->cursor, st.cursor_len)) {
             snprintf(err, errlen, "checkpoint in %s: the data cursor does not fit this task", s->dir);
             return -1;
         }
-        s->tr.step = st.step;
+        s->w.tr.step = st.step;
         fprintf(s->env->out, "%s %s seed %llu: resuming from step %ld\n", s->env->label, s->r->variant, s->r->seed, st.step);
     }
     return 0;
@@ -242,7 +198,7 @@ static void progress(run_state *s, long step, long steps, double loss, int final
     if (!final && t - s->last_progress < (tty ? 0.25 : 1e9) && (tty || step % (steps / 20 ? steps / 20 : 1)))
         return;
     s->last_progress = t;
-    double tps = el > 0 ? done * (double)s->batch.B * s->batch.T / el : 0.0;
+    double tps = el > 0 ? done * (double)s->w.batch.B * s->w.batch.T / el : 0.0;
     char eta[32];
     fprintf(s->env->out, "%s%s %s seed %llu: step %ld/%ld loss %.4f %.0f tok/s ETA %s%s", tty ? "\r" : "", s->env->label,
             s->r->variant, s->r->seed, step, steps, loss, tps,
@@ -272,29 +228,28 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
     const cfg *c = s->c;
     const long steps = cfg_int(c, "train.steps"), eval_every = cfg_int(c, "train.eval_every");
     const long ckpt_every = cfg_int(c, "train.checkpoint_every");
-    const task_vtable *tv = s->task->vt;
-    const int val_all = tv->eval_count(s->task, SPLIT_VAL, s->batch.B);
+    const task_vtable *tv = s->w.task->vt;
+    const int val_all = tv->eval_count(s->w.task, SPLIT_VAL, s->w.batch.B);
     const int val_batches = val_all < cfg_int(c, "train.eval_batches") ? val_all : (int)cfg_int(c, "train.eval_batches");
-    const int test_all = tv->eval_count(s->task, SPLIT_TEST, s->batch.B);
+    const int test_all = tv->eval_count(s->w.task, SPLIT_TEST, s->w.batch.B);
     const long cap = cfg_int(c, "train.test_batches"); /* 0: whole splits */
     const float clip = (float)cfg_float(c, "train.grad_clip");
     const lr_schedule sched = cfg_lr_schedule(c);
     char e2[512];
     s->started = s->last_beat = now_s();
-    s->first_step = s->tr.step;
+    s->first_step = s->w.tr.step;
     double loss = NAN, train_s = 0.0;
-    while (s->tr.step < steps) {
+    while (s->w.tr.step < steps) {
         if (*s->env->stop) {
             if (save_checkpoint(s, e2, sizeof e2)) fprintf(s->env->out, "\n%s\n", e2);
             return finish(s, RUN_INTERRUPTED, NULL, err, errlen);
         }
-        long step = s->tr.step;
-        for (int j = 0; j < s->batch.B * s->batch.T; j++) s->valid[j] = 1;
-        tv->train_batch(s->task, &s->batch);
-        model_batch mb = to_model_batch(s);
+        long step = s->w.tr.step;
+        workload_train_batch(&s->w);
+        model_batch mb = workload_model_batch(&s->w);
         float lr = lr_at(&sched, step);
         double gnorm, t0 = now_s();
-        loss = trainer_step(&s->tr, &mb, lr, clip, &gnorm);
+        loss = trainer_step(&s->w.tr, &mb, lr, clip, &gnorm);
         train_s += now_s() - t0;
         if (!isfinite(loss) || !isfinite(gnorm)) {
             log_metric(s, step + 1, "train/loss", loss, e2, sizeof e2);
@@ -305,13 +260,13 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
             if (r == RUN_FAILED) snprintf(err, errlen, "%s", e2);
             return r;
         }
-        step = s->tr.step;
+        step = s->w.tr.step;
         if (log_metric(s, step, "train/loss", loss, err, errlen) || log_metric(s, step, "train/lr", lr, err, errlen) ||
             log_metric(s, step, "train/grad_norm", gnorm, err, errlen))
             return RUN_ERROR;
         if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
             eval_result e = evaluate(s, SPLIT_VAL, val_batches);
-            double tps = train_s > 0 ? (step - s->first_step) * (double)s->batch.B * s->batch.T / train_s : 0.0;
+            double tps = train_s > 0 ? (step - s->first_step) * (double)s->w.batch.B * s->w.batch.T / train_s : 0.0;
             if (log_eval(s, step, "val", &e, NULL, NULL, err, errlen) ||
                 log_metric(s, step, "perf/tokens_per_s", tps, err, errlen))
                 return RUN_ERROR;
@@ -337,11 +292,11 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
         return RUN_ERROR;
     long trained = steps - s->first_step;
     if (trained > 0 && train_s > 0) {
-        sum[nsum++] = (db_value){"perf/tokens_per_s", trained * (double)s->batch.B * s->batch.T / train_s};
+        sum[nsum++] = (db_value){"perf/tokens_per_s", trained * (double)s->w.batch.B * s->w.batch.T / train_s};
         sum[nsum++] = (db_value){"perf/step_ms", train_s / trained * 1e3};
     }
     sum[nsum++] = (db_value){"perf/peak_rss_mb", peak_rss_mb()};
-    sum[nsum++] = (db_value){"params", (double)model_param_table(s->model)->total};
+    sum[nsum++] = (db_value){"params", (double)model_param_table(s->w.model)->total};
     if (db_summary_set(s->env->db, s->r->run_id, sum, nsum, err, errlen)) return RUN_ERROR;
     return finish(s, RUN_COMPLETED, NULL, err, errlen);
 }
@@ -356,7 +311,7 @@ run_result run_train(const run_env *env, const spec_run *r, char *err, size_t er
         /* a run that cannot be built (missing data, bad combination) fails; the sweep goes on */
         result = finish(s, RUN_FAILED, reason, err, errlen);
         if (result == RUN_FAILED) snprintf(err, errlen, "%s", reason);
-    } else if (provenance_record(env->db, r->run_id, env->threads, s->task, err, errlen)) {
+    } else if (provenance_record(env->db, r->run_id, env->threads, s->w.task, err, errlen)) {
         result = RUN_ERROR;
     } else if (resume(s, err, errlen)) {
         result = RUN_ERROR;

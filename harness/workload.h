@@ -1,0 +1,35 @@
+/* What a run or a benchmark trains, built from a resolved config: the task, the model, its
+ * trainer and the batch buffers (B x T tokens, targets, validity, 2-D positions, input vectors). */
+#ifndef LRPE_WORKLOAD_H
+#define LRPE_WORKLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "model.h"
+#include "task.h"
+#include "train.h"
+
+typedef struct workload {
+    task *task;
+    model *model;
+    trainer tr;
+    task_batch batch;      /* buffers sized train.batch x seq_len */
+    int32_t *tokens, *targets, *pos;
+    float *inputs;         /* input vectors (patch and pixel tasks), else NULL */
+    uint8_t *valid;
+} workload;
+
+/* Opens the task of config c (data from data_dir, data order from seed) and builds the model
+ * (initialised from seed), its AdamW trainer and batch buffers; 0, or -1 with a one-line reason
+ * in err (missing data, impossible combination, out of memory). w is zeroed first. */
+int workload_open(workload *w, const cfg *c, unsigned long long seed, const char *data_dir, char *err, size_t errlen);
+/* Frees everything (a partly opened or zeroed workload is fine). */
+void workload_close(workload *w);
+/* Draws the next training batch into the buffers. */
+void workload_train_batch(workload *w);
+/* The model's view of the current batch (the padding mask only when some token is padding). */
+model_batch workload_model_batch(const workload *w);
+
+#endif
