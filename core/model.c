@@ -339,6 +339,8 @@ float *model_params(model *m) { return m->param; }
 float *model_grads(model *m) { return m->grad; }
 const model_config *model_cfg(const model *m) { return &m->cfg; }
 
+int model_qk_dim(const model *m) { return m->dqk; }
+
 void model_init(model *m, uint64_t seed) {
     tt_init_params(&m->params, m->param, seed);
     if (m->abs) m->abs->vt->init_params(m->abs, &m->params, m->param);

@@ -63,6 +63,12 @@ const tensor_table *model_param_table(const model *m);
 float *model_params(model *m);
 float *model_grads(model *m);
 const model_config *model_cfg(const model *m);
+/* Per-head width of q and k as the attention kernel sees them (head_dim, or 2 x head_dim for
+ * the encodings that double it: lrpe-unitary, cosformer). */
+int model_qk_dim(const model *m);
+/* FLOPs of one training step (forward + backward = 3 x forward) per token at sequence length T:
+ * the documented count of core/flops.c that `lrpe bench` reports GFLOP/s against. */
+double model_train_flops_per_token(const model *m, int T);
 
 /* Initialises every parameter from the seed (see tt_init_params). */
 void model_init(model *m, uint64_t seed);

@@ -26,6 +26,8 @@ static const command commands[] = {
     {"encodings", "", "every positional encoding: hooks, attentions, options, parameters", cmd_encodings},
     {"status", "[--db FILE]", "runs per experiment and state, and why failed runs failed", cmd_status},
     {"merge", "OUT.db IN...", "merge databases written by separate workers (idempotent)", cmd_merge},
+    {"bench", "[SPEC.yaml] [key=value ...] [--steps N] [--warmup N] [--seq-lens a,b,...] [--tsv] [--db FILE] [--no-db]",
+     "training throughput: tokens/s, ms/step, GFLOP/s, % of the measured sgemm peak, peak memory", cmd_bench},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

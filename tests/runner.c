@@ -2,6 +2,7 @@
  * contains argv[1]) and ends with "N passed, N failed". */
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +36,27 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
 }
 
 int test_failures(void) { return current_failures; }
+
+const char *test_lrpe_bin(void) {
+    const char *b = getenv("LRPE_BIN");
+    return b && *b ? b : "./lrpe";
+}
+
+int test_capture(const char *cmd, char *out, size_t cap) {
+    char *full = malloc(strlen(cmd) + 16);
+    if (!full) return -1;
+    sprintf(full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    free(full);
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    char sink[4096]; /* drain the rest so the command never blocks on a full pipe */
+    while (fread(sink, 1, sizeof sink, p) > 0) {
+    }
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 int test_close(double a, double b, double rtol, double atol) {
     if (isnan(a) || isnan(b)) return 0;

@@ -23,6 +23,11 @@ void test_register(const char *name, const char *file, test_fn fn);
 void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* number of failures recorded so far by the running test */
 int test_failures(void);
+/* The binary the command tests run: $LRPE_BIN, or ./lrpe. */
+const char *test_lrpe_bin(void);
+/* Runs a shell command with stderr joined to stdout, keeps the first cap - 1 bytes of the output
+ * (NUL-terminated) in out; its exit code (-1 when it did not exit normally). */
+int test_capture(const char *cmd, char *out, size_t cap);
 
 #define TEST(name)                                                                           \
     static void name(void);                                                                  \

@@ -1,0 +1,238 @@
+/* `lrpe bench [SPEC.yaml] [key=value ...] [--steps N] [--warmup N] [--seq-lens a,b,...] [--tsv]
+ * [--db FILE] [--no-db]`: training throughput of every config of the spec (variants x sweep; the
+ * first seed), one line each: tokens/s (median of the timed steps, and the slowest..fastest),
+ * ms/step, achieved GFLOP/s (core/flops.c), the sgemm rate this machine reaches at the model's
+ * shapes and the share of it, peak resident memory. --seq-lens measures each config at every
+ * length with the tokens per step held at the spec's batch x seq_len. Results are recorded as
+ * completed runs of experiment "<name>-bench" (seed 0, summary keys perf/...) for `lrpe report`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "blas_core.h"
+#include "cli.h"
+#include "db.h"
+#include "provenance.h"
+#include "sha256.h"
+#include "spec.h"
+#include "threads.h"
+
+#define MAX_LENS 32
+
+typedef struct bench_args {
+    const char *spec_path, *db_path;
+    char **overrides; /* room for two more: task.seq_len and train.batch */
+    int noverrides, steps, warmup, tsv, nlens;
+    int lens[MAX_LENS];
+} bench_args;
+
+/* One-line usage error; returns 2. */
+static int usage_error(const char *msg, const char *arg) {
+    fprintf(stderr, "lrpe bench: %s%s%s (see lrpe bench --help)\n", msg, arg ? " " : "", arg ? arg : "");
+    return 2;
+}
+
+/* A count option's value in [lo, hi] into *v; 0 or 2. */
+static int parse_count(const char *opt, const char *s, int lo, int hi, int *v) {
+    char *end;
+    long x = strtol(s, &end, 10);
+    if (*end || end == s || x < lo || x > hi) {
+        fprintf(stderr, "lrpe bench: %s needs a number in %d..%d, got '%s'\n", opt, lo, hi, s);
+        return 2;
+    }
+    *v = (int)x;
+    return 0;
+}
+
+/* "256,1024,..." into a->lens; 0 or 2. */
+static int parse_lens(const char *s, bench_args *a) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (a->nlens == MAX_LENS) return usage_error("too many --seq-lens (at most 32)", NULL);
+        if (parse_count("--seq-lens", tok, 1, 1 << 20, &a->lens[a->nlens++])) return 2;
+    }
+    return a->nlens ? 0 : usage_error("--seq-lens needs a comma list, e.g. 256,1024,4096", NULL);
+}
+
+/* Parses argv into a; 0, or 2 after printing a one-line reason. */
+static int parse_args(int argc, char **argv, bench_args *a) {
+    memset(a, 0, sizeof *a);
+    a->db_path = DB_DEFAULT_PATH, a->steps = 20, a->warmup = 3;
+    a->overrides = calloc((size_t)argc + 2, sizeof *a->overrides);
+    if (!a->overrides) return usage_error("out of memory", NULL);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        int has_value = !strcmp(s, "--steps") || !strcmp(s, "--warmup") || !strcmp(s, "--seq-lens") || !strcmp(s, "--db");
+        if (has_value && i + 1 >= argc) return usage_error("missing value after", s);
+        int rc = 0;
+        if (!strcmp(s, "--steps")) rc = parse_count(s, argv[++i], 1, 100000, &a->steps);
+        else if (!strcmp(s, "--warmup")) rc = parse_count(s, argv[++i], 0, 100000, &a->warmup);
+        else if (!strcmp(s, "--seq-lens")) rc = parse_lens(argv[++i], a);
+        else if (!strcmp(s, "--db")) a->db_path = argv[++i];
+        else if (!strcmp(s, "--no-db")) a->db_path = NULL;
+        else if (!strcmp(s, "--tsv")) a->tsv = 1;
+        else if (s[0] == '-') return usage_error("unknown option", s);
+        else if (strchr(s, '=')) a->overrides[a->noverrides++] = argv[i];
+        else if (!a->spec_path) a->spec_path = s;
+        else return usage_error("a second spec file is not allowed:", s);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* What the provenance callback needs. */
+typedef struct record_ctx {
+    db *db;
+    const char *run_id;
+    int threads;
+    char *err;
+    size_t errlen;
+} record_ctx;
+
+/* Writes the run's provenance while its task is open (bench_measure's callback). */
+static int record_provenance(const task *t, void *arg) {
+    record_ctx *r = arg;
+    return r->db ? provenance_record(r->db, r->run_id, r->threads, t, r->err, r->errlen) : 0;
+}
+
+/* Records one measurement as a completed run of experiment exp; 0 or -1 with err. */
+static int record_result(db *d, const char *exp, const char *variant, const char *run_id, const cfg *c,
+                         const bench_result *b, char *err, size_t errlen) {
+    db_run_info info = {.run_id = run_id, .experiment = exp, .variant = variant, .seed = 0, .config_json = cfg_json(c)};
+    db_value sum[] = {
+        {"perf/seq_len", b->seq_len},         {"perf/batch", b->batch},
+        {"perf/tokens_per_s", b->tokens_per_s}, {"perf/tokens_per_s_min", b->tokens_per_s_min},
+        {"perf/tokens_per_s_max", b->tokens_per_s_max}, {"perf/step_ms", b->step_ms},
+        {"perf/flops_per_token", b->flops_per_token}, {"perf/gflops", b->gflops},
+        {"perf/peak_gflops", b->peak_gflops}, {"perf/peak_pct", b->peak_pct},
+        {"perf/peak_rss_mb", b->peak_rss_mb}, {"params", (double)b->params},
+    };
+    if (db_runs_register(d, &info, 1, err, errlen) || db_run_reset(d, run_id, err, errlen) ||
+        db_run_start(d, run_id, err, errlen))
+        return -1;
+    if (db_summary_set(d, run_id, sum, (int)(sizeof sum / sizeof sum[0]), err, errlen)) return -1;
+    return db_run_finish(d, run_id, DB_COMPLETED, NULL, err, errlen) ? -1 : 0;
+}
+
+/* The header of the output (TSV column names, or the aligned table's). */
+static void print_header(int tsv, const char *name, int threads) {
+    if (tsv) {
+        printf("variant\tattention\tencoding\td_model\tlayers\theads\tseq_len\tbatch\ttokens_per_s\ttokens_per_s_min\t"
+               "tokens_per_s_max\tstep_ms\tgflops\tpeak_gflops\tpeak_pct\tpeak_rss_mb\tcore\tthreads\n");
+        return;
+    }
+    printf("lrpe bench %s: OpenBLAS core %s (%s), %d thread%s\n", name, blas_core_name(), blas_core_source(), threads,
+           threads > 1 ? "s" : "");
+    printf("%-24s %-7s %6s %5s %9s %17s %9s %8s %8s %6s %8s\n", "variant", "attn", "T", "B", "tokens/s", "(slowest..fastest)",
+           "ms/step", "GFLOP/s", "sgemm", "%peak", "RSS MB");
+}
+
+/* One result line. */
+static void print_result(int tsv, const char *variant, const cfg *c, const bench_result *b, int threads) {
+    if (tsv) {
+        printf("%s\t%s\t%s\t%lld\t%lld\t%lld\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.3f\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%d\n", variant,
+               cfg_str(c, "model.attention"), cfg_str(c, "model.encoding"), cfg_int(c, "model.d_model"),
+               cfg_int(c, "model.layers"), cfg_int(c, "model.heads"), b->seq_len, b->batch, b->tokens_per_s,
+               b->tokens_per_s_min, b->tokens_per_s_max, b->step_ms, b->gflops, b->peak_gflops, b->peak_pct,
+               b->peak_rss_mb, blas_core_name(), threads);
+    } else {
+        char range[40];
+        snprintf(range, sizeof range, "(%.0f..%.0f)", b->tokens_per_s_min, b->tokens_per_s_max);
+        printf("%-24.24s %-7s %6d %5d %9.0f %17s %9.2f %8.2f %8.2f %5.1f%% %8.1f\n", variant, cfg_str(c, "model.attention"),
+               b->seq_len, b->batch, b->tokens_per_s, range, b->step_ms, b->gflops, b->peak_gflops, b->peak_pct,
+               b->peak_rss_mb);
+    }
+    fflush(stdout);
+}
+
+/* Loads the spec with the overrides, plus task.seq_len=T and train.batch=B when T > 0. */
+static int load(spec *s, bench_args *a, int T, int B, char *err, size_t errlen) {
+    char lenkv[48], batchkv[48];
+    int n = a->noverrides;
+    if (T > 0) {
+        snprintf(lenkv, sizeof lenkv, "task.seq_len=%d", T);
+        snprintf(batchkv, sizeof batchkv, "train.batch=%d", B);
+        a->overrides[n++] = lenkv, a->overrides[n++] = batchkv;
+    }
+    return spec_load(s, a->spec_path, a->overrides, n, err, errlen);
+}
+
+/* Measures every config of one loaded spec; the number of failures. */
+static int bench_spec(const spec *s, const bench_args *a, db *d, const char *exp, int threads) {
+    int failures = 0;
+    for (int i = 0; i < s->nconfigs; i++) {
+        const spec_run *r = &s->runs[i * s->nseeds]; /* runs: configs x seeds, seed fastest */
+        char run_id[CFG_ID_LEN + 1], key[CFG_ID_LEN + 16], err[1024];
+        snprintf(key, sizeof key, "bench:%s", r->config_id);
+        sha256_hex(key, strlen(key), run_id, CFG_ID_LEN);
+        fprintf(stderr, "bench: %s, T=%lld: %d warm-up + %d timed steps\n", r->variant, cfg_int(r->cfg, "task.seq_len"),
+                a->warmup, a->steps);
+        bench_result b;
+        record_ctx ctx = {.db = d, .run_id = run_id, .threads = threads, .err = err, .errlen = sizeof err};
+        db_run_info info = {.run_id = run_id, .experiment = exp, .variant = r->variant, .config_json = cfg_json(r->cfg)};
+        if ((d && db_runs_register(d, &info, 1, err, sizeof err)) ||
+            bench_measure(r->cfg, r->seed, "data", a->warmup, a->steps, &b, record_provenance, &ctx, err, sizeof err) ||
+            (d && record_result(d, exp, r->variant, run_id, r->cfg, &b, err, sizeof err))) {
+            fprintf(stderr, "lrpe bench: %s: %s\n", r->variant, err);
+            failures++;
+            continue;
+        }
+        print_result(a->tsv, r->variant, r->cfg, &b, threads);
+    }
+    return failures;
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc) {
+        free(a.overrides);
+        return rc;
+    }
+    spec s;
+    char err[1024];
+    if (load(&s, &a, 0, 0, err, sizeof err)) {
+        fprintf(stderr, "lrpe bench: %s\n", err);
+        spec_free(&s);
+        free(a.overrides);
+        return 2;
+    }
+    const cfg *first = s.configs[0];
+    const long tokens = cfg_int(first, "train.batch") * cfg_int(first, "task.seq_len");
+    if (a.nlens && strcmp(cfg_str(first, "task.kind"), "imgcls") == 0) {
+        fprintf(stderr, "lrpe bench: --seq-lens: imgcls has a fixed length (its view); use an lm, textcls or synthetic task\n");
+        spec_free(&s);
+        free(a.overrides);
+        return 2;
+    }
+    db *d = NULL;
+    if (a.db_path && db_open(&d, a.db_path, 0, err, sizeof err)) {
+        fprintf(stderr, "lrpe bench: %s (--no-db measures without recording)\n", err);
+        spec_free(&s);
+        free(a.overrides);
+        return 1;
+    }
+    char exp[256];
+    snprintf(exp, sizeof exp, "%s-bench", a.spec_path ? s.name : "lrpe");
+    const int threads = threads_setup();
+    print_header(a.tsv, exp, threads);
+    int failures = 0;
+    if (!a.nlens) failures += bench_spec(&s, &a, d, exp, threads);
+    spec_free(&s);
+    for (int k = 0; k < a.nlens; k++) { /* the same tokens per step at every length */
+        const int T = a.lens[k], B = tokens / T > 0 ? (int)(tokens / T) : 1;
+        if (load(&s, &a, T, B, err, sizeof err)) {
+            fprintf(stderr, "lrpe bench: T=%d: %s\n", T, err);
+            failures++;
+        } else {
+            failures += bench_spec(&s, &a, d, exp, threads);
+        }
+        spec_free(&s);
+    }
+    db_close(d);
+    free(a.overrides);
+    if (d && !failures) fprintf(stderr, "bench: recorded as experiment %s in %s (lrpe report plots it)\n", exp, a.db_path);
+    return failures ? 1 : 0;
+}
