@@ -28,6 +28,7 @@ static const command commands[] = {
     {"merge", "OUT.db IN...", "merge databases written by separate workers (idempotent)", cmd_merge},
     {"bench", "[SPEC.yaml] [key=value ...] [--steps N] [--warmup N] [--seq-lens a,b,...] [--tsv] [--db FILE] [--no-db]",
      "training throughput: tokens/s, ms/step, GFLOP/s, % of the measured sgemm peak, peak memory", cmd_bench},
+    {"report", "[--db FILE] [--out DIR] [--experiment NAME] [--baseline VARIANT]", "tables (md, csv, tex) and gnuplot plots per experiment, and report.md", cmd_report},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,182 @@
+/* `lrpe report [--db FILE] [--out DIR] [--experiment NAME] [--baseline VARIANT]`: tables and plots
+ * of every experiment in the results store (or one), into OUT/<experiment>/, and OUT/report.md
+ * linking them. The database is opened read-only. Progress and errors go to stderr, one line
+ * each. Exit 0; 1 when something could not be written (or gnuplot is missing or failed: the
+ * tables and plot scripts are still written); 2 for bad usage (unknown option, experiment or
+ * variant, no database or no runs). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "db.h"
+#include "report_out.h"
+
+#define USAGE "usage: lrpe report [--db FILE] [--out DIR] [--experiment NAME] [--baseline VARIANT]"
+#define DEFAULT_OUT "results/report"
+
+/* The command's options. */
+typedef struct report_args {
+    const char *db, *out, *experiment, *baseline;
+} report_args;
+
+/* Parses argv into a (defaults filled); 0, or 2 after printing the reason. */
+static int parse_args(int argc, char **argv, report_args *a) {
+    *a = (report_args){DB_DEFAULT_PATH, DEFAULT_OUT, NULL, NULL};
+    static const char *const names[] = {"--db", "--out", "--experiment", "--baseline"};
+    const char **dest[] = {&a->db, &a->out, &a->experiment, &a->baseline};
+    for (int i = 1; i < argc; i++) {
+        int k = 0;
+        size_t len = 0;
+        for (; k < 4; k++) {
+            len = strlen(names[k]);
+            if (!strncmp(argv[i], names[k], len) && (argv[i][len] == 0 || argv[i][len] == '=')) break;
+        }
+        if (k == 4) {
+            fprintf(stderr, "lrpe report: unexpected argument '%s' (%s)\n", argv[i], USAGE);
+            return 2;
+        }
+        const char *v = argv[i][len] == '=' ? argv[i] + len + 1 : i + 1 < argc ? argv[++i] : NULL;
+        if (!v || !*v) {
+            fprintf(stderr, "lrpe report: %s needs a value (%s)\n", names[k], USAGE);
+            return 2;
+        }
+        *dest[k] = v;
+    }
+    return 0;
+}
+
+/* mkdir -p path; 0 or -1 (errno set). */
+static int mkdir_p(const char *path) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return errno = ENAMETOOLONG, -1;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) && errno != EEXIST) return -1;
+    struct stat st;
+    if (stat(buf, &st) || !S_ISDIR(st.st_mode)) return errno = ENOTDIR, -1;
+    return 0;
+}
+
+/* Writes dir/name with fn(f, e); 0, or -1 after printing the reason. */
+static int write_table(const char *dir, const char *name, int (*fn)(FILE *, const rep_exp *), const rep_exp *e) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    errno = 0;
+    FILE *f = fopen(path, "w");
+    int bad = !f || fn(f, e) != 0;
+    int eno = errno;
+    if (f && fclose(f) && !bad) bad = 1, eno = errno;
+    if (bad) {
+        fprintf(stderr, "lrpe report: cannot write %s: %s (check that the --out folder is writable)\n", path,
+                strerror(eno ? eno : EIO));
+        return -1;
+    }
+    return 0;
+}
+
+/* Applies --baseline to every experiment; 0, or 2 when no experiment has that variant. */
+static int apply_baseline(rep_set *s, const char *variant) {
+    if (!variant) return 0;
+    int ok = 0;
+    for (int x = 0; x < s->nexps; x++) ok += rep_set_baseline(&s->exps[x], variant) == 0;
+    if (ok == s->nexps) return 0;
+    for (int x = 0; x < s->nexps; x++) {
+        const rep_exp *e = &s->exps[x];
+        if (rep_set_baseline(&s->exps[x], variant) == 0) continue;
+        fprintf(stderr, "lrpe report: experiment %s has no variant '%s'%s; its variants:", e->name, variant,
+                ok ? " (its baseline stays the first variant)" : "");
+        for (int k = 0; k < e->nrows; k++)
+            if (k == 0 || strcmp(e->rows[k].variant, e->rows[k - 1].variant)) fprintf(stderr, " %s", e->rows[k].variant);
+        fputc('\n', stderr);
+    }
+    return ok ? 0 : 2;
+}
+
+/* Writes the tables and plots of experiment e into out/<e->dir>; 0 or 1 (something failed). */
+static int write_experiment(const rep_exp *e, const char *out, const char *gnuplot, rep_written *w) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", out, e->dir);
+    if (mkdir_p(dir)) {
+        fprintf(stderr, "lrpe report: cannot create %s: %s (check that the --out folder is writable)\n", dir, strerror(errno));
+        return 1;
+    }
+    int bad = write_table(dir, "table.md", rep_table_md, e) | write_table(dir, "table.csv", rep_table_csv, e) |
+              write_table(dir, "table.tex", rep_table_tex, e);
+    w->tables_ok = !bad;
+    char err[4096 + 256];
+    if (rep_plot(e, dir, gnuplot, &w->plots, err, sizeof err)) {
+        fprintf(stderr, "lrpe report: %s\n", err);
+        bad = 1;
+    }
+    int done = 0;
+    for (int i = 0; i < e->nruns; i++) done += e->runs[i].status == DB_COMPLETED;
+    fprintf(stderr, "lrpe report: %s: %d row%s, %d of %d runs completed -> %s/ (table.md, table.csv, table.tex",
+            e->name, e->nrows, e->nrows == 1 ? "" : "s", done, e->nruns, dir);
+    for (int i = 0; i < w->plots.n; i++) fprintf(stderr, ", %s%s", w->plots.name[i], gnuplot ? ".png/.svg" : ".gp");
+    fprintf(stderr, ")%s\n", bad ? " with errors" : "");
+    return bad ? 1 : 0;
+}
+
+/* Entry point of `lrpe report`. */
+int cmd_report(int argc, char **argv) {
+    report_args a;
+    if (parse_args(argc, argv, &a)) return 2;
+    if (access(a.db, F_OK) != 0) {
+        fprintf(stderr, "lrpe report: no database at %s (record runs with `lrpe run SPEC.yaml` first, or name one with "
+                        "--db FILE)\n", a.db);
+        return 2;
+    }
+    char err[4096];
+    db *d = NULL;
+    rep_set s;
+    if (db_open(&d, a.db, DB_OPEN_READONLY, err, sizeof err)) {
+        fprintf(stderr, "lrpe report: %s\n", err);
+        return 1;
+    }
+    int rc = rep_load(&s, d, a.experiment, err, sizeof err);
+    db_close(d);
+    if (rc) {
+        if (rc == REP_ENOEXP) fprintf(stderr, "lrpe report: %s (choose one with --experiment NAME)\n", err);
+        else if (rc == REP_ENORUNS) fprintf(stderr, "lrpe report: %s (record runs with `lrpe run SPEC.yaml` first)\n", err);
+        else fprintf(stderr, "lrpe report: %s\n", err);
+        rep_free(&s);
+        return rc == REP_ENOEXP || rc == REP_ENORUNS ? 2 : 1;
+    }
+    if ((rc = apply_baseline(&s, a.baseline))) {
+        rep_free(&s);
+        return rc;
+    }
+    char gpbuf[4096];
+    const char *gnuplot = rep_find_gnuplot(gpbuf, sizeof gpbuf);
+    if (!gnuplot)
+        fprintf(stderr, "lrpe report: gnuplot not found (install it with `make deps`); writing the tables and the plot "
+                        "scripts, no images\n");
+    rep_written *w = calloc((size_t)s.nexps + 1, sizeof *w);
+    int failed = !gnuplot;
+    if (!w || mkdir_p(a.out)) {
+        fprintf(stderr, "lrpe report: cannot create %s: %s (check that the --out folder is writable)\n", a.out,
+                strerror(w ? errno : ENOMEM));
+        free(w);
+        rep_free(&s);
+        return 1;
+    }
+    for (int x = 0; x < s.nexps; x++) failed |= write_experiment(&s.exps[x], a.out, gnuplot, &w[x]);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/report.md", a.out);
+    FILE *f = fopen(path, "w");
+    int bad = !f || rep_markdown(f, &s, w, a.db, !gnuplot);
+    if (f && fclose(f)) bad = 1;
+    if (bad) fprintf(stderr, "lrpe report: cannot write %s: %s (check that the --out folder is writable)\n", path, strerror(errno ? errno : EIO));
+    else fprintf(stderr, "lrpe report: wrote %s\n", path);
+    free(w);
+    rep_free(&s);
+    return failed || bad ? 1 : 0;
+}

@@ -1,0 +1,391 @@
+/* Collecting the report's data from the results store (see report.h): experiments, their runs
+ * with summaries, provenance and curves, the rows of their tables, and the per-row statistics. */
+#include "report.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Writes a formatted reason into err and returns code. */
+static int rfail(int code, char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* The metrics each task kind reports, best first; the table keeps those some run recorded. */
+static const rep_metric lm_metrics[] = {{"test/bpc", "test BPC", 1, 0}, {"test/ppl", "test PPL", 1, 0}};
+static const rep_metric cls_metrics[] = {{"test/acc", "test accuracy", 0, 1}, {"test/macro_f1", "test macro-F1", 0, 1}};
+static const rep_metric loss_metrics[] = {{"test/loss", "test loss", 1, 0}};
+static const rep_metric lm_curve = {"val/bpc", "validation BPC", 1, 0};
+static const rep_metric cls_curve = {"val/acc", "validation accuracy", 0, 1};
+static const rep_metric loss_curve = {"val/loss", "validation loss", 1, 0};
+
+double rep_sum(const rep_run *run, const char *key) {
+    for (int i = 0; i < run->nsum; i++)
+        if (run->sum[i].key && strcmp(run->sum[i].key, key) == 0) return run->sum[i].value;
+    return NAN;
+}
+
+const char *rep_prov(const rep_run *run, const char *key) {
+    for (int i = 0; i < run->nprov; i++)
+        if (run->prov[i].key && strcmp(run->prov[i].key, key) == 0) return run->prov[i].value;
+    return NULL;
+}
+
+/* Equal strings, NULL equal only to NULL. */
+static int same_str(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
+/* A copy of name fit for a folder name: [A-Za-z0-9._-] kept, others '_', no leading dot. */
+static char *safe_dir(const char *name) {
+    char *d = strdup(*name ? name : "_");
+    if (!d) return NULL;
+    for (char *p = d; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '.' ||
+              *p == '_' || *p == '-'))
+            *p = '_';
+    if (d[0] == '.') d[0] = '_';
+    return d;
+}
+
+/* Picks the primary metrics (those of the kind that some completed run recorded; the first one
+ * when none did) and the curve metric of e. */
+static void choose_metrics(rep_exp *e) {
+    const rep_metric *cand = loss_metrics;
+    int ncand = 1;
+    e->curve = loss_curve;
+    if (strcmp(e->kind, "lm") == 0) {
+        cand = lm_metrics, ncand = 2, e->curve = lm_curve;
+    } else if (!strcmp(e->kind, "textcls") || !strcmp(e->kind, "imgcls") || !strcmp(e->kind, "synthetic")) {
+        cand = cls_metrics, ncand = 2, e->curve = cls_curve;
+    }
+    e->nprim = 0;
+    for (int c = 0; c < ncand && e->nprim < REP_MAXPRIM; c++) {
+        int seen = 0;
+        for (int i = 0; i < e->nruns && !seen; i++)
+            seen = e->runs[i].status == DB_COMPLETED && isfinite(rep_sum(&e->runs[i], cand[c].key));
+        if (seen) e->prim[e->nprim++] = cand[c];
+    }
+    if (!e->nprim) e->prim[e->nprim++] = cand[0];
+}
+
+/* Adds key to e's sweep keys unless it is there (or, for a benchmark, describes the task or the
+ * training: the benchmark varies those along its lines). 0 or -1 (out of memory). */
+static int add_sweep_key(rep_exp *e, const char *key) {
+    if (e->bench && (!strncmp(key, "task.", 5) || !strncmp(key, "train.", 6))) return 0;
+    for (int k = 0; k < e->nsweep; k++)
+        if (!strcmp(e->sweep[k], key)) return 0;
+    char **s = realloc(e->sweep, (size_t)(e->nsweep + 1) * sizeof *s);
+    if (!s) return -1;
+    e->sweep = s;
+    if (!(e->sweep[e->nsweep] = strdup(key))) return -1;
+    e->nsweep++;
+    return 0;
+}
+
+/* Finds the keys where runs of one variant differ from the variant's first run. */
+static int find_sweep_keys(rep_exp *e) {
+    for (int i = 0; i < e->nruns; i++) {
+        const rep_run *a = &e->runs[i];
+        int first = i;
+        for (int j = 0; j < i; j++)
+            if (same_str(e->runs[j].r->variant, a->r->variant)) {
+                first = j;
+                break;
+            }
+        if (first == i) continue;
+        const jflat *x = &e->runs[first].cfg, *y = &a->cfg;
+        for (int k = 0; k < x->n; k++)
+            if (!same_str(x->val[k], jflat_get(y, x->key[k])) && add_sweep_key(e, x->key[k])) return -1;
+        for (int k = 0; k < y->n; k++)
+            if (!jflat_get(x, y->key[k]) && add_sweep_key(e, y->key[k])) return -1;
+    }
+    return 0;
+}
+
+/* 1 when runs a and b have the same values of every sweep key. */
+static int same_sweep(const rep_exp *e, const rep_run *a, const rep_run *b) {
+    for (int k = 0; k < e->nsweep; k++)
+        if (!same_str(jflat_get(&a->cfg, e->sweep[k]), jflat_get(&b->cfg, e->sweep[k]))) return 0;
+    return 1;
+}
+
+/* The label of a row whose first run is run: the variant, then its sweep values. */
+static char *row_label(const rep_exp *e, const rep_run *run) {
+    const char *v = run->r->variant ? run->r->variant : "(no variant)";
+    size_t len = strlen(v) + 4;
+    for (int k = 0; k < e->nsweep; k++) {
+        const char *val = jflat_get(&run->cfg, e->sweep[k]);
+        len += strlen(e->sweep[k]) + strlen(val ? val : "-") + 3;
+    }
+    char *s = malloc(len);
+    if (!s) return NULL;
+    strcpy(s, v);
+    for (int k = 0; k < e->nsweep; k++) {
+        const char *key = strrchr(e->sweep[k], '.'), *val = jflat_get(&run->cfg, e->sweep[k]);
+        strcat(s, k ? ", " : " (");
+        strcat(s, key ? key + 1 : e->sweep[k]);
+        strcat(s, "=");
+        strcat(s, val ? val : "-");
+    }
+    if (e->nsweep) strcat(s, ")");
+    return s;
+}
+
+/* Puts every run of e into its row (variant + sweep values), rows in order of first run. */
+static int build_rows(rep_exp *e) {
+    size_t cap = e->nruns > 0 ? (size_t)e->nruns : 1;
+    if (!(e->rows = calloc(cap, sizeof *e->rows))) return -1;
+    for (int i = 0; i < e->nruns; i++) {
+        rep_run *a = &e->runs[i];
+        rep_row *w = NULL;
+        for (int k = 0; k < e->nrows && !w; k++) {
+            const rep_run *f = &e->runs[e->rows[k].runs[0]];
+            if (same_str(f->r->variant, a->r->variant) && same_sweep(e, f, a)) w = &e->rows[k];
+        }
+        if (!w) {
+            w = &e->rows[e->nrows++];
+            w->variant = a->r->variant ? a->r->variant : "(no variant)";
+            w->baseline = -1;
+            if (!(w->label = row_label(e, a)) || !(w->runs = malloc(cap * sizeof *w->runs))) return -1;
+        }
+        w->runs[w->nruns++] = i;
+        if (a->status >= 0 && a->status < DB_NSTATUS) w->count[a->status]++;
+    }
+    return 0;
+}
+
+int rep_set_baseline(rep_exp *e, const char *variant) {
+    if (!e->nrows) return variant ? -1 : 0;
+    if (!variant) variant = e->rows[0].variant;
+    int nbase = 0, only = -1;
+    for (int k = 0; k < e->nrows; k++)
+        if (!strcmp(e->rows[k].variant, variant)) nbase++, only = k;
+    if (!nbase) return -1;
+    e->baseline = e->rows[only].variant;
+    for (int k = 0; k < e->nrows; k++) {
+        rep_row *w = &e->rows[k];
+        w->baseline = nbase == 1 ? only : -1;
+        for (int b = 0; b < e->nrows && nbase > 1; b++)
+            if (!strcmp(e->rows[b].variant, variant) &&
+                same_sweep(e, &e->runs[e->rows[b].runs[0]], &e->runs[w->runs[0]]))
+                w->baseline = b;
+    }
+    return 0;
+}
+
+/* Reads summary, provenance, config and (for completed runs) the curve of every run of e. */
+static int load_runs(rep_exp *e, db *d, char *err, size_t errlen) {
+    int rc;
+    for (int i = 0; i < e->nruns; i++) {
+        rep_run *a = &e->runs[i];
+        char jerr[128];
+        if (a->r->config_json) jflat_parse(&a->cfg, a->r->config_json, jerr, sizeof jerr);
+        if ((rc = db_summary_get(d, a->r->run_id, &a->sum, &a->nsum, err, errlen)) ||
+            (rc = db_provenance_get(d, a->r->run_id, &a->prov, &a->nprov, err, errlen)))
+            return rc;
+        if (isfinite(rep_sum(a, "perf/seq_len"))) e->bench = 1;
+    }
+    const jflat *c0 = &e->runs[0].cfg;
+    e->kind = jflat_get(c0, "task.kind") ? jflat_get(c0, "task.kind") : "?";
+    e->dataset = jflat_get(c0, "task.dataset") ? jflat_get(c0, "task.dataset") : "?";
+    choose_metrics(e);
+    for (int i = 0; i < e->nruns && !e->bench; i++) {
+        rep_run *a = &e->runs[i];
+        if (a->status == DB_COMPLETED &&
+            (rc = db_metric_curve(d, a->r->run_id, e->curve.key, &a->curve, &a->ncurve, err, errlen)))
+            return rc;
+    }
+    return 0;
+}
+
+/* Sets up experiment e named name from the runs of block[n] with that name. */
+static int load_exp(rep_exp *e, const char *name, const db_run *block, int n, db *d, char *err, size_t errlen) {
+    if (!(e->name = strdup(name)) || !(e->dir = safe_dir(name)) || !(e->runs = calloc((size_t)n, sizeof *e->runs)))
+        return rfail(DB_ERR, err, errlen, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (!same_str(block[i].experiment ? block[i].experiment : "(none)", name)) continue;
+        rep_run *a = &e->runs[e->nruns++];
+        a->r = &block[i];
+        a->status = block[i].status == DB_RUNNING && block[i].dead ? DB_INTERRUPTED : block[i].status;
+    }
+    int rc = load_runs(e, d, err, errlen);
+    if (rc) return rc;
+    if (find_sweep_keys(e) || build_rows(e)) return rfail(DB_ERR, err, errlen, "out of memory");
+    rep_set_baseline(e, NULL);
+    return 0;
+}
+
+int rep_load(rep_set *out, db *d, const char *experiment, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    int n = 0, rc = db_runs_list(d, NULL, DB_STALE_S, &out->block, &n, err, errlen);
+    if (rc) return rc;
+    if (!n) return rfail(REP_ENORUNS, err, errlen, "no runs in %s", db_path(d));
+    /* experiment names in order of first run */
+    const char **names = malloc((size_t)n * sizeof *names);
+    if (!names || !(out->exps = calloc((size_t)n, sizeof *out->exps))) {
+        free(names);
+        return rfail(DB_ERR, err, errlen, "out of memory");
+    }
+    int nnames = 0, found = 0;
+    for (int i = 0; i < n; i++) {
+        const char *x = out->block[i].experiment ? out->block[i].experiment : "(none)";
+        int k = 0;
+        while (k < nnames && strcmp(names[k], x)) k++;
+        if (k == nnames) names[nnames++] = x;
+        if (experiment && !strcmp(x, experiment)) found = 1;
+    }
+    if (experiment && !found) {
+        size_t len = (size_t)snprintf(err, errlen, "no experiment '%s' in %s; known:", experiment, db_path(d));
+        for (int k = 0; k < nnames && len < errlen; k++)
+            len += (size_t)snprintf(err + len, errlen - len, "%s %s", k ? "," : "", names[k]);
+        free(names);
+        return REP_ENOEXP;
+    }
+    for (int k = 0; k < nnames; k++) {
+        if (experiment && strcmp(names[k], experiment)) continue;
+        if ((rc = load_exp(&out->exps[out->nexps++], names[k], out->block, n, d, err, errlen))) break;
+    }
+    free(names);
+    return rc;
+}
+
+void rep_free(rep_set *s) {
+    for (int x = 0; x < s->nexps; x++) {
+        rep_exp *e = &s->exps[x];
+        for (int i = 0; i < e->nruns; i++) {
+            jflat_free(&e->runs[i].cfg);
+            free(e->runs[i].sum);
+            free(e->runs[i].prov);
+            free(e->runs[i].curve);
+        }
+        for (int k = 0; k < e->nrows; k++) free(e->rows[k].label), free(e->rows[k].runs);
+        for (int k = 0; k < e->nsweep; k++) free(e->sweep[k]);
+        free(e->sweep);
+        free(e->rows);
+        free(e->runs);
+        free(e->name);
+        free(e->dir);
+    }
+    free(s->exps);
+    free(s->block);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---------------------------------------------------------------- statistics per row */
+
+int rep_values(const rep_exp *e, const rep_row *w, const char *key, double *vals, long long *seeds) {
+    int n = 0;
+    for (int k = 0; k < w->nruns; k++) {
+        const rep_run *a = &e->runs[w->runs[k]];
+        double v = rep_sum(a, key);
+        if (a->status != DB_COMPLETED || !isfinite(v)) continue;
+        if (seeds) seeds[n] = a->r->seed;
+        vals[n++] = v;
+    }
+    return n;
+}
+
+stats_ci rep_row_ci(const rep_exp *e, const rep_row *w, const char *key) {
+    double *v = malloc((size_t)(w->nruns ? w->nruns : 1) * sizeof *v);
+    stats_ci c = stats_ci95(v, v ? rep_values(e, w, key, v, NULL) : 0);
+    free(v);
+    return c;
+}
+
+stats_ci rep_row_diff(const rep_exp *e, const rep_row *w, const char *key) {
+    stats_ci none = {.mean = NAN, .std = NAN, .half = NAN, .lo = NAN, .hi = NAN};
+    if (w->baseline < 0) return none;
+    const rep_row *b = &e->rows[w->baseline];
+    size_t na = (size_t)(w->nruns ? w->nruns : 1), nb = (size_t)(b->nruns ? b->nruns : 1);
+    double *va = malloc(na * sizeof *va), *vb = malloc(nb * sizeof *vb);
+    double *pa = malloc(na * sizeof *pa), *pb = malloc(na * sizeof *pb);
+    long long *sa = malloc(na * sizeof *sa), *sb = malloc(nb * sizeof *sb);
+    stats_ci c = none;
+    if (va && vb && pa && pb && sa && sb) {
+        int n = rep_values(e, w, key, va, sa), m = rep_values(e, b, key, vb, sb), np = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < m; j++)
+                if (sa[i] == sb[j]) { /* the first baseline run of the same seed */
+                    pa[np] = va[i], pb[np] = vb[j], np++;
+                    break;
+                }
+        c = stats_paired_ci95(pa, pb, np);
+    }
+    free(va), free(vb), free(pa), free(pb), free(sa), free(sb);
+    return c;
+}
+
+/* Orders benchmark points by sequence length. */
+static int by_seq_len(const void *a, const void *b) {
+    double x = ((const rep_bench_pt *)a)->seq_len, y = ((const rep_bench_pt *)b)->seq_len;
+    return (x > y) - (x < y);
+}
+
+int rep_bench_points(const rep_exp *e, const rep_row *w, rep_bench_pt *pts) {
+    int n = 0;
+    for (int k = 0; k < w->nruns; k++) {
+        const rep_run *a = &e->runs[w->runs[k]];
+        double L = rep_sum(a, "perf/seq_len");
+        if (a->status != DB_COMPLETED || !isfinite(L)) continue;
+        int p = 0;
+        while (p < n && pts[p].seq_len != L) p++;
+        if (p == n) pts[n++] = (rep_bench_pt){.seq_len = L};
+        rep_bench_pt *q = &pts[p];
+        double v[7] = {rep_sum(a, "perf/tokens_per_s"), rep_sum(a, "perf/step_ms"), rep_sum(a, "perf/gflops"),
+                       rep_sum(a, "perf/peak_pct"), rep_sum(a, "perf/peak_rss_mb"), rep_sum(a, "perf/tokens_per_s_min"),
+                       rep_sum(a, "perf/tokens_per_s_max")};
+        double *acc[7] = {&q->tokens_per_s, &q->step_ms, &q->gflops, &q->peak_pct, &q->peak_rss_mb, &q->tps_min, &q->tps_max};
+        q->n++; /* running means; a missing value makes the mean NaN, shown as missing */
+        for (int i = 0; i < 7; i++) *acc[i] += (v[i] - *acc[i]) / q->n;
+    }
+    qsort(pts, (size_t)n, sizeof *pts, by_seq_len);
+    return n;
+}
+
+/* ---------------------------------------------------------------- presentation helpers */
+
+const char *rep_count_note(const rep_row *w, int n, char *buf, size_t len) {
+    static const db_status other[] = {DB_FAILED, DB_INTERRUPTED, DB_RUNNING, DB_PENDING};
+    size_t k = (size_t)snprintf(buf, len, "(n=%d", n);
+    const char *sep = "; ";
+    int unmeasured = w->count[DB_COMPLETED] - n;
+    if (unmeasured > 0 && k < len) {
+        k += (size_t)snprintf(buf + k, len - k, "%s%d completed without it", sep, unmeasured);
+        sep = ", ";
+    }
+    for (int i = 0; i < 4 && k < len; i++)
+        if (w->count[other[i]]) {
+            k += (size_t)snprintf(buf + k, len - k, "%s%d %s", sep, w->count[other[i]], db_status_name(other[i]));
+            sep = ", ";
+        }
+    if (k < len) snprintf(buf + k, len - k, ")");
+    return buf;
+}
+
+int rep_decimals(double v) {
+    v = fabs(v);
+    return !isfinite(v) || v < 10 ? 3 : v < 100 ? 2 : v < 1000 ? 1 : 0;
+}
+
+double rep_column_scale(const rep_exp *e, const rep_metric *m) {
+    double s = 0.0;
+    for (int k = 0; k < e->nrows; k++) {
+        double v = fabs(rep_row_ci(e, &e->rows[k], m->key).mean) * (m->percent ? 100.0 : 1.0);
+        if (isfinite(v) && v > s) s = v;
+    }
+    return s;
+}
+
+int rep_is_best(const rep_exp *e, const rep_metric *m, const rep_row *w) {
+    double mine = rep_row_ci(e, w, m->key).mean;
+    if (!isfinite(mine)) return 0;
+    for (int k = 0; k < e->nrows; k++) {
+        double v = rep_row_ci(e, &e->rows[k], m->key).mean;
+        if (isfinite(v) && (m->lower_better ? v < mine : v > mine)) return 0;
+    }
+    return 1;
+}

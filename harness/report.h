@@ -1,0 +1,114 @@
+/* The report's view of the results store: runs grouped by experiment, then into rows (one per
+ * variant, or per variant and sweep value when a sweep gave one variant several configs), with
+ * their summaries, provenance and validation curves, and the statistics the tables and plots
+ * show. Loaded once (rep_load) and then only read by report_table.c, report_bench.c,
+ * report_plot.c and report_md.c. Nothing here prints or exits. */
+#ifndef LRPE_REPORT_H
+#define LRPE_REPORT_H
+
+#include <stdio.h>
+
+#include "db.h"
+#include "jsonflat.h"
+#include "stats.h"
+
+#define REP_MAXPRIM 2 /* primary metrics per table */
+#define REP_ENOEXP -10 /* rep_load: no such experiment (err lists the known ones) */
+#define REP_ENORUNS -11 /* rep_load: the database holds no runs */
+
+/* A metric the report shows: its key and how to show it. */
+typedef struct rep_metric {
+    const char *key;   /* summary or metrics key, e.g. "test/bpc" */
+    const char *label; /* column and axis label, e.g. "test BPC" */
+    int lower_better;  /* 1 for loss, bpc, ppl; 0 for acc, f1 */
+    int percent;       /* a fraction in [0, 1] shown as percent (x 100) in md, tex and plots */
+} rep_metric;
+
+/* One run with what the report reads of it. */
+typedef struct rep_run {
+    const db_run *r;       /* the runs row */
+    db_status status;      /* effective status: a running run whose process died is interrupted */
+    jflat cfg;             /* config_json flattened to dotted keys (empty when unreadable) */
+    db_value *sum;         /* summary (completed runs), sum[nsum] */
+    int nsum;
+    db_text *prov;         /* provenance, prov[nprov] */
+    int nprov;
+    db_point *curve;       /* the experiment's validation curve (completed runs), curve[ncurve] */
+    int ncurve;
+} rep_run;
+
+/* One table row: the runs of one variant (and sweep value), seeds being the repeats. */
+typedef struct rep_row {
+    char *label;             /* the variant, plus " (key=value, ...)" of its sweep values */
+    const char *variant;     /* the variant's name */
+    int *runs, nruns;        /* indices into the experiment's runs, registration order */
+    int count[DB_NSTATUS];   /* runs by effective status */
+    int baseline;            /* the row it is compared with (itself for a baseline row), -1 none */
+} rep_row;
+
+/* One experiment. */
+typedef struct rep_exp {
+    char *name;                    /* runs.experiment */
+    char *dir;                     /* name made safe as a folder name */
+    const char *kind, *dataset;    /* task.kind and task.dataset of the first run ("?" if unknown) */
+    int bench;                     /* runs come from lrpe bench (summary key perf/seq_len) */
+    rep_metric prim[REP_MAXPRIM];  /* primary metrics, columns of the table */
+    int nprim;
+    rep_metric curve;              /* the validation metric plotted against step */
+    const char *baseline;          /* the baseline variant's name */
+    rep_run *runs;
+    int nruns;
+    rep_row *rows;
+    int nrows;
+    char **sweep;                  /* keys whose value differs between runs of one variant */
+    int nsweep;
+} rep_exp;
+
+/* Every experiment of a database. */
+typedef struct rep_set {
+    db_run *block;  /* db_runs_list's block (the runs' strings live here) */
+    rep_exp *exps;
+    int nexps;
+} rep_set;
+
+/* One point of a benchmark line: the mean of the perf/ keys of the runs at one sequence length. */
+typedef struct rep_bench_pt {
+    double seq_len, tokens_per_s, step_ms, gflops, peak_pct, peak_rss_mb;
+    double tps_min, tps_max; /* perf/tokens_per_s_min and _max (slowest and fastest timed step) */
+    int n; /* runs averaged */
+} rep_bench_pt;
+
+/* Reads the runs of `experiment` (every experiment when NULL) from d into *out, with summaries,
+ * provenance and curves, grouped into rows. 0; REP_ENOEXP (err names the known experiments);
+ * REP_ENORUNS; or another negative code with a reason in err. rep_free(out) in every case. */
+int rep_load(rep_set *out, db *d, const char *experiment, char *err, size_t errlen);
+/* Chooses the baseline variant of e (NULL: the first row's variant) and links each row to its
+ * baseline row. -1 when e has no such variant. */
+int rep_set_baseline(rep_exp *e, const char *variant);
+/* Releases everything rep_load allocated. */
+void rep_free(rep_set *s);
+
+/* Summary value key of run, NaN when absent. */
+double rep_sum(const rep_run *run, const char *key);
+/* Provenance value key of run, NULL when absent. */
+const char *rep_prov(const rep_run *run, const char *key);
+/* The finite values of summary key over the completed runs of row w into vals (and their seeds
+ * into seeds when not NULL); both hold w->nruns entries. Returns how many. */
+int rep_values(const rep_exp *e, const rep_row *w, const char *key, double *vals, long long *seeds);
+/* Mean, std and 95% CI of summary key over the completed runs of row w. */
+stats_ci rep_row_ci(const rep_exp *e, const rep_row *w, const char *key);
+/* Paired difference w - its baseline of summary key over the seeds both completed (n = pairs);
+ * n = 0 when there is no baseline or no common seed. */
+stats_ci rep_row_diff(const rep_exp *e, const rep_row *w, const char *key);
+/* The benchmark points of row w sorted by sequence length into pts (w->nruns entries); how many. */
+int rep_bench_points(const rep_exp *e, const rep_row *w, rep_bench_pt *pts);
+/* "(n=2; 1 failed, 1 pending)"-style note of row w for a metric with n values, into buf. */
+const char *rep_count_note(const rep_row *w, int n, char *buf, size_t len);
+/* Decimals to print values of magnitude v with (3 below 10, 2 below 100, 1 below 1000, else 0). */
+int rep_decimals(double v);
+/* The rows' largest |mean| of metric m (scaled to percent when m says so), for rep_decimals. */
+double rep_column_scale(const rep_exp *e, const rep_metric *m);
+/* 1 when row w has the best mean of metric m among e's rows (equal means share it). */
+int rep_is_best(const rep_exp *e, const rep_metric *m, const rep_row *w);
+
+#endif

@@ -1,0 +1,152 @@
+/* The top-level report.md: per experiment its table (embedded), links to its table files and
+ * plots (PNG embedded, SVG, data and script linked), the resolved configuration and what each
+ * variant changes, the data, the machine and build the runs came from, the dates and run counts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "report_out.h"
+#include "version.h"
+
+/* A GitHub-style anchor for heading text: lower case, spaces to '-', other punctuation dropped. */
+static void anchor(FILE *f, const char *s) {
+    for (; *s; s++) {
+        char c = *s;
+        if (c >= 'A' && c <= 'Z') fputc(c - 'A' + 'a', f);
+        else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_') fputc(c, f);
+        else if (c == ' ') fputc('-', f);
+    }
+}
+
+/* Runs counted by effective status, into count[DB_NSTATUS]. */
+static void count_runs(const rep_exp *e, int count[DB_NSTATUS]) {
+    memset(count, 0, DB_NSTATUS * sizeof *count);
+    for (int i = 0; i < e->nruns; i++)
+        if (e->runs[i].status >= 0 && e->runs[i].status < DB_NSTATUS) count[e->runs[i].status]++;
+}
+
+/* The line with the run counts and the dates of the runs. */
+static void md_runs_line(FILE *f, const rep_exp *e) {
+    int c[DB_NSTATUS];
+    count_runs(e, c);
+    const char *first = NULL, *last = NULL;
+    for (int i = 0; i < e->nruns; i++) {
+        const db_run *r = e->runs[i].r;
+        if (r->started_at && (!first || strcmp(r->started_at, first) < 0)) first = r->started_at;
+        if (r->ended_at && (!last || strcmp(r->ended_at, last) > 0)) last = r->ended_at;
+    }
+    fprintf(f, "Task %s / %s. Runs: %d of %d completed, %d failed, %d interrupted, %d running, %d pending. ", e->kind,
+            e->dataset, c[DB_COMPLETED], e->nruns, c[DB_FAILED], c[DB_INTERRUPTED], c[DB_RUNNING], c[DB_PENDING]);
+    fprintf(f, "Dates (UTC): first run started %s, last run ended %s.\n\n", first ? first : "never", last ? last : "never");
+}
+
+/* Links to the table files and the plots of e (PNG embedded unless gnuplot was missing). */
+static void md_files(FILE *f, const rep_exp *e, const rep_written *w, int gnuplot_missing) {
+    fprintf(f, "Table files: [table.md](%s/table.md), [table.csv](%s/table.csv) (every number, 95%% CIs), "
+               "[table.tex](%s/table.tex) (LaTeX, booktabs)%s.\n\n",
+            e->dir, e->dir, e->dir, w->tables_ok ? "" : " -- **not all could be written, see the messages of lrpe report**");
+    if (!w->plots.n) {
+        fprintf(f, "No plots: no completed run recorded the plotted metrics.\n\n");
+        return;
+    }
+    const char *dat = e->bench ? "bench" : NULL;
+    for (int i = 0; i < w->plots.n; i++) {
+        const char *n = w->plots.name[i];
+        if (!gnuplot_missing) fprintf(f, "![%s](%s/%s.png)\n\n", w->plots.caption[i], e->dir, n);
+        fprintf(f, "%s: [PNG](%s/%s.png), [SVG](%s/%s.svg); data [%s.dat](%s/%s.dat), script [%s.gp](%s/%s.gp)%s\n\n",
+                w->plots.caption[i], e->dir, n, e->dir, n, dat ? dat : n, e->dir, dat ? dat : n, n, e->dir, n,
+                gnuplot_missing ? " (not drawn: gnuplot is missing; `make deps` installs it)" : "");
+    }
+}
+
+/* The resolved config of the first run, and per row the keys where its config differs. */
+static void md_config(FILE *f, const rep_exp *e) {
+    const rep_run *r0 = &e->runs[0];
+    fprintf(f, "**Configuration.** Resolved config of the first run (`%.12s`, variant `%s`, seed %lld):\n\n```\n",
+            r0->r->run_id, r0->r->variant ? r0->r->variant : "-", r0->r->seed);
+    for (int k = 0; k < r0->cfg.n; k++) fprintf(f, "%s = %s\n", r0->cfg.key[k], *r0->cfg.val[k] ? r0->cfg.val[k] : "\"\"");
+    if (!r0->cfg.n) fprintf(f, "(no readable config recorded)\n");
+    fprintf(f, "```\n\nWhat each row changes from it:\n\n");
+    for (int k = 0; k < e->nrows; k++) {
+        const rep_row *w = &e->rows[k];
+        const jflat *c = &e->runs[w->runs[0]].cfg;
+        fprintf(f, "- `%s`:", w->label);
+        int any = 0;
+        for (int i = 0; i < c->n; i++) {
+            const char *v0 = jflat_get(&r0->cfg, c->key[i]);
+            if (v0 && !strcmp(v0, c->val[i])) continue;
+            fprintf(f, "%s `%s` = `%s`", any ? "," : "", c->key[i], c->val[i]);
+            any = 1;
+        }
+        for (int i = 0; i < r0->cfg.n; i++)
+            if (!jflat_get(c, r0->cfg.key[i])) fprintf(f, "%s `%s` absent", any ? "," : "", r0->cfg.key[i]), any = 1;
+        fprintf(f, "%s\n", any ? "" : " nothing (the reference config)");
+    }
+    fputc('\n', f);
+}
+
+/* The distinct values of provenance key over e's runs, with how many runs had each. */
+static void md_prov_values(FILE *f, const rep_exp *e, const char *key) {
+    int shown = 0;
+    for (int i = 0; i < e->nruns; i++) {
+        const char *v = rep_prov(&e->runs[i], key);
+        if (!v) continue;
+        int seen = 0, count = 0;
+        for (int j = 0; j < i && !seen; j++) seen = rep_prov(&e->runs[j], key) && !strcmp(rep_prov(&e->runs[j], key), v);
+        if (seen) continue;
+        for (int j = i; j < e->nruns; j++) count += rep_prov(&e->runs[j], key) && !strcmp(rep_prov(&e->runs[j], key), v);
+        fprintf(f, "%s`", shown ? "; " : "");
+        rep_md_puts(f, v);
+        fprintf(f, "`");
+        if (count != e->nruns) fprintf(f, " (%d run%s)", count, count == 1 ? "" : "s");
+        shown++;
+    }
+    if (!shown) fprintf(f, "not recorded");
+}
+
+/* The provenance table: data, machine, build. */
+static void md_provenance(FILE *f, const rep_exp *e) {
+    static const struct {
+        const char *label, *key;
+    } rows[] = {{"data", "data"},          {"CPU", "cpu_model"},      {"host", "host"},
+                {"BLAS", "blas"},          {"threads (OpenMP)", "threads_omp"}, {"commit", "git_commit"},
+                {"uncommitted changes", "git_dirty"}, {"compiler", "compiler"}, {"flags", "cflags"}};
+    fprintf(f, "**Provenance** (values over the runs that recorded them; a count where runs differ):\n\n"
+               "| | |\n|---|---|\n");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        fprintf(f, "| %s | ", rows[i].label);
+        md_prov_values(f, e, rows[i].key);
+        fprintf(f, " |\n");
+    }
+    fputc('\n', f);
+}
+
+int rep_markdown(FILE *f, const rep_set *s, const rep_written *w, const char *db_path, int gnuplot_missing) {
+    char now[32];
+    time_t t = time(NULL);
+    strftime(now, sizeof now, "%Y-%m-%d %H:%M:%S", gmtime(&t));
+    fprintf(f, "# lrpe report\n\nFrom `%s`, written %s UTC by lrpe %s. One section per experiment; each "
+               "experiment's folder holds its tables (Markdown, CSV with every number and 95%% confidence "
+               "intervals, LaTeX with booktabs rules) and plots (PNG, SVG, and the gnuplot data and script "
+               "that drew them).\n\n",
+            db_path, now, LRPE_VERSION);
+    if (gnuplot_missing)
+        fprintf(f, "**Plots were not drawn: gnuplot is not installed** (`make deps` installs it; then run "
+                   "`lrpe report` again, or `gnuplot NAME.gp` in an experiment's folder).\n\n");
+    for (int x = 0; x < s->nexps; x++) {
+        fprintf(f, "- [%s](#", s->exps[x].name);
+        anchor(f, s->exps[x].name);
+        fprintf(f, ")%s\n", s->exps[x].bench ? " (benchmark)" : "");
+    }
+    for (int x = 0; x < s->nexps; x++) {
+        const rep_exp *e = &s->exps[x];
+        fprintf(f, "\n## %s\n\n", e->name);
+        md_runs_line(f, e);
+        rep_table_md(f, e);
+        md_files(f, e, &w[x], gnuplot_missing);
+        md_config(f, e);
+        md_provenance(f, e);
+    }
+    return ferror(f) ? -1 : 0;
+}

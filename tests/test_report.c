@@ -1,0 +1,482 @@
+/* `lrpe report` end to end: a results database built here with the db API (an LM experiment with
+ * a complete variant, one with a failed seed, one with a single seed, one with no completed run,
+ * and a benchmark experiment), the report run through the binary (./lrpe or $LRPE_BIN), and every
+ * file checked: tables (bold best, missing runs shown, CSV numbers equal to the stats module's),
+ * LaTeX booktabs, valid PNG and SVG plots, report.md; and the error paths (no database, unknown
+ * experiment or variant, no gnuplot, unwritable output). Also the config JSON flattener. */
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "jsonflat.h"
+#include "stats.h"
+#include "test.h"
+
+/* s, or a placeholder for a file that could not be read (for messages). */
+#define SHOW(s) ((s) ? (s) : "(not readable)")
+
+/* ---------------------------------------------------------------- fixture */
+
+typedef struct report_fx {
+    char dir[PATH_MAX];
+    char bin[PATH_MAX];
+} report_fx;
+
+/* A temporary folder and the absolute path of the binary; -1 (a failure recorded) when missing. */
+static int fx_open(report_fx *f) {
+    const char *bin = getenv("LRPE_BIN") ? getenv("LRPE_BIN") : "./lrpe";
+    if (!realpath(bin, f->bin)) {
+        test_fail(__FILE__, __LINE__, "no lrpe binary at %s (build it first)", bin);
+        return -1;
+    }
+    const char *t = getenv("TMPDIR");
+    snprintf(f->dir, sizeof f->dir, "%s/lrpe-report-XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(f->dir)) {
+        test_fail(__FILE__, __LINE__, "mkdtemp %s: %s", f->dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* nftw callback removing one entry. */
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Removes the folder. */
+static void fx_close(report_fx *f) {
+    chmod(f->dir, 0755);
+    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Runs `env lrpe args` in the folder; both streams into out; the exit code (-1 if it crashed). */
+static int fx_lrpe(const report_fx *f, const char *env, const char *args, char *out, size_t cap) {
+    char cmd[3 * PATH_MAX + 1024];
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s LRPE_THREADS=1 '%s' %s 2>&1", f->dir, env ? env : "", f->bin, args);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The whole of <dir>/rel as a malloc'd string (NULL when unreadable); *len its size. */
+static char *slurp(const report_fx *f, const char *rel, size_t *len) {
+    char path[PATH_MAX + 256];
+    snprintf(path, sizeof path, "%s/%s", f->dir, rel);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n, fp)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *b = realloc(buf, 2 * cap + 1);
+            if (!b) free(buf);
+            buf = b;
+            cap *= 2;
+        }
+    }
+    fclose(fp);
+    if (buf) buf[n] = 0;
+    if (len) *len = n;
+    return buf;
+}
+
+/* ---------------------------------------------------------------- the database */
+
+/* Registers a run and gives it a final state (DB_PENDING leaves it registered only). */
+static void add_run(db *d, const char *id, const char *exp, const char *variant, long long seed, const char *cfg,
+                    db_status st, const char *error) {
+    char err[512];
+    db_run_info info = {id, exp, variant, seed, cfg};
+    CHECK(db_runs_register(d, &info, 1, err, sizeof err) == 0, "register %s: %s", id, err);
+    if (st == DB_PENDING) return;
+    CHECK(db_run_start(d, id, err, sizeof err) == 0, "start %s: %s", id, err);
+    db_text prov[] = {{"git_commit", "abc123def456"}, {"git_dirty", "0"}, {"compiler", "gcc 12.2.0"},
+                      {"cflags", "-O3 -fopenmp"},     {"blas", "OpenBLAS 0.3.21 openmp"}, {"threads_omp", "2"},
+                      {"cpu_model", "Test CPU 9000"}, {"host", "testhost"},     {"data", "kjv.txt md5 0123abcd"}};
+    CHECK(db_provenance_set(d, id, prov, (int)(sizeof prov / sizeof prov[0]), err, sizeof err) == 0, "provenance: %s", err);
+    if (st != DB_RUNNING) CHECK(db_run_finish(d, id, st, error, err, sizeof err) == 0, "finish %s: %s", id, err);
+}
+
+/* Summary of a completed LM run. */
+static void lm_summary(db *d, const char *id, double bpc, double tps) {
+    char err[512];
+    db_value kv[] = {{"test/bpc", bpc}, {"test/ppl", pow(2.0, bpc)}, {"test/loss", bpc * log(2.0)},
+                     {"params", 25984}, {"perf/tokens_per_s", tps}, {"perf/peak_rss_mb", 50}};
+    CHECK(db_summary_set(d, id, kv, (int)(sizeof kv / sizeof kv[0]), err, sizeof err) == 0, "summary: %s", err);
+    db_metric curve[3];
+    for (int i = 0; i < 3; i++) curve[i] = (db_metric){10 * (i + 1), "val/bpc", bpc + 1.0 - 0.4 * i};
+    CHECK(db_metrics_add(d, id, curve, 3, err, sizeof err) == 0, "curve: %s", err);
+}
+
+#define LM_CFG(enc) "{\"model\":{\"attention\":\"linear\",\"encoding\":\"" enc "\"},\"task\":{\"dataset\":\"kjv\",\"kind\":\"lm\",\"seq_len\":64}}"
+#define FAIL_TEXT "loss became NaN at step 7 (lower train.lr)"
+
+/* The values the LM experiment holds (test/bpc per seed 1..3; NaN where no completed run). */
+static const double base_bpc[3] = {2.0, 2.2, 2.4}, rope_bpc[2] = {1.9, 2.05}, single_bpc = 2.5;
+
+/* Builds <dir>/results/results.db: experiment lmx (variants base, rope, single, broken) and
+ * benchmark benchx (softmax and linear at 256, 512, 1024 tokens, one failed point). */
+static void build_db(const report_fx *f) {
+    char path[PATH_MAX + 64], err[512], id[64];
+    snprintf(path, sizeof path, "%s/results/results.db", f->dir);
+    db *d = NULL;
+    if (db_open(&d, path, 0, err, sizeof err)) {
+        test_fail(__FILE__, __LINE__, "%s", err);
+        return;
+    }
+    for (int s = 1; s <= 3; s++) {
+        snprintf(id, sizeof id, "base-%d", s);
+        add_run(d, id, "lmx", "base", s, LM_CFG("none"), DB_COMPLETED, NULL);
+        lm_summary(d, id, base_bpc[s - 1], 100.0 + 10 * s);
+    }
+    for (int s = 1; s <= 3; s++) {
+        snprintf(id, sizeof id, "rope-%d", s);
+        add_run(d, id, "lmx", "rope", s, LM_CFG("rope"), s == 3 ? DB_FAILED : DB_COMPLETED, s == 3 ? FAIL_TEXT : NULL);
+        if (s < 3) lm_summary(d, id, rope_bpc[s - 1], 90.0);
+    }
+    add_run(d, "single-1", "lmx", "single", 1, LM_CFG("lrpe-unitary"), DB_COMPLETED, NULL);
+    lm_summary(d, "single-1", single_bpc, 80.0);
+    add_run(d, "single-2", "lmx", "single", 2, LM_CFG("lrpe-unitary"), DB_PENDING, NULL);
+    add_run(d, "broken-1", "lmx", "broken", 1, LM_CFG("alibi"), DB_FAILED, "out of memory | really");
+    /* the benchmark */
+    static const char *const att[2] = {"softmax", "linear"};
+    for (int a = 0; a < 2; a++)
+        for (int L = 256; L <= 1024; L *= 2) {
+            char cfg[256];
+            snprintf(cfg, sizeof cfg, "{\"model\":{\"attention\":\"%s\"},\"task\":{\"kind\":\"lm\",\"dataset\":\"kjv\",\"seq_len\":%d}}",
+                     att[a], L);
+            snprintf(id, sizeof id, "bench-%s-%d", att[a], L);
+            add_run(d, id, "benchx", att[a], 0, cfg, DB_COMPLETED, NULL);
+            double tps = a ? 5000.0 : 8000.0 * 256.0 / L, rss = a ? 100.0 + L / 64.0 : 100.0 + L * L / 4096.0;
+            db_value kv[] = {{"perf/seq_len", L}, {"perf/tokens_per_s", tps}, {"perf/step_ms", 1e3 * 16 * L / tps},
+                             {"perf/gflops", 12.5}, {"perf/peak_pct", 40.0}, {"perf/peak_rss_mb", rss},
+                             {"perf/tokens_per_s_min", 0.9 * tps}, {"perf/tokens_per_s_max", 1.1 * tps}};
+            CHECK(db_summary_set(d, id, kv, a ? 8 : 6, err, sizeof err) == 0, "bench summary: %s", err);
+        }
+    add_run(d, "bench-linear-2048", "benchx", "linear", 0,
+            "{\"model\":{\"attention\":\"linear\"},\"task\":{\"kind\":\"lm\",\"seq_len\":2048}}", DB_FAILED,
+            "out of memory at 2048 tokens");
+    db_close(d);
+}
+
+/* ---------------------------------------------------------------- checks */
+
+/* Checks <dir>/rel is a PNG with a positive width and height (signature, then the IHDR chunk). */
+static void check_png(const report_fx *f, const char *rel) {
+    size_t n = 0;
+    unsigned char *p = (unsigned char *)slurp(f, rel, &n);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (!p || n < 33) {
+        test_fail(__FILE__, __LINE__, "%s: missing or too short (%zu bytes)", rel, n);
+        free(p);
+        return;
+    }
+    unsigned long w = (unsigned long)p[16] << 24 | (unsigned long)p[17] << 16 | (unsigned long)p[18] << 8 | p[19];
+    unsigned long h = (unsigned long)p[20] << 24 | (unsigned long)p[21] << 16 | (unsigned long)p[22] << 8 | p[23];
+    CHECK(memcmp(p, sig, 8) == 0, "%s: not a PNG signature", rel);
+    CHECK(p[11] == 13 && memcmp(p + 12, "IHDR", 4) == 0, "%s: first chunk is not a 13-byte IHDR", rel);
+    CHECK(w > 0 && h > 0 && w == 900 && h == 550, "%s: %lu x %lu, want 900 x 550", rel, w, h);
+    free(p);
+}
+
+/* Checks <dir>/rel is an SVG document holding an <svg> element and some drawing. */
+static void check_svg(const report_fx *f, const char *rel) {
+    size_t n = 0;
+    char *s = slurp(f, rel, &n);
+    CHECK(s && (strncmp(s, "<?xml", 5) == 0 || strncmp(s, "<svg", 4) == 0), "%s: does not start with an XML/svg tag", rel);
+    CHECK(s && strstr(s, "<svg") && strstr(s, "</svg>") && (strstr(s, "<path") || strstr(s, "<polyline")),
+          "%s: no svg element with paths", rel);
+    free(s);
+}
+
+/* Checks <dir>/rel exists and is not empty. */
+static void check_nonempty(const report_fx *f, const char *rel) {
+    char path[PATH_MAX + 256];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", f->dir, rel);
+    CHECK(stat(path, &st) == 0 && st.st_size > 0, "%s missing or empty", rel);
+}
+
+/* Field `column` of the CSV line whose first two fields are exp,variant, as a number (NaN when
+ * missing or empty). Fields here have no quotes or commas. */
+static double csv_number(const char *csv, const char *exp, const char *variant, const char *column) {
+    const char *nl = strchr(csv, '\n');
+    if (!nl) return NAN;
+    int col = -1, k = 0;
+    for (const char *p = csv; p < nl; k++) {
+        size_t len = strcspn(p, ",\n");
+        if (strlen(column) == len && !strncmp(p, column, len)) col = k;
+        p += len + (p[len] == ',');
+        if (p[-1] != ',') break;
+    }
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "\n%s,%s,", exp, variant);
+    const char *line = strstr(csv, prefix);
+    if (col < 0 || !line) return NAN;
+    line++;
+    for (k = 0; k < col; k++) {
+        line = strpbrk(line, ",\n");
+        if (!line || *line == '\n') return NAN;
+        line++;
+    }
+    char *end;
+    double v = strtod(line, &end);
+    return end == line ? NAN : v;
+}
+
+/* Expected statistics from the stats module for the data build_db inserted. */
+static void check_lm_csv(const char *csv) {
+    stats_ci base = stats_ci95(base_bpc, 3), rope = stats_ci95(rope_bpc, 2);
+    stats_ci diff = stats_paired_ci95(rope_bpc, base_bpc, 2);
+    CHECK_CLOSE(csv_number(csv, "lmx", "base", "test/bpc_mean"), base.mean, 1e-9, 0, "base mean");
+    CHECK_CLOSE(csv_number(csv, "lmx", "base", "test/bpc_std"), base.std, 1e-9, 0, "base std");
+    CHECK_CLOSE(csv_number(csv, "lmx", "base", "test/bpc_ci95_lo"), base.lo, 1e-9, 0, "base CI lo");
+    CHECK_CLOSE(csv_number(csv, "lmx", "base", "test/bpc_ci95_hi"), base.hi, 1e-9, 0, "base CI hi");
+    /* and by hand: 2.2 +- 4.3027 * 0.2 / sqrt(3) */
+    CHECK_CLOSE(csv_number(csv, "lmx", "base", "test/bpc_ci95_hi"), 2.2 + 0.49683, 0, 1e-5, "base CI hi by hand");
+    CHECK(csv_number(csv, "lmx", "base", "test/bpc_n") == 3, "base n");
+    CHECK_CLOSE(csv_number(csv, "lmx", "rope", "test/bpc_mean"), rope.mean, 1e-9, 0, "rope mean");
+    CHECK_CLOSE(csv_number(csv, "lmx", "rope", "test/bpc_std"), rope.std, 1e-9, 0, "rope std");
+    CHECK(csv_number(csv, "lmx", "rope", "n_failed") == 1 && csv_number(csv, "lmx", "rope", "test/bpc_n") == 2,
+          "rope: 2 completed, 1 failed");
+    /* paired by seed over seeds 1 and 2: differences -0.1, -0.15 */
+    CHECK_CLOSE(csv_number(csv, "lmx", "rope", "diff"), diff.mean, 1e-9, 0, "rope - base");
+    CHECK_CLOSE(csv_number(csv, "lmx", "rope", "diff"), -0.125, 1e-9, 0, "rope - base by hand");
+    CHECK_CLOSE(csv_number(csv, "lmx", "rope", "diff_ci_lo"), diff.lo, 1e-9, 0, "diff CI lo");
+    CHECK_CLOSE(csv_number(csv, "lmx", "rope", "diff_ci_hi"), diff.hi, 1e-9, 0, "diff CI hi");
+    CHECK(csv_number(csv, "lmx", "rope", "n_pairs") == 2, "2 pairs");
+    CHECK(csv_number(csv, "lmx", "base", "diff") == 0, "the baseline's own difference is 0");
+    CHECK_CLOSE(csv_number(csv, "lmx", "rope", "test/ppl_mean"), (pow(2, 1.9) + pow(2, 2.05)) / 2, 1e-9, 0, "ppl mean");
+    CHECK_CLOSE(csv_number(csv, "lmx", "base", "tokens_per_s"), 120.0, 1e-9, 0, "throughput mean");
+    CHECK(csv_number(csv, "lmx", "base", "params") == 25984, "params");
+    CHECK(csv_number(csv, "lmx", "single", "test/bpc_n") == 1 && csv_number(csv, "lmx", "single", "test/bpc_mean") == 2.5,
+          "single: n=1, mean 2.5");
+    CHECK(isnan(csv_number(csv, "lmx", "single", "test/bpc_std")) && isnan(csv_number(csv, "lmx", "single", "test/bpc_ci95_lo")),
+          "single: no std or CI");
+    CHECK(csv_number(csv, "lmx", "single", "n_pending") == 1, "single: 1 pending");
+    CHECK(csv_number(csv, "lmx", "broken", "test/bpc_n") == 0 && csv_number(csv, "lmx", "broken", "n_failed") == 1,
+          "broken: no completed run, 1 failed");
+}
+
+/* The Markdown table of lmx. */
+static void check_lm_md(const char *md) {
+    CHECK(strstr(md, "| variant |") && strstr(md, "test BPC ↓") && strstr(md, "test PPL ↓"), "header: %.300s", md);
+    CHECK(strstr(md, "| base | 2.200 ± 0.200 (n=3) |"), "base row: %s", md);
+    CHECK(strstr(md, "| rope | **1.975** ± 0.106 (n=2; 1 failed) |"), "rope row, bold best: %s", md);
+    CHECK(strstr(md, "| single | 2.500 ± — (n=1; 1 pending) |"), "single row with n=1: %s", md);
+    CHECK(strstr(md, "| broken | no completed run (1 failed) |"), "row without completed run: %s", md);
+    CHECK(strstr(md, "-0.125 ± 0.318 (2 pairs)"), "paired difference cell: %s", md);
+    CHECK(strstr(md, "| base |") && strstr(strstr(md, "| base |"), "baseline"), "baseline marked");
+    CHECK(strstr(md, "25.9k") || strstr(md, "26.0k"), "params shown");
+    CHECK(strstr(md, FAIL_TEXT) && strstr(md, "`rope` seed 3"), "failed run listed with its error");
+    CHECK(strstr(md, "out of memory \\| really"), "a '|' in an error is escaped");
+    CHECK(strstr(md, "`single` seed 2 (pending)"), "pending run listed");
+    /* exactly one bold value in the bpc column (rope) and one in ppl (rope) */
+    int bold = 0;
+    for (const char *p = md; (p = strstr(p, "**")); p += 2) bold++;
+    CHECK(bold == 4 + 2, "bold markers: %d (two bold cells and the note's **bold**)", bold);
+}
+
+/* The LaTeX table of lmx. */
+static void check_lm_tex(const char *tex) {
+    CHECK(strstr(tex, "\\toprule") && strstr(tex, "\\midrule") && strstr(tex, "\\bottomrule"), "booktabs rules");
+    CHECK(strstr(tex, "\\begin{tabular}") && strstr(tex, "\\end{tabular}"), "tabular");
+    CHECK(strstr(tex, "\\textbf{1.975} $\\pm$ 0.106"), "bold best with $\\pm$: %s", tex);
+    CHECK(strstr(tex, "2.200 $\\pm$ 0.200 &"), "a complete row without a note: %s", tex);
+    CHECK(strstr(tex, "95\\%") && !strstr(tex, "± "), "escaped percent, no raw ±");
+    CHECK(strstr(tex, "out of memory | really") || strstr(tex, "out of memory \\textbar"), "error text in the note");
+    /* every row has as many & as the header */
+    int rows = 0;
+    for (const char *p = strstr(tex, "\\midrule"); p && (p = strstr(p, "\\\\\n")); p += 3) rows++;
+    CHECK(rows == 4, "4 body rows, got %d", rows);
+}
+
+TEST(report_writes_tables_and_plots) {
+    report_fx f;
+    if (fx_open(&f)) return;
+    build_db(&f);
+    char out[16384];
+    int rc = fx_lrpe(&f, NULL, "report", out, sizeof out);
+    CHECK(rc == 0, "exit %d: %s", rc, out);
+    CHECK(strstr(out, "lrpe report: lmx: 4 rows, 6 of 9 runs completed") != NULL, "progress line: %s", out);
+    CHECK(strstr(out, "lrpe report: benchx:") != NULL, "progress line of the benchmark: %s", out);
+    static const char *const lm_files[] = {"table.md", "table.csv", "table.tex", "curves.dat", "curves.gp", "final.dat",
+                                           "final.gp", "curves.svg", "final.svg", "curves.png", "final.png"};
+    char rel[256];
+    for (size_t i = 0; i < sizeof lm_files / sizeof lm_files[0]; i++) {
+        snprintf(rel, sizeof rel, "results/report/lmx/%s", lm_files[i]);
+        check_nonempty(&f, rel);
+    }
+    static const char *const bench_files[] = {"table.md", "table.csv", "table.tex", "bench.dat", "throughput.gp",
+                                              "memory.gp", "throughput.svg", "memory.svg", "throughput.png", "memory.png"};
+    for (size_t i = 0; i < sizeof bench_files / sizeof bench_files[0]; i++) {
+        snprintf(rel, sizeof rel, "results/report/benchx/%s", bench_files[i]);
+        check_nonempty(&f, rel);
+    }
+    check_png(&f, "results/report/lmx/curves.png");
+    check_png(&f, "results/report/lmx/final.png");
+    check_png(&f, "results/report/benchx/throughput.png");
+    check_png(&f, "results/report/benchx/memory.png");
+    check_svg(&f, "results/report/lmx/curves.svg");
+    check_svg(&f, "results/report/lmx/final.svg");
+    check_svg(&f, "results/report/benchx/throughput.svg");
+    check_svg(&f, "results/report/benchx/memory.svg");
+
+    char *md = slurp(&f, "results/report/lmx/table.md", NULL), *csv = slurp(&f, "results/report/lmx/table.csv", NULL);
+    char *tex = slurp(&f, "results/report/lmx/table.tex", NULL), *cdat = slurp(&f, "results/report/lmx/curves.dat", NULL);
+    char *gp = slurp(&f, "results/report/lmx/curves.gp", NULL);
+    if (md) check_lm_md(md);
+    if (csv) check_lm_csv(csv);
+    if (tex) check_lm_tex(tex);
+    /* curves: base at step 10 has seeds 3.0, 3.2, 3.4 -> mean 3.2, min 3.0, max 3.4 */
+    CHECK(cdat && strstr(cdat, "# base\n# step mean min max n\n10 3.2 3 3.4 3\n"), "curve block of base: %s", SHOW(cdat));
+    CHECK(gp && strstr(gp, "pngcairo") && strstr(gp, "set terminal svg") && strstr(gp, "set xlabel 'training step'") &&
+              strstr(gp, "set key outside") && strstr(gp, "title 'rope'") && !strstr(gp, "title 'broken'"),
+          "curves.gp: %s", SHOW(gp));
+    free(md), free(csv), free(tex), free(cdat), free(gp);
+
+    char *bmd = slurp(&f, "results/report/benchx/table.md", NULL), *bcsv = slurp(&f, "results/report/benchx/table.csv", NULL);
+    char *btex = slurp(&f, "results/report/benchx/table.tex", NULL), *tgp = slurp(&f, "results/report/benchx/throughput.gp", NULL);
+    CHECK(bmd && strstr(bmd, "| 1024 | softmax | softmax | 2000 | 8192.0 | 12.5 | 40.0 | 356 |"), "bench softmax 1024: %s", SHOW(bmd));
+    CHECK(bmd && strstr(bmd, "| 1024 | linear | linear | **5000** | 3276.8 | 12.5 | 40.0 | **116** |"), "bench linear 1024 bold: %s", SHOW(bmd));
+    CHECK(bmd && strstr(bmd, "| 256 | softmax | softmax | **8000** |"), "bench softmax 256 fastest: %s", SHOW(bmd));
+    CHECK(bmd && strstr(bmd, "out of memory at 2048 tokens"), "failed bench point listed: %s", SHOW(bmd));
+    CHECK(bcsv && strstr(bcsv, "benchx,linear,linear,linear,512,5000,1638.4,12.5,40,108,1,4,3,1,4500,5500\n"),
+          "bench csv: %s", SHOW(bcsv));
+    CHECK(bcsv && strstr(bcsv, "benchx,softmax,softmax,softmax,512,4000,2048,12.5,40,164,1,3,3,0,,\n"),
+          "bench csv without min/max: %s", SHOW(bcsv));
+    char *bdat = slurp(&f, "results/report/benchx/bench.dat", NULL);
+    CHECK(bdat && strstr(bdat, "\n512 5000 1638.4 12.5 40 108 1 4500 5500\n") && strstr(bdat, "\n512 4000 2048 12.5 40 164 1 4000 4000\n"),
+          "bench.dat: %s", SHOW(bdat));
+    free(bdat);
+    CHECK(btex && strstr(btex, "\\toprule") && strstr(btex, "\\bottomrule") && strstr(btex, "\\textbf{5000}"), "bench tex: %s", SHOW(btex));
+    CHECK(tgp && strstr(tgp, "set logscale x 2") && strstr(tgp, "tokens/s") && strstr(tgp, "using 1:2:8:9 with yerrorlines") &&
+              strstr(tgp, "title 'linear'") && strstr(tgp, "set key outside"),
+          "throughput.gp: %s", SHOW(tgp));
+    free(bmd), free(bcsv), free(btex), free(tgp);
+
+    char *rep = slurp(&f, "results/report/report.md", NULL);
+    CHECK(rep && strstr(rep, "](lmx/curves.png)") && strstr(rep, "](lmx/final.png)") && strstr(rep, "](benchx/throughput.png)") &&
+              strstr(rep, "](benchx/memory.png)") && strstr(rep, "(lmx/table.tex)") && strstr(rep, "(lmx/table.csv)"),
+          "report.md links: %s", SHOW(rep));
+    CHECK(rep && strstr(rep, "| rope | **1.975**"), "report.md embeds the table");
+    CHECK(rep && strstr(rep, "Test CPU 9000") && strstr(rep, "testhost") && strstr(rep, "abc123def456") &&
+              strstr(rep, "kjv.txt md5 0123abcd") && strstr(rep, "OpenBLAS 0.3.21 openmp") && strstr(rep, "gcc 12.2.0"),
+          "report.md provenance");
+    CHECK(rep && strstr(rep, "task.kind = lm") && strstr(rep, "- `rope`: `model.encoding` = `rope`"), "report.md config");
+    CHECK(rep && strstr(rep, "Runs: 6 of 9 completed, 2 failed, 0 interrupted, 0 running, 1 pending"), "report.md counts");
+    CHECK(rep && strstr(rep, "first run started 20"), "report.md dates");
+    free(rep);
+    fx_close(&f);
+}
+
+TEST(report_baseline_and_experiment_options) {
+    report_fx f;
+    if (fx_open(&f)) return;
+    build_db(&f);
+    char out[16384];
+    int rc = fx_lrpe(&f, NULL, "report --experiment lmx --baseline rope --out rep", out, sizeof out);
+    CHECK(rc == 0, "exit %d: %s", rc, out);
+    CHECK(!strstr(out, "benchx"), "only lmx reported: %s", out);
+    char *csv = slurp(&f, "rep/lmx/table.csv", NULL);
+    CHECK(csv != NULL, "rep/lmx/table.csv written");
+    if (csv) {
+        CHECK_CLOSE(csv_number(csv, "lmx", "base", "diff"), 0.125, 1e-9, 0, "base - rope");
+        CHECK(csv_number(csv, "lmx", "rope", "diff") == 0, "rope is the baseline");
+        CHECK(isnan(csv_number(csv, "lmx", "broken", "diff")) && csv_number(csv, "lmx", "broken", "n_pairs") == 0,
+              "no pairs for a row without completed runs");
+        /* single has seed 1 only: one pair, a difference but no interval */
+        CHECK_CLOSE(csv_number(csv, "lmx", "single", "diff"), 2.5 - 1.9, 1e-9, 0, "single - rope");
+        CHECK(isnan(csv_number(csv, "lmx", "single", "diff_ci_lo")), "one pair: no interval");
+    }
+    free(csv);
+    struct stat st;
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/rep/benchx", f.dir);
+    CHECK(stat(path, &st) != 0, "benchx not written with --experiment lmx");
+    fx_close(&f);
+}
+
+TEST(report_refuses_bad_usage) {
+    report_fx f;
+    if (fx_open(&f)) return;
+    char out[16384];
+    int rc = fx_lrpe(&f, NULL, "report", out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "no database at results/results.db") && strstr(out, "lrpe run"), "no database: %d %s", rc, out);
+    CHECK(!strchr(out, '\n') || strchr(out, '\n') == out + strlen(out) - 1, "one line: %s", out);
+    build_db(&f);
+    rc = fx_lrpe(&f, NULL, "report --experiment nope", out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "no experiment 'nope'") && strstr(out, "lmx") && strstr(out, "benchx"),
+          "unknown experiment lists the known ones: %d %s", rc, out);
+    rc = fx_lrpe(&f, NULL, "report --experiment lmx --baseline nope", out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "no variant 'nope'") && strstr(out, "base rope single broken"), "unknown variant: %d %s", rc, out);
+    rc = fx_lrpe(&f, NULL, "report --frobnicate", out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "unexpected argument '--frobnicate'") && strstr(out, "usage: lrpe report"), "bad option: %d %s", rc, out);
+    rc = fx_lrpe(&f, NULL, "report --db", out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "--db needs a value"), "missing value: %d %s", rc, out);
+    /* an output folder that cannot be made: a file stands where a folder should be */
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/blocker", f.dir);
+    FILE *fp = fopen(path, "w");
+    if (fp) fclose(fp);
+    rc = fx_lrpe(&f, NULL, "report --out blocker/rep", out, sizeof out);
+    CHECK(rc == 1 && strstr(out, "cannot create blocker/rep"), "unwritable output: %d %s", rc, out);
+    fx_close(&f);
+}
+
+TEST(report_without_gnuplot_writes_tables_and_fails) {
+    report_fx f;
+    if (fx_open(&f)) return;
+    build_db(&f);
+    char out[16384];
+    int rc = fx_lrpe(&f, "LRPE_GNUPLOT=/nonexistent/gnuplot", "report --experiment lmx", out, sizeof out);
+    CHECK(rc == 1, "exit %d: %s", rc, out);
+    CHECK(strstr(out, "gnuplot not found") && strstr(out, "make deps"), "names make deps: %s", out);
+    check_nonempty(&f, "results/report/lmx/table.md");
+    check_nonempty(&f, "results/report/lmx/table.tex");
+    check_nonempty(&f, "results/report/lmx/curves.gp");
+    check_nonempty(&f, "results/report/report.md");
+    struct stat st;
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/results/report/lmx/curves.png", f.dir);
+    CHECK(stat(path, &st) != 0, "no PNG without gnuplot");
+    char *rep = slurp(&f, "results/report/report.md", NULL);
+    CHECK(rep && strstr(rep, "make deps") && !strstr(rep, "![validation curves]"), "report.md says why: %s", SHOW(rep));
+    free(rep);
+    fx_close(&f);
+}
+
+TEST(report_jsonflat_flattens_config) {
+    jflat j;
+    char err[128];
+    const char *json = "{\"model\":{\"lrpe\":{\"p\":\"dct\",\"theta\":\"fixed\"},\"d_model\":16},"
+                       " \"task\": {\"path\":\"a\\\"b\\u00e9\\n\", \"list\":[1,[2,{\"x\":3}]], \"on\":true, \"none\":null},"
+                       "\"e\":{}}";
+    CHECK(jflat_parse(&j, json, err, sizeof err) == 0, "parse: %s", err);
+    CHECK(j.n == 7, "7 leaves, got %d", j.n);
+    CHECK(jflat_get(&j, "model.lrpe.p") && !strcmp(jflat_get(&j, "model.lrpe.p"), "dct"), "nested string");
+    CHECK(jflat_get(&j, "model.d_model") && !strcmp(jflat_get(&j, "model.d_model"), "16"), "number keeps its text");
+    CHECK(jflat_get(&j, "task.path") && !strcmp(jflat_get(&j, "task.path"), "a\"b\xc3\xa9\n"), "escapes decoded");
+    CHECK(jflat_get(&j, "task.list") && !strcmp(jflat_get(&j, "task.list"), "[1,[2,{\"x\":3}]]"), "array kept as text");
+    CHECK(jflat_get(&j, "task.on") && !strcmp(jflat_get(&j, "task.on"), "true"), "literal");
+    CHECK(!jflat_get(&j, "model.lrpe") && !jflat_get(&j, "e"), "objects are not leaves");
+    jflat_free(&j);
+    static const char *const bad[] = {"", "[1]", "{\"a\":}", "{\"a\":1", "{\"a\" 1}", "{\"a\":\"x}", "{\"a\":1} x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(jflat_parse(&j, bad[i], err, sizeof err) == -1 && j.n == 0, "refuses %s", bad[i]);
+        CHECK(strstr(err, "config JSON") != NULL, "reason for %s: %s", bad[i], err);
+    }
+}
