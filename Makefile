@@ -12,7 +12,7 @@ TRIPLET := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 BLASDIR := /usr/lib/$(TRIPLET)/openblas-$(BLAS)
 
 OPT      = -O3
-CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -fopenmp -g
+CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -fopenmp -fno-trapping-math -g
 CPPFLAGS = -Icore -Iencodings -Itasks -Iharness -Itests -I/usr/include/$(TRIPLET)/openblas-$(BLAS) -MMD -MP \
            -DLRPE_VERSION='"$(VERSION)"' -DLRPE_GIT='"$(GIT)"' -DLRPE_CFLAGS='"$(strip $(CFLAGS))"'
 LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -lsqlite3 -lyaml -lz -lm
@@ -114,3 +114,11 @@ bench-attn:
 
 $(BUILD)/attn_scaling: $(BUILD)/bench/attn_scaling.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# lrpe against the same model in PyTorch (bench/torch_peer.py), A B A B per configuration; needs
+# python3-torch. Knobs: REPS=3 THREADS=2 OUT=bench/peer-results.tsv (see bench/peer.sh).
+.PHONY: bench-peer
+bench-peer: deps
+	@LRPE_DEPS_FIX="make bench-peer" bash scripts/install-deps.sh python3-torch
+	@$(MAKE) --no-print-directory lrpe
+	@bash bench/peer.sh

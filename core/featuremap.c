@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fastmath.h"
 #include "linattn.h"
 
 static const char *const names[] = {[FEATUREMAP_ELU1] = "1+elu", [FEATUREMAP_RELU] = "relu"};
@@ -27,8 +28,8 @@ void featuremap_forward(float *out, const float *inp, size_t n, featuremap fm) {
 #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
     } else {
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? 1.0f + inp[i] : expf(inp[i]);
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? 1.0f + inp[i] : lrpe_expf(inp[i]);
     }
 }
 
@@ -39,14 +40,14 @@ void featuremap_backward(float *dinp, const float *inp, const float *dout, size_
         for (size_t i = 0; i < n; i++)
             if (inp[i] > 0.0f) dinp[i] += dout[i];
     } else {
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : dout[i] * expf(inp[i]);
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : dout[i] * lrpe_expf(inp[i]);
     }
 }
 
 /* phi and phi' of one element */
-static inline float phi(float x, featuremap fm) { return fm == FEATUREMAP_RELU ? (x > 0.0f ? x : 0.0f) : x > 0.0f ? 1.0f + x : expf(x); }
-static inline float dphi(float x, featuremap fm) { return x > 0.0f ? 1.0f : fm == FEATUREMAP_RELU ? 0.0f : expf(x); }
+static inline float phi(float x, featuremap fm) { return fm == FEATUREMAP_RELU ? (x > 0.0f ? x : 0.0f) : x > 0.0f ? 1.0f + x : lrpe_expf(x); }
+static inline float dphi(float x, featuremap fm) { return x > 0.0f ? 1.0f : fm == FEATUREMAP_RELU ? 0.0f : lrpe_expf(x); }
 
 /* out[r*ldo + c] = phi(inp[r*ldi + c]) for rows x cols (strided views), OpenMP over rows. */
 void featuremap_forward_rows(float *out, int ldo, const float *inp, int ldi, int rows, int cols, featuremap fm) {

@@ -28,6 +28,7 @@
 
 #include "attention.h"
 #include "gradcheck.h"
+#include "fastmath.h"
 #include "ops.h"
 #include "ref.h"
 #include "test.h"
@@ -620,4 +621,25 @@ TEST(ops_attention_score_bias) {
     attn_bias bias = {.add = test_bias_add, .ctx = slopes, .pos = pos, .pos_rank = 1};
     attn_case("attn causal bias pad fused", B, T, H, 4, 4, 1, MASK_PAD, 1, 0, &bias);
     attn_case("attn bidir bias gaps", B, T, H, 6, 5, 0, MASK_NONE, 0, 2, &bias);
+}
+
+/* ---------------------------------------------------------------- fastmath */
+
+/* The vectorizable exp and erf (core/fastmath.h) against libm in double on dense grids. */
+TEST(fastmath_exp_and_erf_match_libm) {
+    double worst_exp = 0, worst_erf = 0, at_exp = 0, at_erf = 0;
+    for (double x = -87.0; x <= 88.0; x += 1.0 / 1024) {
+        double want = exp((float)x), rel = fabs(lrpe_expf((float)x) - want) / want;
+        if (rel > worst_exp) worst_exp = rel, at_exp = x;
+    }
+    for (double x = -7.0; x <= 7.0; x += 1.0 / 4096) {
+        double err = fabs(lrpe_erff((float)x) - erf((float)x));
+        if (err > worst_erf) worst_erf = err, at_erf = x;
+    }
+    printf("    exp: worst relative error %.2e at %.4f; erf: worst absolute error %.2e at %.4f\n", worst_exp, at_exp,
+           worst_erf, at_erf);
+    CHECK(worst_exp < 3e-7, "lrpe_expf relative error %.2e at %g", worst_exp, at_exp);
+    CHECK(worst_erf < 5e-7, "lrpe_erff absolute error %.2e at %g", worst_erf, at_erf);
+    CHECK(lrpe_expf(-1000.0f) < 2e-38f && lrpe_expf(-1000.0f) >= 0.0f, "exp clamps below");
+    CHECK(lrpe_erff(0.0f) == 0.0f && lrpe_erff(-9.0f) == -1.0f && lrpe_erff(9.0f) == 1.0f, "erf at 0 and the tails");
 }
