@@ -1,5 +1,6 @@
 #include <math.h>
 
+#include "fastmath.h"
 #include "ops.h"
 
 int xent_count(const int32_t *targets, int N) {
@@ -15,7 +16,7 @@ double xent_forward(float *lse, const float *logits, const int32_t *targets, int
         float mx = z[0];
         for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
         double s = 0.0;
-        for (int v = 0; v < V; v++) s += exp((double)(z[v] - mx));
+        for (int v = 0; v < V; v++) s += lrpe_expf(z[v] - mx);
         lse[n] = mx + (float)log(s);
     }
     /* the mean in a fixed order, so it is the same whatever the thread count */
@@ -36,7 +37,7 @@ void xent_backward(float *dlogits, const float *logits, const float *lse, const 
         if (targets[n] < 0) continue;
         const float *z = logits + (size_t)n * V;
         float *dz = dlogits + (size_t)n * V;
-        for (int v = 0; v < V; v++) dz[v] += scale * expf(z[v] - lse[n]);
+        for (int v = 0; v < V; v++) dz[v] += scale * lrpe_expf(z[v] - lse[n]);
         dz[targets[n]] -= scale;
     }
 }

@@ -84,18 +84,12 @@ TEST(blas_core_selfcheck_passes_and_can_fail) {
     CHECK(strstr(msg, "row-major TN") != NULL, "the first transposed case fails: %s", msg);
 }
 
-/* The binary the command tests run: $LRPE_BIN, or ./lrpe. */
-static const char *lrpe_bin(void) {
-    const char *b = getenv("LRPE_BIN");
-    return b && *b ? b : "./lrpe";
-}
-
 /* Runs `env -u ... <env> lrpe version`, capturing both streams; the exit code. */
 static int run_version(const char *env, char *out, size_t cap) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "env -u OPENBLAS_CORETYPE -u LRPE_BLAS_REEXEC -u LRPE_BLAS_ASSUME_REPORTED %s %s version 2>&1", env,
-             lrpe_bin());
+             test_lrpe_bin());
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     size_t n = fread(out, 1, cap - 1, p);

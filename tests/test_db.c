@@ -95,24 +95,6 @@ static int one_line_with(const char *err, const char *want) {
     return err[0] && !strchr(err, '\n') && strstr(err, want) != NULL;
 }
 
-/* The binary the command tests run: $LRPE_BIN, or ./lrpe. */
-static const char *lrpe_bin(void) {
-    const char *b = getenv("LRPE_BIN");
-    return b && *b ? b : "./lrpe";
-}
-
-/* Runs a shell command, captures up to cap bytes of its stdout+stderr, returns its exit code. */
-static int run_capture(const char *cmd, char *out, size_t cap) {
-    char full[2048];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 /* Exit code of a forked child (-1 when it did not exit normally). */
 static int wait_child(pid_t pid) {
     int status;
@@ -690,8 +672,8 @@ TEST(db_status_and_merge_commands) {
     char dir[256], path[512], cmd[1536], out[8192], err[512];
     make_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/results.db", dir);
-    snprintf(cmd, sizeof cmd, "%s status --db '%s'", lrpe_bin(), path);
-    CHECK(run_capture(cmd, out, sizeof out) == 0, "missing database exit code: %s", out);
+    snprintf(cmd, sizeof cmd, "%s status --db '%s'", test_lrpe_bin(), path);
+    CHECK(test_capture(cmd, out, sizeof out) == 0, "missing database exit code: %s", out);
     CHECK(strstr(out, "no runs recorded yet") && strstr(out, path) && strchr(out, '\n') == strrchr(out, '\n'),
           "missing database message: %s", out);
     CHECK(access(path, F_OK) != 0, "status created nothing");
@@ -709,8 +691,8 @@ TEST(db_status_and_merge_commands) {
     /* k1 has stopped heartbeating long ago: shown as interrupted */
     raw_exec(path, "UPDATE runs SET heartbeat_at = '2000-01-01T00:00:00.000Z' WHERE run_id = 'k1'");
 
-    snprintf(cmd, sizeof cmd, "%s status --db '%s'", lrpe_bin(), path);
-    CHECK(run_capture(cmd, out, sizeof out) == 0, "status exit code: %s", out);
+    snprintf(cmd, sizeof cmd, "%s status --db '%s'", test_lrpe_bin(), path);
+    CHECK(test_capture(cmd, out, sizeof out) == 0, "status exit code: %s", out);
     CHECK(strstr(out, "experiment") && strstr(out, "completed  running  failed  interrupted  pending  total"),
           "header: %s", out);
     /* lm-kjv: completed 1, running 1 (this test process is alive), failed 1, interrupted 0, pending 1 */
@@ -719,23 +701,23 @@ TEST(db_status_and_merge_commands) {
     CHECK(strstr(out, "failed runs:") && strstr(out, "lm-kjv  v  seed 2  l2: loss became NaN at step 120"),
           "failed run listed with its error: %s", out);
 
-    snprintf(cmd, sizeof cmd, "%s status --db", lrpe_bin());
-    CHECK(run_capture(cmd, out, sizeof out) == 2 && strchr(out, '\n') == strrchr(out, '\n'), "--db without file: %s", out);
-    snprintf(cmd, sizeof cmd, "%s status --bogus", lrpe_bin());
-    CHECK(run_capture(cmd, out, sizeof out) == 2 && strstr(out, "'--bogus'"), "unknown option: %s", out);
+    snprintf(cmd, sizeof cmd, "%s status --db", test_lrpe_bin());
+    CHECK(test_capture(cmd, out, sizeof out) == 2 && strchr(out, '\n') == strrchr(out, '\n'), "--db without file: %s", out);
+    snprintf(cmd, sizeof cmd, "%s status --bogus", test_lrpe_bin());
+    CHECK(test_capture(cmd, out, sizeof out) == 2 && strstr(out, "'--bogus'"), "unknown option: %s", out);
 
     /* merge: into a new file, twice (nothing new the second time); bad usage; a missing input */
     char merged[512];
     snprintf(merged, sizeof merged, "%s/out/merged.db", dir);
-    snprintf(cmd, sizeof cmd, "%s merge '%s' '%s'", lrpe_bin(), merged, path);
-    CHECK(run_capture(cmd, out, sizeof out) == 0 && strstr(out, "6 new runs"), "merge: %s", out);
-    CHECK(run_capture(cmd, out, sizeof out) == 0 && strstr(out, "0 new runs, 0 runs updated, 0 metric rows"),
+    snprintf(cmd, sizeof cmd, "%s merge '%s' '%s'", test_lrpe_bin(), merged, path);
+    CHECK(test_capture(cmd, out, sizeof out) == 0 && strstr(out, "6 new runs"), "merge: %s", out);
+    CHECK(test_capture(cmd, out, sizeof out) == 0 && strstr(out, "0 new runs, 0 runs updated, 0 metric rows"),
           "merge again: %s", out);
     CHECK(raw_int(merged, "SELECT count(*) FROM runs") == 6, "merged runs");
-    snprintf(cmd, sizeof cmd, "%s merge '%s'", lrpe_bin(), merged);
-    CHECK(run_capture(cmd, out, sizeof out) == 2 && strchr(out, '\n') == strrchr(out, '\n'), "merge usage: %s", out);
-    snprintf(cmd, sizeof cmd, "%s merge '%s' '%s/missing.db' '%s'", lrpe_bin(), merged, dir, path);
-    CHECK(run_capture(cmd, out, sizeof out) == 1 && strstr(out, "missing.db") && strstr(out, "merged "),
+    snprintf(cmd, sizeof cmd, "%s merge '%s'", test_lrpe_bin(), merged);
+    CHECK(test_capture(cmd, out, sizeof out) == 2 && strchr(out, '\n') == strrchr(out, '\n'), "merge usage: %s", out);
+    snprintf(cmd, sizeof cmd, "%s merge '%s' '%s/missing.db' '%s'", test_lrpe_bin(), merged, dir, path);
+    CHECK(test_capture(cmd, out, sizeof out) == 1 && strstr(out, "missing.db") && strstr(out, "merged "),
           "missing input: exit 1, the others merged: %s", out);
     remove_tree(dir);
 }

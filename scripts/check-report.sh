@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Checks a report folder written by `lrpe report` (CI runs it on the smoke tier): report.md, and in
+# every experiment folder the tables (md, csv, tex) and plots (png, svg) exist and are non-empty,
+# every PNG has the PNG signature and an IHDR chunk with a positive width and height, every SVG
+# has an <svg> element. Usage: scripts/check-report.sh REPORT_DIR [EXPECTED_EXPERIMENTS]
+set -u
+dir=${1:?usage: scripts/check-report.sh REPORT_DIR [EXPECTED_EXPERIMENTS]}
+expected=${2:-1}
+bad=0
+fail() { echo "check-report: $*" >&2; bad=1; }
+
+# 4-byte big-endian integer at byte offset $2 of file $1
+be32() { od -An -tu1 -j "$2" -N4 "$1" | awk '{print (($1 * 256 + $2) * 256 + $3) * 256 + $4}'; }
+
+[ -s "$dir/report.md" ] || fail "$dir/report.md is missing or empty"
+n=0
+for exp in "$dir"/*/; do
+    exp=${exp%/}
+    n=$((n + 1))
+    for f in table.md table.csv table.tex curves.png curves.svg final.png final.svg; do
+        [ -s "$exp/$f" ] || fail "$exp/$f is missing or empty"
+    done
+    for png in "$exp"/*.png; do
+        [ -s "$png" ] || continue
+        sig=$(od -An -tx1 -N8 "$png" | tr -d ' \n')
+        [ "$sig" = 89504e470d0a1a0a ] || fail "$png: not a PNG (signature $sig)"
+        [ "$(od -An -c -j12 -N4 "$png" | tr -d ' \n')" = IHDR ] || fail "$png: no IHDR chunk"
+        w=$(be32 "$png" 16) h=$(be32 "$png" 20)
+        [ "$w" -gt 0 ] && [ "$h" -gt 0 ] || fail "$png: size ${w}x${h}"
+    done
+    for svg in "$exp"/*.svg; do
+        [ -s "$svg" ] && grep -q "<svg" "$svg" || fail "$svg: no <svg> element"
+    done
+    grep -q "$(basename "$exp")" "$dir/report.md" || fail "report.md does not mention $(basename "$exp")"
+done
+[ "$n" -ge "$expected" ] || fail "$n experiment folders in $dir, expected $expected"
+[ $bad = 0 ] && echo "check-report: $dir: $n experiments, every table and plot present and valid"
+exit $bad
