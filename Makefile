@@ -105,7 +105,7 @@ bench-blas-variant:
 $(BUILD)/step_time: $(BUILD)/bench/step_time.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Forward + backward time per token of causal linear vs softmax attention at T = 256 .. 8192 with
+# Forward + backward time per token of causal linear vs softmax attention at T = 256 .. 16384 with
 # the tokens per call held constant (linear should stay flat). BENCH_ARGS="reps tokens [linear|softmax]".
 .PHONY: bench-attn
 bench-attn:

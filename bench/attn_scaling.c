@@ -57,11 +57,11 @@ static double time_kernel(const attn_kernel *k, const attn_shape *s, int reps) {
 
 /* Prints the table: one row per T, one column pair per kernel. */
 int main(int argc, char **argv) {
-    int reps = argc > 1 ? atoi(argv[1]) : 5, tokens = argc > 2 ? atoi(argv[2]) : 8192;
+    int reps = argc > 1 ? atoi(argv[1]) : 5, tokens = argc > 2 ? atoi(argv[2]) : 16384;
     if (reps < 1 || reps > 100) reps = 5;
     const char *only = argc > 3 ? argv[3] : NULL;
-    if (tokens < 8192) tokens = 8192;
-    static const int Ts[] = {256, 1024, 4096, 8192};
+    static const int Ts[] = {256, 1024, 4096, 16384};
+    if (tokens < 16384) tokens = 16384; /* at least one sequence of the longest T */
     const int nT = (int)(sizeof Ts / sizeof Ts[0]);
     const attn_kernel *kernels[2] = {&attn_linear, &attn_softmax};
     int threads = threads_setup();

@@ -32,7 +32,11 @@ int lrpe_create(pe **out, const pe_vtable *vt, const lrpe_spec *spec, const pe_o
     L->theta0 = malloc((size_t)(L->F > 0 ? L->F : 1) * sizeof *L->theta0);
     L->theta_off = malloc((size_t)d->layers * sizeof *L->theta_off);
     L->v_off = malloc((size_t)d->layers * sizeof *L->v_off);
-    if (!L->theta0 || !L->theta_off || !L->v_off || pmat_init(&L->P, opt->p, d->head_dim)) {
+    /* every value a frequency's position takes: t < max_len, or row + col / row / col on a grid */
+    L->tab_len = L->F > 0 ? (d->pos_rank == 2 ? d->grid_h + d->grid_w - 1 : d->max_len) : 0;
+    L->tab_c = malloc(((size_t)L->tab_len * L->F + 1) * sizeof *L->tab_c);
+    L->tab_s = malloc(((size_t)L->tab_len * L->F + 1) * sizeof *L->tab_s);
+    if (!L->theta0 || !L->theta_off || !L->v_off || !L->tab_c || !L->tab_s || pmat_init(&L->P, opt->p, d->head_dim)) {
         lrpe_destroy(&L->pe);
         return pe_err(err, errlen, "encoding '%s': out of memory", vt->name);
     }
@@ -60,6 +64,8 @@ void lrpe_destroy(pe *e) {
     free(L->theta0);
     free(L->theta_off);
     free(L->v_off);
+    free(L->tab_c);
+    free(L->tab_s);
     free(L);
 }
 
@@ -105,11 +111,20 @@ static const float *theta_of(const lrpe *L, int layer, const float *params) {
 /* Position of frequency j for a token (see pe_axis_pos). */
 static int freq_pos(const lrpe *L, const int32_t *pos, int j) { return pe_axis_pos(&L->pe, pos, j, L->half); }
 
-/* cos and sin of the angle pos_j * theta_j, computed in double. */
-static void angle(const lrpe *L, const float *th, const int32_t *pos, int j, double *c, double *s) {
-    double a = (double)freq_pos(L, pos, j) * (th ? (double)th[j] : L->theta0[j]);
+/* cos and sin of the angle v * theta_j, computed in double. */
+static void angle(const lrpe *L, const float *th, int v, int j, double *c, double *s) {
+    double a = (double)v * (th ? (double)th[j] : L->theta0[j]);
     *c = cos(a);
     *s = sin(a);
+}
+
+/* Fills the instance's angle table for theta th (see lrpe.tab_c); before a call's parallel loop. */
+static void angles_fill(const lrpe *L, const float *th) {
+    lrpe *M = (lrpe *)L; /* the table is a cache: the one thing a call writes */
+    const int F = L->F;
+#pragma omp parallel for schedule(static) if ((long)L->tab_len * F >= PE_PAR_MIN)
+    for (int v = 0; v < L->tab_len; v++)
+        for (int j = 0; j < F; j++) angle(L, th, v, j, &M->tab_c[(size_t)v * F + j], &M->tab_s[(size_t)v * F + j]);
 }
 
 /* The Householder unit vector of this layer into u (zeros for other P); returns ||v||. */
@@ -124,7 +139,11 @@ static double unit_of(const lrpe *L, int layer, const float *params, float *u) {
 /* t <- the view of the token at p: angles of all F frequencies into c, s, then the core's prep. */
 static void tok_init(const lrpe *L, const float *th, const int32_t *p, int layer, double *c, double *s, int *map,
                      lrpe_tok *t) {
-    for (int j = 0; j < L->F; j++) angle(L, th, p, j, &c[j], &s[j]);
+    for (int j = 0; j < L->F; j++) {
+        int v = freq_pos(L, p, j);
+        if (v >= 0 && v < L->tab_len) c[j] = L->tab_c[(size_t)v * L->F + j], s[j] = L->tab_s[(size_t)v * L->F + j];
+        else angle(L, th, v, j, &c[j], &s[j]); /* a position beyond the table (not expected) */
+    }
     *t = (lrpe_tok){p, L->F ? c : NULL, L->F ? s : NULL, layer, map};
     if (L->core->prep) L->core->prep(L, t);
 }
@@ -140,6 +159,7 @@ void lrpe_qk_forward(const pe *e, int layer, const float *params, int which, flo
     const float *th = theta_of(L, layer, params);
     float u[PE_MAX_HEAD_DIM];
     unit_of(L, layer, params, u);
+    angles_fill(L, th);
 #pragma omp parallel for schedule(static) if ((long)N * H * W >= PE_PAR_MIN)
     for (int n = 0; n < N; n++) {
         double c[PE_MAX_HEAD_DIM], s[PE_MAX_HEAD_DIM];
@@ -221,6 +241,7 @@ void lrpe_qk_backward(const pe *e, int layer, const float *params, float *grads,
     const int par = (long)N * H * W >= PE_PAR_MIN;
     float u[PE_MAX_HEAD_DIM];
     double vn = unit_of(L, layer, params, u);
+    angles_fill(L, th);
     if (!learn_th && !learn_v) {
 #pragma omp parallel for schedule(static) if (par)
         for (int n = 0; n < N; n++) din_range(L, layer, th, u, din, lddin, dout, lddout, pos, n, n + 1);

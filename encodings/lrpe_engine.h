@@ -61,6 +61,11 @@ struct lrpe {
     pmat P;
     size_t *theta_off, *v_off; /* [layers] parameter offsets ((size_t)-1: none) */
     void *core_data;
+    /* cos / sin of v * theta_j for position values v < tab_len, [tab_len, F]: refilled at the start
+     * of every qk call for that call's theta, so a batch computes each angle once per position
+     * instead of once per token (writing it is the only change a call makes to the instance) */
+    double *tab_c, *tab_s;
+    int tab_len;
 };
 
 /* Builds an engine instance for vt with this spec; 0 or -1 with a one-line reason. */

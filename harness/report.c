@@ -202,18 +202,19 @@ static int load_runs(rep_exp *e, db *d, char *err, size_t errlen) {
     return 0;
 }
 
-/* Sets up experiment e named name from the runs of block[n] with that name. */
-static int load_exp(rep_exp *e, const char *name, const db_run *block, int n, db *d, char *err, size_t errlen) {
-    if (!(e->name = strdup(name)) || !(e->dir = safe_dir(name)) || !(e->runs = calloc((size_t)n, sizeof *e->runs)))
+/* Sets up experiment e from its member runs (db_runs_list with its name: a run shared with another
+ * experiment is listed under this one's variant name). */
+static int load_exp(rep_exp *e, const char *name, db *d, char *err, size_t errlen) {
+    int n = 0, rc = db_runs_list(d, name, DB_STALE_S, &e->block, &n, err, errlen);
+    if (rc) return rc;
+    if (!(e->name = strdup(name)) || !(e->dir = safe_dir(name)) || !(e->runs = calloc(n ? (size_t)n : 1, sizeof *e->runs)))
         return rfail(DB_ERR, err, errlen, "out of memory");
     for (int i = 0; i < n; i++) {
-        if (!same_str(block[i].experiment ? block[i].experiment : "(none)", name)) continue;
         rep_run *a = &e->runs[e->nruns++];
-        a->r = &block[i];
-        a->status = block[i].status == DB_RUNNING && block[i].dead ? DB_INTERRUPTED : block[i].status;
+        a->r = &e->block[i];
+        a->status = e->block[i].status == DB_RUNNING && e->block[i].dead ? DB_INTERRUPTED : e->block[i].status;
     }
-    int rc = load_runs(e, d, err, errlen);
-    if (rc) return rc;
+    if ((rc = load_runs(e, d, err, errlen))) return rc;
     if (find_sweep_keys(e) || build_rows(e)) return rfail(DB_ERR, err, errlen, "out of memory");
     rep_set_baseline(e, NULL);
     return 0;
@@ -221,33 +222,29 @@ static int load_exp(rep_exp *e, const char *name, const db_run *block, int n, db
 
 int rep_load(rep_set *out, db *d, const char *experiment, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    int n = 0, rc = db_runs_list(d, NULL, DB_STALE_S, &out->block, &n, err, errlen);
+    db_status_count *names; /* every experiment, sorted by name */
+    int n = 0, rc = db_status_counts(d, DB_STALE_S, &names, &n, err, errlen);
     if (rc) return rc;
-    if (!n) return rfail(REP_ENORUNS, err, errlen, "no runs in %s", db_path(d));
-    /* experiment names in order of first run */
-    const char **names = malloc((size_t)n * sizeof *names);
-    if (!names || !(out->exps = calloc((size_t)n, sizeof *out->exps))) {
+    if (!n) {
         free(names);
-        return rfail(DB_ERR, err, errlen, "out of memory");
+        return rfail(REP_ENORUNS, err, errlen, "no runs in %s", db_path(d));
     }
-    int nnames = 0, found = 0;
-    for (int i = 0; i < n; i++) {
-        const char *x = out->block[i].experiment ? out->block[i].experiment : "(none)";
-        int k = 0;
-        while (k < nnames && strcmp(names[k], x)) k++;
-        if (k == nnames) names[nnames++] = x;
-        if (experiment && !strcmp(x, experiment)) found = 1;
-    }
+    int found = 0;
+    for (int k = 0; k < n; k++) found |= experiment && !strcmp(names[k].experiment, experiment);
     if (experiment && !found) {
         size_t len = (size_t)snprintf(err, errlen, "no experiment '%s' in %s; known:", experiment, db_path(d));
-        for (int k = 0; k < nnames && len < errlen; k++)
-            len += (size_t)snprintf(err + len, errlen - len, "%s %s", k ? "," : "", names[k]);
+        for (int k = 0; k < n && len < errlen; k++)
+            len += (size_t)snprintf(err + len, errlen - len, "%s %s", k ? "," : "", names[k].experiment);
         free(names);
         return REP_ENOEXP;
     }
-    for (int k = 0; k < nnames; k++) {
-        if (experiment && strcmp(names[k], experiment)) continue;
-        if ((rc = load_exp(&out->exps[out->nexps++], names[k], out->block, n, d, err, errlen))) break;
+    if (!(out->exps = calloc((size_t)n, sizeof *out->exps))) {
+        free(names);
+        return rfail(DB_ERR, err, errlen, "out of memory");
+    }
+    for (int k = 0; k < n && !rc; k++) {
+        if (experiment && strcmp(names[k].experiment, experiment)) continue;
+        rc = load_exp(&out->exps[out->nexps++], names[k].experiment, d, err, errlen);
     }
     free(names);
     return rc;
@@ -269,9 +266,9 @@ void rep_free(rep_set *s) {
         free(e->runs);
         free(e->name);
         free(e->dir);
+        free(e->block);
     }
     free(s->exps);
-    free(s->block);
     memset(s, 0, sizeof *s);
 }
 

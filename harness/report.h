@@ -48,7 +48,7 @@ typedef struct rep_row {
 
 /* One experiment. */
 typedef struct rep_exp {
-    char *name;                    /* runs.experiment */
+    char *name;                    /* the experiment (its members: see db.h) */
     char *dir;                     /* name made safe as a folder name */
     const char *kind, *dataset;    /* task.kind and task.dataset of the first run ("?" if unknown) */
     int bench;                     /* runs come from lrpe bench (summary key perf/seq_len) */
@@ -62,11 +62,11 @@ typedef struct rep_exp {
     int nrows;
     char **sweep;                  /* keys whose value differs between runs of one variant */
     int nsweep;
+    db_run *block;                 /* db_runs_list's block of this experiment (the runs' strings) */
 } rep_exp;
 
 /* Every experiment of a database. */
 typedef struct rep_set {
-    db_run *block;  /* db_runs_list's block (the runs' strings live here) */
     rep_exp *exps;
     int nexps;
 } rep_set;

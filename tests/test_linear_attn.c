@@ -115,14 +115,14 @@ static uint8_t *make_mask(mask_kind mk, int B, int T) {
 typedef struct lin_fx {
     attn_shape s;
     const uint8_t *valid;
-    float *q, *k, *v, *o, *w, *scratch;
+    float *q, *k, *v, *o, *w, *scratch, *saved; /* saved: the forward's segment states */
     size_t nq, nv;
 } lin_fx;
 
 /* sum(o * w) after the kernel's forward on the fixture's current inputs. */
 static double lin_loss(void *ctx) {
     lin_fx *f = ctx;
-    attn_linear.forward(&f->s, f->o, NULL, f->q, f->k, f->v, f->valid, f->scratch);
+    attn_linear.forward(&f->s, f->o, f->saved, f->q, f->k, f->v, f->valid, f->scratch);
     return dot_loss(f->o, f->w, f->nv);
 }
 
@@ -142,12 +142,13 @@ static lin_fx lin_setup(int B, int T, int H, int dqk, int dv, int causal, const 
     for (size_t i = 0; i < f.nv; i++)
         if ((int)(i % f.s.ldo) >= H * dv) f.o[i] = 777.0f, f.w[i] = 0.0f;
     f.scratch = tcalloc(attn_linear.scratch_floats(&f.s, omp_get_max_threads()));
+    f.saved = tcalloc(attn_linear.saved_floats(&f.s));
     return f;
 }
 
 /* Frees what lin_setup allocated. */
 static void lin_free(lin_fx *f) {
-    free((void *)f->valid), free(f->q), free(f->k), free(f->v), free(f->o), free(f->w), free(f->scratch);
+    free((void *)f->valid), free(f->q), free(f->k), free(f->v), free(f->o), free(f->w), free(f->scratch), free(f->saved);
 }
 
 /* Gradients of q, k, v in one buffer [nq | nq | nv]. */
@@ -165,7 +166,10 @@ static void lin_case(const char *name, int B, int T, int H, int dqk, int dv, int
     float *decay = use_decay ? make_decay(H) : NULL;
     lin_fx f = lin_setup(B, T, H, dqk, dv, causal, decay, mk, gap);
     char what[128];
-    CHECK(attn_linear.saved_floats(&f.s) == 0, "%s: saved floats", name);
+    /* causal: one dqk x dv state per (batch, head) and segment of 256 tokens after the first */
+    size_t want_saved = causal ? (size_t)B * H * ((T - 1) / 256) * dqk * dv : 0;
+    CHECK(attn_linear.saved_floats(&f.s) == want_saved, "%s: saved floats %zu, want %zu", name,
+          attn_linear.saved_floats(&f.s), want_saved);
 
     /* forward: chunked, recurrent, quadratic (o's gaps keep their sentinel in all three) */
     float *o_rec = tdup(f.o, f.nv), *o_quad = tdup(f.o, f.nv);
@@ -188,7 +192,7 @@ static void lin_case(const char *name, int B, int T, int H, int dqk, int dv, int
     float *pre = randn(ng, 1.0f), *d = tdup(pre, ng), *d_rec = tdup(pre, ng), *d_quad = tdup(pre, ng);
     float *fresh = tcalloc(ng);
     grads g = grads_from(d, &f), gr = grads_from(d_rec, &f), gq = grads_from(d_quad, &f), gf = grads_from(fresh, &f);
-    attn_linear.backward(&f.s, g.q, g.k, g.v, f.w, f.o, NULL, f.q, f.k, f.v, f.valid, f.scratch);
+    attn_linear.backward(&f.s, g.q, g.k, g.v, f.w, f.o, f.saved, f.q, f.k, f.v, f.valid, f.scratch);
     ref_linattn_recurrent_backward(&f.s, gr.q, gr.k, gr.v, f.w, f.q, f.k, f.v, f.valid);
     ref_linattn_quadratic_backward(&f.s, gq.q, gq.k, gq.v, f.w, f.q, f.k, f.v, f.valid);
     const char *part[3] = {"dq", "dk", "dv"};
@@ -201,7 +205,7 @@ static void lin_case(const char *name, int B, int T, int H, int dqk, int dv, int
         snprintf(what, sizeof what, "%s %s recurrent vs quadratic", name, part[p]);
         CHECK_SCALED(what, d_rec + ofs[p], d_quad + ofs[p], len[p], REFS_RTOL, REFS_ATOL_REL);
     }
-    attn_linear.backward(&f.s, gf.q, gf.k, gf.v, f.w, f.o, NULL, f.q, f.k, f.v, f.valid, f.scratch);
+    attn_linear.backward(&f.s, gf.q, gf.k, gf.v, f.w, f.o, f.saved, f.q, f.k, f.v, f.valid, f.scratch);
     snprintf(what, sizeof what, "%s backward accumulates", name);
     check_accum(what, d, pre, fresh, ng);
 
@@ -233,7 +237,8 @@ TEST(linattn_bidir_vs_references) {
     lin_case("bidir pad decay ignored T=131", 4, 131, 3, 12, 6, 0, 1, MASK_PAD, 0, 0);
 }
 
-/* chunk edges: T = 1, one token short of, exactly and one past a chunk, two chunks, odd widths */
+/* chunk and segment edges: T = 1, one token short of, exactly and one past a chunk, two chunks, odd
+ * widths, three segments of 256 (the last partial) and two whole ones */
 TEST(linattn_chunk_edges) {
     reseed(3);
     lin_case("causal T=1", 2, 1, 2, 4, 2, 1, 1, MASK_NONE, 1, 0);
@@ -241,6 +246,8 @@ TEST(linattn_chunk_edges) {
     lin_case("causal decay T=64", 1, 64, 2, 6, 3, 1, 1, MASK_NONE, 0, 0);
     lin_case("causal decay pad T=65", 4, 65, 2, 10, 5, 1, 1, MASK_PAD, 2, 0);
     lin_case("causal T=128 dqk=dv", 1, 128, 1, 7, 7, 1, 0, MASK_NONE, 1, 0);
+    lin_case("causal decay pad T=600 (3 segments)", 4, 600, 2, 6, 3, 1, 1, MASK_PAD, 1, 0);
+    lin_case("causal T=512 (2 whole segments)", 1, 512, 2, 5, 4, 1, 0, MASK_NONE, 0, 0);
     lin_case("bidir T=1", 2, 1, 1, 4, 2, 0, 0, MASK_NONE, 0, 0);
 }
 
@@ -248,6 +255,7 @@ TEST(linattn_gradcheck) {
     reseed(4);
     lin_case("gc causal decay pad T=70", 4, 70, 2, 8, 4, 1, 1, MASK_PAD, 2, 1);
     lin_case("gc causal T=70", 1, 70, 2, 8, 4, 1, 0, MASK_NONE, 1, 1);
+    lin_case("gc causal decay T=300 (2 segments)", 1, 300, 1, 3, 2, 1, 1, MASK_NONE, 0, 1);
     lin_case("gc bidir pad T=70", 4, 70, 2, 8, 4, 0, 0, MASK_PAD, 2, 1);
 }
 
@@ -257,9 +265,9 @@ TEST(linattn_bidir_ignores_decay) {
     float *decay = make_decay(2);
     lin_fx f = lin_setup(2, 90, 2, 8, 4, 0, decay, MASK_NONE, 0);
     float *o1 = tcalloc(f.nv);
-    attn_linear.forward(&f.s, o1, NULL, f.q, f.k, f.v, f.valid, f.scratch);
+    attn_linear.forward(&f.s, o1, f.saved, f.q, f.k, f.v, f.valid, f.scratch);
     f.s.decay = NULL;
-    attn_linear.forward(&f.s, f.o, NULL, f.q, f.k, f.v, f.valid, f.scratch);
+    attn_linear.forward(&f.s, f.o, f.saved, f.q, f.k, f.v, f.valid, f.scratch);
     CHECK(memcmp(o1, f.o, f.nv * sizeof *o1) == 0, "bidirectional output depends on the decay");
     free(o1), free(decay);
     lin_free(&f);
@@ -280,7 +288,7 @@ TEST(linattn_long_sequence_decay) {
     size_t ng = 2 * f.nq + f.nv;
     float *d = tcalloc(ng), *d_rec = tcalloc(ng);
     grads g = grads_from(d, &f), gr = grads_from(d_rec, &f);
-    attn_linear.backward(&f.s, g.q, g.k, g.v, f.w, f.o, NULL, f.q, f.k, f.v, f.valid, f.scratch);
+    attn_linear.backward(&f.s, g.q, g.k, g.v, f.w, f.o, f.saved, f.q, f.k, f.v, f.valid, f.scratch);
     ref_linattn_recurrent_backward(&f.s, gr.q, gr.k, gr.v, f.w, f.q, f.k, f.v, f.valid);
     for (size_t i = 0; i < ng; i++) finite &= isfinite(d[i]) != 0;
     CHECK(finite, "T=4096 gradients not finite");
@@ -296,8 +304,8 @@ static void lin_run(lin_fx *f, float *o, float *d) {
     size_t ng = 2 * f->nq + f->nv;
     memset(d, 0, ng * sizeof *d);
     grads g = grads_from(d, f);
-    attn_linear.forward(&f->s, o, NULL, f->q, f->k, f->v, f->valid, f->scratch);
-    attn_linear.backward(&f->s, g.q, g.k, g.v, f->w, o, NULL, f->q, f->k, f->v, f->valid, f->scratch);
+    attn_linear.forward(&f->s, o, f->saved, f->q, f->k, f->v, f->valid, f->scratch);
+    attn_linear.backward(&f->s, g.q, g.k, g.v, f->w, o, f->saved, f->q, f->k, f->v, f->valid, f->scratch);
 }
 
 TEST(linattn_threads_bitwise) {
