@@ -480,3 +480,34 @@ TEST(report_jsonflat_flattens_config) {
         CHECK(strstr(err, "config JSON") != NULL, "reason for %s: %s", bad[i], err);
     }
 }
+
+/* A run shared by two experiments (same config, trained once) is a row of both tables, under
+ * each experiment's own variant name, with its numbers. */
+TEST(report_shared_run_in_both_experiments) {
+    report_fx f;
+    if (fx_open(&f)) return;
+    build_db(&f);
+    char path[PATH_MAX + 64], err[512], out[16384];
+    snprintf(path, sizeof path, "%s/results/results.db", f.dir);
+    db *d = NULL;
+    CHECK(db_open(&d, path, 0, err, sizeof err) == 0, "open: %s", err);
+    for (int s = 1; s <= 2; s++) { /* ablx registers rope-1 and rope-2 of lmx as its row "P householder" */
+        char id[32];
+        snprintf(id, sizeof id, "rope-%d", s);
+        db_run_info info = {id, "ablx", "P householder", s, LM_CFG("rope")};
+        CHECK(d && db_runs_register(d, &info, 1, err, sizeof err) == 0, "register: %s", err);
+    }
+    db_close(d);
+    int rc = fx_lrpe(&f, NULL, "report --out rep", out, sizeof out);
+    CHECK(rc == 0, "exit %d: %s", rc, out);
+    char *abl = slurp(&f, "rep/ablx/table.csv", NULL), *lm = slurp(&f, "rep/lmx/table.csv", NULL);
+    CHECK(abl && lm, "both tables written");
+    if (abl && lm) {
+        CHECK_CLOSE(csv_number(abl, "ablx", "P householder", "test/bpc_mean"), (rope_bpc[0] + rope_bpc[1]) / 2, 1e-9, 0,
+                    "ablx row from the shared runs");
+        CHECK_CLOSE(csv_number(lm, "lmx", "rope", "test/bpc_mean"), (rope_bpc[0] + rope_bpc[1]) / 2, 1e-9, 0,
+                    "lmx still has its rope row");
+    }
+    free(abl), free(lm);
+    fx_close(&f);
+}
