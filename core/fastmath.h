@@ -1,7 +1,7 @@
 /* exp and erf for float32 written with arithmetic and selects only, so loops calling them
  * vectorize (glibc's expf / erff are scalar calls; the selects need -fno-trapping-math, which the
  * Makefile sets). Accuracy (tests/test_ops.c checks it against libm): lrpe_expf
- * within 3e-7 relative on [-87, 88] (inputs are clamped there: exp(-87.3) is the smallest
+ * within 3e-7 relative on [-87, 88] (inputs are clamped to [-87.3, 88.3]: exp(-87.3) is the smallest
  * normal float), lrpe_erff within 5e-7 absolute everywhere. */
 #ifndef LRPE_FASTMATH_H
 #define LRPE_FASTMATH_H
@@ -12,11 +12,12 @@
 /* e^x: x = n ln2 + r with |r| <= ln2 / 2, e^r by its Taylor polynomial of degree 7 (error
  * 0.35^8 / 8! = 5e-9), 2^n built in the exponent bits. */
 static inline float lrpe_expf(float x) {
-    x = x < -87.3f ? -87.3f : x; /* selects, not fminf / fmaxf: those are calls that block vectorizing */
-    x = x > 88.7f ? 88.7f : x;
+    /* clamp (NaN goes to the low end here, so the integer conversion below is always defined) */
+    float xc = x > -87.3f ? x : -87.3f; /* selects, not fminf / fmaxf: those are calls that block vectorizing */
+    xc = xc < 88.3f ? xc : 88.3f; /* 2^n stays finite: n <= 127 */
     const float shift = 12582912.0f; /* 1.5 x 2^23: adding it rounds to an integer */
-    float n = (x * 1.44269504088896341f + shift) - shift;
-    float r = x - n * 0.693145751953125f - n * 1.42860682030941723e-06f; /* ln2 in two parts */
+    float n = (xc * 1.44269504088896341f + shift) - shift;
+    float r = xc - n * 0.693145751953125f - n * 1.42860682030941723e-06f; /* ln2 in two parts */
     float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
@@ -25,8 +26,8 @@ static inline float lrpe_expf(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    union { int32_t i; float f; } scale = {.i = ((int32_t)n + 127) << 23};
-    return p * scale.f;
+    union { int32_t i; float f; } scale = {.i = ((int32_t)n + 127) * (1 << 23)}; /* 2^n, n in [-126, 127] */
+    return x == x ? p * scale.f : x; /* NaN in, NaN out */
 }
 
 /* erf(x) = 1 - t P(t) e^(-x^2), t = 1 / (1 + 0.3275911 |x|) (Abramowitz and Stegun 7.1.26: error

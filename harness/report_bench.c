@@ -172,21 +172,7 @@ int rep_bench_tex(FILE *f, const rep_exp *e) {
         }
     }
     fprintf(f, "\\bottomrule\n\\end{tabular}\n");
-    int first = 1;
-    for (int i = 0; i < e->nruns; i++) {
-        const rep_run *a = &e->runs[i];
-        if (a->status == DB_COMPLETED) continue;
-        fputs(first ? "\n\\smallskip\n{\\footnotesize Missing: " : "; ", f);
-        rep_tex_puts(f, a->r->variant ? a->r->variant : "-");
-        fprintf(f, " %s", db_status_name(a->status));
-        if (a->status == DB_FAILED && a->r->error) {
-            fputs(" (", f);
-            rep_tex_puts(f, a->r->error);
-            fputs(")", f);
-        }
-        first = 0;
-    }
-    if (!first) fputs(".}\n", f);
+    rep_tex_missing(f, e, "Missing", 0);
     fprintf(f, "\\end{table}\n");
     grid_free(&g, e->nrows);
     return ferror(f) ? -1 : 0;

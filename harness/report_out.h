@@ -24,6 +24,9 @@ int rep_bench_tex(FILE *f, const rep_exp *e);
 void rep_missing_md(FILE *f, const rep_exp *e);
 /* s with LaTeX's special characters escaped. */
 void rep_tex_puts(FILE *f, const char *s);
+/* The LaTeX note under a table listing e's runs that are not completed ("lead: variant [seed N]
+ * status (error); ..."); nothing when every run completed. */
+void rep_tex_missing(FILE *f, const rep_exp *e, const char *lead, int with_seed);
 /* s with '|' escaped for a Markdown table cell. */
 void rep_md_puts(FILE *f, const char *s);
 /* v as a CSV field: %.10g, or nothing for NaN. */

@@ -303,13 +303,20 @@ int rep_table_tex(FILE *f, const rep_exp *e) {
         else fprintf(f, " & -- \\\\\n");
     }
     fprintf(f, "\\bottomrule\n\\end{tabular}\n");
+    rep_tex_missing(f, e, "Not in the means", 1);
+    fprintf(f, "\\end{table}\n");
+    return ferror(f) ? -1 : 0;
+}
+
+void rep_tex_missing(FILE *f, const rep_exp *e, const char *lead, int with_seed) {
     int first = 1;
     for (int i = 0; i < e->nruns; i++) {
         const rep_run *a = &e->runs[i];
         if (a->status == DB_COMPLETED) continue;
-        fputs(first ? "\n\\smallskip\n{\\footnotesize Not in the means: " : "; ", f);
+        fprintf(f, first ? "\n\\smallskip\n{\\footnotesize %s: " : "; ", lead);
         rep_tex_puts(f, a->r->variant ? a->r->variant : "-");
-        fprintf(f, " seed %lld %s", a->r->seed, db_status_name(a->status));
+        if (with_seed) fprintf(f, " seed %lld", a->r->seed);
+        fprintf(f, " %s", db_status_name(a->status));
         if (a->status == DB_FAILED && a->r->error) {
             fputs(" (", f);
             rep_tex_puts(f, a->r->error);
@@ -318,6 +325,4 @@ int rep_table_tex(FILE *f, const rep_exp *e) {
         first = 0;
     }
     if (!first) fputs(".}\n", f);
-    fprintf(f, "\\end{table}\n");
-    return ferror(f) ? -1 : 0;
 }

@@ -87,15 +87,9 @@ TEST(blas_core_selfcheck_passes_and_can_fail) {
 /* Runs `env -u ... <env> lrpe version`, capturing both streams; the exit code. */
 static int run_version(const char *env, char *out, size_t cap) {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "env -u OPENBLAS_CORETYPE -u LRPE_BLAS_REEXEC -u LRPE_BLAS_ASSUME_REPORTED %s %s version 2>&1", env,
-             test_lrpe_bin());
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    snprintf(cmd, sizeof cmd, "env -u OPENBLAS_CORETYPE -u LRPE_BLAS_REEXEC -u LRPE_BLAS_ASSUME_REPORTED %s %s version",
+             env, test_lrpe_bin());
+    return test_capture(cmd, out, cap);
 }
 
 /* Number of occurrences of s in text. */

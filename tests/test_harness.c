@@ -54,13 +54,8 @@ static void fx_write(const harness_fx *f, const char *name, const char *text) {
 /* Runs `lrpe <args>` in the folder with one thread; output (both streams) into out; exit code. */
 static int fx_lrpe(const harness_fx *f, const char *args, char *out, size_t cap) {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd %s && LRPE_THREADS=1 %s %s 2>&1", f->dir, f->bin, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    snprintf(cmd, sizeof cmd, "cd %s && LRPE_THREADS=1 %s %s", f->dir, f->bin, args);
+    return test_capture(cmd, out, cap);
 }
 
 /* Opens the folder's results database (read-only). */

@@ -642,4 +642,6 @@ TEST(fastmath_exp_and_erf_match_libm) {
     CHECK(worst_erf < 5e-7, "lrpe_erff absolute error %.2e at %g", worst_erf, at_erf);
     CHECK(lrpe_expf(-1000.0f) < 2e-38f && lrpe_expf(-1000.0f) >= 0.0f, "exp clamps below");
     CHECK(lrpe_erff(0.0f) == 0.0f && lrpe_erff(-9.0f) == -1.0f && lrpe_erff(9.0f) == 1.0f, "erf at 0 and the tails");
+    CHECK(isnan(lrpe_expf(NAN)) && isnan(lrpe_erff(NAN)), "NaN in, NaN out (a diverged run must stay visible)");
+    CHECK(isfinite(lrpe_expf(1000.0f)) && lrpe_expf(1000.0f) > 1e38f, "exp clamps above to a finite value");
 }

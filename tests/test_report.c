@@ -60,13 +60,8 @@ static void fx_close(report_fx *f) {
 /* Runs `env lrpe args` in the folder; both streams into out; the exit code (-1 if it crashed). */
 static int fx_lrpe(const report_fx *f, const char *env, const char *args, char *out, size_t cap) {
     char cmd[3 * PATH_MAX + 1024];
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s LRPE_THREADS=1 '%s' %s 2>&1", f->dir, env ? env : "", f->bin, args);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s LRPE_THREADS=1 '%s' %s", f->dir, env ? env : "", f->bin, args);
+    return test_capture(cmd, out, cap);
 }
 
 /* The whole of <dir>/rel as a malloc'd string (NULL when unreadable); *len its size. */
