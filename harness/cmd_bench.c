@@ -176,6 +176,8 @@ static int bench_spec(const spec *s, const bench_args *a, db *d, const char *exp
             bench_measure(r->cfg, r->seed, "data", a->warmup, a->steps, &b, record_provenance, &ctx, err, sizeof err) ||
             (d && record_result(d, exp, r->variant, run_id, r->cfg, &b, err, sizeof err))) {
             fprintf(stderr, "lrpe bench: %s: %s\n", r->variant, err);
+            char e2[256]; /* the point is recorded as failed with its reason, not left pending */
+            if (d) db_run_finish(d, run_id, DB_FAILED, err, e2, sizeof e2);
             failures++;
             continue;
         }

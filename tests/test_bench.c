@@ -126,3 +126,20 @@ TEST(bench_usage_errors_exit_2) {
     snprintf(cmd, sizeof cmd, "%s bench --no-db task.kind=imgcls --seq-lens 64,128", test_lrpe_bin());
     CHECK(test_capture(cmd, out, sizeof out) == 2 && strstr(out, "imgcls"), "imgcls sweep: %s", out);
 }
+
+/* A config that cannot be measured (its data is missing) exits 1 with the reason, and its point is
+ * recorded as failed with that reason (not left pending). */
+TEST(bench_failed_point_is_recorded) {
+    char db[] = "/tmp/lrpe_test_benchf_XXXXXX", cmd[1024], out[4096], wal[512];
+    int fd = mkstemp(db);
+    if (fd >= 0) close(fd), unlink(db);
+    snprintf(cmd, sizeof cmd, "%s bench task.kind=lm task.dataset=file task.path=/nonexistent/text --steps 1 --db %s",
+             test_lrpe_bin(), db);
+    int rc = test_capture(cmd, out, sizeof out);
+    CHECK(rc == 1 && strstr(out, "/nonexistent/text"), "exit %d: %s", rc, out);
+    CHECK(db_number(db, "SELECT count(*) FROM runs WHERE status = 'failed' AND error LIKE '%/nonexistent/text%'") == 1,
+          "the point is recorded as failed with its reason");
+    unlink(db);
+    snprintf(wal, sizeof wal, "%s-wal", db), unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", db), unlink(wal);
+}
