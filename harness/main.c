@@ -43,8 +43,9 @@ static void usage(FILE *f) {
             "lrpe %s: a reproducible harness for positional encodings in transformers (LRPE).\n\n"
             "usage: lrpe [--help | --version] <command> [args]\n\ncommands:\n",
             LRPE_VERSION);
-    for (int i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-10s %-12s %s\n", commands[i].name, commands[i].args, commands[i].summary);
+    for (int i = 0; i < NCOMMANDS; i++) /* the arguments, then what the command does, indented */
+        fprintf(f, "  %s%s%s\n      %s\n", commands[i].name, *commands[i].args ? " " : "", commands[i].args,
+                commands[i].summary);
     fprintf(f, "\n'lrpe CMD --help' describes one command. Exit codes: 0 ok, 1 a run failed, 2 bad usage.\n");
 }
 
