@@ -93,17 +93,17 @@ clean:
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
-# Side-by-side timing of a training step with each OpenBLAS threading variant (A B A B); needs
-# libopenblas-pthread-dev as well. See README, "Threads".
+# Side-by-side timing of a training step (lrpe bench) with each OpenBLAS threading variant (A B A B);
+# needs libopenblas-pthread-dev as well. See README, "Threads". BLAS_BENCH_ARGS: lrpe bench's keys.
+BLAS_BENCH_ARGS ?= task.kind=synthetic task.dataset=copy task.vocab=256 task.seq_len=256 train.batch=16 \
+                   model.d_model=256 model.layers=4 --steps 10
 .PHONY: bench-blas-variant
 bench-blas-variant:
 	@dpkg-query -W libopenblas-pthread-dev >/dev/null 2>&1 || { echo "bench-blas-variant: needs libopenblas-pthread-dev (apt-get install -y libopenblas-pthread-dev)" >&2; exit 2; }
-	@$(MAKE) --no-print-directory BLAS=openmp BUILD=build/bench-openmp build/bench-openmp/step_time
-	@$(MAKE) --no-print-directory BLAS=pthread BUILD=build/bench-pthread build/bench-pthread/step_time
-	@for i in 1 2 3; do for v in openmp pthread; do build/bench-$$v/step_time $(BENCH_ARGS); done; done
-
-$(BUILD)/step_time: $(BUILD)/bench/step_time.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(MAKE) --no-print-directory BLAS=openmp BUILD=build/bench-openmp build/bench-openmp/lrpe
+	@$(MAKE) --no-print-directory BLAS=pthread BUILD=build/bench-pthread build/bench-pthread/lrpe
+	@for i in 1 2 3; do for v in openmp pthread; do echo "== OpenBLAS $$v build"; \
+		build/bench-$$v/lrpe bench --no-db $(BLAS_BENCH_ARGS) 2>/dev/null | tail -1; done; done
 
 # Forward + backward time per token of causal linear vs softmax attention at T = 256 .. 16384 with
 # the tokens per call held constant (linear should stay flat). BENCH_ARGS="reps tokens [linear|softmax]".

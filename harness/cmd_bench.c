@@ -97,10 +97,9 @@ static int record_provenance(const task *t, void *arg) {
     return r->db ? provenance_record(r->db, r->run_id, r->threads, t, r->err, r->errlen) : 0;
 }
 
-/* Records one measurement as a completed run of experiment exp; 0 or -1 with err. */
-static int record_result(db *d, const char *exp, const char *variant, const char *run_id, const cfg *c,
-                         const bench_result *b, char *err, size_t errlen) {
-    db_run_info info = {.run_id = run_id, .experiment = exp, .variant = variant, .seed = 0, .config_json = cfg_json(c)};
+/* Records one measurement as the completed result of the registered run run_id (its earlier
+ * result, if any, replaced); 0 or -1 with err. */
+static int record_result(db *d, const char *run_id, const bench_result *b, char *err, size_t errlen) {
     db_value sum[] = {
         {"perf/seq_len", b->seq_len},         {"perf/batch", b->batch},
         {"perf/tokens_per_s", b->tokens_per_s}, {"perf/tokens_per_s_min", b->tokens_per_s_min},
@@ -109,8 +108,7 @@ static int record_result(db *d, const char *exp, const char *variant, const char
         {"perf/peak_gflops", b->peak_gflops}, {"perf/peak_pct", b->peak_pct},
         {"perf/peak_rss_mb", b->peak_rss_mb}, {"params", (double)b->params},
     };
-    if (db_runs_register(d, &info, 1, err, errlen) || db_run_reset(d, run_id, err, errlen) ||
-        db_run_start(d, run_id, err, errlen))
+    if (db_run_reset(d, run_id, err, errlen) || db_run_start(d, run_id, err, errlen))
         return -1;
     if (db_summary_set(d, run_id, sum, (int)(sizeof sum / sizeof sum[0]), err, errlen)) return -1;
     return db_run_finish(d, run_id, DB_COMPLETED, NULL, err, errlen) ? -1 : 0;
@@ -174,7 +172,7 @@ static int bench_spec(const spec *s, const bench_args *a, db *d, const char *exp
         db_run_info info = {.run_id = run_id, .experiment = exp, .variant = r->variant, .config_json = cfg_json(r->cfg)};
         if ((d && db_runs_register(d, &info, 1, err, sizeof err)) ||
             bench_measure(r->cfg, r->seed, "data", a->warmup, a->steps, &b, record_provenance, &ctx, err, sizeof err) ||
-            (d && record_result(d, exp, r->variant, run_id, r->cfg, &b, err, sizeof err))) {
+            (d && record_result(d, run_id, &b, err, sizeof err))) {
             fprintf(stderr, "lrpe bench: %s: %s\n", r->variant, err);
             char e2[256]; /* the point is recorded as failed with its reason, not left pending */
             if (d) db_run_finish(d, run_id, DB_FAILED, err, e2, sizeof e2);

@@ -139,13 +139,12 @@ int db_status_counts(db *d, double stale_s, db_status_count **out, int *n, char 
 
 /* ---------------------------------------------------------------- runs */
 
-#define RUN_COLUMNS                                                                                       \
-    "run_id, experiment, variant, config_json, created_at, started_at, ended_at, heartbeat_at, host, error," \
-    " seed, coalesce(step, -1), coalesce(pid, 0), attempts, status"
-
-#define MEMBER_COLUMNS                                                                                      \
-    "run_id, m.experiment, m.variant, config_json, created_at, started_at, ended_at, heartbeat_at, host, error," \
-    " seed, coalesce(step, -1), coalesce(pid, 0), attempts, status"
+/* The columns run_row reads, with the experiment and variant columns named by the query. */
+#define RUN_COLUMNS_WITH(experiment, variant)                                                         \
+    "run_id, " experiment ", " variant ", config_json, created_at, started_at, ended_at, heartbeat_at, host," \
+    " error, seed, coalesce(step, -1), coalesce(pid, 0), attempts, status"
+#define RUN_COLUMNS RUN_COLUMNS_WITH("experiment", "variant")
+#define MEMBER_COLUMNS RUN_COLUMNS_WITH("m.experiment", "m.variant") /* runs joined to members m */
 
 /* One row of runs (columns RUN_COLUMNS or MEMBER_COLUMNS, then the dead flag). */
 static void run_row(pack *p, sqlite3_stmt *st) {

@@ -97,8 +97,7 @@ static eval_result evaluate(run_state *s, task_split split, int n) {
     long count = 0, correct = 0;
     memset(s->confusion, 0, 3 * (size_t)K * sizeof *s->confusion);
     for (int i = 0; i < n; i++) {
-        for (int j = 0; j < s->w.batch.B * s->w.batch.T; j++) s->w.valid[j] = 1;
-        s->w.task->vt->eval_batch(s->w.task, split, i, &s->w.batch);
+        workload_eval_batch(&s->w, split, i);
         model_batch mb = workload_model_batch(&s->w);
         int k = xent_count(s->w.targets, rows);
         double loss = model_forward(s->w.model, &mb);

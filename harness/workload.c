@@ -54,6 +54,11 @@ void workload_train_batch(workload *w) {
     w->task->vt->train_batch(w->task, &w->batch);
 }
 
+void workload_eval_batch(workload *w, task_split split, int i) {
+    memset(w->valid, 1, (size_t)w->batch.B * w->batch.T);
+    w->task->vt->eval_batch(w->task, split, i, &w->batch);
+}
+
 model_batch workload_model_batch(const workload *w) {
     const task_batch *b = &w->batch;
     int padded = 0;

@@ -29,6 +29,8 @@ int workload_open(workload *w, const cfg *c, unsigned long long seed, const char
 void workload_close(workload *w);
 /* Draws the next training batch into the buffers. */
 void workload_train_batch(workload *w);
+/* Puts evaluation batch i of split into the buffers. */
+void workload_eval_batch(workload *w, task_split split, int i);
 /* The model's view of the current batch (the padding mask only when some token is padding). */
 model_batch workload_model_batch(const workload *w);
 
