@@ -122,3 +122,42 @@ bench-peer: deps
 	@LRPE_DEPS_FIX="make bench-peer" bash scripts/install-deps.sh python3-torch
 	@$(MAKE) --no-print-directory lrpe
 	@bash bench/peer.sh
+
+# libFuzzer targets of fuzz/, one per parser of outside input (fuzz/README.md), built with clang
+# under AddressSanitizer + UndefinedBehaviorSanitizer into build/fuzz/ and run FUZZ_SECONDS each
+# by fuzz/run.sh (corpora, dictionaries, limits, one summary line per target, and on a crash, leak,
+# timeout or OOM a failure naming the target and the input). FUZZ_TARGETS="spec merge" runs some.
+# The library is compiled with clang as well; its OpenMP pragmas then need LLVM's runtime
+# (libomp-14-dev; GCC's libgomp, which OpenBLAS loads, stays beside it): the parsers fuzzed here
+# never enter a parallel region, so the two runtimes never both run. -Wno-pass-failed: clang
+# reports every `omp simd` loop it does not vectorize at -O1 with sanitizers.
+FUZZ_SECONDS ?= 60
+FUZZ_ALL     := spec safetensors checkpoint lm imgcls wordnet mail merge
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_BUILD   := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-pass-failed -fopenmp -g -O1 \
+                -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(CORE_SRC) $(HARNESS_SRC))
+
+.PHONY: fuzz fuzz-build
+fuzz: deps
+	@bad="$(filter-out $(FUZZ_ALL),$(FUZZ_TARGETS))"; [ -z "$$bad" ] || \
+		{ echo "make fuzz: unknown FUZZ_TARGETS:$$bad (there are: $(FUZZ_ALL))" >&2; exit 2; }
+	@LRPE_DEPS_FIX="make fuzz" bash scripts/install-deps.sh clang libclang-rt-14-dev libomp-14-dev
+	@$(MAKE) --no-print-directory fuzz-build
+	@bash fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-build: $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
+# the targets' own objects come from a pattern rule: keep them (make deletes intermediate files)
+.SECONDARY: $(patsubst %,$(FUZZ_BUILD)/obj/fuzz/fuzz_%.o,$(FUZZ_ALL) util)
+
+$(FUZZ_BUILD)/liblrpe.a: $(FUZZ_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/obj/fuzz/fuzz_util.o $(FUZZ_BUILD)/liblrpe.a
+	clang -fsanitize=fuzzer $(FUZZ_SAN) -fopenmp -o $@ $^ $(LDLIBS)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -Ifuzz $(FUZZ_CFLAGS) -c -o $@ $<

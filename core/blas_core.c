@@ -194,12 +194,6 @@ static void set_source(const char *fmt, ...) {
     va_end(ap);
 }
 
-/* What the message calls the CPU's best instruction set. */
-static const char *cpu_level(const blas_cpu *c) {
-    if (has_avx512(c)) return c->avx512_bf16 ? "AVX-512 (BF16)" : "AVX-512";
-    return c->avx2 && c->fma ? "AVX2 and FMA" : "AVX";
-}
-
 /* Sets OPENBLAS_CORETYPE=core and the marker, and re-executes this program with argv; returns
  * only when that failed (both variables removed again), with errno's text in err. */
 static void restart(const char *core, const char *marker, char **argv, char *err, size_t errlen) {
@@ -258,10 +252,8 @@ void blas_core_select(int argc, char **argv) {
         set_source("openblas");
         return;
     }
-    fprintf(stderr,
-            "lrpe: OpenBLAS reports core %s on a CPU with %s; restarting with OPENBLAS_CORETYPE=%s "
-            "(set OPENBLAS_CORETYPE to choose yourself)\n",
-            reported, cpu_level(&cpu), better);
+    /* silent, as OpenBLAS's own choice is: `lrpe version` and each run's provenance say which core
+     * ran and who chose it, and every command's output stays its own */
     char mark[128], err[128];
     snprintf(mark, sizeof mark, "selected:%s:%s", better, reported);
     restart(better, mark, argv, err, sizeof err);

@@ -53,6 +53,10 @@
 
 #include "arena.h"
 
+/* Largest head_dim (d_model / heads) an encoding accepts: per-thread vectors of this size live on
+ * the stack. pe_create refuses larger head dims, and the spec checks refuse them when read. */
+#define PE_MAX_HEAD_DIM 512
+
 enum { PE_HOOK_EMBED = 1u, PE_HOOK_QK = 2u, PE_HOOK_SCORE = 4u, PE_HOOK_DECAY = 8u };
 enum { PE_ATTN_SOFTMAX = 1u, PE_ATTN_LINEAR = 2u };
 

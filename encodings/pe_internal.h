@@ -8,9 +8,6 @@
 
 #include "pe.h"
 
-/* Largest head_dim (and d_model for the absolute tables' per-row work) an encoding accepts:
- * per-thread vectors of this size live on the stack. pe_create refuses larger head dims. */
-#define PE_MAX_HEAD_DIM 512
 /* Parameter-gradient partial sums a backward keeps (doubles, on the caller's stack: 64 KB), one
  * row per fixed chunk of tokens, and the most chunks (the parallelism of that backward). */
 #define PE_PART 8192

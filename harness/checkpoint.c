@@ -327,16 +327,17 @@ static int write_file(const char *tmp, const tensor_table *tt, const float *para
     snprintf(version, sizeof version, "%d", CKPT_FORMAT_VERSION);
     snprintf(step_s, sizeof step_s, "%ld", st->step);
     snprintf(cursor_s, sizeof cursor_s, "%zu", st->cursor_len);
-    st_meta meta[7] = {{"format", FORMAT_NAME},  {"format_version", version}, {"run_id", run_id},
+    st_meta meta[8] = {{"format", FORMAT_NAME},  {"format_version", version}, {"run_id", run_id},
                        {"config_id", config_id}, {"step", step_s},            {"cursor_bytes", cursor_s},
-                       {"checksum", sum}};
+                       {"lrpe_commit", st->commit ? st->commit : ""}, {"checksum", sum}};
+    const int nmeta = 8;
     uint64_t h = FNV_BASIS;
-    for (int i = 0; i < 6; i++) h = fnv1a_str(fnv1a_str(h, meta[i].key), meta[i].value);
+    for (int i = 0; i < nmeta - 1; i++) h = fnv1a_str(fnv1a_str(h, meta[i].key), meta[i].value);
     for (int i = 0; i < n; i++) h = hash_tensor(h, &t[i]);
     snprintf(sum, sizeof sum, "fnv1a64:%016" PRIx64, h);
 
     char st_err[PATH_LEN + 256];
-    if (st_write(tmp, t, n, meta, 7, st_err, sizeof st_err)) {
+    if (st_write(tmp, t, n, meta, nmeta, st_err, sizeof st_err)) {
         fail(err, errlen, "%s", st_reason(st_err, tmp));
         goto done;
     }
@@ -384,6 +385,17 @@ typedef struct verified {
     size_t cursor_len;
 } verified;
 
+/* The checksum the contents of a parsed checkpoint file have. */
+void ckpt_checksum(const st_file *f, char out[CKPT_CHECKSUM_LEN]) {
+    uint64_t h = FNV_BASIS;
+    for (int i = 0; i < st_meta_count(f); i++) {
+        st_meta m = st_meta_at(f, i);
+        if (strcmp(m.key, "checksum") != 0) h = fnv1a_str(fnv1a_str(h, m.key), m.value);
+    }
+    for (int i = 0; i < st_count(f); i++) h = hash_tensor(h, st_at(f, i));
+    snprintf(out, CKPT_CHECKSUM_LEN, "fnv1a64:%016" PRIx64, h);
+}
+
 /* Checks everything in an opened checkpoint (read from path) against the caller's expectations (expect_step < 0:
  * any step) and fills v. Returns 0, or -1 with the reason (without a path) in err. */
 static int verify(const st_file *f, const char *path, const tensor_table *tt, const ckpt_state *st, const char *run_id,
@@ -398,14 +410,8 @@ static int verify(const st_file *f, const char *path, const tensor_table *tt, co
         return fail(err, errlen, "format version '%s', this build reads %s", ver ? shown(ver, a) : "absent", want_ver);
 
     const char *sum = st_meta_get(f, "checksum");
-    uint64_t h = FNV_BASIS;
-    for (int i = 0; i < st_meta_count(f); i++) {
-        st_meta m = st_meta_at(f, i);
-        if (strcmp(m.key, "checksum") != 0) h = fnv1a_str(fnv1a_str(h, m.key), m.value);
-    }
-    for (int i = 0; i < st_count(f); i++) h = hash_tensor(h, st_at(f, i));
-    char want_sum[32];
-    snprintf(want_sum, sizeof want_sum, "fnv1a64:%016" PRIx64, h);
+    char want_sum[CKPT_CHECKSUM_LEN];
+    ckpt_checksum(f, want_sum);
     if (!sum) return fail(err, errlen, "no checksum in the metadata (corrupt file)");
     if (strcmp(sum, want_sum) != 0) return fail(err, errlen, "checksum mismatch (corrupt or truncated file)");
 
@@ -474,6 +480,8 @@ static int load_one(const char *path, const tensor_table *tt, float *params, flo
     if (v.cursor_len) memcpy(st->cursor, v.t[3 * tt->n + 1 + st->n_rng]->data, v.cursor_len);
     st->cursor_len = v.cursor_len;
     st->step = v.step;
+    const char *commit = st_meta_get(f, "lrpe_commit");
+    snprintf(st->saved_commit, sizeof st->saved_commit, "%s", commit ? commit : "");
     free(v.t);
     st_close(f);
     return 0;

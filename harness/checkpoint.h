@@ -12,7 +12,9 @@
  *   state.cursor         I32 [ceil(n/4)]            the task's data cursor: n opaque bytes,
  *                                                   zero-padded to whole 4-byte elements
  * and metadata (all strings): format "lrpe-checkpoint", format_version "1", run_id, config_id,
- * step (decimal), cursor_bytes (n, decimal), checksum "fnv1a64:<16 hex digits>".
+ * step (decimal), cursor_bytes (n, decimal), lrpe_commit (the build that wrote it: its commit, with
+ * "-dirty" for uncommitted changes; absent in files of older builds), checksum
+ * "fnv1a64:<16 hex digits>".
  *
  * The checksum is 64-bit FNV-1a (offset basis 0xcbf29ce484222325, prime 0x100000001b3) over,
  * in header order: every metadata entry but checksum as key 0x00 value 0x00; then every tensor
@@ -34,10 +36,13 @@
 
 #include "arena.h"
 #include "rng.h"
+#include "safetensors.h"
 
 #define CKPT_FORMAT_VERSION 1
 #define CKPT_KEEP 2          /* checkpoints kept in a run folder */
 #define CKPT_RNG_NAME_MAX 32 /* longest RNG name + 1; names use [A-Za-z0-9_.-] */
+#define CKPT_COMMIT_MAX 48   /* longest build id (commit) + 1 */
+#define CKPT_CHECKSUM_LEN 25 /* "fnv1a64:" + 16 hex digits + NUL */
 
 /* A named RNG of the run: saving reads *r, loading overwrites it. */
 typedef struct ckpt_rng {
@@ -54,6 +59,8 @@ typedef struct ckpt_state {
     int n_rng;
     void *cursor;
     size_t cursor_len, cursor_cap;
+    const char *commit;              /* saving: the build that writes it (metadata lrpe_commit; may be NULL) */
+    char saved_commit[CKPT_COMMIT_MAX]; /* loading: the file's lrpe_commit, "" when it has none */
 } ckpt_state;
 
 /* Results of ckpt_load_latest. */
@@ -74,6 +81,10 @@ int ckpt_list(const char *dir, long *steps, int max, char *err, size_t errlen);
 int ckpt_save(const char *dir, const tensor_table *tt, const float *params, const float *adam_m,
               const float *adam_v, const ckpt_state *state, const char *run_id, const char *config_id,
               char *err, size_t errlen);
+
+/* The checksum ("fnv1a64:<16 hex digits>") that the contents of a parsed checkpoint file have (the
+ * metadata but checksum, then every tensor, as above), whatever its checksum entry says. */
+void ckpt_checksum(const st_file *f, char out[CKPT_CHECKSUM_LEN]);
 
 /* Loads one checkpoint file after verifying all of it: a valid safetensors file of this format,
  * the checksum, run_id and config_id, every tensor of tt and of the state present with its shape

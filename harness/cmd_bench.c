@@ -97,8 +97,8 @@ static int record_provenance(const task *t, void *arg) {
     return r->db ? provenance_record(r->db, r->run_id, r->threads, t, r->err, r->errlen) : 0;
 }
 
-/* Records one measurement as the completed result of the registered run run_id (its earlier
- * result, if any, replaced); 0 or -1 with err. */
+/* Records one measurement as the completed result of run run_id (reset and started before it was
+ * measured); 0 or -1 with err. */
 static int record_result(db *d, const char *run_id, const bench_result *b, char *err, size_t errlen) {
     db_value sum[] = {
         {"perf/seq_len", b->seq_len},         {"perf/batch", b->batch},
@@ -108,8 +108,6 @@ static int record_result(db *d, const char *run_id, const bench_result *b, char 
         {"perf/peak_gflops", b->peak_gflops}, {"perf/peak_pct", b->peak_pct},
         {"perf/peak_rss_mb", b->peak_rss_mb}, {"params", (double)b->params},
     };
-    if (db_run_reset(d, run_id, err, errlen) || db_run_start(d, run_id, err, errlen))
-        return -1;
     if (db_summary_set(d, run_id, sum, (int)(sizeof sum / sizeof sum[0]), err, errlen)) return -1;
     return db_run_finish(d, run_id, DB_COMPLETED, NULL, err, errlen) ? -1 : 0;
 }
@@ -170,7 +168,9 @@ static int bench_spec(const spec *s, const bench_args *a, db *d, const char *exp
         bench_result b;
         record_ctx ctx = {.db = d, .run_id = run_id, .threads = threads, .err = err, .errlen = sizeof err};
         db_run_info info = {.run_id = run_id, .experiment = exp, .variant = r->variant, .config_json = cfg_json(r->cfg)};
-        if ((d && db_runs_register(d, &info, 1, err, sizeof err)) ||
+        /* a point measured again replaces the old one: reset (its summary and provenance go), then start */
+        if ((d && (db_runs_register(d, &info, 1, err, sizeof err) || db_run_reset(d, run_id, err, sizeof err) ||
+                   db_run_start(d, run_id, err, sizeof err))) ||
             bench_measure(r->cfg, r->seed, "data", a->warmup, a->steps, &b, record_provenance, &ctx, err, sizeof err) ||
             (d && record_result(d, run_id, &b, err, sizeof err))) {
             fprintf(stderr, "lrpe bench: %s: %s\n", r->variant, err);

@@ -1,9 +1,12 @@
-/* `lrpe run SPEC.yaml [key=value ...] [-j N] [--db FILE] [--dry-run] [--force]`: expands the spec,
- * skips runs already completed, resumes interrupted ones from their checkpoints, trains the rest
- * (in N worker processes sharing the database with -j N), and exits 0 when every run completed,
- * 1 when some run failed, 2 on a bad spec or usage, 130 when stopped by Ctrl-C. */
+/* `lrpe run SPEC.yaml [key=value ...] [-j N] [--db FILE] [--runs-dir DIR] [--dry-run] [--force]`:
+ * expands the spec, skips runs already completed, resumes interrupted ones from their checkpoints,
+ * trains the rest (in N worker processes sharing the database with -j N), and exits 0 when every
+ * run completed, 1 when some run failed, 2 on a bad spec or usage, 130 when stopped by Ctrl-C.
+ * Checkpoints belong to their database: they go to <db without .db>-runs/<run id>/ beside it
+ * (results/results-runs/ for the default database), or under --runs-dir. */
 #include <errno.h>
 #include <ftw.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +20,6 @@
 #include "spec.h"
 #include "threads.h"
 
-#define RUNS_DIR "results/runs"
-
 static volatile sig_atomic_t stop_requested;
 
 static void on_signal(int sig) {
@@ -27,7 +28,7 @@ static void on_signal(int sig) {
 }
 
 typedef struct run_args {
-    const char *spec_path, *db_path;
+    const char *spec_path, *db_path, *runs_dir; /* runs_dir: NULL = beside the database */
     char **overrides;
     int noverrides, jobs, dry_run, force;
 } run_args;
@@ -46,15 +47,17 @@ static int parse_args(int argc, char **argv, run_args *a) {
     if (!a->overrides) return usage_error("out of memory", NULL);
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        if (strcmp(s, "-j") == 0 || strcmp(s, "--db") == 0) {
-            if (i + 1 >= argc) return usage_error("missing value after", s);
+        if (strcmp(s, "-j") == 0 || strcmp(s, "--db") == 0 || strcmp(s, "--runs-dir") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0]) return usage_error("missing value after", s);
             if (s[1] == 'j') {
                 char *end;
                 long j = strtol(argv[++i], &end, 10);
                 if (*end || j < 1 || j > 256) return usage_error("-j needs a number of processes in 1..256, got", argv[i]);
                 a->jobs = (int)j;
-            } else {
+            } else if (s[2] == 'd') {
                 a->db_path = argv[++i];
+            } else {
+                a->runs_dir = argv[++i];
             }
         } else if (strcmp(s, "--dry-run") == 0) {
             a->dry_run = 1;
@@ -81,15 +84,36 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 }
 
 /* Deletes a run's checkpoint folder (for --force and for retrying a failed run). */
-static void remove_checkpoints(const char *run_id) {
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s/%s", RUNS_DIR, run_id);
+static void remove_checkpoints(const char *runs_dir, const char *run_id) {
+    char dir[PATH_MAX + 80];
+    snprintf(dir, sizeof dir, "%s/%s", runs_dir, run_id);
     nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The folder of the run folders: `given`, else beside the database, named after it
+ * ("results/results.db" -> "results/results-runs"); made absolute and canonical (the folder, or
+ * its parent when it does not exist yet), so provenance and `lrpe status` name it the same from
+ * any working directory. 0, or -1 when the path does not fit. */
+static int runs_dir_for(const char *db_path, const char *given, char *out, size_t len) {
+    char rel[PATH_MAX], real[PATH_MAX];
+    if (given) {
+        snprintf(rel, sizeof rel, "%s", given);
+    } else {
+        const char *base = strrchr(db_path, '/') ? strrchr(db_path, '/') + 1 : db_path, *dot = strrchr(base, '.');
+        size_t stem = dot && dot != base ? (size_t)(dot - db_path) : strlen(db_path);
+        snprintf(rel, sizeof rel, "%.*s-runs", (int)stem, db_path);
+    }
+    if (realpath(rel, real)) return snprintf(out, len, "%s", real) < (int)len ? 0 : -1;
+    char *slash = strrchr(rel, '/');
+    const char *name = slash ? slash + 1 : rel;
+    if (slash) *slash = 0;
+    if (!realpath(slash ? (rel[0] ? rel : "/") : ".", real)) return -1;
+    return snprintf(out, len, "%s%s%s", real, strcmp(real, "/") ? "/" : "", name) < (int)len ? 0 : -1;
 }
 
 /* Registers every run, resets the ones to train again (--force: all; failed runs always), and
  * returns how many are already completed; -1 with a message on a database error. */
-static int prepare_runs(db *d, const spec *s, int force) {
+static int prepare_runs(db *d, const spec *s, const char *runs_dir, int force) {
     char err[512];
     db_run_info *info = calloc((size_t)s->nruns, sizeof *info);
     if (!info) return -1;
@@ -105,7 +129,7 @@ static int prepare_runs(db *d, const spec *s, int force) {
         db_status st;
         if ((rc = db_run_status(d, s->runs[i].run_id, &st, err, sizeof err))) break;
         if (force || st == DB_FAILED) {
-            remove_checkpoints(s->runs[i].run_id);
+            remove_checkpoints(runs_dir, s->runs[i].run_id);
             rc = db_run_reset(d, s->runs[i].run_id, err, sizeof err);
         } else if (st == DB_COMPLETED) {
             completed++;
@@ -121,7 +145,7 @@ static int prepare_runs(db *d, const spec *s, int force) {
 typedef struct tally { int completed, failed, interrupted, errors; } tally;
 
 /* Claims and trains runs of s until none is left or a stop is requested; one process. */
-static void worker(db *d, const spec *s, int threads, int tty, tally *t) {
+static void worker(db *d, const spec *s, const char *runs_dir, int threads, int tty, tally *t) {
     const char **ids = calloc((size_t)s->nruns, sizeof *ids);
     if (!ids) {
         t->errors++;
@@ -140,7 +164,7 @@ static void worker(db *d, const spec *s, int threads, int tty, tally *t) {
         }
         const spec_run *r = &s->runs[index];
         snprintf(label, sizeof label, "[%d/%d]", index + 1, s->nruns);
-        run_env env = {.db = d, .experiment = s->name, .runs_dir = RUNS_DIR, .data_dir = "data", .threads = threads,
+        run_env env = {.db = d, .experiment = s->name, .runs_dir = runs_dir, .data_dir = "data", .threads = threads,
                        .tty = tty, .out = stdout, .label = label, .stop = &stop_requested};
         switch (run_train(&env, r, err, sizeof err)) {
         case RUN_COMPLETED: t->completed++; break;
@@ -166,7 +190,7 @@ static void worker(db *d, const spec *s, int threads, int tty, tally *t) {
 }
 
 /* One worker process: its own database handle and `threads` threads; writes its tally to fd. */
-static void worker_process(const char *db_path, const spec *s, int threads, int fd) {
+static void worker_process(const char *db_path, const spec *s, const char *runs_dir, int threads, int fd) {
     threads_set(threads);
     tally t = {0};
     db *d;
@@ -175,7 +199,7 @@ static void worker_process(const char *db_path, const spec *s, int threads, int 
         fprintf(stderr, "lrpe run: %s\n", err);
         t.errors = 1;
     } else {
-        worker(d, s, threads, 0, &t);
+        worker(d, s, runs_dir, threads, 0, &t);
         db_close(d);
     }
     ssize_t w = write(fd, &t, sizeof t);
@@ -184,7 +208,8 @@ static void worker_process(const char *db_path, const spec *s, int threads, int 
 
 /* Runs `jobs` worker processes sharing the database, threads / jobs threads each, and adds up
  * their tallies (a worker that died without reporting counts as an error). */
-static void run_workers(const char *db_path, const spec *s, int jobs, int threads, tally *total) {
+static void run_workers(const char *db_path, const spec *s, const char *runs_dir, int jobs, int threads,
+                        tally *total) {
     pid_t pids[256];
     int fds[256];
     const int per = threads / jobs > 0 ? threads / jobs : 1;
@@ -196,7 +221,7 @@ static void run_workers(const char *db_path, const spec *s, int jobs, int thread
         pids[j] = fork();
         if (pids[j] == 0) {
             close(fd[0]);
-            worker_process(db_path, s, per, fd[1]);
+            worker_process(db_path, s, runs_dir, per, fd[1]);
         }
         close(fd[1]);
         fds[j] = fd[0];
@@ -259,27 +284,35 @@ int cmd_run(int argc, char **argv) {
         spec_free(&s);
         return 1;
     }
-    int done_before = prepare_runs(d, &s, a.force);
+    char runs_dir[PATH_MAX];
+    if (runs_dir_for(a.db_path, a.runs_dir, runs_dir, sizeof runs_dir)) { /* after db_open made its folder */
+        fprintf(stderr, "lrpe run: the folder for the checkpoints (%s) cannot be found: %s\n",
+                a.runs_dir ? a.runs_dir : "beside the database", strerror(errno));
+        db_close(d);
+        spec_free(&s);
+        return 2;
+    }
+    int done_before = prepare_runs(d, &s, runs_dir, a.force);
     if (done_before < 0) {
         db_close(d);
         spec_free(&s);
         return 1;
     }
     int threads = threads_setup();
-    printf("%s: %d runs (%d already completed), %d process%s x %d thread%s, database %s\n", s.name, s.nruns,
-           done_before, a.jobs, a.jobs > 1 ? "es" : "", threads / a.jobs > 0 ? threads / a.jobs : 1,
-           threads / a.jobs > 1 ? "s" : "", a.db_path);
+    printf("%s: %d runs (%d already completed), %d process%s x %d thread%s, database %s, checkpoints in %s\n", s.name,
+           s.nruns, done_before, a.jobs, a.jobs > 1 ? "es" : "", threads / a.jobs > 0 ? threads / a.jobs : 1,
+           threads / a.jobs > 1 ? "s" : "", a.db_path, runs_dir);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     tally t = {0};
     if (a.jobs == 1) {
-        worker(d, &s, threads, isatty(fileno(stdout)), &t);
+        worker(d, &s, runs_dir, threads, isatty(fileno(stdout)), &t);
     } else {
         db_close(d); /* children open their own handles */
         d = NULL;
-        run_workers(a.db_path, &s, a.jobs, threads, &t);
+        run_workers(a.db_path, &s, runs_dir, a.jobs, threads, &t);
     }
     printf("%s: %d trained now, %d already completed, %d failed%s\n", s.name, t.completed, done_before, t.failed,
            t.interrupted ? ", interrupted (run the same command to resume)" : "");

@@ -83,18 +83,26 @@ int cmd_status(int argc, char **argv) {
     db_status_count *counts = NULL;
     db_run *runs = NULL;
     int ncounts = 0, nruns = 0;
+    db_value *folders = NULL;
+    int nfolders = 0;
     if (db_open(&d, path, DB_OPEN_READONLY, err, sizeof err) ||
         db_status_counts(d, DB_STALE_S, &counts, &ncounts, err, sizeof err) ||
-        db_runs_list(d, NULL, DB_STALE_S, &runs, &nruns, err, sizeof err)) {
+        db_runs_list(d, NULL, DB_STALE_S, &runs, &nruns, err, sizeof err) ||
+        db_provenance_tally(d, "runs_dir", &folders, &nfolders, err, sizeof err)) {
         fprintf(stderr, "lrpe status: %s\n", err);
         free(counts);
+        free(runs);
         db_close(d);
         return 1;
     }
     db_close(d);
     if (ncounts == 0) printf("no runs recorded yet in %s\n", path);
     else print_table(counts, ncounts);
+    for (int i = 0; i < nfolders; i++) /* where each started run keeps its checkpoints */
+        printf("%s %s/<run id>/ (%.0f run%s)\n", i ? "            " : "\ncheckpoints:", folders[i].key, folders[i].value,
+               folders[i].value == 1 ? "" : "s");
     print_failed(runs, nruns);
+    free(folders);
     free(counts);
     free(runs);
     return 0;

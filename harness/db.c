@@ -106,7 +106,8 @@ static int classify(int rc, const char **hint) {
     switch (rc & 0xff) {
     case SQLITE_FULL:
     case SQLITE_IOERR:
-        *hint = "the disk is full or failing; nothing already committed is lost";
+        *hint = "the disk is full or failing; nothing already committed is lost: free space and run the same "
+                "command again to resume";
         return DB_EIO;
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -343,6 +344,8 @@ int db_open(db **out, const char *path, int flags, char *err, size_t errlen) {
         s = sqlite3_create_function_v2(d->h, "lrpe_pid_dead", 2, SQLITE_UTF8 | SQLITE_DIRECTONLY, d, pid_dead_fn,
                                        NULL, NULL, NULL);
         rc = s != SQLITE_OK ? db_sql_fail(d, s, err, errlen, "open") : 0;
+        int empty;
+        if (!rc) rc = db_check_file(d, "main", path, NULL, &empty, err, errlen); /* before anything is changed */
         if (!rc && !readonly) rc = set_wal(d, err, errlen);
         if (!rc && !readonly) rc = db_exec(d, "PRAGMA synchronous=NORMAL", "set synchronous mode", err, errlen);
         if (!rc) rc = ensure_schema(d, readonly, err, errlen);

@@ -107,7 +107,7 @@ int db_run_heartbeat(db *d, const char *run_id, long long step, char *err, size_
  * process; DB_ELOST when it is running for another process or already completed. */
 int db_run_finish(db *d, const char *run_id, db_status status, const char *error, char *err, size_t errlen);
 /* Makes run_id pending again for a forced retrain: clears its timestamps, step, error, owner and
- * deletes its metrics and summary (provenance is rewritten by the next start). */
+ * deletes its metrics, summary and provenance (the next start records it afresh). */
 int db_run_reset(db *d, const char *run_id, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------- metrics, summary, provenance */
@@ -173,6 +173,10 @@ int db_metric_curve(db *d, const char *run_id, const char *key, db_point **out, 
 int db_summary_get(db *d, const char *run_id, db_value **out, int *n, char *err, size_t errlen);
 /* The provenance of run_id, ordered by key, into *out[*n]; free(*out). */
 int db_provenance_get(db *d, const char *run_id, db_text **out, int *n, char *err, size_t errlen);
+
+/* The distinct values of provenance key over all runs (kv[i].key) with how many runs have each
+ * (kv[i].value), ordered by value, into *out[*n]; free(*out). */
+int db_provenance_tally(db *d, const char *key, db_value **out, int *n, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------- merge */
 

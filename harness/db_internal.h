@@ -47,6 +47,12 @@ int db_commit(db *d, const char *op, char *err, size_t errlen);
 /* Rolls back the open transaction, if any. */
 void db_rollback(db *d);
 
+/* Checks the attached database `schema` ("main", or the name it was attached as; its file is path)
+ * before anything is written to or read from it: *empty = 1 when it holds no table yet; else it
+ * must hold lrpe's tables and columns and pass PRAGMA quick_check. 0, or DB_ERR with a one-line
+ * reason ("<op>: " first when op is not NULL) and the fix; nothing is modified. */
+int db_check_file(db *d, const char *schema, const char *path, const char *op, int *empty, char *err, size_t errlen);
+
 /* The current UTC time minus offset_s seconds as "YYYY-MM-DDTHH:MM:SS.mmmZ". */
 void db_time_iso(char out[32], double offset_s);
 /* The cutoff for DB_DEAD_SQL: the time stale_s seconds ago, or "" (nothing is older) when

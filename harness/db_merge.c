@@ -62,21 +62,21 @@ static int src_int(db *d, const char *sql, long long *v, const char *in_path, ch
     return rc;
 }
 
-/* Checks the attached source holds our schema. */
+/* Checks the attached source is an intact lrpe database of this schema version. */
 static int check_source(db *d, const char *in_path, char *err, size_t errlen) {
-    long long v = 0, tables = 0;
-    int rc = src_int(d, "PRAGMA lrpe_src.user_version", &v, in_path, err, errlen);
-    if (!rc)
-        rc = src_int(d,
-                     "SELECT count(*) FROM lrpe_src.sqlite_master WHERE type = 'table' AND"
-                     " name IN ('runs', 'metrics', 'summary', 'provenance', 'members')",
-                     &tables, in_path, err, errlen);
+    char op[1100];
+    snprintf(op, sizeof op, "merge %s", in_path);
+    int empty;
+    int rc = db_check_file(d, "lrpe_src", in_path, op, &empty, err, errlen);
     if (rc) return rc;
+    long long v = 0;
+    if (!empty && (rc = src_int(d, "PRAGMA lrpe_src.user_version", &v, in_path, err, errlen))) return rc;
     if (v > DB_SCHEMA_VERSION)
         return db_fail(d, DB_ERR, err, errlen, "merge %s: its schema version %lld is newer than this lrpe understands (%d)",
                        in_path, v, DB_SCHEMA_VERSION);
-    if (v != DB_SCHEMA_VERSION || tables != 5)
-        return db_fail(d, DB_ERR, err, errlen, "merge %s: not an lrpe results database", in_path);
+    if (empty || v != DB_SCHEMA_VERSION)
+        return db_fail(d, DB_ERR, err, errlen, "merge %s: not an lrpe results database of schema %d%s", in_path,
+                       DB_SCHEMA_VERSION, empty ? " (it holds no tables)" : ": `lrpe run` or `lrpe merge` into it upgrades it");
     return 0;
 }
 

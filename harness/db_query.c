@@ -253,3 +253,10 @@ int db_provenance_get(db *d, const char *run_id, db_text **out, int *n, char *er
     return query2(d, "SELECT key, value FROM provenance WHERE run_id = ?1 ORDER BY key", run_id, NULL,
                   sizeof(db_text), text_row, fields, 2, (void **)out, n, "read provenance", err, errlen);
 }
+
+/* Distinct values of one provenance key, with their run counts. */
+int db_provenance_tally(db *d, const char *key, db_value **out, int *n, char *err, size_t errlen) {
+    static const size_t fields[] = {offsetof(db_value, key)};
+    return query2(d, "SELECT value, count(*) FROM provenance WHERE key = ?1 AND value IS NOT NULL GROUP BY value ORDER BY value",
+                  key, NULL, sizeof(db_value), value_row, fields, 1, (void **)out, n, "read provenance", err, errlen);
+}

@@ -254,12 +254,13 @@ int db_run_reset(db *d, const char *run_id, char *err, size_t errlen) {
     if (rc) return rc;
     if ((rc = db_begin(d, op, err, errlen))) return db_leave(d, rc);
     static const char *const sql[] = {
-        "UPDATE runs SET status = 'pending', started_at = NULL, ended_at = NULL, heartbeat_at = NULL,"
-        " step = NULL, pid = NULL, host = NULL, error = NULL WHERE run_id = ?1",
+        ("UPDATE runs SET status = 'pending', started_at = NULL, ended_at = NULL, heartbeat_at = NULL,"
+         " step = NULL, pid = NULL, host = NULL, error = NULL WHERE run_id = ?1"),
         "DELETE FROM metrics WHERE run_id = ?1",
         "DELETE FROM summary WHERE run_id = ?1",
+        "DELETE FROM provenance WHERE run_id = ?1",
     };
-    for (int i = 0; !rc && i < 3; i++) {
+    for (int i = 0; !rc && i < (int)(sizeof sql / sizeof sql[0]); i++) {
         sqlite3_stmt *st;
         if ((rc = db_prepare(d, sql[i], &st, op, err, errlen))) break;
         bind_text(st, 1, run_id);

@@ -20,7 +20,7 @@ static int cmd_version(int argc, char **argv);
 /* Every subcommand, in the order --help lists them. */
 static const command commands[] = {
     {"help", "[CMD]", "usage of lrpe or of one command", cmd_help},
-    {"run", "SPEC.yaml [key=value ...] [-j N] [--db FILE] [--dry-run] [--force]",
+    {"run", "SPEC.yaml [key=value ...] [-j N] [--db FILE] [--runs-dir DIR] [--dry-run] [--force]",
      "train the runs of an experiment spec (skips completed runs, resumes interrupted ones)", cmd_run},
     {"version", "", "version, commit and BLAS build", cmd_version},
     {"encodings", "", "every positional encoding: hooks, attentions, options, parameters", cmd_encodings},

@@ -1,7 +1,9 @@
 #include "run.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -12,6 +14,7 @@
 #include "provenance.h"
 #include "task.h"
 #include "train.h"
+#include "version.h"
 #include "workload.h"
 
 #define METRIC_BUF 4096 /* metric rows buffered between flushes */
@@ -25,7 +28,8 @@ typedef struct run_state {
     int *confusion;        /* classification: tp, fp, fn per class */
     void *cursor;          /* the task's data cursor, for checkpoints */
     size_t cursor_len;
-    char dir[1024];        /* checkpoint folder */
+    char runs_dir[4096];   /* the folder of run folders this run uses */
+    char dir[4200];        /* its checkpoint folder: <runs_dir>/<run id> */
     db_metric rows[METRIC_BUF];
     int nrows;
     double last_beat, started, last_progress;
@@ -74,8 +78,33 @@ static int setup(run_state *s, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory for batch buffers");
         return -1;
     }
-    snprintf(s->dir, sizeof s->dir, "%s/%s", s->env->runs_dir, s->r->run_id);
     return 0;
+}
+
+/* The run's checkpoint folder, <runs_dir>/<run id>: the current runs folder, unless an earlier start
+ * of this run recorded another one (an earlier --runs-dir) that holds its checkpoints, which then
+ * stays the run's (said on one line). Records the runs folder used as provenance runs_dir. */
+static int choose_dir(run_state *s, char *err, size_t errlen) {
+    const char *runs = s->env->runs_dir;
+    db_text *prov;
+    int n;
+    if (db_provenance_get(s->env->db, s->r->run_id, &prov, &n, err, errlen)) return -1;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(prov[i].key, "runs_dir") || !prov[i].value || strcmp(prov[i].value, runs) == 0) continue;
+        char old[sizeof s->dir], why[256];
+        long step;
+        snprintf(old, sizeof old, "%s/%s", prov[i].value, s->r->run_id);
+        if (ckpt_list(old, &step, 1, why, sizeof why) > 0) {
+            fprintf(s->env->out, "%s %s seed %llu: its checkpoints are in %s (an earlier --runs-dir), not %s: resuming there\n",
+                    s->env->label, s->r->variant, s->r->seed, prov[i].value, runs);
+            snprintf(s->runs_dir, sizeof s->runs_dir, "%s", prov[i].value);
+        }
+    }
+    free(prov);
+    if (!s->runs_dir[0]) snprintf(s->runs_dir, sizeof s->runs_dir, "%s", runs);
+    snprintf(s->dir, sizeof s->dir, "%s/%s", s->runs_dir, s->r->run_id);
+    db_text row = {"runs_dir", s->runs_dir};
+    return db_provenance_set(s->env->db, s->r->run_id, &row, 1, err, errlen);
 }
 
 static void teardown(run_state *s) {
@@ -152,13 +181,31 @@ static int log_eval(run_state *s, long step, const char *split, const eval_resul
     return 0;
 }
 
-/* Saves a checkpoint of the current step; 0 or -1 with err. */
+/* LRPE_FAULT=kill-after-checkpoint:STEP or stop-after-checkpoint:STEP (a testing aid): once the
+ * checkpoint of STEP is saved, this process kills itself (SIGKILL, as kill -9 would) or stops
+ * (SIGSTOP, until SIGCONT), so tests can fail a run at an exact point. */
+static void fault_point(long step) {
+    const char *f = getenv("LRPE_FAULT");
+    long at;
+    char what[32];
+    if (!f || sscanf(f, "%31[a-z]-after-checkpoint:%ld", what, &at) != 2 || at != step) return;
+    fflush(NULL);
+    if (strcmp(what, "kill") == 0) raise(SIGKILL);
+    if (strcmp(what, "stop") == 0) raise(SIGSTOP);
+}
+
+/* Saves a checkpoint of the current step after writing every buffered metric row, so the database
+ * always holds the curves up to the checkpoint a later run resumes from; 0 or -1 with err. */
 static int save_checkpoint(run_state *s, char *err, size_t errlen) {
+    if (flush_metrics(s, err, errlen)) return -1;
     s->w.task->vt->cursor_save(s->w.task, s->cursor);
     ckpt_state st = {.step = s->w.tr.step, .rngs = NULL, .n_rng = 0, .cursor = s->cursor, .cursor_len = s->cursor_len,
-                     .cursor_cap = s->cursor_len};
-    return ckpt_save(s->dir, model_param_table(s->w.model), model_params(s->w.model), s->w.tr.adam_m, s->w.tr.adam_v, &st,
-                     s->r->run_id, s->r->config_id, err, errlen);
+                     .cursor_cap = s->cursor_len, .commit = LRPE_GIT};
+    if (ckpt_save(s->dir, model_param_table(s->w.model), model_params(s->w.model), s->w.tr.adam_m, s->w.tr.adam_v, &st,
+                  s->r->run_id, s->r->config_id, err, errlen))
+        return -1;
+    fault_point(st.step);
+    return 0;
 }
 
 /* Restores the newest good checkpoint, if any; prints why older / corrupt ones were skipped. */
@@ -176,6 +223,15 @@ static int resume(run_state *s, char *err, size_t errlen) {
         }
         s->w.tr.step = st.step;
         fprintf(s->env->out, "%s %s seed %llu: resuming from step %ld\n", s->env->label, s->r->variant, s->r->seed, st.step);
+        if (strcmp(st.saved_commit, LRPE_GIT) != 0) { /* said on one line and recorded with the run */
+            char from[CKPT_COMMIT_MAX + 16];
+            snprintf(from, sizeof from, "%s at step %ld", st.saved_commit[0] ? st.saved_commit : "unknown", st.step);
+            fprintf(s->env->out, "%s %s seed %llu: its checkpoint was written by lrpe %s, this is %s: the result may differ "
+                    "from an uninterrupted run (lrpe run --force trains it again)\n", s->env->label, s->r->variant,
+                    s->r->seed, st.saved_commit[0] ? st.saved_commit : "of unknown commit", LRPE_GIT);
+            db_text row = {"resumed_from_commit", from};
+            if (db_provenance_set(s->env->db, s->r->run_id, &row, 1, err, errlen)) return -1;
+        }
     }
     return 0;
 }
@@ -310,7 +366,8 @@ run_result run_train(const run_env *env, const spec_run *r, char *err, size_t er
         /* a run that cannot be built (missing data, bad combination) fails; the sweep goes on */
         result = finish(s, RUN_FAILED, reason, err, errlen);
         if (result == RUN_FAILED) snprintf(err, errlen, "%s", reason);
-    } else if (provenance_record(env->db, r->run_id, env->threads, s->w.task, err, errlen)) {
+    } else if (provenance_record(env->db, r->run_id, env->threads, s->w.task, err, errlen) ||
+               choose_dir(s, err, errlen)) {
         result = RUN_ERROR;
     } else if (resume(s, err, errlen)) {
         result = RUN_ERROR;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "datafile.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c stores tensors as raw host bytes and so needs a little-endian host"
 #endif
@@ -724,27 +726,11 @@ int st_parse(st_file **out, const void *buf, size_t len, const char *label, char
 /* Loads a whole file and parses it. */
 int st_read(st_file **out, const char *path, char *err, size_t errlen) {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return fail(err, errlen, path, "cannot open: %s", strerror(errno));
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
-    if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return fail(err, errlen, path, "cannot determine the file size: %s", strerror(errno));
-    }
-    unsigned char *buf = malloc(size ? (size_t)size : 1);
-    if (!buf) {
-        fclose(fp);
-        return fail(err, errlen, path, "out of memory for %ld bytes", size);
-    }
-    size_t got = fread(buf, 1, (size_t)size, fp);
-    int bad = ferror(fp);
-    fclose(fp);
-    if (bad || got != (size_t)size) {
-        free(buf);
-        return fail(err, errlen, path, "read failed after %zu of %ld bytes", got, size);
-    }
-    return parse_owned(out, buf, (size_t)size, path, err, errlen);
+    char *buf;
+    size_t size;
+    /* a folder, a FIFO or a device is refused before anything is sized */
+    if (data_read_file(path, ST_FILE_MAX, &buf, &size, err, errlen)) return -1;
+    return parse_owned(out, (unsigned char *)buf, size, path, err, errlen);
 }
 
 /* Frees the file, its tensors' names and data, and its metadata. */

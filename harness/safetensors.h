@@ -20,6 +20,8 @@
 #define ST_MAX_DIM 8
 /* headers larger than this are refused as corrupt (the reference implementation's limit) */
 #define ST_HEADER_MAX (100u * 1000u * 1000u)
+/* files larger than this are refused before they are read */
+#define ST_FILE_MAX ((size_t)1 << 40)
 
 typedef enum st_dtype { ST_F32 = 0, ST_I32 = 1 } st_dtype;
 

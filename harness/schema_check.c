@@ -1,5 +1,6 @@
 /* Resolving a config: the defaults that depend on other keys (task.dataset and task.seq_len by
  * task kind) and the cross-field checks that a run could not work without. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +27,12 @@ static const struct {
 } SEQ_LEN[] = {
     {"lm", NULL, 256}, {"textcls", "wordnet", 128}, {"textcls", "spam", 1024}, {"synthetic", NULL, 64},
 };
+
+/* Sequence lengths each kind's task can serve (tasks/lm.c, textcls.c, synthetic.c refuse others). */
+static const struct {
+    const char *kind;
+    int lo, hi;
+} SEQ_RANGE[] = {{"lm", 2, 1 << 20}, {"textcls", 1, 65536}, {"synthetic", 4, 4096}};
 
 /* Number of task kinds. */
 int schema_kind_count(void) { return NKINDS; }
@@ -133,9 +140,17 @@ static int check_task(const cfg_value *v, const unsigned char *set, int *blame, 
                         "leave it out", v[L].i, v[schema_find("task.view")].s, v[schema_find("task.patch")].i, want);
         }
     }
-    if (strcmp(kind, "synthetic") == 0 && (v[L].i < 4 || v[L].i > 4096)) {
-        *blame = L;
-        return fail(err, errlen, "task.seq_len %lld is out of range [4, 4096] for synthetic tasks", v[L].i);
+    for (size_t r = 0; r < sizeof SEQ_RANGE / sizeof SEQ_RANGE[0]; r++)
+        if (strcmp(SEQ_RANGE[r].kind, kind) == 0 && (v[L].i < SEQ_RANGE[r].lo || v[L].i > SEQ_RANGE[r].hi)) {
+            *blame = L;
+            return fail(err, errlen, "task.seq_len %lld is out of range [%d, %d] for %s tasks", v[L].i, SEQ_RANGE[r].lo,
+                        SEQ_RANGE[r].hi, kind);
+        }
+    const int B = schema_find("train.batch");
+    if (v[B].i * v[L].i > INT_MAX) {
+        *blame = pick(set, "train.batch", "task.seq_len");
+        return fail(err, errlen, "train.batch x task.seq_len = %lld tokens per step, more than the %d a step can hold",
+                    v[B].i * v[L].i, INT_MAX);
     }
     return 0;
 }
@@ -146,6 +161,11 @@ static int check_model(const cfg_value *v, const unsigned char *set, int *blame,
     if (d % h) {
         *blame = pick(set, "model.heads", "model.d_model");
         return fail(err, errlen, "model.heads (%lld) must divide model.d_model (%lld)", h, d);
+    }
+    if (d / h > PE_MAX_HEAD_DIM) {
+        *blame = pick(set, "model.heads", "model.d_model");
+        return fail(err, errlen, "model.d_model / model.heads = %lld per head, above the limit of %d: use more heads",
+                    d / h, PE_MAX_HEAD_DIM);
     }
     const char *attn = v[schema_find("model.attention")].s;
     unsigned bit = strcmp(attn, "linear") == 0 ? PE_ATTN_LINEAR : PE_ATTN_SOFTMAX;

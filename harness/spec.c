@@ -1,8 +1,10 @@
 /* spec_load: read the file and the overrides, expand variants x sweep combinations x seeds,
  * resolve and check every config, and give each run its ids. Nothing is returned half-checked. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "datafile.h"
 #include "spec.h"
 #include "spec_internal.h"
 
@@ -107,42 +109,26 @@ done:
     return rc;
 }
 
-/* A config id and the config's index, sorted to find duplicates. */
-typedef struct id_index {
-    const char *id;
-    int i;
-} id_index;
-
-/* qsort comparator: by id, then index. */
-static int by_id(const void *a, const void *b) {
-    const id_index *x = a, *y = b;
-    int c = strcmp(x->id, y->id);
-    return c ? c : x->i - y->i;
-}
-
 /* Error when two combos resolve to the same config (their runs would share ids). */
 static int check_distinct(const spec_raw *r, cfg **configs, const combo *combos, int n, int named, char *err,
                           size_t errlen) {
-    id_index *order = malloc((size_t)n * sizeof *order);
+    const char **ids = malloc((size_t)(n > 0 ? n : 1) * sizeof *ids);
     spec_loc file_at = {.file = r->file};
-    if (!order) return spec_fail(err, errlen, &file_at, "out of memory");
-    for (int i = 0; i < n; i++) order[i] = (id_index){cfg_id(configs[i]), i};
-    qsort(order, (size_t)n, sizeof *order, by_id);
-    for (int i = 1; i < n; i++) {
-        if (strcmp(order[i - 1].id, order[i].id)) continue;
-        int a = order[i - 1].i, b = order[i].i;
-        char da[512], db[512];
-        spec_loc at = combo_loc(r, &combos[b]); /* point at the first sweep value that differs, if any */
-        for (int x = r->naxes - 1; x >= 0; x--)
-            if (combos[a].idx[x] != combos[b].idx[x]) at = r->axes[x].at[combos[b].idx[x]];
-        free(order);
-        describe(r, &combos[a], named, da, sizeof da);
-        describe(r, &combos[b], named, db, sizeof db);
-        return spec_fail(err, errlen, &at, "%s gives the same config as %s (config %s): drop one", db, da,
-                         cfg_id(configs[a]));
+    int a, b, rep = -1;
+    if (ids) {
+        for (int i = 0; i < n; i++) ids[i] = cfg_id(configs[i]);
+        rep = spec_first_repeat(ids, n, &a, &b);
+        free(ids);
     }
-    free(order);
-    return 0;
+    if (rep < 0) return spec_fail(err, errlen, &file_at, "out of memory");
+    if (!rep) return 0;
+    char da[512], db[512];
+    spec_loc at = combo_loc(r, &combos[b]); /* point at the first sweep value that differs, if any */
+    for (int x = r->naxes - 1; x >= 0; x--)
+        if (combos[a].idx[x] != combos[b].idx[x]) at = r->axes[x].at[combos[b].idx[x]];
+    describe(r, &combos[a], named, da, sizeof da);
+    describe(r, &combos[b], named, db, sizeof db);
+    return spec_fail(err, errlen, &at, "%s gives the same config as %s (config %s): drop one", db, da, cfg_id(configs[a]));
 }
 
 /* Copies the expansion into s: configs, names, seeds, axes and the runs. */
@@ -177,8 +163,9 @@ static int fill_spec(spec *s, spec_raw *r, cfg **configs, const combo *combos, i
     return 0;
 }
 
-/* Reads, expands and checks; see spec.h. */
-int spec_load(spec *s, const char *path, char *const *overrides, int n, char *err, size_t errlen) {
+/* Reads (text NULL: no file), expands and checks; see spec.h. */
+static int load(spec *s, const char *path, const char *text, size_t len, char *const *overrides, int n, char *err,
+                size_t errlen) {
     memset(s, 0, sizeof *s);
     spec_raw r = {0};
     cfg **configs = NULL;
@@ -187,10 +174,15 @@ int spec_load(spec *s, const char *path, char *const *overrides, int n, char *er
     if (path && !(s->path = strdup(path))) return spec_fail(err, errlen, NULL, "out of memory");
     r.file = path ? s->path : "command line";
     spec_loc file_at = {.file = r.file};
-    if ((path && spec_read_yaml(&r, s->path, err, errlen)) || spec_read_args(&r, overrides, n, err, errlen)) goto done;
-    int named = r.nvariants > 0;
+    if ((text && spec_read_yaml(&r, text, len, err, errlen)) || spec_read_args(&r, overrides, n, err, errlen)) goto done;
+    int named = r.nvariants > 0, name_given = r.name != NULL;
     if (fill_top_defaults(&r, path)) {
         spec_fail(err, errlen, &file_at, "out of memory");
+        goto done;
+    }
+    char why[256];
+    if (!name_given && spec_check_experiment_name(r.name, why, sizeof why)) { /* the file's stem */
+        spec_fail(err, errlen, &file_at, "%s (the name comes from the file name: set name: in the spec)", why);
         goto done;
     }
     long long total = r.nvariants;
@@ -232,6 +224,49 @@ done:
     free(idx);
     spec_raw_free(&r);
     return rc;
+}
+
+int spec_load(spec *s, const char *path, char *const *overrides, int n, char *err, size_t errlen) {
+    if (!path) return load(s, NULL, NULL, 0, overrides, n, err, errlen);
+    memset(s, 0, sizeof *s);
+    char *text, why[1200];
+    size_t len;
+    if (data_read_file(path, SPEC_MAX_BYTES, &text, &len, why, sizeof why)) {
+        spec_loc at = {.file = path};
+        const char *reason = strlen(why) > strlen(path) + 2 ? why + strlen(path) + 2 : why; /* why: "<path>: <reason>" */
+        if (strncmp(reason, "cannot open: ", 13) == 0) reason += 13;
+        return spec_fail(err, errlen, &at, "cannot open the spec: %s", reason);
+    }
+    int rc = load(s, path, text, len, overrides, n, err, errlen);
+    free(text);
+    return rc;
+}
+
+int spec_load_text(spec *s, const char *label, const char *text, size_t len, char *const *overrides, int n,
+                   char *err, size_t errlen) {
+    return load(s, label ? label : "spec", text ? text : "", text ? len : 0, overrides, n, err, errlen);
+}
+
+int spec_check_experiment_name(const char *name, char *why, size_t len) {
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > SPEC_MAX_NAME) {
+        snprintf(why, len, "the experiment name must have 1 to %d characters (it has %zu)", SPEC_MAX_NAME, n);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                 c == '+' || ((c == '.' || c == '-') && i > 0);
+        if (!ok) {
+            char shown[8];
+            if ((unsigned char)c < 0x20 || c == 0x7f) snprintf(shown, sizeof shown, "\\x%02x", (unsigned char)c);
+            else snprintf(shown, sizeof shown, "%c", c);
+            snprintf(why, len, "experiment name: character %zu ('%s') is not allowed: use letters, digits and . _ + - "
+                     "(not . or - first)", i + 1, shown);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Frees everything the spec holds and empties it. */

@@ -20,8 +20,12 @@
 
 #include "cfg.h"
 
-/* Upper bound on the runs one spec may expand into. */
+/* Upper bounds, so a hostile spec is refused in a fraction of a second: the runs one spec may
+ * expand into, the size of a spec file, its YAML nesting, and an experiment or variant name. */
 #define SPEC_MAX_RUNS 100000
+#define SPEC_MAX_BYTES (1u << 20)
+#define SPEC_MAX_DEPTH 16
+#define SPEC_MAX_NAME 64
 
 typedef struct spec_run {
     char run_id[CFG_ID_LEN + 1];
@@ -51,6 +55,13 @@ typedef struct spec {
  * (n "key=value" strings), expands and checks every run. 0, or -1 with a one-line message (the
  * spec is then empty; spec_free is still fine). */
 int spec_load(spec *s, const char *path, char *const *overrides, int n, char *err, size_t errlen);
+/* The same from the text of a spec (len bytes) instead of a file; label names it in messages and
+ * gives the default experiment name (the fuzz target and tests use this). */
+int spec_load_text(spec *s, const char *label, const char *text, size_t len, char *const *overrides, int n,
+                   char *err, size_t errlen);
+/* 0 when name may name an experiment: 1..SPEC_MAX_NAME characters of [A-Za-z0-9._+-], not starting
+ * with '.' or '-' (it becomes a folder of the report); else -1 with the reason in why. */
+int spec_check_experiment_name(const char *name, char *why, size_t len);
 void spec_free(spec *s);
 
 /* The dry-run report: the experiment, the run table (run id, variant, seed, the swept values and,

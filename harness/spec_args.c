@@ -5,14 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec.h"
 #include "spec_internal.h"
 
 static const char *const ARG_KEYS[] = {"name", "seed", "seeds", NULL};
 
 /* Splits value on commas into seeds. */
 static int read_seeds(spec_raw *r, const char *value, const spec_loc *at, char *err, size_t errlen) {
-    int n = 1;
+    long n = 1;
     for (const char *p = value; *p; p++) n += *p == ',';
+    if (n > SPEC_MAX_RUNS) return spec_fail(err, errlen, at, "%ld seeds, more than the %d runs a spec may have", n, SPEC_MAX_RUNS);
     long long *seeds = malloc((size_t)n * sizeof *seeds);
     if (!seeds) return spec_fail(err, errlen, at, "out of memory");
     int k = 0;
@@ -24,15 +26,15 @@ static int read_seeds(spec_raw *r, const char *value, const spec_loc *at, char *
             free(seeds);
             return spec_fail(err, errlen, at, "%s", msg);
         }
-        for (int j = 0; j < k; j++)
-            if (seeds[j] == seeds[k]) {
-                long long dup = seeds[k];
-                free(seeds);
-                return spec_fail(err, errlen, at, "seed %lld is listed twice", dup);
-            }
         k++;
         p += len;
         if (!*p) break;
+    }
+    int second, rep = spec_seeds_repeat(seeds, k, &second);
+    if (rep) {
+        long long dup = rep > 0 ? seeds[second] : 0;
+        free(seeds);
+        return rep < 0 ? spec_fail(err, errlen, at, "out of memory") : spec_fail(err, errlen, at, "seed %lld is listed twice", dup);
     }
     free(r->seeds);
     r->seeds = seeds;
@@ -74,7 +76,8 @@ int spec_read_args(spec_raw *r, char *const *args, int n, char *err, size_t errl
         snprintf(key, sizeof key, "%.*s", (int)(eq - args[i] < 127 ? eq - args[i] : 127), args[i]);
         const char *value = eq + 1;
         if (strcmp(key, "name") == 0) {
-            if (!value[0]) return spec_fail(err, errlen, &at, "name: expected a non-empty name");
+            char why[256];
+            if (spec_check_experiment_name(value, why, sizeof why)) return spec_fail(err, errlen, &at, "%s", why);
             free(r->name);
             if (!(r->name = strdup(value))) return spec_fail(err, errlen, &at, "out of memory");
             continue;

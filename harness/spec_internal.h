@@ -27,7 +27,7 @@ typedef struct spec_sets {
 
 typedef struct spec_axis {
     int key;
-    int n;
+    int n, cap;
     cfg_value *vals;
     spec_loc *at; /* per value */
 } spec_axis;
@@ -70,10 +70,19 @@ int spec_axis_add(spec_axis *a, cfg_value *val, const spec_loc *at);
 void spec_axis_remove(spec_raw *r, int key);
 /* Parses a seed (a non-negative integer); 0 or -1 with a reason naming the text. */
 int spec_parse_seed(const char *text, long long *out, char *err, size_t errlen);
+/* 1 with *second = the index of the earliest seed that repeats an earlier one, 0 when the seeds are
+ * distinct, -1 when out of memory. n log n. */
+int spec_seeds_repeat(const long long *seeds, int n, int *second);
+/* 1 with the index of the earliest of names[n] that repeats an earlier one (*second) and of that
+ * earlier one (*first), 0 when they are distinct, -1 when out of memory. n log n. */
+int spec_first_repeat(const char *const *names, int n, int *first, int *second);
+/* 0 when name may name a variant (1..SPEC_MAX_NAME bytes, no control characters), else -1 with why. */
+int spec_check_variant_name(const char *name, char *why, size_t len);
 void spec_raw_free(spec_raw *r);
 
-/* Reads the YAML file into r (spec_yaml.c) and the overrides (spec_args.c); 0 or -1. */
-int spec_read_yaml(spec_raw *r, const char *path, char *err, size_t errlen);
+/* Reads the YAML text (len bytes; messages name r->file) into r (spec_yaml.c) and the overrides
+ * (spec_args.c); 0 or -1. */
+int spec_read_yaml(spec_raw *r, const char *text, size_t len, char *err, size_t errlen);
 int spec_read_args(spec_raw *r, char *const *args, int n, char *err, size_t errlen);
 
 #endif

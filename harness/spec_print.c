@@ -1,4 +1,5 @@
 /* Text for people: the dry-run report of an expanded spec, and the list of every config key. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "spec.h"
@@ -24,18 +25,19 @@ void spec_print(FILE *f, const spec *s, const char *const *status) {
     for (int a = 0; a < s->naxes; a++) fprintf(f, " x %d %s", s->axis_len[a], s->axes[a]);
     fprintf(f, " x %d seed%s\n\n", s->nseeds, s->nseeds == 1 ? "" : "s");
     int ncols = 3 + s->naxes + (status != NULL);
-    for (int row = -1; row < s->nruns; row++) {
-        for (int col = 0; col < ncols; col++) {
-            char buf[32];
-            int width = 0;
-            for (int r = -1; col + 1 < ncols && r < s->nruns; r++) { /* the last column is not padded */
-                int w = (int)strlen(cell(s, status, r, col, buf, sizeof buf));
-                if (w > width) width = w;
-            }
-            fprintf(f, "%s%-*s", col ? "  " : "", width, cell(s, status, row, col, buf, sizeof buf));
+    int *width = calloc((size_t)ncols, sizeof *width);
+    char buf[32];
+    for (int r = -1; width && r < s->nruns; r++) /* one pass for the widths; the last column is not padded */
+        for (int col = 0; col + 1 < ncols; col++) {
+            int w = (int)strlen(cell(s, status, r, col, buf, sizeof buf));
+            if (w > width[col]) width[col] = w;
         }
+    for (int row = -1; row < s->nruns; row++) {
+        for (int col = 0; col < ncols; col++)
+            fprintf(f, "%s%-*s", col ? "  " : "", width ? width[col] : 0, cell(s, status, row, col, buf, sizeof buf));
         fputc('\n', f);
     }
+    free(width);
     if (!s->nruns) return;
     const spec_run *r = &s->runs[0];
     fprintf(f, "\nresolved config of the first run (variant %s, seed %llu):\n", r->variant, r->seed);

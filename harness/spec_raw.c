@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec.h"
 #include "spec_internal.h"
 
 /* "<file>:<line>:<col>: message", "argument '<arg>': message" or "<file>: message". */
@@ -82,7 +83,7 @@ static void axis_clear(spec_axis *a) {
     for (int i = 0; i < a->n; i++) cfg_value_free(&a->vals[i]);
     free(a->vals);
     free(a->at);
-    a->vals = NULL, a->at = NULL, a->n = 0;
+    a->vals = NULL, a->at = NULL, a->n = a->cap = 0;
 }
 
 /* An empty axis for key: the existing one emptied in place, or a new last one. */
@@ -103,13 +104,17 @@ spec_axis *spec_axis_begin(spec_raw *r, int key) {
 
 /* Appends a value (taken) and where it was given. */
 int spec_axis_add(spec_axis *a, cfg_value *val, const spec_loc *at) {
-    cfg_value *v = realloc(a->vals, (size_t)(a->n + 1) * sizeof *v);
-    if (v) a->vals = v;
-    spec_loc *l = v ? realloc(a->at, (size_t)(a->n + 1) * sizeof *l) : NULL;
-    if (l) a->at = l;
-    if (!v || !l) {
-        cfg_value_free(val);
-        return -1;
+    if (a->n == a->cap) { /* both arrays grow together, geometrically */
+        int cap = a->cap ? 2 * a->cap : 8;
+        cfg_value *v = realloc(a->vals, (size_t)cap * sizeof *v);
+        if (v) a->vals = v;
+        spec_loc *l = v ? realloc(a->at, (size_t)cap * sizeof *l) : NULL;
+        if (l) a->at = l;
+        if (!v || !l) {
+            cfg_value_free(val);
+            return -1;
+        }
+        a->cap = cap;
     }
     a->vals[a->n] = *val;
     a->at[a->n++] = *at;
@@ -136,6 +141,72 @@ int spec_parse_seed(const char *text, long long *out, char *err, size_t errlen) 
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+/* A seed and where it was listed, sorted to find repeats. */
+typedef struct seed_at {
+    long long seed;
+    int i;
+} seed_at;
+
+/* qsort order: by seed, then by position. */
+static int by_seed(const void *a, const void *b) {
+    const seed_at *x = a, *y = b;
+    return x->seed != y->seed ? (x->seed < y->seed ? -1 : 1) : x->i - y->i;
+}
+
+/* The earliest repeat in seeds[n] (sorting, so n log n). */
+int spec_seeds_repeat(const long long *seeds, int n, int *second) {
+    seed_at *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    if (!v) return -1;
+    for (int i = 0; i < n; i++) v[i] = (seed_at){seeds[i], i};
+    qsort(v, (size_t)n, sizeof *v, by_seed);
+    int found = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i].seed == v[i - 1].seed && (!found || v[i].i < *second)) *second = v[i].i, found = 1;
+    free(v);
+    return found;
+}
+
+/* A string and its index, sorted to find repeats. */
+typedef struct name_at {
+    const char *name;
+    int i;
+} name_at;
+
+/* qsort order: by name, then by position. */
+static int by_name(const void *a, const void *b) {
+    const name_at *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : x->i - y->i;
+}
+
+/* The earliest string that repeats an earlier one (sorting, so n log n). */
+int spec_first_repeat(const char *const *names, int n, int *first, int *second) {
+    name_at *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    if (!v) return -1;
+    for (int i = 0; i < n; i++) v[i] = (name_at){names[i], i};
+    qsort(v, (size_t)n, sizeof *v, by_name);
+    int found = 0;
+    for (int i = 1, run = 0; i < n; i++) { /* run: where the current run of equal strings starts */
+        if (strcmp(v[i].name, v[run].name) != 0) {
+            run = i;
+            continue;
+        }
+        if (!found || v[i].i < *second) *first = v[run].i, *second = v[i].i, found = 1;
+    }
+    free(v);
+    return found;
+}
+
+/* 0 when name may name a variant: 1..SPEC_MAX_NAME bytes, no control characters. */
+int spec_check_variant_name(const char *name, char *why, size_t len) {
+    size_t n = strlen(name);
+    if (n > SPEC_MAX_NAME) return snprintf(why, len, "variant name longer than %d bytes (%zu)", SPEC_MAX_NAME, n), -1;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return snprintf(why, len, "variant name: character %zu is a control character", i + 1), -1;
     return 0;
 }
 

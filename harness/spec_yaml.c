@@ -1,12 +1,12 @@
 /* Reading a spec file with libyaml's document API into a spec_raw: the top-level keys name,
  * seeds, variants, sweep, and schema keys (nested maps or dotted keys, any style). Every unknown
  * key, wrong type or bad value is an error at its line and column. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
+#include "spec.h"
 #include "spec_internal.h"
 
 typedef struct reader {
@@ -100,7 +100,16 @@ static int read_name(reader *x, const yaml_node_t *vn, char **out, const char *w
     return 0;
 }
 
-/* Appends seed node en to r's seeds (room for it exists); distinct non-negative integers. */
+/* name: the experiment's name, checked as spec_check_experiment_name says. */
+static int read_experiment_name(reader *x, const yaml_node_t *vn) {
+    char why[256];
+    spec_loc at = loc_of(x, vn);
+    if (read_name(x, vn, &x->r->name, "name")) return -1;
+    if (spec_check_experiment_name(x->r->name, why, sizeof why)) return spec_fail(x->err, x->errlen, &at, "%s", why);
+    return 0;
+}
+
+/* Appends seed node en to r's seeds (room for it exists). */
 static int add_seed(reader *x, yaml_node_t *en) {
     spec_loc at = loc_of(x, en);
     char msg[256];
@@ -108,8 +117,6 @@ static int add_seed(reader *x, yaml_node_t *en) {
     if (en->type != YAML_SCALAR_NODE)
         return spec_fail(x->err, x->errlen, &at, "seeds: expected integers, got %s", node_word(en));
     if (spec_parse_seed(text_of(en), &s, msg, sizeof msg)) return spec_fail(x->err, x->errlen, &at, "%s", msg);
-    for (int i = 0; i < x->r->nseeds; i++)
-        if (x->r->seeds[i] == s) return spec_fail(x->err, x->errlen, &at, "seeds: %lld is listed twice", s);
     x->r->seeds[x->r->nseeds++] = s;
     return 0;
 }
@@ -119,15 +126,22 @@ static int read_seeds(reader *x, yaml_node_t *vn) {
     spec_raw *r = x->r;
     spec_loc at = loc_of(x, vn);
     int list = vn->type == YAML_SEQUENCE_NODE;
-    int n = list ? (int)(vn->data.sequence.items.top - vn->data.sequence.items.start) : 1;
+    long n = list ? (long)(vn->data.sequence.items.top - vn->data.sequence.items.start) : 1;
     if (vn->type == YAML_MAPPING_NODE) return spec_fail(x->err, x->errlen, &at, "seeds: expected a list of integers, got a map");
     if (n == 0) return spec_fail(x->err, x->errlen, &at, "seeds: the list is empty");
+    if (n > SPEC_MAX_RUNS) return spec_fail(x->err, x->errlen, &at, "seeds: %ld seeds, more than the %d runs a spec may have", n, SPEC_MAX_RUNS);
     free(r->seeds);
     r->nseeds = 0;
     if (!(r->seeds = malloc((size_t)n * sizeof *r->seeds))) return spec_fail(x->err, x->errlen, &at, "out of memory");
     if (!list) return add_seed(x, vn);
     for (yaml_node_item_t *it = vn->data.sequence.items.start; it < vn->data.sequence.items.top; it++)
         if (add_seed(x, yaml_document_get_node(x->doc, *it))) return -1;
+    int second, rep = spec_seeds_repeat(r->seeds, r->nseeds, &second);
+    if (rep < 0) return spec_fail(x->err, x->errlen, &at, "out of memory");
+    if (rep) {
+        at = loc_of(x, yaml_document_get_node(x->doc, vn->data.sequence.items.start[second]));
+        return spec_fail(x->err, x->errlen, &at, "seeds: %lld is listed twice", r->seeds[second]);
+    }
     return 0;
 }
 
@@ -137,7 +151,9 @@ static int read_variants(reader *x, yaml_node_t *vn) {
     spec_loc at = loc_of(x, vn);
     if (vn->type != YAML_SEQUENCE_NODE || vn->data.sequence.items.top == vn->data.sequence.items.start)
         return spec_fail(x->err, x->errlen, &at, "variants: expected a non-empty list of maps (each with a name)");
-    int n = (int)(vn->data.sequence.items.top - vn->data.sequence.items.start);
+    long n = (long)(vn->data.sequence.items.top - vn->data.sequence.items.start);
+    if (n > SPEC_MAX_RUNS)
+        return spec_fail(x->err, x->errlen, &at, "variants: %ld variants, more than the %d runs a spec may have", n, SPEC_MAX_RUNS);
     if (!(r->variants = calloc((size_t)n, sizeof *r->variants))) return spec_fail(x->err, x->errlen, &at, "out of memory");
     for (int i = 0; i < n; i++) {
         yaml_node_t *mn = yaml_document_get_node(x->doc, vn->data.sequence.items.start[i]);
@@ -161,10 +177,8 @@ static int read_variants(reader *x, yaml_node_t *vn) {
         yaml_node_t *name_node = yaml_document_get_node(x->doc, name_pair->value);
         if (read_name(x, name_node, &v->name, "variant name")) return -1;
         v->at = loc_of(x, name_node);
-        for (int j = 0; j < i; j++)
-            if (strcmp(r->variants[j].name, v->name) == 0)
-                return spec_fail(x->err, x->errlen, &v->at, "duplicate variant name '%s' (first at line %d, column %d)",
-                                 v->name, r->variants[j].at.line, r->variants[j].at.col);
+        char why[256];
+        if (spec_check_variant_name(v->name, why, sizeof why)) return spec_fail(x->err, x->errlen, &v->at, "%s", why);
         /* the pairs before and after the name pair */
         only.data.mapping.pairs.top = name_pair;
         if (read_keys(x, &only, NULL, &v->sets, VARIANT_KEYS)) return -1;
@@ -172,6 +186,17 @@ static int read_variants(reader *x, yaml_node_t *vn) {
         only.data.mapping.pairs.top = mn->data.mapping.pairs.top;
         if (read_keys(x, &only, NULL, &v->sets, VARIANT_KEYS)) return -1;
     }
+    const char **names = malloc((size_t)n * sizeof *names);
+    int first, second, rep = -1;
+    if (names) {
+        for (int i = 0; i < n; i++) names[i] = r->variants[i].name;
+        rep = spec_first_repeat(names, (int)n, &first, &second);
+        free(names);
+    }
+    if (rep < 0) return spec_fail(x->err, x->errlen, &at, "out of memory");
+    if (rep)
+        return spec_fail(x->err, x->errlen, &r->variants[second].at, "duplicate variant name '%s' (first at line %d, column %d)",
+                         r->variants[second].name, r->variants[first].at.line, r->variants[first].at.col);
     return 0;
 }
 
@@ -226,7 +251,7 @@ static int read_top(reader *x, yaml_node_t *root) {
         }
         spec_loc at = loc_of(x, kn);
         if (seen[top]++) return spec_fail(x->err, x->errlen, &at, "duplicate key '%s'", TOP_KEYS[top]);
-        int rc = top == 0 ? read_name(x, vn, &x->r->name, "name")
+        int rc = top == 0 ? read_experiment_name(x, vn)
                : top == 1 ? read_seeds(x, vn)
                : top == 2 ? read_variants(x, vn)
                           : read_sweep(x, vn, NULL);
@@ -235,51 +260,84 @@ static int read_top(reader *x, yaml_node_t *root) {
     return 0;
 }
 
-/* Parses the file; -1 with "file:line:col: malformed YAML: ..." when libyaml refuses it. */
-int spec_read_yaml(spec_raw *r, const char *path, char *err, size_t errlen) {
-    spec_loc file_at = {.file = path};
-    FILE *f = fopen(path, "rb");
-    if (!f) return spec_fail(err, errlen, &file_at, "cannot open the spec: %s", strerror(errno));
+/* The message for a libyaml error at mark: a tab in the line's indentation is named as such
+ * (libyaml only says "found character that cannot start any token"). */
+static int yaml_fail(const spec_raw *r, const char *text, size_t len, const yaml_mark_t *mark, const char *problem,
+                     const char *context, char *err, size_t errlen) {
+    size_t line_start = mark->index < len ? mark->index : len;
+    while (line_start > 0 && text[line_start - 1] != '\n') line_start--;
+    for (size_t i = line_start; i < len && (text[i] == ' ' || text[i] == '\t'); i++)
+        if (text[i] == '\t') {
+            spec_loc at = {.file = r->file, .line = (int)mark->line + 1, .col = (int)(i - line_start) + 1};
+            return spec_fail(err, errlen, &at, "a tab in the indentation: YAML indents with spaces only (replace the tab)");
+        }
+    spec_loc at = {.file = r->file, .line = (int)mark->line + 1, .col = (int)mark->column + 1};
+    return spec_fail(err, errlen, &at, "malformed YAML: %s%s%s%s", problem ? problem : "parse error", context ? " (" : "",
+                     context ? context : "", context ? ")" : "");
+}
+
+/* A first pass over the events: the text is well-formed YAML, one document, nested at most
+ * SPEC_MAX_DEPTH deep (so a hostile file costs one linear scan). 0 or -1 with err. */
+static int check_shape(const spec_raw *r, const char *text, size_t len, char *err, size_t errlen) {
     yaml_parser_t parser;
-    yaml_document_t doc, next;
-    int rc = -1;
-    if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
-        return spec_fail(err, errlen, &file_at, "out of memory");
+    if (!yaml_parser_initialize(&parser)) return spec_fail(err, errlen, &(spec_loc){.file = r->file}, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int depth = 0, docs = 0, rc = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = yaml_fail(r, text, len, &parser.problem_mark, parser.problem, parser.context, err, errlen);
+            break;
+        }
+        yaml_event_type_t type = ev.type;
+        spec_loc at = {.file = r->file, .line = (int)ev.start_mark.line + 1, .col = (int)ev.start_mark.column + 1};
+        yaml_event_delete(&ev);
+        if (type == YAML_STREAM_END_EVENT) break;
+        if (type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
+            rc = spec_fail(err, errlen, &at, "a second YAML document: a spec file holds one");
+            break;
+        }
+        if (type == YAML_MAPPING_START_EVENT || type == YAML_SEQUENCE_START_EVENT) {
+            if (++depth > SPEC_MAX_DEPTH) {
+                rc = spec_fail(err, errlen, &at, "nested deeper than %d levels (a spec needs 5 at most)", SPEC_MAX_DEPTH);
+                break;
+            }
+        } else if (type == YAML_MAPPING_END_EVENT || type == YAML_SEQUENCE_END_EVENT) {
+            depth--;
+        }
     }
-    yaml_parser_set_input_file(&parser, f);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+/* Parses the spec text (checked by check_shape first) into r. */
+int spec_read_yaml(spec_raw *r, const char *text, size_t len, char *err, size_t errlen) {
+    if (memchr(text, 0, len)) {
+        spec_loc at = {.file = r->file};
+        return spec_fail(err, errlen, &at, "holds a NUL byte: a spec is a text file");
+    }
+    if (check_shape(r, text, len, err, errlen)) return -1;
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    spec_loc file_at = {.file = r->file};
+    if (!yaml_parser_initialize(&parser)) return spec_fail(err, errlen, &file_at, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        spec_loc at = {.file = path, .line = (int)parser.problem_mark.line + 1, .col = (int)parser.problem_mark.column + 1};
-        spec_fail(err, errlen, &at, "malformed YAML: %s%s%s%s", parser.problem ? parser.problem : "parse error",
-                  parser.context ? " (" : "", parser.context ? parser.context : "", parser.context ? ")" : "");
+        yaml_fail(r, text, len, &parser.problem_mark, parser.problem, parser.context, err, errlen);
         yaml_parser_delete(&parser);
-        fclose(f);
         return -1;
     }
+    int rc = 0;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     reader x = {.r = r, .doc = &doc, .err = err, .errlen = errlen};
     if (root && root->type != YAML_MAPPING_NODE) {
         spec_loc at = loc_of(&x, root);
-        spec_fail(err, errlen, &at, "a spec is a map (name, task, model, train, seeds, variants, sweep), not %s",
-                  node_word(root));
-    } else if (!root || read_top(&x, root) == 0) {
-        /* one document per file: a second one would be ignored silently */
-        if (!yaml_parser_load(&parser, &next)) {
-            spec_loc at = {.file = path, .line = (int)parser.problem_mark.line + 1, .col = (int)parser.problem_mark.column + 1};
-            spec_fail(err, errlen, &at, "malformed YAML: %s", parser.problem ? parser.problem : "parse error");
-        } else {
-            yaml_node_t *second = yaml_document_get_root_node(&next);
-            if (second) {
-                spec_loc at = {.file = path, .line = (int)second->start_mark.line + 1, .col = (int)second->start_mark.column + 1};
-                spec_fail(err, errlen, &at, "a second YAML document: a spec file holds one");
-            } else {
-                rc = 0;
-            }
-            yaml_document_delete(&next);
-        }
+        rc = spec_fail(err, errlen, &at, "a spec is a map (name, task, model, train, seeds, variants, sweep), not %s",
+                       node_word(root));
+    } else if (root) {
+        rc = read_top(&x, root);
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
-    fclose(f);
     return rc;
 }

@@ -2,9 +2,12 @@
 #include "datafile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "md5.h"
 #include "task_internal.h"
@@ -37,30 +40,74 @@ int data_expected_entry(int i, const char **name, const char **md5) {
     return 1;
 }
 
-int data_read_file(const char *path, char **buf, size_t *n, char *err, size_t errlen) {
+const char *data_size_text(unsigned long long bytes, char *buf, size_t len) {
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, len, "%llu bytes", bytes);
+        return buf;
+    }
+    double v = (double)bytes / 1024.0;
+    int u = 0;
+    while (v >= 1024.0 && u < 5) v /= 1024.0, u++;
+    snprintf(buf, len, "%.1f %s (%llu bytes)", v, unit[u], bytes);
+    return buf;
+}
+
+/* What a non-regular file is, for messages. */
+static const char *file_kind(mode_t m) {
+    return S_ISDIR(m)                 ? "a folder"
+           : S_ISFIFO(m)              ? "a FIFO"
+           : S_ISSOCK(m)              ? "a socket"
+           : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+                                      : "not a regular file";
+}
+
+int data_read_file(const char *path, size_t max_bytes, char **buf, size_t *n, char *err, size_t errlen) {
     *buf = NULL, *n = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return task_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        if (len == cap) {
-            char *nb = realloc(b, 2 * cap + 1);
-            if (!nb) break;
-            b = nb, cap *= 2;
-        }
-        size_t got = fread(b + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return task_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    char size[64], limit[64];
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return task_err(err, errlen, "%s: cannot read: %s", path, strerror(e));
     }
-    int bad = !b || ferror(f);
-    fclose(f);
-    if (bad) {
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return task_err(err, errlen, "%s: is %s, not a file", path, file_kind(st.st_mode));
+    }
+    const size_t want = (size_t)st.st_size;
+    if ((unsigned long long)st.st_size > max_bytes) {
+        close(fd);
+        return task_err(err, errlen, "%s: is %s; at most %s can be read", path,
+                        data_size_text((unsigned long long)st.st_size, size, sizeof size),
+                        data_size_text(max_bytes, limit, sizeof limit));
+    }
+    char *b = malloc(want + 1);
+    if (!b) {
+        close(fd);
+        return task_err(err, errlen, "%s: out of memory for its %s", path, data_size_text(want, size, sizeof size));
+    }
+    size_t got = 0;
+    ssize_t r = 1;
+    while (got < want && (r = read(fd, b + got, want - got)) != 0) {
+        if (r > 0) got += (size_t)r;
+        else if (errno != EINTR) break;
+    }
+    char extra;
+    ssize_t more = got == want ? read(fd, &extra, 1) : 0; /* the end must be where the size said */
+    int e = r < 0 || more < 0 ? errno : 0;
+    close(fd);
+    if (e || got < want || more > 0) {
         free(b);
-        return task_err(err, errlen, "cannot read %s: %s", path, b ? "read error" : "out of memory");
+        if (e) return task_err(err, errlen, "%s: read error: %s", path, strerror(e));
+        return task_err(err, errlen, "%s: %s while it was read (%zu of %zu bytes): try again when nothing writes to it",
+                        path, got < want ? "shrank" : "grew", got, want);
     }
-    b[len] = '\0';
-    *buf = b, *n = len;
+    b[want] = '\0';
+    *buf = b, *n = want;
     return 0;
 }
 
@@ -69,8 +116,9 @@ int data_load_verified(const char *data_dir, const char *name, char **buf, size_
     char path[1024], got[33];
     snprintf(path, sizeof path, "%s/%s", data_dir && *data_dir ? data_dir : "data", name);
     const char *want = data_expected_md5(name);
-    if (data_read_file(path, buf, n, err, errlen))
-        return task_err(err, errlen, "%s is missing or unreadable: run `make data`", path);
+    char why[1200];
+    if (data_read_file(path, DATA_MAX_BYTES, buf, n, why, sizeof why))
+        return task_err(err, errlen, "%s: run `make data`", why);
     md5_hex(*buf, *n, got);
     if (!want || strcmp(got, want) != 0) {
         free(*buf);

@@ -29,6 +29,7 @@
 #include "md5.h"
 #include "rng.h"
 #include "task_internal.h"
+#include "task_parse.h"
 
 #define FMNIST_MEAN 0.2860f
 #define FMNIST_STD 0.3530f
@@ -39,8 +40,7 @@ enum { SIDE = 28, PIXELS = SIDE * SIDE, N_TRAIN_ALL = 60000, N_TEST = 10000, N_V
        N_TRAIN = N_TRAIN_ALL - N_VAL, N_CLASSES = 10 };
 
 /* The four files: name, IDX magic, item count, md5 of the uncompressed bytes. */
-typedef struct fm_file { const char *name; uint32_t magic; int n; const char *md5; } fm_file;
-static const fm_file FILES[4] = {
+const imgcls_idx IMGCLS_FILES[4] = {
     {"train-images-idx3-ubyte.gz", 0x803, N_TRAIN_ALL, "f4a8712d7a061bf5bd6d2ca38dc4d50a"},
     {"train-labels-idx1-ubyte.gz", 0x801, N_TRAIN_ALL, "9018921c3c673c538a1fc5bad174d6f9"},
     {"t10k-images-idx3-ubyte.gz", 0x803, N_TEST, "8181f5470baa50b63fa0f6fddb340f0a"},
@@ -78,7 +78,7 @@ static void find_dir(const task_params *p, char *dir, size_t n) {
     if (p->data_dir && *p->data_dir) {
         const char *sub[2] = {"/fashion-mnist", ""};
         for (int i = 0; i < 2; i++) {
-            snprintf(probe, sizeof probe, "%s%s/%s", p->data_dir, sub[i], FILES[0].name);
+            snprintf(probe, sizeof probe, "%s%s/%s", p->data_dir, sub[i], IMGCLS_FILES[0].name);
             if (file_exists(probe)) {
                 snprintf(dir, n, "%s%s", p->data_dir, sub[i]);
                 return;
@@ -91,13 +91,10 @@ static void find_dir(const task_params *p, char *dir, size_t n) {
 /* Big-endian 32-bit word at p. */
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
-/* Reads and checks FILES[k] from dir into *out (malloc'd); 0, or -1 with a one-line reason. */
-static int load_file(const char *dir, int k, uint8_t **out, char *err, size_t errlen) {
-    const fm_file *f = &FILES[k];
+/* Reads and checks the IDX file at path against f (see task_parse.h). */
+int imgcls_read_idx(const char *path, const imgcls_idx *f, uint8_t **out, char *err, size_t errlen) {
     const int images = f->magic == 0x803;
     const size_t head = images ? 16 : 8, want = head + (size_t)f->n * (images ? PIXELS : 1);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", dir, f->name);
     *out = NULL;
     if (!file_exists(path)) return task_err(err, errlen, "imgcls: %s not found; %s", path, FMNIST_FIX);
     gzFile gz = gzopen(path, "rb");
@@ -134,7 +131,7 @@ static int load_file(const char *dir, int k, uint8_t **out, char *err, size_t er
     } else if (be32(buf + 4) != (uint32_t)f->n || (images && (be32(buf + 8) != SIDE || be32(buf + 12) != SIDE))) {
         why = "has wrong dimensions";
         snprintf(detail, sizeof detail, " (want %d items%s)", f->n, images ? " of 28x28" : "");
-    } else {
+    } else if (f->md5) {
         char hex[33];
         md5_hex(buf, want, hex);
         if (strcmp(hex, f->md5) != 0) {
@@ -151,6 +148,13 @@ static int load_file(const char *dir, int k, uint8_t **out, char *err, size_t er
     }
     *out = buf;
     return 0;
+}
+
+/* Reads and checks IMGCLS_FILES[k] from dir into *out (malloc'd); 0, or -1 with a one-line reason. */
+static int load_file(const char *dir, int k, uint8_t **out, char *err, size_t errlen) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, IMGCLS_FILES[k].name);
+    return imgcls_read_idx(path, &IMGCLS_FILES[k], out, err, errlen);
 }
 
 /* Draws this epoch's order of the train split from the shuffle stream (Fisher-Yates). */
@@ -204,7 +208,7 @@ static int fm_open(task **out, const task_params *p, char *err, size_t errlen) {
     else snprintf(vname, sizeof vname, "patches %d", s->P);
     snprintf(s->data_id, sizeof s->data_id,
              "fashion-mnist %s (md5 unzipped: train-images %s, train-labels %s, t10k-images %s, t10k-labels %s)",
-             vname, FILES[0].md5, FILES[1].md5, FILES[2].md5, FILES[3].md5);
+             vname, IMGCLS_FILES[0].md5, IMGCLS_FILES[1].md5, IMGCLS_FILES[2].md5, IMGCLS_FILES[3].md5);
     s->base.info = (task_info){.vocab = 0, .input_dim = s->D, .n_out = N_CLASSES, .seq_len = s->T, .causal = 0,
                                .output = TASK_CLS, .pos_rank = pixels ? 1 : 2, .grid_h = pixels ? 0 : s->G,
                                .grid_w = pixels ? 0 : s->G, .bytes_per_token = 0.0, .data_id = s->data_id};

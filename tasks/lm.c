@@ -38,7 +38,7 @@ static int lm_open(task **out, const task_params *p, char *err, size_t errlen) {
             free(s);
             return task_err(err, errlen, "lm: dataset file needs task.path (the text file to model)");
         }
-        rc = data_read_file(p->path, &s->text, &s->n, err, errlen);
+        rc = data_read_file(p->path, DATA_MAX_BYTES, &s->text, &s->n, err, errlen);
         if (!rc) {
             md5_hex(s->text, s->n, hex);
             snprintf(s->data_id, sizeof s->data_id, "file %s md5 %s", p->path, hex);
@@ -55,11 +55,11 @@ static int lm_open(task **out, const task_params *p, char *err, size_t errlen) {
     }
     const size_t n = s->n, cut[4] = {0, n / 100 * 90 + n % 100 * 90 / 100, n / 100 * 95 + n % 100 * 95 / 100, n};
     for (int k = 0; k < 3; k++) s->lo[k] = cut[k], s->hi[k] = cut[k + 1];
-    if (n > 0x7fffffffu || s->hi[0] - s->lo[0] < (size_t)T + 1 || s->hi[2] - s->lo[2] < 2 || s->hi[1] - s->lo[1] < 2) {
+    if (s->hi[0] - s->lo[0] < (size_t)T + 1 || s->hi[2] - s->lo[2] < 2 || s->hi[1] - s->lo[1] < 2) {
         free(s->text);
         free(s);
-        return task_err(err, errlen, "lm: %s has %zu bytes: too %s for seq_len %d (90/5/5 split)",
-                        p->path && *p->path ? p->path : p->dataset, n, n > 0x7fffffffu ? "large" : "small", T);
+        return task_err(err, errlen, "lm: %s has %zu bytes: too small for seq_len %d (90/5/5 split)",
+                        p->path && *p->path ? p->path : p->dataset, n, T);
     }
     s->T = T;
     rng_seed(&s->train, p->seed, rng_stream_id("lm.train"));

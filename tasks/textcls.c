@@ -19,6 +19,7 @@
 #include "md5.h"
 #include "rng.h"
 #include "task_internal.h"
+#include "task_parse.h"
 
 enum { WORDNET_CLASSES = 45 };
 
@@ -53,17 +54,21 @@ static int add_example(textcls *s, const char *text, int len, int label) {
     return 0;
 }
 
-/* Parses one WordNet data file held in buf; 0, or -1 with err. */
-static int parse_wordnet(textcls *s, const char *path, char *buf, size_t n, char *err, size_t errlen) {
-    char *line = buf, *end = buf + n;
+/* textcls_add_fn over a textcls: appends the example. */
+static int add_to_task(void *ctx, const char *text, int len, int label) { return add_example(ctx, text, len, label); }
+
+/* Parses one WordNet data file held in buf (see task_parse.h). */
+int textcls_parse_wordnet(const char *path, const char *buf, size_t n, textcls_add_fn add, void *ctx, char *err,
+                          size_t errlen) {
+    const char *line = buf, *end = buf + n;
     long lineno = 0;
     while (line < end) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
         if (!nl) nl = end;
         lineno++;
         if (!(line[0] == ' ' && line + 1 < nl && line[1] == ' ') && nl > line) {
-            char *sp = memchr(line, ' ', (size_t)(nl - line)), *bar = NULL;
-            for (char *q = line; q + 1 < nl; q++)
+            const char *sp = memchr(line, ' ', (size_t)(nl - line)), *bar = NULL;
+            for (const char *q = line; q + 1 < nl; q++)
                 if (q[0] == '|' && q[1] == ' ') { bar = q; break; }
             int lex = -1;
             if (sp && sp + 3 < nl && sp[1] >= '0' && sp[1] <= '9' && sp[2] >= '0' && sp[2] <= '9' && sp[3] == ' ')
@@ -71,9 +76,9 @@ static int parse_wordnet(textcls *s, const char *path, char *buf, size_t n, char
             if (lex < 0 || lex >= WORDNET_CLASSES || !bar)
                 return task_err(err, errlen, "%s line %ld: not a synset line (offset lex_filenum ... | gloss): run `make data`",
                                 path, lineno);
-            char *text = bar + 2, *stop = nl;
+            const char *text = bar + 2, *stop = nl;
             while (stop > text && (stop[-1] == ' ' || stop[-1] == '\r')) stop--;
-            if (add_example(s, text, (int)(stop - text), lex)) return task_err(err, errlen, "textcls: out of memory");
+            if (add(ctx, text, (int)(stop - text), lex)) return task_err(err, errlen, "textcls: out of memory");
         }
         line = nl + 1;
     }
@@ -91,11 +96,20 @@ static int load_wordnet(textcls *s, const char *dir, char *err, size_t errlen) {
         if (data_load_verified(dir, name, &s->bufs[s->nbufs], &n, hex, err, errlen)) return -1;
         char *buf = s->bufs[s->nbufs++];
         snprintf(path, sizeof path, "%s/%s", dir, name);
-        if (parse_wordnet(s, path, buf, n, err, errlen)) return -1;
+        if (textcls_parse_wordnet(path, buf, n, add_to_task, s, err, errlen)) return -1;
         at += snprintf(s->data_id + at, sizeof s->data_id - (size_t)at, " data.%s md5 %s", POS[i], hex);
     }
     s->K = WORDNET_CLASSES;
     return 0;
+}
+
+/* The body of a mail message (see task_parse.h). memmem, not strstr: a NUL byte in the headers
+ * must not hide the blank line after it. */
+const char *textcls_mail_body(const char *text, size_t n, size_t *len) {
+    const char *b = memmem(text, n, "\n\n", 2), *b2 = memmem(text, n, "\r\n\r\n", 4);
+    const char *start = b && (!b2 || b < b2) ? b + 2 : b2 ? b2 + 4 : text + n;
+    *len = (size_t)(text + n - start);
+    return start;
 }
 
 /* qsort order of file names (byte order, like the C-locale glob of prepare-data.sh) */
@@ -138,14 +152,14 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
         char file[1400], *text;
         size_t n;
         snprintf(file, sizeof file, "%s/%s", path, names[i]);
-        if (data_read_file(file, &text, &n, err, errlen)) {
-            rc = task_err(err, errlen, "%s is unreadable: run `make data`", file);
+        char why[1600];
+        if (data_read_file(file, DATA_MAX_BYTES, &text, &n, why, sizeof why)) {
+            rc = task_err(err, errlen, "%s: run `make data`", why);
             break;
         }
         md5_update(&m, text, n);
-        const char *b = strstr(text, "\n\n"), *b2 = strstr(text, "\r\n\r\n");
-        const char *start = b && (!b2 || b < b2) ? b + 2 : b2 ? b2 + 4 : text + n;
-        size_t len = (size_t)(text + n - start);
+        size_t len;
+        const char *start = textcls_mail_body(text, n, &len);
         if (len > (size_t)s->T) len = (size_t)s->T;
         if (*used + len > cap) rc = task_err(err, errlen, "textcls: out of memory");
         else {

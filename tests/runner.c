@@ -14,6 +14,7 @@ typedef struct test_entry { const char *name, *file; test_fn fn; int order; } te
 
 static test_entry tests[512];
 static int ntests, current_failures;
+static char skip_reason[256]; /* set by test_skip for the running test */
 
 void test_register(const char *name, const char *file, test_fn fn) {
     if (ntests == (int)(sizeof tests / sizeof tests[0])) {
@@ -36,6 +37,14 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
 }
 
 int test_failures(void) { return current_failures; }
+
+void test_skip(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(skip_reason, sizeof skip_reason, fmt, ap);
+    va_end(ap);
+    if (!skip_reason[0]) snprintf(skip_reason, sizeof skip_reason, "(no reason given)");
+}
 
 const char *test_lrpe_bin(void) {
     const char *b = getenv("LRPE_BIN");
@@ -94,10 +103,11 @@ int main(int argc, char **argv) {
     printf("lrpe tests: %d registered, %d threads%s%s\n", ntests, threads, filter ? ", filter " : "",
            filter ? filter : "");
     qsort(tests, (size_t)ntests, sizeof tests[0], by_file);
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < ntests; i++) {
         if (filter && !strstr(tests[i].name, filter)) continue;
         current_failures = 0;
+        skip_reason[0] = 0;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         tests[i].fn();
@@ -106,12 +116,16 @@ int main(int argc, char **argv) {
         if (current_failures) {
             failed++;
             printf("FAIL %s (%s, %d failures)\n", tests[i].name, tests[i].file, current_failures);
+        } else if (skip_reason[0]) {
+            skipped++;
+            printf("skip %s: %s\n", tests[i].name, skip_reason);
         } else {
             passed++;
             printf("ok   %s (%.0f ms)\n", tests[i].name, ms);
         }
         fflush(stdout);
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    if (skipped) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : (passed ? 0 : 1);
 }

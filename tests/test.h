@@ -1,6 +1,7 @@
 /* The test framework: tests register themselves (TEST(name) { ... }), CHECK records a failure
- * with its location and goes on, and the runner prints one line per test and ends with
- * "N passed, N failed" (exit 1 on any failure). */
+ * with its location and goes on, test_skip says why a test cannot run here, and the runner prints
+ * one line per test and ends with "N passed, N failed" (", N skipped" after it when some were; exit
+ * 1 on any failure). */
 #ifndef LRPE_TEST_H
 #define LRPE_TEST_H
 
@@ -23,6 +24,9 @@ void test_register(const char *name, const char *file, test_fn fn);
 void test_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* number of failures recorded so far by the running test */
 int test_failures(void);
+/* marks the running test skipped with a one-line reason (it cannot run here: not root, no tmpfs,
+ * ...); the caller returns right after. A skipped test is neither passed nor failed. */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The binary the command tests run: $LRPE_BIN, or ./lrpe. */
 const char *test_lrpe_bin(void);
 /* Runs a shell command with stderr joined to stdout, keeps the first cap - 1 bytes of the output

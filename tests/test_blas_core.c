@@ -112,8 +112,8 @@ TEST(blas_core_user_value_kept) {
     CHECK(!strstr(out, "restarting"), "no restart: %s", out);
 }
 
-/* With OpenBLAS's core treated as Prescott, lrpe restarts exactly once with the core this CPU
- * should get, the self-check passes, and provenance says lrpe chose it. */
+/* With OpenBLAS's core treated as Prescott, lrpe restarts exactly once, silently, with the core this
+ * CPU should get, the self-check passes, and provenance says lrpe chose it. */
 TEST(blas_core_restart_path) {
     blas_cpu c = blas_cpu_detect();
     const char *want_core = blas_core_better("Prescott", &c, blas_core_cooperlake_ok(openblas_get_config()));
@@ -123,11 +123,7 @@ TEST(blas_core_restart_path) {
         CHECK(!strstr(out, "restarting") && strstr(out, "source: openblas"), "no restart: %s", out);
         return;
     }
-    snprintf(want, sizeof want, "lrpe: OpenBLAS reports core Prescott on a CPU with");
-    CHECK(count(out, want) == 1, "one restart message: %s", out);
-    snprintf(want, sizeof want, "restarting with OPENBLAS_CORETYPE=%s (set OPENBLAS_CORETYPE", want_core);
-    CHECK(strstr(out, want) != NULL, "message names %s: %s", want_core, out);
-    CHECK(count(out, "\nlrpe ") + (strncmp(out, "lrpe ", 5) == 0) == 1, "version printed once: %s", out);
+    CHECK(strncmp(out, "lrpe ", 5) == 0 && count(out, "\nlrpe ") == 0, "the version alone, printed once: %s", out);
     snprintf(want, sizeof want, "blas core: %s, source: lrpe (OpenBLAS reported Prescott)\n", want_core);
     CHECK(strstr(out, want) != NULL, "want '%s' in: %s", want, out);
     CHECK(!strstr(out, "self-check"), "self-check passed: %s", out);

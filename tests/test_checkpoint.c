@@ -531,3 +531,31 @@ TEST(ckpt_unwritable_folder_is_a_clear_error) {
     fx_free(&a);
     rm_tree(dir);
 }
+
+/* The commit of the build that wrote a checkpoint comes back when it is loaded ("" for a file
+ * without one), and a checkpoint path that is a folder is refused before anything is sized (the
+ * reader used to ask for a 9.2 EB buffer). */
+TEST(ckpt_records_its_build_and_refuses_folders) {
+    char dir[64], err[1024], warn[1024], path[256];
+    fixture a;
+    if (!*tmp_dir(dir, sizeof dir) || fx_init(&a, 1, 16)) return;
+    fx_step(&a);
+    a.st.commit = "0123456789ab-dirty";
+    CHECK(fx_save(&a, dir, RUN_ID, err, sizeof err) == 0, "save: %s", err);
+    snprintf(a.st.saved_commit, sizeof a.st.saved_commit, "stale");
+    CHECK(fx_load(&a, dir, warn, sizeof warn) == CKPT_LOADED && strcmp(a.st.saved_commit, "0123456789ab-dirty") == 0,
+          "the commit read back: '%s'", a.st.saved_commit);
+    a.st.commit = NULL;
+    fx_step(&a);
+    CHECK(fx_save(&a, dir, RUN_ID, err, sizeof err) == 0, "save: %s", err);
+    CHECK(fx_load(&a, dir, warn, sizeof warn) == CKPT_LOADED && a.st.saved_commit[0] == 0, "no commit: '%s'",
+          a.st.saved_commit);
+    snprintf(path, sizeof path, "%s/folder.safetensors", dir);
+    CHECK(mkdir(path, 0700) == 0, "mkdir");
+    CHECK(ckpt_load_file(path, model_param_table(a.m), model_params(a.m), a.tr.adam_m, a.tr.adam_v, &a.st, RUN_ID,
+                         CONFIG_ID, err, sizeof err) == -1 &&
+              strstr(err, "is a folder, not a file"),
+          "a folder: %s", err);
+    fx_free(&a);
+    rm_tree(dir);
+}

@@ -4,12 +4,16 @@
  * or corrupt copy is refused with a one-line error naming the file and `make data`; and small
  * models learn (learn_*). Without prepared data these tests FAIL telling to run `make data`
  * (`make test` runs it first). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc_count.h"
 #include "datafile.h"
 #include "rng.h"
 #include "task.h"
@@ -135,7 +139,7 @@ TEST(data_lm_kjv_splits_and_eval_windows) {
     const long lo[3] = {0, 3724065, 3930957}, hi[3] = {3724065, 3930957, KJV_BYTES};
     char *text, err[512];
     size_t n;
-    CHECK(data_read_file("data/kjv.txt", &text, &n, err, sizeof err) == 0, "%s", err);
+    CHECK(data_read_file("data/kjv.txt", DATA_MAX_BYTES, &text, &n, err, sizeof err) == 0, "%s", err);
     if (test_failures()) {
         task_close(t);
         return;
@@ -253,7 +257,7 @@ TEST(data_lm_refuses_missing_truncated_corrupt) {
     char dir[64], *text, err[512];
     size_t n;
     CHECK(temp_dir(dir) == 0, "mkdtemp");
-    if (data_read_file("data/kjv.txt", &text, &n, err, sizeof err)) {
+    if (data_read_file("data/kjv.txt", DATA_MAX_BYTES, &text, &n, err, sizeof err)) {
         test_fail(__FILE__, __LINE__, "%s: run `make data`", err);
         remove_dir(dir);
         return;
@@ -437,7 +441,7 @@ TEST(data_textcls_refuses_missing_truncated_corrupt) {
         char src[64], name[64];
         snprintf(src, sizeof src, "data/wordnet/data.%s", POS[i]);
         snprintf(name, sizeof name, "wordnet/data.%s", POS[i]);
-        if (data_read_file(src, &text, &n, err, sizeof err)) {
+        if (data_read_file(src, DATA_MAX_BYTES, &text, &n, err, sizeof err)) {
             test_fail(__FILE__, __LINE__, "%s: run `make data`", err);
             remove_dir(dir);
             return;
@@ -549,4 +553,64 @@ TEST(learn_wordnet_above_25_percent) {
     printf("    wordnet test split: accuracy %.3f, loss %.3f (%.1f s; majority class 12.3%%)\n", r.acc, r.loss, r.seconds);
     CHECK(r.acc > 0.25, "wordnet test accuracy %.3f, want > 0.25 (majority class 0.123)", r.acc);
     task_close(t);
+}
+
+/* A short read is an error, never a shorter buffer: each allocation of the reader made to fail in
+ * turn gives "out of memory" or the whole file (the whole-file reader used to stop at a failed
+ * realloc and return the part it had, so a run trained on it with that part's md5). */
+TEST(data_read_file_never_returns_part_of_a_file) {
+    char dir[64], path[128], err[512], *text;
+    size_t n;
+    if (temp_dir(dir)) return test_fail(__FILE__, __LINE__, "mkdtemp");
+    enum { SIZE = 300000 };
+    char *data = malloc(SIZE);
+    for (int i = 0; data && i < SIZE; i++) data[i] = (char)('a' + i % 26);
+    write_file(dir, NULL, "f.txt", data, SIZE);
+    snprintf(path, sizeof path, "%s/f.txt", dir);
+    for (int k = 0; k < 8; k++) {
+        alloc_fail_after(k);
+        int rc = data_read_file(path, DATA_MAX_BYTES, &text, &n, err, sizeof err);
+        alloc_fail_after(-1);
+        if (rc) {
+            CHECK(strstr(err, path) && strstr(err, "out of memory"), "allocation %d failed: %s", k, err);
+        } else {
+            CHECK(n == SIZE && memcmp(text, data, SIZE) == 0, "allocation %d failed: %zu of %d bytes returned", k, n, SIZE);
+            free(text);
+        }
+    }
+    free(data);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    CHECK(system(path) == 0, "%s", path);
+}
+
+/* A folder, a FIFO (no waiting for a writer) and a file larger than allowed are refused before
+ * anything is read, naming what they are and the real size; a 3 GiB file given to the lm task is
+ * refused without reading it (peak memory stays put). */
+TEST(data_read_file_refuses_folders_fifos_and_large_files) {
+    char dir[64], path[128], err[512], *text;
+    size_t n;
+    if (temp_dir(dir)) return test_fail(__FILE__, __LINE__, "mkdtemp");
+    CHECK(data_read_file(dir, DATA_MAX_BYTES, &text, &n, err, sizeof err) == -1 && strstr(err, "is a folder, not a file"),
+          "folder: %s", err);
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo %s", path);
+    CHECK(data_read_file(path, DATA_MAX_BYTES, &text, &n, err, sizeof err) == -1 && strstr(err, "is a FIFO, not a file"),
+          "FIFO: %s", err);
+    snprintf(path, sizeof path, "%s/big.txt", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0 && ftruncate(fd, 3LL << 30) == 0, "a sparse 3 GiB file");
+    if (fd >= 0) close(fd);
+    CHECK(data_read_file(path, 1000, &text, &n, err, sizeof err) == -1 &&
+              strstr(err, "is 3.0 GiB (3221225472 bytes); at most 1000 bytes can be read"),
+          "too large: %s", err);
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    task_params p = {.kind = "lm", .dataset = "file", .path = path, .seq_len = 64, .seed = 1, .data_dir = "data"};
+    task *t;
+    CHECK(task_open(&t, &p, err, sizeof err) == -1 && strstr(err, "3221225472 bytes") && strstr(err, "2147483647 bytes"),
+          "lm on a 3 GiB file: %s", err);
+    getrusage(RUSAGE_SELF, &after);
+    CHECK(after.ru_maxrss - before.ru_maxrss < 100 * 1024, "peak memory grew by %ld MB", (after.ru_maxrss - before.ru_maxrss) / 1024);
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    CHECK(system(path) == 0, "%s", path);
 }

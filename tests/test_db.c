@@ -603,7 +603,7 @@ TEST(db_unwritable_paths_give_clear_errors) {
     f = fopen(path, "w");
     if (f) fputs("some notes, not a database at all; long enough to fill a header block..........\n", f), fclose(f);
     err[0] = 0;
-    CHECK(db_open(&d, path, 0, err, sizeof err) == DB_ERR && one_line_with(err, "not an lrpe results database"),
+    CHECK(db_open(&d, path, 0, err, sizeof err) == DB_ERR && one_line_with(err, "not an SQLite database"),
           "text file: %s", err);
     remove_tree(dir);
 }
@@ -761,5 +761,80 @@ TEST(db_run_shared_by_two_experiments) {
     CHECK(raw_int(pb, "SELECT count(*) FROM members WHERE run_id = 'r2'") == 2, "merged memberships of r2");
     db_close(a);
     db_close(b);
+    remove_tree(dir);
+}
+
+/* The bytes of the file at path into a malloc'd buffer (*n); NULL when unreadable. */
+static char *file_bytes(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    char *b = f ? malloc(1 << 20) : NULL;
+    *n = b ? fread(b, 1, 1 << 20, f) : 0;
+    if (f) fclose(f);
+    return b;
+}
+
+/* Overwrites the header of page `page` (1-based) of a rollback-journal database with garbage. */
+static void damage_page(const char *path, int page, int page_size) {
+    FILE *f = fopen(path, "r+b");
+    static const unsigned char junk[8] = {0x0d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    if (!f || fseek(f, (long)(page - 1) * page_size, SEEK_SET) || fwrite(junk, 1, sizeof junk, f) != sizeof junk)
+        test_fail(__FILE__, __LINE__, "cannot damage %s", path);
+    if (f) fclose(f);
+}
+
+/* A foreign SQLite file is refused before anything in it changes (it used to be switched to WAL
+ * mode, then refused with "no such column"), a file that is not SQLite is refused untouched, and a
+ * database with a damaged page is refused when opened (it used to fail at the first write, after
+ * training began); merging either in is refused too. */
+TEST(db_refuses_foreign_and_damaged_files_untouched) {
+    char dir[256], path[512], lrpe_db[512], err[1024];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/other-app.db", dir);
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK &&
+              sqlite3_exec(h, "CREATE TABLE runs(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO runs(name) VALUES('x');",
+                           NULL, NULL, NULL) == SQLITE_OK,
+          "make a foreign database");
+    sqlite3_close(h);
+    size_t n0, n1;
+    char *before = file_bytes(path, &n0);
+    db *d = NULL;
+    CHECK(db_open(&d, path, 0, err, sizeof err) == DB_ERR && one_line_with(err, "not an lrpe results database") &&
+              strstr(err, "holds tables runs") && strstr(err, "name another file"),
+          "foreign: %s", err);
+    char *after = file_bytes(path, &n1);
+    CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0, "the foreign file changed");
+    char mode[32];
+    CHECK(strcmp(raw_text(path, "PRAGMA journal_mode", mode, sizeof mode), "delete") == 0, "journal mode now %s", mode);
+    free(before), free(after);
+    snprintf(lrpe_db, sizeof lrpe_db, "%s/results.db", dir);
+    CHECK(db_open(&d, lrpe_db, 0, err, sizeof err) == 0, "open: %s", err);
+    db_merge_stats s;
+    CHECK(db_merge(d, path, &s, err, sizeof err) == DB_ERR && one_line_with(err, "merge") &&
+              strstr(err, "not an lrpe results database"),
+          "merge foreign: %s", err);
+    /* an lrpe database with many rows, one page damaged */
+    const char *ids[] = {"r1"};
+    db_metric m[200];
+    for (int i = 0; i < 200; i++) m[i] = (db_metric){i, "train/loss", 1.0 / (i + 1)};
+    CHECK(register_ids(d, "exp", ids, 1, err, sizeof err) == 0 && db_metrics_add(d, "r1", m, 200, err, sizeof err) == 0,
+          "fill: %s", err);
+    db_close(d);
+    CHECK(raw_exec(lrpe_db, "PRAGMA journal_mode = DELETE") == 0, "leave WAL mode");
+    long long pages = raw_int(lrpe_db, "PRAGMA page_count"), page_size = raw_int(lrpe_db, "PRAGMA page_size");
+    CHECK(pages >= 4, "%lld pages", pages);
+    damage_page(lrpe_db, (int)pages - 1, (int)page_size);
+    before = file_bytes(lrpe_db, &n0);
+    CHECK(db_open(&d, lrpe_db, 0, err, sizeof err) == DB_ERR && one_line_with(err, "damaged (SQLite's quick_check:") &&
+              strstr(err, ".recover"),
+          "damaged: %s", err);
+    CHECK(db_open(&d, lrpe_db, DB_OPEN_READONLY, err, sizeof err) == DB_ERR && strstr(err, "damaged"), "read-only: %s", err);
+    after = file_bytes(lrpe_db, &n1);
+    CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0, "the damaged file changed");
+    free(before), free(after);
+    snprintf(path, sizeof path, "%s/fresh.db", dir);
+    CHECK(db_open(&d, path, 0, err, sizeof err) == 0, "open: %s", err);
+    CHECK(db_merge(d, lrpe_db, &s, err, sizeof err) == DB_ERR && strstr(err, "damaged"), "merge damaged: %s", err);
+    db_close(d);
     remove_tree(dir);
 }

@@ -12,60 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmd_fixture.h"
 #include "db.h"
 #include "test.h"
-
-/* A temporary folder with the absolute path of the lrpe binary. */
-typedef struct harness_fx {
-    char dir[64];
-    char bin[1024];
-} harness_fx;
-
-static int fx_open(harness_fx *f) {
-    const char *bin = getenv("LRPE_BIN") ? getenv("LRPE_BIN") : "./lrpe";
-    char full[PATH_MAX];
-    if (!realpath(bin, full) || strlen(full) >= sizeof f->bin) {
-        test_fail(__FILE__, __LINE__, "no lrpe binary at %s (build it first)", bin);
-        return -1;
-    }
-    memcpy(f->bin, full, strlen(full) + 1);
-    snprintf(f->dir, sizeof f->dir, "/tmp/lrpe-harness-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        test_fail(__FILE__, __LINE__, "mkdtemp failed");
-        return -1;
-    }
-    return 0;
-}
-
-static void fx_close(harness_fx *f) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    if (system(cmd)) test_fail(__FILE__, __LINE__, "could not remove %s", f->dir);
-}
-
-/* Writes text to <dir>/name. */
-static void fx_write(const harness_fx *f, const char *name, const char *text) {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", f->dir, name);
-    FILE *fp = fopen(path, "w");
-    if (!fp || fputs(text, fp) < 0 || fclose(fp)) test_fail(__FILE__, __LINE__, "cannot write %s", path);
-}
-
-/* Runs `lrpe <args>` in the folder with one thread; output (both streams) into out; exit code. */
-static int fx_lrpe(const harness_fx *f, const char *args, char *out, size_t cap) {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cd %s && LRPE_THREADS=1 %s %s", f->dir, f->bin, args);
-    return test_capture(cmd, out, cap);
-}
-
-/* Opens the folder's results database (read-only). */
-static db *fx_db(const harness_fx *f) {
-    char path[256], err[512];
-    snprintf(path, sizeof path, "%s/results/results.db", f->dir);
-    db *d = NULL;
-    if (db_open(&d, path, DB_OPEN_READONLY, err, sizeof err)) test_fail(__FILE__, __LINE__, "%s", err);
-    return d;
-}
 
 /* The value of summary key of run_id, NaN when absent. */
 static double summary_value(db *d, const char *run_id, const char *key) {
@@ -96,7 +45,7 @@ TEST(harness_runs_sweep_and_skips_completed) {
     int rc = fx_lrpe(&f, "run s.yaml", out, sizeof out);
     CHECK(rc == 0, "first run: exit %d: %s", rc, out);
     CHECK(strstr(out, "4 trained now") != NULL, "first run output: %s", out);
-    db *d = fx_db(&f);
+    db *d = fx_db(&f, NULL);
     if (!d) return fx_close(&f);
     db_run *runs;
     int n;
@@ -126,37 +75,10 @@ TEST(harness_runs_sweep_and_skips_completed) {
     fx_close(&f);
 }
 
-/* Waits until the run folder holds a checkpoint file (up to ~60 s). */
-static int wait_for_checkpoint(const harness_fx *f) {
-    char runs[128];
-    snprintf(runs, sizeof runs, "%s/results/runs", f->dir);
-    for (int i = 0; i < 6000; i++) {
-        DIR *dr = opendir(runs);
-        struct dirent *e;
-        while (dr && (e = readdir(dr))) {
-            if (e->d_name[0] == '.') continue;
-            char sub[512];
-            snprintf(sub, sizeof sub, "%s/%s", runs, e->d_name);
-            DIR *ds = opendir(sub);
-            struct dirent *c;
-            int found = 0;
-            while (ds && (c = readdir(ds))) found |= strncmp(c->d_name, "ckpt-", 5) == 0 && !strstr(c->d_name, ".tmp");
-            if (ds) closedir(ds);
-            if (found) {
-                closedir(dr);
-                return 0;
-            }
-        }
-        if (dr) closedir(dr);
-        usleep(10000);
-    }
-    return -1;
-}
-
 /* The summary of the single run of a folder's database, as text with every bit of each value. */
 static void summary_text(const harness_fx *f, char *buf, size_t cap) {
     buf[0] = 0;
-    db *d = fx_db(f);
+    db *d = fx_db(f, NULL);
     if (!d) return;
     db_run *runs;
     int n;
@@ -186,17 +108,8 @@ TEST(harness_kill9_resume_is_bitwise) {
     CHECK(fx_lrpe(&a, "run s.yaml", out, sizeof out) == 0, "uninterrupted run: %s", out);
     summary_text(&a, straight, sizeof straight);
     /* start, kill -9 once a checkpoint exists, run the same command again */
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (chdir(b.dir) || setenv("LRPE_THREADS", "1", 1) || !freopen("/dev/null", "w", stdout)) _exit(3);
-        execl(b.bin, "lrpe", "run", "s.yaml", (char *)NULL);
-        _exit(3);
-    }
-    CHECK(wait_for_checkpoint(&b) == 0, "no checkpoint appeared");
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    CHECK(WIFSIGNALED(status), "the run finished before it could be killed: make it longer");
+    int status = fx_signal_after_checkpoint(&b, fx_start(&b, NULL, "s.yaml"), -1, SIGKILL);
+    CHECK(status != -1 && WIFSIGNALED(status), "the run finished before it could be killed: make it longer");
     int rc = fx_lrpe(&b, "run s.yaml", out, sizeof out);
     CHECK(rc == 0 && strstr(out, "resuming from step"), "rerun after kill -9: exit %d: %s", rc, out);
     summary_text(&b, resumed, sizeof resumed);
@@ -214,7 +127,7 @@ TEST(harness_two_processes_share_a_database) {
     snprintf(cmd, sizeof cmd, "cd %s && (LRPE_THREADS=1 %s run s.yaml > a.log 2>&1 & LRPE_THREADS=1 %s run s.yaml > b.log 2>&1; wait)",
              f.dir, f.bin, f.bin);
     CHECK(system(cmd) == 0, "two concurrent runs failed");
-    db *d = fx_db(&f);
+    db *d = fx_db(&f, NULL);
     if (!d) return fx_close(&f);
     db_run *runs;
     int n;
@@ -243,7 +156,7 @@ TEST(harness_nan_run_fails_and_the_sweep_goes_on) {
     char out[16384];
     int rc = fx_lrpe(&f, "run s.yaml", out, sizeof out);
     CHECK(rc == 1, "exit %d, want 1: %s", rc, out);
-    db *d = fx_db(&f);
+    db *d = fx_db(&f, NULL);
     if (!d) return fx_close(&f);
     db_run *runs;
     int n;
@@ -293,18 +206,9 @@ TEST(harness_ctrl_c_checkpoints_and_resumes) {
     harness_fx f;
     if (fx_open(&f)) return;
     fx_write(&f, "s.yaml", SPEC_HEAD "train: {steps: 600, batch: 8, eval_every: 300, eval_batches: 1, checkpoint_every: 20}\n");
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (chdir(f.dir) || setenv("LRPE_THREADS", "1", 1) || !freopen("/dev/null", "w", stdout)) _exit(3);
-        execl(f.bin, "lrpe", "run", "s.yaml", (char *)NULL);
-        _exit(3);
-    }
-    CHECK(wait_for_checkpoint(&f) == 0, "no checkpoint appeared");
-    kill(pid, SIGINT);
-    int status;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 130, "Ctrl-C: exit status %d", status);
-    db *d = fx_db(&f);
+    int status = fx_signal_after_checkpoint(&f, fx_start(&f, NULL, "s.yaml"), -1, SIGINT);
+    CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 130, "Ctrl-C: exit status %d", status);
+    db *d = fx_db(&f, NULL);
     if (!d) return fx_close(&f);
     db_run *runs;
     int n;

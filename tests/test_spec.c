@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -227,7 +228,7 @@ TEST(spec_errors_located) {
     EXPECT_ERROR("sweep:\n  model.layers: 2\n", "2:17: sweep: 'model.layers' needs a non-empty list of values");
     EXPECT_ERROR("sweep:\n  model.layer: [1, 2]\n", "2:3: unknown key 'model.layer' (did you mean model.layers?)");
     EXPECT_ERROR("- 1\n- 2\n", "1:1: a spec is a map");
-    EXPECT_ERROR("name: a\n---\nname: b\n", "3:1: a second YAML document");
+    EXPECT_ERROR("name: a\n---\nname: b\n", "2:1: a second YAML document"); /* at its "---" */
     EXPECT_ARG_ERROR("model.d_modle=64", "argument 'model.d_modle=64': unknown key 'model.d_modle' (did you mean model.d_model?)");
     EXPECT_ARG_ERROR("train.steps=abc", "argument 'train.steps=abc': train.steps: expected an integer, got 'abc'");
     EXPECT_ARG_ERROR("train.lr=-1", "argument 'train.lr=-1': train.lr: -1 is out of range (0, 1e+30]");
@@ -594,6 +595,41 @@ TEST(spec_yaml_forms) {
         CHECK(cfg_int(s.runs[i].cfg, "train.eval_every") == 300 && cfg_float(s.runs[i].cfg, "train.lr") == 2e-3, "alias");
         CHECK(strcmp(val(&s, i, "model.lrpe.theta"), i ? "learned" : "fixed") == 0, "nested sweep");
     }
+    spec_free(&s);
+    tmp_done(&t);
+}
+
+/* Messages that name the real cause: a tab in the indentation (libyaml says only "found character
+ * that cannot start any token"), a spec path that is a folder or a FIFO (opening a FIFO used to wait
+ * for a writer), a spec with a NUL byte; names checked when read. */
+TEST(spec_errors_name_the_real_cause) {
+    EXPECT_ERROR("train:\n\tsteps: 3\n", "2:1: a tab in the indentation: YAML indents with spaces only");
+    EXPECT_ERROR("train:\n  steps: 3\n \tbatch: 2\n", "3:2: a tab in the indentation");
+    EXPECT_ERROR("name: \"a b\"\n", "1:7: experiment name: character 2 (' ') is not allowed");
+    EXPECT_ERROR("name: ../up\n", "1:7: experiment name: character 1 ('.') is not allowed");
+    EXPECT_ERROR("name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                 "1:7: the experiment name must have 1 to 64 characters (it has 65)");
+    EXPECT_ARG_ERROR("name=x/y", "argument 'name=x/y': experiment name: character 2 ('/') is not allowed");
+    EXPECT_ERROR("variants:\n  - {name: \"a\\tb\"}\n", "2:12: variant name: character 2 is a control character");
+    EXPECT_ERROR("variants:\n  - {name: a}\n  - {name: b}\n  - {name: a}\n",
+                 "4:12: duplicate variant name 'a' (first at line 2, column 12)");
+    tmp t;
+    if (tmp_init(&t)) return test_fail(__FILE__, __LINE__, "mkdtemp");
+    spec s;
+    char err[1024], path[200];
+    CHECK(spec_load(&s, t.dir, NULL, 0, err, sizeof err) == -1 && strstr(err, "cannot open the spec: is a folder, not a file"),
+          "folder: %s", err);
+    snprintf(path, sizeof path, "%s/fifo.yaml", t.dir);
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo");
+    CHECK(spec_load(&s, path, NULL, 0, err, sizeof err) == -1 && strstr(err, "cannot open the spec: is a FIFO, not a file"),
+          "FIFO: %s", err);
+    CHECK(spec_load_text(&s, "nul.yaml", "name: a\0b\n", 10, NULL, 0, err, sizeof err) == -1 &&
+              strstr(err, "nul.yaml: holds a NUL byte"),
+          "NUL: %s", err);
+    /* a file named so that its stem cannot name an experiment says how to name it */
+    CHECK(spec_load(&s, tmp_file(&t, "my spec.yaml", "seeds: [1]\n"), NULL, 0, err, sizeof err) == -1 &&
+              strstr(err, "(the name comes from the file name: set name: in the spec)"),
+          "stem: %s", err);
     spec_free(&s);
     tmp_done(&t);
 }
