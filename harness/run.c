@@ -82,7 +82,7 @@ static int setup(run_state *s, char *err, size_t errlen) {
 }
 
 /* The run's checkpoint folder, <runs_dir>/<run id>: the current runs folder, unless an earlier start
- * of this run recorded another one (an earlier --runs-dir) that holds its checkpoints, which then
+ * of this run recorded another one (e.g. an earlier --runs-dir) that holds its checkpoints, which then
  * stays the run's (said on one line). Records the runs folder used as provenance runs_dir. */
 static int choose_dir(run_state *s, char *err, size_t errlen) {
     const char *runs = s->env->runs_dir;
@@ -95,7 +95,7 @@ static int choose_dir(run_state *s, char *err, size_t errlen) {
         long step;
         snprintf(old, sizeof old, "%s/%s", prov[i].value, s->r->run_id);
         if (ckpt_list(old, &step, 1, why, sizeof why) > 0) {
-            fprintf(s->env->out, "%s %s seed %llu: its checkpoints are in %s (an earlier --runs-dir), not %s: resuming there\n",
+            fprintf(s->env->out, "%s %s seed %llu: its checkpoints are in %s, where it started, not in %s: resuming there\n",
                     s->env->label, s->r->variant, s->r->seed, prov[i].value, runs);
             snprintf(s->runs_dir, sizeof s->runs_dir, "%s", prov[i].value);
         }

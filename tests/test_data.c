@@ -17,6 +17,7 @@
 #include "datafile.h"
 #include "rng.h"
 #include "task.h"
+#include "task_parse.h"
 #include "test.h"
 #include "train.h"
 
@@ -613,4 +614,18 @@ TEST(data_read_file_refuses_folders_fifos_and_large_files) {
     CHECK(after.ru_maxrss - before.ru_maxrss < 100 * 1024, "peak memory grew by %ld MB", (after.ru_maxrss - before.ru_maxrss) / 1024);
     snprintf(path, sizeof path, "rm -rf %s", dir);
     CHECK(system(path) == 0, "%s", path);
+}
+
+/* A mail body is what follows the first blank line, whichever line ending it uses, and a NUL byte
+ * in the headers does not hide it (the split used strstr, which stopped at the NUL: empty body). */
+TEST(data_mail_body_follows_the_first_blank_line) {
+    static const char nul[] = "From: a\0b\nSubject: x\n\nthe body\n", crlf[] = "A: b\r\n\r\nbody\n\nmore",
+                      none[] = "only: headers\n";
+    size_t len;
+    const char *b = textcls_mail_body(nul, sizeof nul - 1, &len);
+    CHECK(len == 9 && memcmp(b, "the body\n", 9) == 0, "NUL in the headers: %zu bytes", len);
+    b = textcls_mail_body(crlf, sizeof crlf - 1, &len);
+    CHECK(len == 10 && memcmp(b, "body\n\nmore", 10) == 0, "CRLF: %zu bytes '%.*s'", len, (int)len, b);
+    b = textcls_mail_body(none, sizeof none - 1, &len);
+    CHECK(len == 0 && b == none + sizeof none - 1, "no blank line: %zu bytes", len);
 }

@@ -91,7 +91,7 @@ TEST(reliability_checkpoints_belong_to_their_database) {
     rc = fx_lrpe_env(&f, "LRPE_FAULT=kill-after-checkpoint:80", "run s.yaml --db c.db --runs-dir scratch", out, sizeof out);
     CHECK((rc == -1 || rc == 137) && stat(fx_path(&f, "scratch", sub, sizeof sub), &st) == 0, "--runs-dir: %s", out);
     rc = fx_lrpe(&f, "run s.yaml --db c.db", out, sizeof out);
-    CHECK(rc == 0 && strstr(out, "an earlier --runs-dir") && strstr(out, "resuming from step 80"),
+    CHECK(rc == 0 && strstr(out, "where it started, not in") && strstr(out, "resuming from step 80"),
           "the recorded run folder is used: exit %d: %s", rc, out);
     fx_close(&f);
 }
