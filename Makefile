@@ -13,7 +13,7 @@ BLASDIR := /usr/lib/$(TRIPLET)/openblas-$(BLAS)
 
 OPT      = -O3
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -fopenmp -fno-trapping-math -g
-CPPFLAGS = -Icore -Iencodings -Itasks -Iharness -Itests -I/usr/include/$(TRIPLET)/openblas-$(BLAS) -MMD -MP \
+CPPFLAGS = -Iutil -Icore -Iencodings -Itasks -Iharness -Itests -I/usr/include/$(TRIPLET)/openblas-$(BLAS) -MMD -MP \
            -DLRPE_VERSION='"$(VERSION)"' -DLRPE_GIT='"$(GIT)"' -DLRPE_CFLAGS='"$(strip $(CFLAGS))"'
 LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -lsqlite3 -lyaml -lz -lm
 LDFLAGS := -fopenmp
@@ -33,7 +33,7 @@ ifeq ($(NATIVE),1)
 endif
 CFLAGS += $(OPT)
 
-CORE_SRC    := $(wildcard core/*.c) $(wildcard encodings/*.c) $(wildcard tasks/*.c)
+CORE_SRC    := $(wildcard util/*.c) $(wildcard core/*.c) $(wildcard encodings/*.c) $(wildcard tasks/*.c)
 HARNESS_SRC := $(filter-out harness/main.c,$(wildcard harness/*.c))
 TEST_SRC    := $(wildcard tests/*.c)
 LIB_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRC) $(HARNESS_SRC))

@@ -2,12 +2,12 @@
 
 #include <math.h>
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attention.h"
+#include "err.h"
 #include "linattn.h"
 #include "ops.h"
 
@@ -119,16 +119,6 @@ model_config model_config_default(void) {
     return c;
 }
 
-/* writes a one-line reason; returns -1 */
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* Attention shape of a batch: q/k as the kernel sees them (qkv views, phi features or encoded),
  * v from the fused qkv buffer, output [N, C]. */
 static attn_shape attn_shape_for(const model *m, int B, int T) {
@@ -236,12 +226,12 @@ static int create_encodings(model *m, char *err, size_t errlen) {
     pe **slots[2] = {&m->abs, &m->rel};
     for (int i = 0; i < 2; i++) {
         const pe_vtable *vt = pe_lookup(names[i]);
-        if (!vt) return fail(err, errlen, "model: unknown encoding '%s' (see lrpe encodings)", names[i]);
+        if (!vt) return errf(err, errlen, "model: unknown encoding '%s' (see lrpe encodings)", names[i]);
         int is_abs = vt->hooks == PE_HOOK_EMBED;
         if (i == 0 && vt->hooks && !is_abs)
-            return fail(err, errlen, "model: '%s' is a relative encoding: set it as model.encoding, not model.absolute", names[i]);
+            return errf(err, errlen, "model: '%s' is a relative encoding: set it as model.encoding, not model.absolute", names[i]);
         if (i == 1 && (vt->hooks & PE_HOOK_EMBED))
-            return fail(err, errlen, "model: '%s' is an absolute encoding: set it as model.absolute, not model.encoding", names[i]);
+            return errf(err, errlen, "model: '%s' is an absolute encoding: set it as model.absolute, not model.encoding", names[i]);
         if (pe_create(slots[i], names[i], &c->pe_opt, &d, err, errlen)) return -1;
         if (!vt->hooks) { /* none: nothing to call */
             pe_destroy(*slots[i]);
@@ -254,7 +244,7 @@ static int create_encodings(model *m, char *err, size_t errlen) {
     if (m->rel && (m->rel->vt->hooks & PE_HOOK_SCORE))
         m->bias = (attn_bias){.add = NULL, .ctx = m->rel, .pos_rank = c->pos_rank};
     if (m->rel && (m->rel->vt->hooks & PE_HOOK_DECAY) && m->linear && c->causal) {
-        if (!(m->decay = malloc((size_t)H * sizeof *m->decay))) return fail(err, errlen, "model: out of memory");
+        if (!(m->decay = malloc((size_t)H * sizeof *m->decay))) return errf(err, errlen, "model: out of memory");
         for (int h = 0; h < H; h++) m->decay[h] = m->rel->vt->decay(m->rel, h);
     }
     return 0;
@@ -270,27 +260,27 @@ int model_create(model **out, const model_config *cfg, char *err, size_t errlen)
     *out = NULL;
     if (cfg->layers < 1 || cfg->d_model < 1 || cfg->heads < 1 || cfg->ffn_mult < 1 || cfg->input_dim < 0 ||
         (cfg->input_dim == 0 && cfg->vocab < 1) || cfg->n_out < 1 || cfg->max_batch < 1 || cfg->max_seq < 1)
-        return fail(err, errlen, "model: every size must be positive");
+        return errf(err, errlen, "model: every size must be positive");
     if (cfg->d_model % cfg->heads)
-        return fail(err, errlen, "model: heads (%d) must divide d_model (%d)", cfg->heads, cfg->d_model);
+        return errf(err, errlen, "model: heads (%d) must divide d_model (%d)", cfg->heads, cfg->d_model);
     if (cfg->pos_rank != 1 && (cfg->pos_rank != 2 || cfg->grid_h * cfg->grid_w != cfg->max_seq))
-        return fail(err, errlen, "model: 2-D positions need grid_h * grid_w == max_seq (%d x %d vs %d)",
+        return errf(err, errlen, "model: 2-D positions need grid_h * grid_w == max_seq (%d x %d vs %d)",
                     cfg->grid_h, cfg->grid_w, cfg->max_seq);
     const attn_kernel *attn = attn_lookup(cfg->attention);
-    if (!attn) return fail(err, errlen, "model: unknown attention '%s' (softmax | linear)", cfg->attention);
+    if (!attn) return errf(err, errlen, "model: unknown attention '%s' (softmax | linear)", cfg->attention);
     model *m = calloc(1, sizeof *m);
-    if (!m) return fail(err, errlen, "model: out of memory");
+    if (!m) return errf(err, errlen, "model: out of memory");
     m->cfg = *cfg;
     m->attn = attn;
     m->linear = attn == &attn_linear;
     if (m->linear && featuremap_parse(&m->phi, cfg->feature_map)) {
         model_destroy(m);
-        return fail(err, errlen, "model: unknown feature_map '%s' (1+elu | relu)", cfg->feature_map);
+        return errf(err, errlen, "model: unknown feature_map '%s' (1+elu | relu)", cfg->feature_map);
     }
     m->norm_ln = strcmp(cfg->normalizer, "layernorm") == 0;
     if (m->linear && !m->norm_ln && strcmp(cfg->normalizer, "denominator") != 0) {
         model_destroy(m);
-        return fail(err, errlen, "model: unknown normalizer '%s' (layernorm | denominator)", cfg->normalizer);
+        return errf(err, errlen, "model: unknown normalizer '%s' (layernorm | denominator)", cfg->normalizer);
     }
     if (create_encodings(m, err, errlen)) {
         model_destroy(m);
@@ -302,7 +292,7 @@ int model_create(model **out, const model_config *cfg, char *err, size_t errlen)
     m->default_pos = malloc((size_t)cfg->max_batch * cfg->max_seq * sizeof *m->default_pos);
     if (!m->layer || !m->la || !m->default_pos || add_params(m) < 0) {
         model_destroy(m);
-        return fail(err, errlen, "model: could not build the parameter table");
+        return errf(err, errlen, "model: could not build the parameter table");
     }
     size_t gtotal;
     size_t atotal = layout_acts(m, &gtotal);
@@ -312,7 +302,7 @@ int model_create(model **out, const model_config *cfg, char *err, size_t errlen)
     m->gact = arena_alloc(gtotal);
     if (!m->param || !m->grad || !m->act || !m->gact) {
         model_destroy(m);
-        return fail(err, errlen, "model: out of memory for parameters or activations");
+        return errf(err, errlen, "model: out of memory for parameters or activations");
     }
     *out = m;
     return 0;

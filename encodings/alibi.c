@@ -42,7 +42,7 @@ static int alibi_create(pe **out, const pe_options *o, const pe_dims *d, char *e
     if (!a->slope || !tmp) {
         free(tmp);
         alibi_destroy(&a->pe);
-        return pe_err(err, errlen, "encoding 'alibi': out of memory");
+        return errf(err, errlen, "encoding 'alibi': out of memory");
     }
     alibi_slopes(a->slope, d->heads, tmp);
     free(tmp);

@@ -1,4 +1,4 @@
-/* Small helpers shared by the encoding files: error messages, instance allocation, parameter
+/* Small helpers shared by the encoding files: instance allocation, parameter
  * registration and the fixed frequency ladder. */
 #include <math.h>
 #include <stdio.h>
@@ -6,23 +6,12 @@
 
 #include "pe_internal.h"
 
-/* err <- printf(fmt, ...) (one line); returns -1. */
-int pe_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* A zeroed instance of `size` bytes whose struct pe head is {vt, *o, *d}; NULL on failure. */
 void *pe_alloc(size_t size, const pe_vtable *vt, const pe_options *o, const pe_dims *d, char *err,
                size_t errlen) {
     pe *e = calloc(1, size);
     if (!e) {
-        pe_err(err, errlen, "encoding '%s': out of memory", vt->name);
+        errf(err, errlen, "encoding '%s': out of memory", vt->name);
         return NULL;
     }
     e->vt = vt;

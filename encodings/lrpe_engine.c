@@ -38,7 +38,7 @@ int lrpe_create(pe **out, const pe_vtable *vt, const lrpe_spec *spec, const pe_o
     L->tab_s = malloc(((size_t)L->tab_len * L->F + 1) * sizeof *L->tab_s);
     if (!L->theta0 || !L->theta_off || !L->v_off || !L->tab_c || !L->tab_s || pmat_init(&L->P, opt->p, d->head_dim)) {
         lrpe_destroy(&L->pe);
-        return pe_err(err, errlen, "encoding '%s': out of memory", vt->name);
+        return errf(err, errlen, "encoding '%s': out of memory", vt->name);
     }
     for (int l = 0; l < d->layers; l++) L->theta_off[l] = L->v_off[l] = (size_t)-1;
     const lrpe_core *c = spec->core;

@@ -54,14 +54,14 @@ int pe_options_set(pe_options *o, const char *key, const char *value, char *err,
             size_t len = strlen(keys);
             snprintf(keys + len, sizeof keys - len, "%s%s", i ? ", " : "", KEYS[i].key);
         }
-        return pe_err(err, errlen, "unknown encoding option '%s' (valid: %s)", key ? key : "(null)", keys);
+        return errf(err, errlen, "unknown encoding option '%s' (valid: %s)", key ? key : "(null)", keys);
     }
     for (int v = 0; value && k->values[v]; v++) {
         if (strcmp(k->values[v], value) != 0) continue;
         k->set(o, v);
         return 0;
     }
-    return pe_err(err, errlen, "encoding option '%s': invalid value '%s' (valid: %s)", k->key,
+    return errf(err, errlen, "encoding option '%s': invalid value '%s' (valid: %s)", k->key,
                   value ? value : "(null)", k->choices);
 }
 

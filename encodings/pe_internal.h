@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "err.h"
 #include "pe.h"
 
 /* Parameter-gradient partial sums a backward keeps (doubles, on the caller's stack: 64 KB), one
@@ -19,8 +20,6 @@
 extern const pe_vtable pe_none_vt, pe_sinusoidal_vt, pe_learned_vt, pe_rope_vt, pe_lrpe_rotation_vt,
     pe_lrpe_unitary_vt, pe_lrpe_permutation_vt, pe_permuteformer_vt, pe_cosformer_vt, pe_alibi_vt;
 
-/* Writes a one-line message to err (if any); returns -1 for `return pe_err(...)`. */
-int pe_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Allocates an instance of `size` bytes (zeroed) whose head is filled from vt, o and d; NULL on
  * failure (with a message). */

@@ -60,7 +60,7 @@ static int pcore_init(lrpe *L, char *err, size_t errlen) {
     const pe_dims *d = &L->pe.dims;
     const int split = L->pe.opt.axes_split, hd = d->head_dim, half = split ? (hd + 1) / 2 : hd;
     pe_perm *pp = calloc((size_t)2 * d->layers, sizeof *pp);
-    if (!pp) return pe_err(err, errlen, "encoding '%s': out of memory", L->pe.vt->name);
+    if (!pp) return errf(err, errlen, "encoding '%s': out of memory", L->pe.vt->name);
     L->core_data = pp;
     char name[128];
     for (int l = 0; l < d->layers; l++) {
@@ -68,7 +68,7 @@ static int pcore_init(lrpe *L, char *err, size_t errlen) {
         int rc = perm_random(&pp[2 * l], half, d->seed, name);
         snprintf(name, sizeof name, "%s.layers.%d.perm.col", L->pe.vt->name, l);
         if (!rc) rc = perm_random(&pp[2 * l + 1], hd - half, d->seed, name);
-        if (rc) return pe_err(err, errlen, "encoding '%s': out of memory", L->pe.vt->name);
+        if (rc) return errf(err, errlen, "encoding '%s': out of memory", L->pe.vt->name);
     }
     return 0;
 }

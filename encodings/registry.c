@@ -39,21 +39,21 @@ static const char *attn_names(unsigned mask) {
 /* Checks the dims every encoding relies on; 0 or -1 with a one-line reason. */
 static int dims_check(const char *name, const pe_dims *d, char *err, size_t errlen) {
     if (d->d_model < 1 || d->heads < 1 || d->head_dim < 1 || d->layers < 1 || d->max_len < 1)
-        return pe_err(err, errlen,
+        return errf(err, errlen,
                       "encoding '%s': d_model, heads, head_dim, layers and max_len must be >= 1 "
                       "(got %d, %d, %d, %d, %d)",
                       name, d->d_model, d->heads, d->head_dim, d->layers, d->max_len);
     if (d->head_dim > PE_MAX_HEAD_DIM)
-        return pe_err(err, errlen, "encoding '%s': head_dim %d exceeds the limit %d", name, d->head_dim,
+        return errf(err, errlen, "encoding '%s': head_dim %d exceeds the limit %d", name, d->head_dim,
                       PE_MAX_HEAD_DIM);
     if (d->pos_rank != 1 && d->pos_rank != 2)
-        return pe_err(err, errlen, "encoding '%s': pos_rank must be 1 or 2 (got %d)", name, d->pos_rank);
+        return errf(err, errlen, "encoding '%s': pos_rank must be 1 or 2 (got %d)", name, d->pos_rank);
     if (d->pos_rank == 2 && (d->grid_h < 1 || d->grid_w < 1 || (long)d->grid_h * d->grid_w > d->max_len))
-        return pe_err(err, errlen, "encoding '%s': 2-D positions need grid_h, grid_w >= 1 and "
+        return errf(err, errlen, "encoding '%s': 2-D positions need grid_h, grid_w >= 1 and "
                       "grid_h*grid_w <= max_len (got %d x %d, max_len %d)",
                       name, d->grid_h, d->grid_w, d->max_len);
     if (d->attention != PE_ATTN_SOFTMAX && d->attention != PE_ATTN_LINEAR)
-        return pe_err(err, errlen, "encoding '%s': attention must be exactly one of softmax, linear", name);
+        return errf(err, errlen, "encoding '%s': attention must be exactly one of softmax, linear", name);
     return 0;
 }
 
@@ -68,11 +68,11 @@ int pe_create(pe **out, const char *name, const pe_options *o, const pe_dims *d,
             size_t len = strlen(known);
             snprintf(known + len, sizeof known - len, "%s%s", i ? ", " : "", REGISTRY[i]->name);
         }
-        return pe_err(err, errlen, "unknown encoding '%s' (known: %s)", name ? name : "(null)", known);
+        return errf(err, errlen, "unknown encoding '%s' (known: %s)", name ? name : "(null)", known);
     }
     if (dims_check(vt->name, d, err, errlen)) return -1;
     if (!(vt->attn_ok & d->attention))
-        return pe_err(err, errlen, "encoding '%s' does not support %s attention (it supports: %s)", vt->name,
+        return errf(err, errlen, "encoding '%s' does not support %s attention (it supports: %s)", vt->name,
                       attn_names(d->attention), attn_names(vt->attn_ok));
     pe_options dflt = pe_options_default();
     return vt->create(out, o ? o : &dflt, d, err, errlen);

@@ -52,7 +52,7 @@ static int sin_create(pe **out, const pe_options *o, const pe_dims *d, char *err
         s->tab[a] = malloc((size_t)s->rows[a] * (s->width[a] > 0 ? s->width[a] : 1) * sizeof(float));
         if (!s->tab[a]) {
             sin_destroy(&s->pe);
-            return pe_err(err, errlen, "encoding 'sinusoidal': out of memory");
+            return errf(err, errlen, "encoding 'sinusoidal': out of memory");
         }
         for (int p = 0; p < s->rows[a]; p++)
             for (int i = 0; i < s->width[a]; i++)

@@ -13,7 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "err.h"
+#include "fs.h"
 #include "safetensors.h"
+#include "text.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint.c stores uint64 RNG words and the step as raw host bytes and so needs a little-endian host"
@@ -32,26 +35,6 @@ typedef struct item {
 } item;
 
 /* ---------------------------------------------------------------- small helpers */
-
-/* Writes the formatted message to err (when there is room) and returns -1. */
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* A printable, shortened copy of a string read from a file (control bytes become '?'). */
-static const char *shown(const char *s, char out[48]) {
-    size_t i = 0;
-    for (; s && s[i] && i < 44; i++) out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-    if (s && s[i]) out[i - 3] = out[i - 2] = out[i - 1] = '.';
-    out[i] = 0;
-    return out;
-}
 
 /* The reason of a safetensors message: msg without its "<path>: " prefix. */
 static const char *st_reason(const char *msg, const char *path) {
@@ -129,27 +112,6 @@ static void append_line(char *buf, size_t len, const char *line) {
 
 /* ---------------------------------------------------------------- folders */
 
-/* Creates dir and its missing parents. Returns 0, or -1 with the reason in err. */
-static int make_dirs(const char *dir, char *err, size_t errlen) {
-    char p[PATH_LEN];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return fail(err, errlen, "checkpoint folder %s: path too long", dir);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-            int e = errno;
-            return fail(err, errlen, "checkpoint folder %s: cannot create %s: %s", dir, p, strerror(e));
-        }
-        *s = '/';
-    }
-    if (mkdir(p, 0777) != 0 && errno != EEXIST)
-        return fail(err, errlen, "checkpoint folder %s: cannot create: %s", dir, strerror(errno));
-    struct stat sb;
-    if (stat(dir, &sb) != 0) return fail(err, errlen, "checkpoint folder %s: %s", dir, strerror(errno));
-    if (!S_ISDIR(sb.st_mode)) return fail(err, errlen, "checkpoint folder %s: exists and is not a folder", dir);
-    return 0;
-}
-
 /* fsyncs a folder so a rename in it is durable. Returns 0 or -1 (errno set). */
 static int sync_dir(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -175,7 +137,7 @@ static int scan_dir(const char *dir, long **out, int *n, int remove_tmp, char *e
     *out = NULL;
     *n = 0;
     DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? 0 : fail(err, errlen, "checkpoint folder %s: cannot read: %s", dir, strerror(errno));
+    if (!d) return errno == ENOENT ? 0 : errf(err, errlen, "checkpoint folder %s: cannot read: %s", dir, strerror(errno));
     long *v = NULL;
     int cnt = 0, cap = 0, rc = 0;
     struct dirent *e;
@@ -192,7 +154,7 @@ static int scan_dir(const char *dir, long **out, int *n, int remove_tmp, char *e
             cap = cap ? 2 * cap : 16;
             long *w = realloc(v, (size_t)cap * sizeof *v);
             if (!w) {
-                rc = fail(err, errlen, "checkpoint folder %s: out of memory", dir);
+                rc = errf(err, errlen, "checkpoint folder %s: out of memory", dir);
                 break;
             }
             v = w;
@@ -263,7 +225,7 @@ static int layout(item *it, const tensor_table *tt, const ckpt_state *st, size_t
             x->t = (st_tensor){.name = x->name, .dtype = ST_F32, .ndim = d->ndim};
             for (int j = 0; j < d->ndim; j++) x->t.shape[j] = d->shape[j], numel *= (size_t)d->shape[j];
             if (numel != d->numel || d->ndim < 1 || d->ndim > TENSOR_MAX_DIM)
-                return fail(err, errlen, "tensor '%s': its shape does not match its size in the table", d->name);
+                return errf(err, errlen, "tensor '%s': its shape does not match its size in the table", d->name);
         }
     snprintf(it[k].name, sizeof it[k].name, "state.step");
     it[k].t = (st_tensor){.name = it[k].name, .dtype = ST_I32, .ndim = 1, .shape = {2}};
@@ -279,18 +241,18 @@ static int layout(item *it, const tensor_table *tt, const ckpt_state *st, size_t
 
 /* Checks the caller's state description. Returns 0, or -1 with the reason in err. */
 static int check_state(const ckpt_state *st, int saving, char *err, size_t errlen) {
-    if (!st) return fail(err, errlen, "no state given");
-    if (st->n_rng < 0 || (st->n_rng && !st->rngs)) return fail(err, errlen, "invalid RNG list");
-    if (saving && st->step < 0) return fail(err, errlen, "negative step %ld", st->step);
-    if (saving && st->cursor_len && !st->cursor) return fail(err, errlen, "cursor of %zu bytes is NULL", st->cursor_len);
-    if (!saving && st->cursor_cap && !st->cursor) return fail(err, errlen, "cursor buffer is NULL");
+    if (!st) return errf(err, errlen, "no state given");
+    if (st->n_rng < 0 || (st->n_rng && !st->rngs)) return errf(err, errlen, "invalid RNG list");
+    if (saving && st->step < 0) return errf(err, errlen, "negative step %ld", st->step);
+    if (saving && st->cursor_len && !st->cursor) return errf(err, errlen, "cursor of %zu bytes is NULL", st->cursor_len);
+    if (!saving && st->cursor_cap && !st->cursor) return errf(err, errlen, "cursor buffer is NULL");
     for (int i = 0; i < st->n_rng; i++) {
         if (!valid_rng_name(st->rngs[i].name) || !st->rngs[i].r)
-            return fail(err, errlen, "RNG %d: the name must be 1-%d characters of [A-Za-z0-9_.-] with a state", i,
+            return errf(err, errlen, "RNG %d: the name must be 1-%d characters of [A-Za-z0-9_.-] with a state", i,
                         CKPT_RNG_NAME_MAX - 1);
         for (int j = 0; j < i; j++)
             if (st->rngs[i].name && st->rngs[j].name && strcmp(st->rngs[i].name, st->rngs[j].name) == 0)
-                return fail(err, errlen, "RNG '%s' is listed twice", st->rngs[i].name);
+                return errf(err, errlen, "RNG '%s' is listed twice", st->rngs[i].name);
     }
     return 0;
 }
@@ -309,7 +271,7 @@ static int write_file(const char *tmp, const tensor_table *tt, const float *para
     uint32_t *cur = calloc(words ? words : 1, 4);
     int rc = -1;
     if (!it || !t || !cur) {
-        fail(err, errlen, "out of memory");
+        errf(err, errlen, "out of memory");
         goto done;
     }
     if (layout(it, tt, st, words, err, errlen)) goto done;
@@ -338,7 +300,7 @@ static int write_file(const char *tmp, const tensor_table *tt, const float *para
 
     char st_err[PATH_LEN + 256];
     if (st_write(tmp, t, n, meta, nmeta, st_err, sizeof st_err)) {
-        fail(err, errlen, "%s", st_reason(st_err, tmp));
+        errf(err, errlen, "%s", st_reason(st_err, tmp));
         goto done;
     }
     rc = 0;
@@ -355,23 +317,23 @@ int ckpt_save(const char *dir, const tensor_table *tt, const float *params, cons
               char *err, size_t errlen) {
     char path[PATH_LEN], tmp[PATH_LEN + 8], why[512];
     if (!dir || !*dir || !tt || !params || !adam_m || !adam_v || !run_id || !config_id)
-        return fail(err, errlen, "checkpoint: missing folder, table, arrays or ids");
-    if (check_state(state, 1, why, sizeof why)) return fail(err, errlen, "checkpoint in %s: %s", dir, why);
+        return errf(err, errlen, "checkpoint: missing folder, table, arrays or ids");
+    if (check_state(state, 1, why, sizeof why)) return errf(err, errlen, "checkpoint in %s: %s", dir, why);
     if (ckpt_path(path, sizeof path, dir, state->step) || (size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return fail(err, errlen, "checkpoint in %s: path too long", dir);
-    if (make_dirs(dir, err, errlen)) return -1;
+        return errf(err, errlen, "checkpoint in %s: path too long", dir);
+    if (fs_mkdirs(dir, why, sizeof why)) return errf(err, errlen, "checkpoint folder %s: %s", dir, why);
     if (write_file(tmp, tt, params, adam_m, adam_v, state, run_id, config_id, why, sizeof why)) {
         remove(tmp); /* st_write removes its partial file; this covers failures before it */
-        return fail(err, errlen, "checkpoint %s: %s (nothing saved; earlier checkpoints kept)", path, why);
+        return errf(err, errlen, "checkpoint %s: %s (nothing saved; earlier checkpoints kept)", path, why);
     }
     if (rename(tmp, path) != 0) {
         int e = errno;
         remove(tmp);
-        return fail(err, errlen, "checkpoint %s: cannot rename %s into place: %s (nothing saved; earlier checkpoints kept)",
+        return errf(err, errlen, "checkpoint %s: cannot rename %s into place: %s (nothing saved; earlier checkpoints kept)",
                     path, tmp, strerror(e));
     }
     if (sync_dir(dir) != 0)
-        return fail(err, errlen, "checkpoint %s: written, but syncing folder %s failed: %s", path, dir, strerror(errno));
+        return errf(err, errlen, "checkpoint %s: written, but syncing folder %s failed: %s", path, dir, strerror(errno));
     prune(dir, state->step);
     return 0;
 }
@@ -403,53 +365,53 @@ static int verify(const st_file *f, const char *path, const tensor_table *tt, co
     char a[48], b[48];
     const char *fmt = st_meta_get(f, "format"), *ver = st_meta_get(f, "format_version");
     if (!fmt || strcmp(fmt, FORMAT_NAME) != 0)
-        return fail(err, errlen, "not an lrpe checkpoint (metadata format is '%s')", fmt ? shown(fmt, a) : "absent");
+        return errf(err, errlen, "not an lrpe checkpoint (metadata format is '%s')", fmt ? text_shown(fmt, a, sizeof a) : "absent");
     char want_ver[16];
     snprintf(want_ver, sizeof want_ver, "%d", CKPT_FORMAT_VERSION);
     if (!ver || strcmp(ver, want_ver) != 0)
-        return fail(err, errlen, "format version '%s', this build reads %s", ver ? shown(ver, a) : "absent", want_ver);
+        return errf(err, errlen, "format version '%s', this build reads %s", ver ? text_shown(ver, a, sizeof a) : "absent", want_ver);
 
     const char *sum = st_meta_get(f, "checksum");
     char want_sum[CKPT_CHECKSUM_LEN];
     ckpt_checksum(f, want_sum);
-    if (!sum) return fail(err, errlen, "no checksum in the metadata (corrupt file)");
-    if (strcmp(sum, want_sum) != 0) return fail(err, errlen, "checksum mismatch (corrupt or truncated file)");
+    if (!sum) return errf(err, errlen, "no checksum in the metadata (corrupt file)");
+    if (strcmp(sum, want_sum) != 0) return errf(err, errlen, "checksum mismatch (corrupt or truncated file)");
 
     const char *rid = st_meta_get(f, "run_id"), *cid = st_meta_get(f, "config_id");
     if (!rid || strcmp(rid, run_id) != 0)
-        return fail(err, errlen, "belongs to run '%s', not run '%s'", rid ? shown(rid, a) : "?", shown(run_id, b));
+        return errf(err, errlen, "belongs to run '%s', not run '%s'", rid ? text_shown(rid, a, sizeof a) : "?", text_shown(run_id, b, sizeof b));
     if (!cid || strcmp(cid, config_id) != 0)
-        return fail(err, errlen, "has config id '%s', not '%s' (the config changed)", cid ? shown(cid, a) : "?",
-                    shown(config_id, b));
+        return errf(err, errlen, "has config id '%s', not '%s' (the config changed)", cid ? text_shown(cid, a, sizeof a) : "?",
+                    text_shown(config_id, b, sizeof b));
 
     const char *step_s = st_meta_get(f, "step"), *cur_s = st_meta_get(f, "cursor_bytes");
     long cursor_len;
     if (!step_s || parse_count(step_s, strlen(step_s), &v->step))
-        return fail(err, errlen, "metadata step '%s' is not a step number", step_s ? shown(step_s, a) : "absent");
+        return errf(err, errlen, "metadata step '%s' is not a step number", step_s ? text_shown(step_s, a, sizeof a) : "absent");
     if (expect_step >= 0 && v->step != expect_step)
-        return fail(err, errlen, "holds step %ld but is named after step %ld", v->step, expect_step);
+        return errf(err, errlen, "holds step %ld but is named after step %ld", v->step, expect_step);
     if (!cur_s || parse_count(cur_s, strlen(cur_s), &cursor_len))
-        return fail(err, errlen, "metadata cursor_bytes '%s' is not a size", cur_s ? shown(cur_s, a) : "absent");
+        return errf(err, errlen, "metadata cursor_bytes '%s' is not a size", cur_s ? text_shown(cur_s, a, sizeof a) : "absent");
     v->cursor_len = (size_t)cursor_len;
     if (v->cursor_len > st->cursor_cap)
-        return fail(err, errlen, "data cursor of %zu bytes exceeds the task's %zu-byte buffer", v->cursor_len,
+        return errf(err, errlen, "data cursor of %zu bytes exceeds the task's %zu-byte buffer", v->cursor_len,
                     st->cursor_cap);
 
     const int n = layout_count(tt, st);
     item *it = malloc((size_t)n * sizeof *it);
-    if (!it) return fail(err, errlen, "out of memory");
+    if (!it) return errf(err, errlen, "out of memory");
     int rc = layout(it, tt, st, (v->cursor_len + 3) / 4, err, errlen);
     char st_err[PATH_LEN + 256];
     for (int i = 0; i < n && !rc; i++)
         if (st_expect(f, it[i].name, it[i].t.dtype, it[i].t.ndim, it[i].t.shape, &v->t[i], st_err, sizeof st_err))
-            rc = fail(err, errlen, "%s (a different model or state?)", st_reason(st_err, path));
+            rc = errf(err, errlen, "%s (a different model or state?)", st_reason(st_err, path));
     free(it);
     if (rc) return -1;
     if (st_count(f) != n)
-        return fail(err, errlen, "holds %d tensors, expected %d (a different model or state?)", st_count(f), n);
+        return errf(err, errlen, "holds %d tensors, expected %d (a different model or state?)", st_count(f), n);
     int64_t step64;
     memcpy(&step64, v->t[3 * tt->n]->data, sizeof step64);
-    if (step64 != v->step) return fail(err, errlen, "state.step %" PRId64 " differs from metadata step %ld", step64, v->step);
+    if (step64 != v->step) return errf(err, errlen, "state.step %" PRId64 " differs from metadata step %ld", step64, v->step);
     return 0;
 }
 
@@ -459,16 +421,16 @@ static int load_one(const char *path, const tensor_table *tt, float *params, flo
                     size_t errlen) {
     char why[PATH_LEN + 256];
     if (!tt || !params || !adam_m || !adam_v || !run_id || !config_id)
-        return fail(err, errlen, "checkpoint %s: missing table, arrays or ids", path);
-    if (check_state(st, 0, why, sizeof why)) return fail(err, errlen, "checkpoint %s: %s", path, why);
+        return errf(err, errlen, "checkpoint %s: missing table, arrays or ids", path);
+    if (check_state(st, 0, why, sizeof why)) return errf(err, errlen, "checkpoint %s: %s", path, why);
     st_file *f;
-    if (st_read(&f, path, why, sizeof why)) return fail(err, errlen, "checkpoint %s: %s", path, st_reason(why, path));
+    if (st_read(&f, path, why, sizeof why)) return errf(err, errlen, "checkpoint %s: %s", path, st_reason(why, path));
     verified v = {.t = malloc((size_t)layout_count(tt, st) * sizeof *v.t)};
-    int rc = v.t ? verify(f, path, tt, st, run_id, config_id, expect_step, &v, why, sizeof why) : fail(why, sizeof why, "out of memory");
+    int rc = v.t ? verify(f, path, tt, st, run_id, config_id, expect_step, &v, why, sizeof why) : errf(why, sizeof why, "out of memory");
     if (rc) {
         free(v.t);
         st_close(f);
-        return fail(err, errlen, "checkpoint %s: %s", path, why);
+        return errf(err, errlen, "checkpoint %s: %s", path, why);
     }
     float *arrays[3] = {params, adam_m, adam_v};
     for (int g = 0; g < 3; g++)
@@ -500,8 +462,8 @@ int ckpt_load_latest(const char *dir, const tensor_table *tt, float *params, flo
     if (warnings && warnlen) warnings[0] = 0;
     char why[PATH_LEN + 512];
     if (!dir || !*dir || !tt || !params || !adam_m || !adam_v || !run_id || !config_id)
-        return fail(err, errlen, "checkpoint: missing folder, table, arrays or ids"), CKPT_ERROR;
-    if (check_state(state, 0, why, sizeof why)) return fail(err, errlen, "checkpoint in %s: %s", dir, why), CKPT_ERROR;
+        return errf(err, errlen, "checkpoint: missing folder, table, arrays or ids"), CKPT_ERROR;
+    if (check_state(state, 0, why, sizeof why)) return errf(err, errlen, "checkpoint in %s: %s", dir, why), CKPT_ERROR;
     long *steps;
     int n;
     if (scan_dir(dir, &steps, &n, 0, err, errlen)) return CKPT_ERROR;

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "db.h"
+#include "fs.h"
 #include "report_out.h"
 
 #define USAGE "usage: lrpe report [--db FILE] [--out DIR] [--experiment NAME] [--baseline VARIANT]"
@@ -46,22 +47,6 @@ static int parse_args(int argc, char **argv, report_args *a) {
         }
         *dest[k] = v;
     }
-    return 0;
-}
-
-/* mkdir -p path; 0 or -1 (errno set). */
-static int mkdir_p(const char *path) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return errno = ENAMETOOLONG, -1;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST) return -1;
-    struct stat st;
-    if (stat(buf, &st) || !S_ISDIR(st.st_mode)) return errno = ENOTDIR, -1;
     return 0;
 }
 
@@ -104,8 +89,9 @@ static int apply_baseline(rep_set *s, const char *variant) {
 static int write_experiment(const rep_exp *e, const char *out, const char *gnuplot, rep_written *w) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", out, e->dir);
-    if (mkdir_p(dir)) {
-        fprintf(stderr, "lrpe report: cannot create %s: %s (check that the --out folder is writable)\n", dir, strerror(errno));
+    char why[4400];
+    if (fs_mkdirs(dir, why, sizeof why)) {
+        fprintf(stderr, "lrpe report: %s (check that the --out folder is writable)\n", why);
         return 1;
     }
     int bad = write_table(dir, "table.md", rep_table_md, e) | write_table(dir, "table.csv", rep_table_csv, e) |
@@ -161,9 +147,9 @@ int cmd_report(int argc, char **argv) {
                         "scripts, no images\n");
     rep_written *w = calloc((size_t)s.nexps + 1, sizeof *w);
     int failed = !gnuplot;
-    if (!w || mkdir_p(a.out)) {
-        fprintf(stderr, "lrpe report: cannot create %s: %s (check that the --out folder is writable)\n", a.out,
-                strerror(w ? errno : ENOMEM));
+    char why[4400] = "out of memory";
+    if (!w || fs_mkdirs(a.out, why, sizeof why)) {
+        fprintf(stderr, "lrpe report: %s (check that the --out folder is writable)\n", why);
         free(w);
         rep_free(&s);
         return 1;

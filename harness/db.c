@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "db_internal.h"
+#include "fs.h"
 
 static const char *const status_names[DB_NSTATUS] = {"pending", "running", "completed", "failed", "interrupted"};
 
@@ -54,12 +55,6 @@ static const char schema_sql[] =
 
 /* ---------------------------------------------------------------- helpers shared with db_*.c */
 
-/* Replaces line breaks and other control bytes of s by spaces (messages stay on one line). */
-static void one_line(char *s) {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20) *s = ' ';
-}
-
 /* Name of the status (the column's values). */
 const char *db_status_name(db_status s) {
     return s >= 0 && s < DB_NSTATUS ? status_names[s] : "?";
@@ -74,10 +69,7 @@ db_status db_status_parse(const char *name) {
 
 /* Formats "label: message" into err; returns code. */
 static int vfail(const char *label, int code, char *err, size_t errlen, const char *fmt, va_list ap) {
-    if (!err || !errlen) return code;
-    int k = snprintf(err, errlen, "%s: ", label ? label : "db");
-    if (k >= 0 && (size_t)k < errlen) vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-    one_line(err);
+    verrf_label(err, errlen, label ? label : "db", fmt, ap);
     return code;
 }
 
@@ -231,30 +223,14 @@ static void pid_dead_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
 
 /* Creates every missing folder above path (like mkdir -p of its dirname). */
 static int make_parents(const char *path, char *err, size_t errlen) {
-    char *dir = strdup(path);
-    if (!dir) return label_fail(path, DB_ERR, err, errlen, "out of memory");
-    char *slash = strrchr(dir, '/');
-    int rc = 0;
-    if (slash && slash != dir) {
-        *slash = 0;
-        for (char *p = dir + 1; !rc; p++) {
-            if (*p != '/' && *p != 0) continue;
-            char c = *p;
-            *p = 0;
-            struct stat sb;
-            if (stat(dir, &sb) != 0 && mkdir(dir, 0777) != 0 && errno != EEXIST) {
-                int e = errno;
-                rc = label_fail(path, e == EACCES || e == EROFS || e == EPERM ? DB_EREADONLY : DB_ERR, err, errlen,
-                                "cannot create folder '%s': %s", dir, strerror(e));
-            } else if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode)) {
-                rc = label_fail(path, DB_ERR, err, errlen, "cannot create the database: '%s' is not a folder", dir);
-            }
-            *p = c;
-            if (!c) break;
-        }
-    }
-    free(dir);
-    return rc;
+    char dir[4096], why[4400];
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return 0;
+    if ((size_t)(slash - path) >= sizeof dir) return label_fail(path, DB_ERR, err, errlen, "the path is too long");
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (fs_mkdirs(dir, why, sizeof why) == 0) return 0;
+    int e = errno;
+    return label_fail(path, e == EACCES || e == EROFS || e == EPERM ? DB_EREADONLY : DB_ERR, err, errlen, "%s", why);
 }
 
 /* The single integer a pragma query returns into *v. */

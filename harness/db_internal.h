@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "db.h"
+#include "err.h"
 
 struct db {
     sqlite3 *h;

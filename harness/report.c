@@ -1,5 +1,6 @@
 /* Collecting the report's data from the results store (see report.h): experiments, their runs
  * with summaries, provenance and curves, the rows of their tables, and the per-row statistics. */
+#include "err.h"
 #include "report.h"
 
 #include <math.h>
@@ -11,7 +12,7 @@
 static int rfail(int code, char *err, size_t errlen, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    verrf_label(err, errlen, NULL, fmt, ap);
     va_end(ap);
     return code;
 }

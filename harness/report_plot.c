@@ -14,21 +14,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "report_out.h"
 
 /* Line colours, cycled (colour-blind-friendly order). */
 static const char *const palette[] = {"#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9",
                                       "#000000", "#f0e442", "#999999", "#882255", "#44aa99", "#117733"};
 #define NPALETTE (int)(sizeof palette / sizeof palette[0])
-
-/* A reason into err; returns -1. */
-static int pfail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 const char *rep_find_gnuplot(char *buf, size_t len) {
     const char *env = getenv("LRPE_GNUPLOT");
@@ -73,7 +65,7 @@ static FILE *open_in(const char *dir, const char *name, char *path, size_t len) 
 /* Closes f (opened as path) and reports a write error; 0 or -1. */
 static int close_checked(FILE *f, const char *path, char *err, size_t errlen) {
     int bad = ferror(f);
-    if (fclose(f) || bad) return pfail(err, errlen, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
+    if (fclose(f) || bad) return errf(err, errlen, "cannot write %s: %s", path, strerror(errno ? errno : EIO));
     return 0;
 }
 
@@ -108,7 +100,7 @@ static void gp_tail(FILE *f, const char *name) {
 static int run_gnuplot(const char *gnuplot, const char *dir, const char *script, char *err, size_t errlen) {
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0) return pfail(err, errlen, "cannot start gnuplot: %s", strerror(errno));
+    if (pid < 0) return errf(err, errlen, "cannot start gnuplot: %s", strerror(errno));
     if (pid == 0) {
         int fd = -1;
         if (chdir(dir) == 0) fd = open("gnuplot.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -118,9 +110,9 @@ static int run_gnuplot(const char *gnuplot, const char *dir, const char *script,
     }
     int status;
     while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return pfail(err, errlen, "waiting for gnuplot: %s", strerror(errno));
+        if (errno != EINTR) return errf(err, errlen, "waiting for gnuplot: %s", strerror(errno));
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return pfail(err, errlen, "gnuplot failed on %s/%s (its messages are in %s/gnuplot.log)", dir, script, dir);
+        return errf(err, errlen, "gnuplot failed on %s/%s (its messages are in %s/gnuplot.log)", dir, script, dir);
     return 0;
 }
 
@@ -132,7 +124,7 @@ static int check_outputs(const char *dir, const char *name, char *err, size_t er
         struct stat st;
         snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext[i]);
         if (stat(path, &st) || st.st_size == 0)
-            return pfail(err, errlen, "gnuplot did not write %s (its messages are in %s/gnuplot.log)", path, dir);
+            return errf(err, errlen, "gnuplot did not write %s (its messages are in %s/gnuplot.log)", path, dir);
     }
     return 0;
 }
@@ -191,9 +183,9 @@ static const char *unit(const rep_metric *m) {
 static int write_curves(const rep_exp *e, const char *dir, int *has, char *err, size_t errlen) {
     char path[4096], title[512], ylabel[128];
     FILE *f = open_in(dir, "curves.dat", path, sizeof path);
-    if (!f) return pfail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    if (!f) return errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     int *index = malloc(((size_t)e->nrows + 1) * sizeof *index), nidx = 0;
-    if (!index) return fclose(f), pfail(err, errlen, "out of memory");
+    if (!index) return fclose(f), errf(err, errlen, "out of memory");
     fprintf(f, "# lrpe report: %s of experiment %s per row; blocks (gnuplot index 0, 1, ...) in the order of "
                "curves.gp\n", e->curve.key, e->name);
     for (int k = 0; k < e->nrows; k++) {
@@ -204,7 +196,7 @@ static int write_curves(const rep_exp *e, const char *dir, int *has, char *err, 
     *has = nidx > 0;
     if (!(f = open_in(dir, "curves.gp", path, sizeof path))) {
         free(index);
-        return pfail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     }
     snprintf(title, sizeof title, "%s: %s during training", e->name, e->curve.label);
     snprintf(ylabel, sizeof ylabel, "%s%s", e->curve.label, unit(&e->curve));
@@ -234,7 +226,7 @@ static int write_final(const rep_exp *e, const char *dir, int *has, char *err, s
     double s = m->percent ? 100.0 : 1.0;
     char path[4096], title[512], ylabel[128];
     FILE *f = open_in(dir, "final.dat", path, sizeof path);
-    if (!f) return pfail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    if (!f) return errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     fprintf(f, "# lrpe report: %s of experiment %s per row over its completed seeds\n"
                "# x mean ci95_lo ci95_hi n label   (n=1: lo = hi = mean, no interval)\n", m->key, e->name);
     int x = 0;
@@ -250,7 +242,7 @@ static int write_final(const rep_exp *e, const char *dir, int *has, char *err, s
     }
     if (close_checked(f, path, err, errlen)) return -1;
     *has = x > 0;
-    if (!(f = open_in(dir, "final.gp", path, sizeof path))) return pfail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    if (!(f = open_in(dir, "final.gp", path, sizeof path))) return errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     snprintf(title, sizeof title, "%s: final %s per variant", e->name, m->label);
     snprintf(ylabel, sizeof ylabel, "%s%s %s", m->label, unit(m), m->lower_better ? "(lower is better)" : "(higher is better)");
     gp_head(f, "final", title, "point: mean over the completed seeds; bars: its 95% CI (Student t), none where n=1",
@@ -270,14 +262,14 @@ static int write_final(const rep_exp *e, const char *dir, int *has, char *err, s
 static int write_bench(const rep_exp *e, const char *dir, int *has, char *err, size_t errlen) {
     char path[4096], title[512];
     FILE *f = open_in(dir, "bench.dat", path, sizeof path);
-    if (!f) return pfail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    if (!f) return errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
     int *index = malloc(((size_t)e->nrows + 1) * sizeof *index), nidx = 0;
-    if (!index) return fclose(f), pfail(err, errlen, "out of memory");
+    if (!index) return fclose(f), errf(err, errlen, "out of memory");
     fprintf(f, "# lrpe report: benchmark %s; one block per row (gnuplot index 0, 1, ...)\n", e->name);
     for (int k = 0; k < e->nrows; k++) {
         const rep_row *w = &e->rows[k];
         rep_bench_pt *pts = malloc(((size_t)w->nruns + 1) * sizeof *pts);
-        if (!pts) return free(index), fclose(f), pfail(err, errlen, "out of memory");
+        if (!pts) return free(index), fclose(f), errf(err, errlen, "out of memory");
         int n = rep_bench_points(e, w, pts);
         index[k] = n ? nidx++ : -1;
         if (n) fprintf(f, "# %s\n# seq_len tokens_per_s step_ms gflops peak_pct peak_rss_mb n tokens_per_s_min "
@@ -303,7 +295,7 @@ static int write_bench(const rep_exp *e, const char *dir, int *has, char *err, s
         snprintf(gp, sizeof gp, "%s.gp", plots[q].name);
         if (!(f = open_in(dir, gp, path, sizeof path))) {
             free(index);
-            return pfail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+            return errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         }
         snprintf(title, sizeof title, "%s: %s against sequence length (lrpe bench)", e->name, plots[q].what);
         gp_head(f, plots[q].name, title, NULL, "sequence length (tokens, log2 scale)", plots[q].ylabel);

@@ -2,7 +2,6 @@
 
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "err.h"
 #include "ops.h"
 #include "provenance.h"
 #include "task.h"
@@ -41,16 +41,6 @@ static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-/* writes a one-line reason; returns `result` */
-static run_result fail(run_result result, char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static run_result fail(run_result result, char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return result;
 }
 
 /* Writes the buffered metric rows; 0 or -1 with err. */
@@ -271,10 +261,9 @@ static double peak_rss_mb(void) {
 
 /* Records the end of the run; returns result, or RUN_ERROR when the database refuses. */
 static run_result finish(run_state *s, run_result result, const char *reason, char *err, size_t errlen) {
-    char e2[512];
-    if (flush_metrics(s, e2, sizeof e2)) return fail(RUN_ERROR, err, errlen, "%s", e2);
+    if (flush_metrics(s, err, errlen)) return RUN_ERROR;
     db_status st = result == RUN_COMPLETED ? DB_COMPLETED : result == RUN_FAILED ? DB_FAILED : DB_INTERRUPTED;
-    if (db_run_finish(s->env->db, s->r->run_id, st, reason, e2, sizeof e2)) return fail(RUN_ERROR, err, errlen, "%s", e2);
+    if (db_run_finish(s->env->db, s->r->run_id, st, reason, err, errlen)) return RUN_ERROR;
     return result;
 }
 
@@ -358,7 +347,10 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
 
 run_result run_train(const run_env *env, const spec_run *r, char *err, size_t errlen) {
     run_state *s = calloc(1, sizeof *s);
-    if (!s) return fail(RUN_ERROR, err, errlen, "out of memory");
+    if (!s) {
+        errf(err, errlen, "out of memory");
+        return RUN_ERROR;
+    }
     s->env = env, s->r = r, s->c = r->cfg;
     run_result result;
     char reason[512];

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "datafile.h"
+#include "err.h"
+#include "fs.h"
+#include "text.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c stores tensors as raw host bytes and so needs a little-endian host"
@@ -34,31 +36,6 @@ struct st_file {
 };
 
 /* ---------------------------------------------------------------- small helpers */
-
-/* Writes "label: message" to err (when there is room) and returns -1. */
-static int fail(char *err, size_t errlen, const char *label, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, const char *label, const char *fmt, ...) {
-    if (!err || !errlen) return -1;
-    int k = snprintf(err, errlen, "%s: ", label ? label : "safetensors");
-    if (k >= 0 && (size_t)k < errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-/* A printable copy of a (possibly hostile) name for messages: control bytes become '?', long
- * names are cut. Returns out. */
-static const char *shown(const char *s, char out[64]) {
-    size_t i = 0;
-    for (; s[i] && i < 60; i++) out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-    if (s[i]) out[i - 3] = out[i - 2] = out[i - 1] = '.';
-    out[i] = 0;
-    return out;
-}
 
 /* Formats a shape as "[2, 3]" into out. */
 static const char *fmt_shape(char *out, size_t len, int ndim, const int64_t *shape) {
@@ -158,11 +135,11 @@ static void sb_json_string(sbuf *b, const char *s) {
 
 /* Checks a name / key / value the writer is given: present and valid UTF-8. */
 static int check_string(const char *s, const char *what, const char *path, char *err, size_t errlen) {
-    if (!s) return fail(err, errlen, path, "%s is NULL", what);
+    if (!s) return errf_label(err, errlen, path, "%s is NULL", what);
     size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
         size_t k = utf8_len((const unsigned char *)s + i, n - i);
-        if (!k) return fail(err, errlen, path, "%s is not valid UTF-8", what);
+        if (!k) return errf_label(err, errlen, path, "%s is not valid UTF-8", what);
         i += k;
     }
     return 0;
@@ -179,13 +156,13 @@ static int check_unique(const char **strings, int n, const char *what, const cha
                         size_t errlen) {
     if (n < 2) return 0;
     const char **s = malloc((size_t)n * sizeof *s);
-    if (!s) return fail(err, errlen, path, "out of memory");
+    if (!s) return errf_label(err, errlen, path, "out of memory");
     memcpy(s, strings, (size_t)n * sizeof *s);
     qsort(s, (size_t)n, sizeof *s, cmp_strp);
     int rc = 0;
     char nb[64];
     for (int i = 1; i < n && !rc; i++)
-        if (strcmp(s[i - 1], s[i]) == 0) rc = fail(err, errlen, path, "%s '%s' appears twice", what, shown(s[i], nb));
+        if (strcmp(s[i - 1], s[i]) == 0) rc = errf_label(err, errlen, path, "%s '%s' appears twice", what, text_shown(s[i], nb, sizeof nb));
     free(s);
     return rc;
 }
@@ -195,10 +172,10 @@ static int build_header(sbuf *h, const st_tensor *t, int n, const st_meta *meta,
                         const char *path, char *err, size_t errlen) {
     char nb[64];
     if (n < 0 || nmeta < 0 || (n && !t) || (nmeta && !meta))
-        return fail(err, errlen, path, "invalid tensor or metadata list");
+        return errf_label(err, errlen, path, "invalid tensor or metadata list");
     const int nn = n > nmeta ? n : nmeta;
     const char **names = malloc((size_t)(nn ? nn : 1) * sizeof *names);
-    if (!names) return fail(err, errlen, path, "out of memory");
+    if (!names) return errf_label(err, errlen, path, "out of memory");
     int rc = 0;
     for (int i = 0; i < nmeta && !rc; i++) {
         rc = check_string(meta[i].key, "a metadata key", path, err, errlen) ||
@@ -229,16 +206,16 @@ static int build_header(sbuf *h, const st_tensor *t, int n, const st_meta *meta,
     for (int i = 0; i < n; i++) {
         const st_tensor *x = &t[i];
         if (!x->name[0] || strcmp(x->name, "__metadata__") == 0)
-            return fail(err, errlen, path, "'%s' is not a valid tensor name", shown(x->name, nb));
+            return errf_label(err, errlen, path, "'%s' is not a valid tensor name", text_shown(x->name, nb, sizeof nb));
         if (x->dtype != ST_F32 && x->dtype != ST_I32)
-            return fail(err, errlen, path, "tensor '%s': unsupported dtype %d", shown(x->name, nb), (int)x->dtype);
+            return errf_label(err, errlen, path, "tensor '%s': unsupported dtype %d", text_shown(x->name, nb, sizeof nb), (int)x->dtype);
         if (x->ndim < 0 || x->ndim > ST_MAX_DIM)
-            return fail(err, errlen, path, "tensor '%s': %d dimensions (0..%d supported)", shown(x->name, nb),
+            return errf_label(err, errlen, path, "tensor '%s': %d dimensions (0..%d supported)", text_shown(x->name, nb, sizeof nb),
                         x->ndim, ST_MAX_DIM);
         size_t numel = checked_numel(x->ndim, x->shape);
         if (numel == SIZE_MAX)
-            return fail(err, errlen, path, "tensor '%s': negative or too large shape", shown(x->name, nb));
-        if (numel && !x->data) return fail(err, errlen, path, "tensor '%s': data is NULL", shown(x->name, nb));
+            return errf_label(err, errlen, path, "tensor '%s': negative or too large shape", text_shown(x->name, nb, sizeof nb));
+        if (numel && !x->data) return errf_label(err, errlen, path, "tensor '%s': data is NULL", text_shown(x->name, nb, sizeof nb));
         char num[64];
         sb_puts(h, nmeta || i ? "," : "");
         sb_json_string(h, x->name);
@@ -256,7 +233,7 @@ static int build_header(sbuf *h, const st_tensor *t, int n, const st_meta *meta,
     }
     sb_puts(h, "}");
     while (h->n % 8) sb_puts(h, " "); /* the data starts 8-byte aligned, as the reference pads */
-    if (h->oom) return fail(err, errlen, path, "out of memory");
+    if (h->oom) return errf_label(err, errlen, path, "out of memory");
     return 0;
 }
 
@@ -271,7 +248,7 @@ int st_write(const char *path, const st_tensor *t, int n, const st_meta *meta, i
     FILE *f = fopen(path, "wb");
     if (!f) {
         free(h.p);
-        return fail(err, errlen, path, "cannot create: %s", strerror(errno));
+        return errf_label(err, errlen, path, "cannot create: %s", strerror(errno));
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
@@ -287,7 +264,7 @@ int st_write(const char *path, const st_tensor *t, int n, const st_meta *meta, i
     if (fclose(f) != 0) ok = 0, saved = saved ? saved : errno;
     if (!ok) {
         remove(path);
-        return fail(err, errlen, path, "write failed: %s", saved ? strerror(saved) : "short write");
+        return errf_label(err, errlen, path, "write failed: %s", saved ? strerror(saved) : "short write");
     }
     return 0;
 }
@@ -312,7 +289,7 @@ static int jp_fail(jp *p, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return fail(p->err, p->errlen, p->label, "corrupt header at byte %zu: %s", p->i, msg);
+    return errf_label(p->err, p->errlen, p->label, "corrupt header at byte %zu: %s", p->i, msg);
 }
 
 /* Skips JSON whitespace. */
@@ -488,12 +465,12 @@ static int jp_metadata(jp *p, st_file *f) {
         if (jp_string(p, &key)) return -1;
         for (int i = 0; i < f->nmeta; i++)
             if (strcmp(f->meta[i].key, key) == 0) {
-                jp_fail(p, "metadata key '%s' appears twice", shown(key, nb));
+                jp_fail(p, "metadata key '%s' appears twice", text_shown(key, nb, sizeof nb));
                 return free(key), -1;
             }
         if (jp_expect(p, ':', "':' after a metadata key")) return free(key), -1;
         if (jp_peek(p) != '"') {
-            jp_fail(p, "metadata value of '%s' is not a string", shown(key, nb));
+            jp_fail(p, "metadata value of '%s' is not a string", text_shown(key, nb, sizeof nb));
             return free(key), -1;
         }
         if (jp_string(p, &value)) return free(key), -1;
@@ -517,7 +494,7 @@ static int jp_metadata(jp *p, st_file *f) {
 /* Parses one tensor's {"dtype", "shape", "data_offsets"} object into e (name already set). */
 static int jp_tensor_info(jp *p, entry *e) {
     char nb[64];
-    const char *name = shown(e->t.name, nb);
+    const char *name = text_shown(e->t.name, nb, sizeof nb);
     int have_dtype = 0, have_shape = 0, have_offsets = 0;
     if (jp_expect(p, '{', "'{' (a tensor's description)")) return -1;
     for (;;) {
@@ -553,7 +530,7 @@ static int jp_tensor_info(jp *p, entry *e) {
             rc = jp_fail(p, "tensor '%s': key '%s' appears twice", name, key);
         } else {
             char kb[64];
-            rc = jp_fail(p, "tensor '%s': unknown key '%s'", name, shown(key, kb));
+            rc = jp_fail(p, "tensor '%s': unknown key '%s'", name, text_shown(key, kb, sizeof kb));
         }
         free(key);
         if (rc) return -1;
@@ -630,17 +607,17 @@ static int validate(st_file *f, char *err, size_t errlen) {
     const char *L = f->label;
     for (int i = 0; i < f->n; i++) {
         const entry *e = &f->e[i];
-        const char *name = shown(e->t.name, nb);
+        const char *name = text_shown(e->t.name, nb, sizeof nb);
         if (e->begin > e->end)
-            return fail(err, errlen, L, "tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] are reversed (corrupt file)",
+            return errf_label(err, errlen, L, "tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] are reversed (corrupt file)",
                         name, e->begin, e->end);
         if (e->end > f->data_len)
-            return fail(err, errlen, L,
+            return errf_label(err, errlen, L,
                         "tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] run past the end of the %zu-byte data section "
                         "(truncated or corrupt file)", name, e->begin, e->end, f->data_len);
         size_t numel = checked_numel(e->t.ndim, e->t.shape);
         if (numel == SIZE_MAX || (uint64_t)numel * ELEM_BYTES != e->end - e->begin)
-            return fail(err, errlen, L,
+            return errf_label(err, errlen, L,
                         "tensor '%s': data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64 " bytes but %s %s needs %zu "
                         "(corrupt file)", name, e->begin, e->end, e->end - e->begin, st_dtype_name(e->t.dtype),
                         fmt_shape(sb, sizeof sb, e->t.ndim, e->t.shape), numel == SIZE_MAX ? SIZE_MAX : numel * ELEM_BYTES);
@@ -648,7 +625,7 @@ static int validate(st_file *f, char *err, size_t errlen) {
     const size_t cnt = (size_t)(f->n ? f->n : 1);
     const entry **order = malloc(cnt * sizeof *order), **names = malloc(cnt * sizeof *names);
     f->by_name = malloc(cnt * sizeof *f->by_name);
-    if (!order || !names || !f->by_name) return free(order), free(names), fail(err, errlen, L, "out of memory");
+    if (!order || !names || !f->by_name) return free(order), free(names), errf_label(err, errlen, L, "out of memory");
     for (int i = 0; i < f->n; i++) order[i] = names[i] = &f->e[i];
     qsort(order, (size_t)f->n, sizeof *order, cmp_offset);
     qsort(names, (size_t)f->n, sizeof *names, cmp_name);
@@ -658,18 +635,18 @@ static int validate(st_file *f, char *err, size_t errlen) {
     for (int i = 0; i < f->n && !rc; i++) {
         const entry *e = order[i];
         if (e->begin < expect)
-            rc = fail(err, errlen, L, "tensors '%s' and '%s' overlap at data byte %" PRIu64 " (corrupt file)",
-                      shown(order[i - 1]->t.name, nb2), shown(e->t.name, nb), e->begin);
+            rc = errf_label(err, errlen, L, "tensors '%s' and '%s' overlap at data byte %" PRIu64 " (corrupt file)",
+                      text_shown(order[i - 1]->t.name, nb2, sizeof nb2), text_shown(e->t.name, nb, sizeof nb), e->begin);
         else if (e->begin > expect)
-            rc = fail(err, errlen, L, "%" PRIu64 " unused bytes before tensor '%s' at data byte %" PRIu64
-                      " (tensors must be contiguous; corrupt file)", e->begin - expect, shown(e->t.name, nb), expect);
+            rc = errf_label(err, errlen, L, "%" PRIu64 " unused bytes before tensor '%s' at data byte %" PRIu64
+                      " (tensors must be contiguous; corrupt file)", e->begin - expect, text_shown(e->t.name, nb, sizeof nb), expect);
         expect = e->end;
     }
     if (!rc && expect != f->data_len)
-        rc = fail(err, errlen, L, "%" PRIu64 " bytes of data after the last tensor (corrupt file)", f->data_len - expect);
+        rc = errf_label(err, errlen, L, "%" PRIu64 " bytes of data after the last tensor (corrupt file)", f->data_len - expect);
     for (int i = 1; i < f->n && !rc; i++)
         if (strcmp(names[i - 1]->t.name, names[i]->t.name) == 0)
-            rc = fail(err, errlen, L, "tensor '%s' appears twice (corrupt file)", shown(names[i]->t.name, nb));
+            rc = errf_label(err, errlen, L, "tensor '%s' appears twice (corrupt file)", text_shown(names[i]->t.name, nb, sizeof nb));
     free(names);
     free(order);
     return rc;
@@ -685,22 +662,22 @@ static int parse_owned(st_file **out, unsigned char *buf, size_t len, const char
     if (!lab) {
         free(f);
         free(buf);
-        return fail(err, errlen, label, "out of memory");
+        return errf_label(err, errlen, label, "out of memory");
     }
     f->label = memcpy(lab, label, llen);
     f->buf = buf;
     if (len < 8) {
-        fail(err, errlen, label, "%zu bytes is shorter than the 8-byte header length (truncated or not a safetensors file)", len);
+        errf_label(err, errlen, label, "%zu bytes is shorter than the 8-byte header length (truncated or not a safetensors file)", len);
         return st_close(f), -1;
     }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | buf[i];
     if (hlen > len - 8) {
-        fail(err, errlen, label, "header length %" PRIu64 " exceeds file size %zu (truncated or corrupt file)", hlen, len);
+        errf_label(err, errlen, label, "header length %" PRIu64 " exceeds file size %zu (truncated or corrupt file)", hlen, len);
         return st_close(f), -1;
     }
     if (hlen > ST_HEADER_MAX) {
-        fail(err, errlen, label, "header length %" PRIu64 " exceeds the %u-byte limit (corrupt file)", hlen, ST_HEADER_MAX);
+        errf_label(err, errlen, label, "header length %" PRIu64 " exceeds the %u-byte limit (corrupt file)", hlen, ST_HEADER_MAX);
         return st_close(f), -1;
     }
     f->data_len = len - 8 - (size_t)hlen;
@@ -718,7 +695,7 @@ static int parse_owned(st_file **out, unsigned char *buf, size_t len, const char
 int st_parse(st_file **out, const void *buf, size_t len, const char *label, char *err, size_t errlen) {
     *out = NULL;
     unsigned char *copy = malloc(len ? len : 1);
-    if (!copy) return fail(err, errlen, label, "out of memory");
+    if (!copy) return errf_label(err, errlen, label, "out of memory");
     if (len) memcpy(copy, buf, len);
     return parse_owned(out, copy, len, label, err, errlen);
 }
@@ -729,7 +706,7 @@ int st_read(st_file **out, const char *path, char *err, size_t errlen) {
     char *buf;
     size_t size;
     /* a folder, a FIFO or a device is refused before anything is sized */
-    if (data_read_file(path, ST_FILE_MAX, &buf, &size, err, errlen)) return -1;
+    if (fs_read_file(path, ST_FILE_MAX, &buf, &size, err, errlen)) return -1;
     return parse_owned(out, (unsigned char *)buf, size, path, err, errlen);
 }
 
@@ -774,14 +751,14 @@ int st_expect(const st_file *f, const char *name, st_dtype dtype, int ndim, cons
     char nb[64], s1[160], s2[160];
     *out = NULL;
     const st_tensor *t = st_find(f, name);
-    if (!t) return fail(err, errlen, f->label, "tensor '%s' is missing", shown(name, nb));
+    if (!t) return errf_label(err, errlen, f->label, "tensor '%s' is missing", text_shown(name, nb, sizeof nb));
     if (t->dtype != dtype)
-        return fail(err, errlen, f->label, "tensor '%s' has dtype %s, expected %s", shown(name, nb),
+        return errf_label(err, errlen, f->label, "tensor '%s' has dtype %s, expected %s", text_shown(name, nb, sizeof nb),
                     st_dtype_name(t->dtype), st_dtype_name(dtype));
     int same = t->ndim == ndim;
     for (int i = 0; i < ndim && same; i++) same = t->shape[i] == shape[i];
     if (!same)
-        return fail(err, errlen, f->label, "tensor '%s' has shape %s, expected %s", shown(name, nb),
+        return errf_label(err, errlen, f->label, "tensor '%s' has shape %s, expected %s", text_shown(name, nb, sizeof nb),
                     fmt_shape(s1, sizeof s1, t->ndim, t->shape), fmt_shape(s2, sizeof s2, ndim, shape));
     *out = t;
     return 0;

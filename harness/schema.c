@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "pe.h"
 #include "schema.h"
 
@@ -89,16 +90,6 @@ static const schema_key KEYS[] = {
 };
 /* clang-format on */
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
-
-/* Writes a one-line message; returns -1. */
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* Number of keys. */
 int schema_count(void) { return NKEYS; }
@@ -240,7 +231,7 @@ static void fmt_double(char *buf, size_t n, double x) {
 /* "-0.001 is out of range (0, 10]" for key k. */
 static int range_fail(const schema_key *k, int i, const char *shown, char *err, size_t errlen) {
     char r[64];
-    return fail(err, errlen, "%s: %s is out of range %s", k->key, shown, schema_choices(i, r, sizeof r));
+    return errf(err, errlen, "%s: %s is out of range %s", k->key, shown, schema_choices(i, r, sizeof r));
 }
 
 /* Checks an enum-like word against values ("a | b"); -1 with a suggestion otherwise. */
@@ -256,7 +247,7 @@ static int check_word(const schema_key *k, const char *what, const char *values,
     const char *near = schema_closest(t, cands, nw);
     char hint[64] = "";
     if (near) snprintf(hint, sizeof hint, "did you mean %s? ", near);
-    return fail(err, errlen, "%s: %s '%.60s' (%svalid: %s)", k->key, what, t, hint, values);
+    return errf(err, errlen, "%s: %s '%.60s' (%svalid: %s)", k->key, what, t, hint, values);
 }
 
 /* Checks an encoding name for an SK_ABSOLUTE / SK_ENCODING key. */
@@ -267,9 +258,9 @@ static int check_encoding(const schema_key *k, const char *t, char *err, size_t 
     if (!vt) return check_word(k, "unknown encoding", list, t, err, errlen);
     if (encoding_fits(k->type, vt)) return 0;
     if (k->type == SK_ABSOLUTE)
-        return fail(err, errlen, "%s: '%s' is a relative encoding: set it as model.encoding (valid here: %s)", k->key,
+        return errf(err, errlen, "%s: '%s' is a relative encoding: set it as model.encoding (valid here: %s)", k->key,
                     t, list);
-    return fail(err, errlen, "%s: '%s' is an absolute encoding: set it as model.absolute (valid here: %s)", k->key, t,
+    return errf(err, errlen, "%s: '%s' is an absolute encoding: set it as model.absolute (valid here: %s)", k->key, t,
                 list);
 }
 
@@ -277,14 +268,14 @@ static int check_encoding(const schema_key *k, const char *t, char *err, size_t 
 int schema_parse(int i, const char *text, cfg_value *out, char *err, size_t errlen) {
     const schema_key *k = schema_at(i);
     memset(out, 0, sizeof *out);
-    if (!k) return fail(err, errlen, "schema: no key %d", i);
+    if (!k) return errf(err, errlen, "schema: no key %d", i);
     if (!text) text = "";
     char canon[64];
     const char *s = text;
     switch (k->type) {
     case SK_INT: {
         long long v;
-        if (parse_ll(text, &v)) return fail(err, errlen, "%s: expected an integer, got '%.60s'", k->key, text);
+        if (parse_ll(text, &v)) return errf(err, errlen, "%s: expected an integer, got '%.60s'", k->key, text);
         snprintf(canon, sizeof canon, "%lld", v);
         if (k->values) {
             if (check_word(k, "invalid value", k->values, canon, err, errlen)) return -1;
@@ -298,7 +289,7 @@ int schema_parse(int i, const char *text, cfg_value *out, char *err, size_t errl
     }
     case SK_FLOAT: {
         double x;
-        if (parse_double(text, &x)) return fail(err, errlen, "%s: expected a number, got '%.60s'", k->key, text);
+        if (parse_double(text, &x)) return errf(err, errlen, "%s: expected a number, got '%.60s'", k->key, text);
         fmt_double(canon, sizeof canon, x);
         int lo_bad = k->open & SK_LO_OPEN ? x <= k->lo : x < k->lo;
         int hi_bad = k->open & SK_HI_OPEN ? x >= k->hi : x > k->hi;
@@ -308,7 +299,7 @@ int schema_parse(int i, const char *text, cfg_value *out, char *err, size_t errl
         break;
     }
     case SK_STR:
-        if (strlen(text) > 4096) return fail(err, errlen, "%s: longer than 4096 bytes", k->key);
+        if (strlen(text) > 4096) return errf(err, errlen, "%s: longer than 4096 bytes", k->key);
         break;
     case SK_ENUM:
         if (check_word(k, "invalid value", k->values, text, err, errlen)) return -1;
@@ -325,7 +316,7 @@ int schema_parse(int i, const char *text, cfg_value *out, char *err, size_t errl
         break;
     }
     }
-    if (!(out->s = strdup(s))) return fail(err, errlen, "%s: out of memory", k->key);
+    if (!(out->s = strdup(s))) return errf(err, errlen, "%s: out of memory", k->key);
     return 0;
 }
 

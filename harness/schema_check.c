@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "err.h"
 #include "pe.h"
 #include "schema.h"
 
@@ -42,16 +43,6 @@ const char *schema_kind_name(int i) { return i >= 0 && i < NKINDS ? KINDS[i].kin
 
 /* Datasets of kind i ("a | b"), or NULL. */
 const char *schema_kind_datasets(int i) { return i >= 0 && i < NKINDS ? KINDS[i].datasets : NULL; }
-
-/* Writes a one-line message; returns -1. */
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* The kind's entry, or -1. */
 static int kind_index(const char *kind) {
@@ -98,7 +89,7 @@ static int fill_defaults(cfg_value *v, const unsigned char *set, int *blame, cha
         if (!set[k] && schema_at(k)->def && set_text(v, k, schema_at(k)->def, err, errlen)) return -1;
     const int K = schema_find("task.kind"), D = schema_find("task.dataset"), L = schema_find("task.seq_len");
     int ki = kind_index(v[K].s);
-    if (ki < 0) return fail(err, errlen, "task.kind: unknown kind '%s'", v[K].s);
+    if (ki < 0) return errf(err, errlen, "task.kind: unknown kind '%s'", v[K].s);
     if (!set[D]) {
         char first[32];
         snprintf(first, sizeof first, "%.*s", (int)strcspn(KINDS[ki].datasets, " |"), KINDS[ki].datasets);
@@ -106,7 +97,7 @@ static int fill_defaults(cfg_value *v, const unsigned char *set, int *blame, cha
     }
     if (!in_list(KINDS[ki].datasets, v[D].s)) {
         *blame = pick(set, "task.dataset", "task.kind");
-        return fail(err, errlen, "task.dataset '%s' is not a dataset of task.kind '%s' (%s: %s)", v[D].s, v[K].s,
+        return errf(err, errlen, "task.dataset '%s' is not a dataset of task.kind '%s' (%s: %s)", v[D].s, v[K].s,
                     v[K].s, KINDS[ki].datasets);
     }
     if (!set[L]) {
@@ -117,7 +108,7 @@ static int fill_defaults(cfg_value *v, const unsigned char *set, int *blame, cha
         for (size_t r = 0; r < sizeof SEQ_LEN / sizeof SEQ_LEN[0] && !len; r++)
             if (strcmp(SEQ_LEN[r].kind, v[K].s) == 0 && (!SEQ_LEN[r].dataset || strcmp(SEQ_LEN[r].dataset, v[D].s) == 0))
                 len = SEQ_LEN[r].seq_len;
-        if (!len) return fail(err, errlen, "schema: no default task.seq_len for %s/%s", v[K].s, v[D].s);
+        if (!len) return errf(err, errlen, "schema: no default task.seq_len for %s/%s", v[K].s, v[D].s);
         snprintf(text, sizeof text, "%d", len);
         if (set_text(v, L, text, err, errlen)) return -1;
     }
@@ -130,26 +121,26 @@ static int check_task(const cfg_value *v, const unsigned char *set, int *blame, 
     const int L = schema_find("task.seq_len");
     if (strcmp(dataset, "file") == 0 && !v[schema_find("task.path")].s[0]) {
         *blame = pick(set, "task.path", "task.dataset");
-        return fail(err, errlen, "task.dataset file needs task.path (the text file to model)");
+        return errf(err, errlen, "task.dataset file needs task.path (the text file to model)");
     }
     if (strcmp(kind, "imgcls") == 0) {
         int want = imgcls_seq_len(v[schema_find("task.view")].s, v[schema_find("task.patch")].i);
         if (v[L].i != want) {
             *blame = L;
-            return fail(err, errlen, "task.seq_len %lld does not match imgcls with view %s, patch %lld (%d tokens); "
+            return errf(err, errlen, "task.seq_len %lld does not match imgcls with view %s, patch %lld (%d tokens); "
                         "leave it out", v[L].i, v[schema_find("task.view")].s, v[schema_find("task.patch")].i, want);
         }
     }
     for (size_t r = 0; r < sizeof SEQ_RANGE / sizeof SEQ_RANGE[0]; r++)
         if (strcmp(SEQ_RANGE[r].kind, kind) == 0 && (v[L].i < SEQ_RANGE[r].lo || v[L].i > SEQ_RANGE[r].hi)) {
             *blame = L;
-            return fail(err, errlen, "task.seq_len %lld is out of range [%d, %d] for %s tasks", v[L].i, SEQ_RANGE[r].lo,
+            return errf(err, errlen, "task.seq_len %lld is out of range [%d, %d] for %s tasks", v[L].i, SEQ_RANGE[r].lo,
                         SEQ_RANGE[r].hi, kind);
         }
     const int B = schema_find("train.batch");
     if (v[B].i * v[L].i > INT_MAX) {
         *blame = pick(set, "train.batch", "task.seq_len");
-        return fail(err, errlen, "train.batch x task.seq_len = %lld tokens per step, more than the %d a step can hold",
+        return errf(err, errlen, "train.batch x task.seq_len = %lld tokens per step, more than the %d a step can hold",
                     v[B].i * v[L].i, INT_MAX);
     }
     return 0;
@@ -160,11 +151,11 @@ static int check_model(const cfg_value *v, const unsigned char *set, int *blame,
     long long d = v[schema_find("model.d_model")].i, h = v[schema_find("model.heads")].i;
     if (d % h) {
         *blame = pick(set, "model.heads", "model.d_model");
-        return fail(err, errlen, "model.heads (%lld) must divide model.d_model (%lld)", h, d);
+        return errf(err, errlen, "model.heads (%lld) must divide model.d_model (%lld)", h, d);
     }
     if (d / h > PE_MAX_HEAD_DIM) {
         *blame = pick(set, "model.heads", "model.d_model");
-        return fail(err, errlen, "model.d_model / model.heads = %lld per head, above the limit of %d: use more heads",
+        return errf(err, errlen, "model.d_model / model.heads = %lld per head, above the limit of %d: use more heads",
                     d / h, PE_MAX_HEAD_DIM);
     }
     const char *attn = v[schema_find("model.attention")].s;
@@ -174,7 +165,7 @@ static int check_model(const cfg_value *v, const unsigned char *set, int *blame,
         const pe_vtable *vt = pe_lookup(v[schema_find(slots[s])].s);
         if (!vt || (vt->attn_ok & bit)) continue;
         *blame = pick(set, slots[s], "model.attention");
-        return fail(err, errlen, "%s '%s' does not support model.attention '%s' (%s works with %s attention only)",
+        return errf(err, errlen, "%s '%s' does not support model.attention '%s' (%s works with %s attention only)",
                     slots[s], vt->name, attn, vt->name, bit == PE_ATTN_LINEAR ? "softmax" : "linear");
     }
     return 0;
@@ -185,12 +176,12 @@ static int check_train(const cfg_value *v, const unsigned char *set, int *blame,
     long long steps = v[schema_find("train.steps")].i, warmup = v[schema_find("train.warmup")].i;
     if (warmup >= steps) {
         *blame = pick(set, "train.warmup", "train.steps");
-        return fail(err, errlen, "train.warmup (%lld) must be less than train.steps (%lld)", warmup, steps);
+        return errf(err, errlen, "train.warmup (%lld) must be less than train.steps (%lld)", warmup, steps);
     }
     const cfg_value *lr = &v[schema_find("train.lr")], *min_lr = &v[schema_find("train.min_lr")];
     if (min_lr->f > lr->f) {
         *blame = pick(set, "train.min_lr", "train.lr");
-        return fail(err, errlen, "train.min_lr (%s) must not exceed train.lr (%s)", min_lr->s, lr->s);
+        return errf(err, errlen, "train.min_lr (%s) must not exceed train.lr (%s)", min_lr->s, lr->s);
     }
     return 0;
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "datafile.h"
+#include "fs.h"
 #include "spec.h"
 #include "spec_internal.h"
 
@@ -231,7 +231,7 @@ int spec_load(spec *s, const char *path, char *const *overrides, int n, char *er
     memset(s, 0, sizeof *s);
     char *text, why[1200];
     size_t len;
-    if (data_read_file(path, SPEC_MAX_BYTES, &text, &len, why, sizeof why)) {
+    if (fs_read_file(path, SPEC_MAX_BYTES, &text, &len, why, sizeof why)) {
         spec_loc at = {.file = path};
         const char *reason = strlen(why) > strlen(path) + 2 ? why + strlen(path) + 2 : why; /* why: "<path>: <reason>" */
         if (strncmp(reason, "cannot open: ", 13) == 0) reason += 13;

@@ -6,20 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "spec.h"
 #include "spec_internal.h"
 
 /* "<file>:<line>:<col>: message", "argument '<arg>': message" or "<file>: message". */
 int spec_fail(char *err, size_t errlen, const spec_loc *at, const char *fmt, ...) {
-    if (!err || !errlen) return -1;
-    int n;
-    if (at && at->arg) n = snprintf(err, errlen, "argument '%s': ", at->arg);
-    else if (at && at->line > 0) n = snprintf(err, errlen, "%s:%d:%d: ", at->file, at->line, at->col);
-    else n = snprintf(err, errlen, "%s: ", at && at->file ? at->file : "spec");
-    if (n < 0 || (size_t)n >= errlen) return -1;
+    char where[4200];
+    if (at && at->arg) snprintf(where, sizeof where, "argument '%s'", at->arg);
+    else if (at && at->line > 0) snprintf(where, sizeof where, "%s:%d:%d", at->file, at->line, at->col);
+    else snprintf(where, sizeof where, "%s", at && at->file ? at->file : "spec");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    verrf_label(err, errlen, where, fmt, ap);
     va_end(ap);
     return -1;
 }

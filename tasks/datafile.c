@@ -1,14 +1,11 @@
 /* Prepared data files: whole-file reads, checksums (tasks/md5.c) and the checksum table. */
 #include "datafile.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fs.h"
 #include "md5.h"
 #include "task_internal.h"
 
@@ -40,90 +37,19 @@ int data_expected_entry(int i, const char **name, const char **md5) {
     return 1;
 }
 
-const char *data_size_text(unsigned long long bytes, char *buf, size_t len) {
-    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    if (bytes < 1024) {
-        snprintf(buf, len, "%llu bytes", bytes);
-        return buf;
-    }
-    double v = (double)bytes / 1024.0;
-    int u = 0;
-    while (v >= 1024.0 && u < 5) v /= 1024.0, u++;
-    snprintf(buf, len, "%.1f %s (%llu bytes)", v, unit[u], bytes);
-    return buf;
-}
-
-/* What a non-regular file is, for messages. */
-static const char *file_kind(mode_t m) {
-    return S_ISDIR(m)                 ? "a folder"
-           : S_ISFIFO(m)              ? "a FIFO"
-           : S_ISSOCK(m)              ? "a socket"
-           : S_ISCHR(m) || S_ISBLK(m) ? "a device"
-                                      : "not a regular file";
-}
-
-int data_read_file(const char *path, size_t max_bytes, char **buf, size_t *n, char *err, size_t errlen) {
-    *buf = NULL, *n = 0;
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return task_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    char size[64], limit[64];
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return task_err(err, errlen, "%s: cannot read: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return task_err(err, errlen, "%s: is %s, not a file", path, file_kind(st.st_mode));
-    }
-    const size_t want = (size_t)st.st_size;
-    if ((unsigned long long)st.st_size > max_bytes) {
-        close(fd);
-        return task_err(err, errlen, "%s: is %s; at most %s can be read", path,
-                        data_size_text((unsigned long long)st.st_size, size, sizeof size),
-                        data_size_text(max_bytes, limit, sizeof limit));
-    }
-    char *b = malloc(want + 1);
-    if (!b) {
-        close(fd);
-        return task_err(err, errlen, "%s: out of memory for its %s", path, data_size_text(want, size, sizeof size));
-    }
-    size_t got = 0;
-    ssize_t r = 1;
-    while (got < want && (r = read(fd, b + got, want - got)) != 0) {
-        if (r > 0) got += (size_t)r;
-        else if (errno != EINTR) break;
-    }
-    char extra;
-    ssize_t more = got == want ? read(fd, &extra, 1) : 0; /* the end must be where the size said */
-    int e = r < 0 || more < 0 ? errno : 0;
-    close(fd);
-    if (e || got < want || more > 0) {
-        free(b);
-        if (e) return task_err(err, errlen, "%s: read error: %s", path, strerror(e));
-        return task_err(err, errlen, "%s: %s while it was read (%zu of %zu bytes): try again when nothing writes to it",
-                        path, got < want ? "shrank" : "grew", got, want);
-    }
-    b[want] = '\0';
-    *buf = b, *n = want;
-    return 0;
-}
-
 int data_load_verified(const char *data_dir, const char *name, char **buf, size_t *n, char hex[33], char *err,
                        size_t errlen) {
     char path[1024], got[33];
     snprintf(path, sizeof path, "%s/%s", data_dir && *data_dir ? data_dir : "data", name);
     const char *want = data_expected_md5(name);
     char why[1200];
-    if (data_read_file(path, DATA_MAX_BYTES, buf, n, why, sizeof why))
-        return task_err(err, errlen, "%s: run `make data`", why);
+    if (fs_read_file(path, DATA_MAX_BYTES, buf, n, why, sizeof why))
+        return errf(err, errlen, "%s: run `make data`", why);
     md5_hex(*buf, *n, got);
     if (!want || strcmp(got, want) != 0) {
         free(*buf);
         *buf = NULL, *n = 0;
-        return task_err(err, errlen, "%s is truncated or corrupt (md5 %s, want %s): run `make data`", path, got,
+        return errf(err, errlen, "%s is truncated or corrupt (md5 %s, want %s): run `make data`", path, got,
                         want ? want : "?");
     }
     if (hex) memcpy(hex, got, 33);

@@ -15,15 +15,6 @@ int data_expected_entry(int i, const char **name, const char **md5);
 /* Largest file a loader reads: byte offsets and window counts are 32-bit in the tasks. */
 #define DATA_MAX_BYTES ((size_t)0x7fffffff)
 
-/* Reads the whole regular file at path into a malloc'd buffer (NUL-terminated, *n bytes). Refuses,
- * before reading or allocating anything, a path that is not a regular file (a folder, a FIFO, a
- * device) and a file larger than max_bytes (its real size in the message); a read that ends short
- * of the size, a file that grows while read and a failed allocation are errors, never a shorter
- * buffer. Returns 0, or -1 with "<path>: <reason>" (one line) in err. */
-int data_read_file(const char *path, size_t max_bytes, char **buf, size_t *n, char *err, size_t errlen);
-/* "3.0 GiB (3221225472 bytes)", "812 bytes": a size for messages, into buf. */
-const char *data_size_text(unsigned long long bytes, char *buf, size_t len);
-
 /* Reads data_dir/name (at most DATA_MAX_BYTES) and checks its md5 against the table; 0 (and the
  * buffer, with md5 in hex[33] when hex is not NULL), or -1 with a one-line error naming the file,
  * what is wrong and `make data`. */

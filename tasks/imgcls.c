@@ -96,13 +96,13 @@ int imgcls_read_idx(const char *path, const imgcls_idx *f, uint8_t **out, char *
     const int images = f->magic == 0x803;
     const size_t head = images ? 16 : 8, want = head + (size_t)f->n * (images ? PIXELS : 1);
     *out = NULL;
-    if (!file_exists(path)) return task_err(err, errlen, "imgcls: %s not found; %s", path, FMNIST_FIX);
+    if (!file_exists(path)) return errf(err, errlen, "imgcls: %s not found; %s", path, FMNIST_FIX);
     gzFile gz = gzopen(path, "rb");
-    if (!gz) return task_err(err, errlen, "imgcls: cannot open %s; %s", path, FMNIST_FIX);
+    if (!gz) return errf(err, errlen, "imgcls: cannot open %s; %s", path, FMNIST_FIX);
     uint8_t *buf = malloc(want + 1);
     if (!buf) {
         gzclose(gz);
-        return task_err(err, errlen, "imgcls: out of memory reading %s", path);
+        return errf(err, errlen, "imgcls: out of memory reading %s", path);
     }
     size_t got = 0;
     int zerr = Z_OK;
@@ -144,7 +144,7 @@ int imgcls_read_idx(const char *path, const imgcls_idx *f, uint8_t **out, char *
             if (buf[head + (size_t)i] >= N_CLASSES) why = "has a label out of range";
     if (why) {
         free(buf);
-        return task_err(err, errlen, "imgcls: %s %s%s; %s", path, why, detail, FMNIST_FIX);
+        return errf(err, errlen, "imgcls: %s %s%s; %s", path, why, detail, FMNIST_FIX);
     }
     *out = buf;
     return 0;
@@ -175,11 +175,11 @@ static int fm_open(task **out, const task_params *p, char *err, size_t errlen) {
     const char *view = p->view && *p->view ? p->view : "patches";
     int pixels = strcmp(view, "pixels") == 0;
     if (!pixels && strcmp(view, "patches") != 0)
-        return task_err(err, errlen, "imgcls: task.view must be patches or pixels (got %s)", view);
+        return errf(err, errlen, "imgcls: task.view must be patches or pixels (got %s)", view);
     if (!pixels && p->patch != 4 && p->patch != 7)
-        return task_err(err, errlen, "imgcls: task.patch must be 4 or 7 (got %d)", p->patch);
+        return errf(err, errlen, "imgcls: task.patch must be 4 or 7 (got %d)", p->patch);
     imgcls *s = calloc(1, sizeof *s);
-    if (!s) return task_err(err, errlen, "imgcls: out of memory");
+    if (!s) return errf(err, errlen, "imgcls: out of memory");
     s->pixels = pixels;
     s->P = pixels ? 1 : p->patch;
     s->G = SIDE / s->P;
@@ -188,7 +188,7 @@ static int fm_open(task **out, const task_params *p, char *err, size_t errlen) {
     if (p->seq_len > 0 && p->seq_len != s->T) {
         int T = s->T;
         free(s);
-        return task_err(err, errlen, "imgcls: task.seq_len %d does not match view %s (%d tokens); leave it out",
+        return errf(err, errlen, "imgcls: task.seq_len %d does not match view %s (%d tokens); leave it out",
                         p->seq_len, view, T);
     }
     char dir[1100];

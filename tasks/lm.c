@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "datafile.h"
+#include "fs.h"
 #include "md5.h"
 #include "rng.h"
 #include "task_internal.h"
@@ -28,17 +29,17 @@ typedef struct lm_task {
 /* Opens the corpus named by the dataset (or task.path) and checks it. */
 static int lm_open(task **out, const task_params *p, char *err, size_t errlen) {
     const int T = p->seq_len > 0 ? p->seq_len : 256;
-    if (T < 2 || T > (1 << 20)) return task_err(err, errlen, "lm: task.seq_len must be in [2, 1048576] (got %d)", T);
+    if (T < 2 || T > (1 << 20)) return errf(err, errlen, "lm: task.seq_len must be in [2, 1048576] (got %d)", T);
     lm_task *s = calloc(1, sizeof *s);
-    if (!s) return task_err(err, errlen, "lm: out of memory");
+    if (!s) return errf(err, errlen, "lm: out of memory");
     char hex[33];
     int rc;
     if (strcmp(p->dataset, "file") == 0) {
         if (!p->path || !*p->path) {
             free(s);
-            return task_err(err, errlen, "lm: dataset file needs task.path (the text file to model)");
+            return errf(err, errlen, "lm: dataset file needs task.path (the text file to model)");
         }
-        rc = data_read_file(p->path, DATA_MAX_BYTES, &s->text, &s->n, err, errlen);
+        rc = fs_read_file(p->path, DATA_MAX_BYTES, &s->text, &s->n, err, errlen);
         if (!rc) {
             md5_hex(s->text, s->n, hex);
             snprintf(s->data_id, sizeof s->data_id, "file %s md5 %s", p->path, hex);
@@ -58,7 +59,7 @@ static int lm_open(task **out, const task_params *p, char *err, size_t errlen) {
     if (s->hi[0] - s->lo[0] < (size_t)T + 1 || s->hi[2] - s->lo[2] < 2 || s->hi[1] - s->lo[1] < 2) {
         free(s->text);
         free(s);
-        return task_err(err, errlen, "lm: %s has %zu bytes: too small for seq_len %d (90/5/5 split)",
+        return errf(err, errlen, "lm: %s has %zu bytes: too small for seq_len %d (90/5/5 split)",
                         p->path && *p->path ? p->path : p->dataset, n, T);
     }
     s->T = T;

@@ -1,5 +1,4 @@
 /* The registry of tasks: one static table, lookup by kind and dataset. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,14 +6,6 @@
 
 static const task_vtable *const REGISTRY[] = {&task_synthetic_vt, &task_imgcls_vt, &task_lm_vt, &task_textcls_vt};
 #define NREG ((int)(sizeof REGISTRY / sizeof REGISTRY[0]))
-
-int task_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 const task_vtable *task_lookup(const char *kind, const char *dataset) {
     for (int i = 0; i < NREG; i++) {
@@ -28,7 +19,7 @@ const task_vtable *task_lookup(const char *kind, const char *dataset) {
 int task_open(task **out, const task_params *p, char *err, size_t errlen) {
     *out = NULL;
     const task_vtable *vt = task_lookup(p->kind, p->dataset);
-    if (!vt) return task_err(err, errlen, "unknown task %s/%s (this build has: synthetic/recall, synthetic/copy, lm/kjv, lm/sotu, lm/file, textcls/wordnet, textcls/spam, imgcls/fashion-mnist)", p->kind, p->dataset);
+    if (!vt) return errf(err, errlen, "unknown task %s/%s (this build has: synthetic/recall, synthetic/copy, lm/kjv, lm/sotu, lm/file, textcls/wordnet, textcls/spam, imgcls/fashion-mnist)", p->kind, p->dataset);
     if (vt->open(out, p, err, errlen)) return -1;
     (*out)->vt = vt;
     return 0;

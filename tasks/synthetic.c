@@ -56,11 +56,11 @@ static void make_example(const synthetic *s, rng *r, int32_t *x, int32_t *y) {
 static int syn_open(task **out, const task_params *p, char *err, size_t errlen) {
     int recall = strcmp(p->dataset, "recall") == 0;
     if (p->vocab < 4 || p->vocab > 1024)
-        return task_err(err, errlen, "synthetic: task.vocab must be in [4, 1024] (got %d)", p->vocab);
+        return errf(err, errlen, "synthetic: task.vocab must be in [4, 1024] (got %d)", p->vocab);
     if (p->seq_len < 4 || p->seq_len > 4096)
-        return task_err(err, errlen, "synthetic: task.seq_len must be in [4, 4096] (got %d)", p->seq_len);
+        return errf(err, errlen, "synthetic: task.seq_len must be in [4, 4096] (got %d)", p->seq_len);
     synthetic *s = calloc(1, sizeof *s);
-    if (!s) return task_err(err, errlen, "synthetic: out of memory");
+    if (!s) return errf(err, errlen, "synthetic: out of memory");
     s->recall = recall;
     s->V = p->vocab, s->T = p->seq_len, s->seed = p->seed;
     rng_seed(&s->train, p->seed, rng_stream_id("synthetic.train"));

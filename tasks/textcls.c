@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "datafile.h"
+#include "fs.h"
 #include "md5.h"
 #include "rng.h"
 #include "task_internal.h"
@@ -74,11 +75,11 @@ int textcls_parse_wordnet(const char *path, const char *buf, size_t n, textcls_a
             if (sp && sp + 3 < nl && sp[1] >= '0' && sp[1] <= '9' && sp[2] >= '0' && sp[2] <= '9' && sp[3] == ' ')
                 lex = (sp[1] - '0') * 10 + (sp[2] - '0');
             if (lex < 0 || lex >= WORDNET_CLASSES || !bar)
-                return task_err(err, errlen, "%s line %ld: not a synset line (offset lex_filenum ... | gloss): run `make data`",
+                return errf(err, errlen, "%s line %ld: not a synset line (offset lex_filenum ... | gloss): run `make data`",
                                 path, lineno);
             const char *text = bar + 2, *stop = nl;
             while (stop > text && (stop[-1] == ' ' || stop[-1] == '\r')) stop--;
-            if (add(ctx, text, (int)(stop - text), lex)) return task_err(err, errlen, "textcls: out of memory");
+            if (add(ctx, text, (int)(stop - text), lex)) return errf(err, errlen, "textcls: out of memory");
         }
         line = nl + 1;
     }
@@ -123,7 +124,7 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
     snprintf(name, sizeof name, "spam/%s/*.txt", folder);
     snprintf(path, sizeof path, "%s/spam/%s", dir, folder);
     DIR *d = opendir(path);
-    if (!d) return task_err(err, errlen, "%s/ is missing: run `make data`", path);
+    if (!d) return errf(err, errlen, "%s/ is missing: run `make data`", path);
     char **names = NULL;
     int nn = 0, ncap = 0, rc = 0;
     struct dirent *de;
@@ -143,7 +144,7 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
     if (rc) {
         for (int i = 0; i < nn; i++) free(names[i]);
         free(names);
-        return task_err(err, errlen, "textcls: out of memory");
+        return errf(err, errlen, "textcls: out of memory");
     }
     qsort(names, (size_t)nn, sizeof *names, by_name);
     md5_ctx m;
@@ -153,18 +154,18 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
         size_t n;
         snprintf(file, sizeof file, "%s/%s", path, names[i]);
         char why[1600];
-        if (data_read_file(file, DATA_MAX_BYTES, &text, &n, why, sizeof why)) {
-            rc = task_err(err, errlen, "%s: run `make data`", why);
+        if (fs_read_file(file, DATA_MAX_BYTES, &text, &n, why, sizeof why)) {
+            rc = errf(err, errlen, "%s: run `make data`", why);
             break;
         }
         md5_update(&m, text, n);
         size_t len;
         const char *start = textcls_mail_body(text, n, &len);
         if (len > (size_t)s->T) len = (size_t)s->T;
-        if (*used + len > cap) rc = task_err(err, errlen, "textcls: out of memory");
+        if (*used + len > cap) rc = errf(err, errlen, "textcls: out of memory");
         else {
             memcpy(body + *used, start, len);
-            if (add_example(s, body + *used, (int)len, label)) rc = task_err(err, errlen, "textcls: out of memory");
+            if (add_example(s, body + *used, (int)len, label)) rc = errf(err, errlen, "textcls: out of memory");
             *used += len;
         }
         free(text);
@@ -178,7 +179,7 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
     for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", dig[i]);
     const char *want = data_expected_md5(name);
     if (!want || strcmp(hex, want) != 0)
-        return task_err(err, errlen, "%s/ is truncated or corrupt (%d files, md5 of their concatenation %s, want %s): run `make data`",
+        return errf(err, errlen, "%s/ is truncated or corrupt (%d files, md5 of their concatenation %s, want %s): run `make data`",
                         path, nn, hex, want ? want : "?");
     size_t at = strlen(s->data_id);
     snprintf(s->data_id + at, sizeof s->data_id - at, " %s md5 %s", folder, hex);
@@ -190,7 +191,7 @@ static int load_spam(textcls *s, const char *dir, char *err, size_t errlen) {
     static const char *const FOLDERS[] = {"easy-ham-1", "easy-ham-2", "hard-ham-1", "spam-1", "spam-2"};
     const size_t cap = (size_t)8000 * (size_t)s->T; /* 6,046 messages */
     char *body = malloc(cap ? cap : 1);
-    if (!body) return task_err(err, errlen, "textcls: out of memory");
+    if (!body) return errf(err, errlen, "textcls: out of memory");
     s->bufs[s->nbufs++] = body;
     snprintf(s->data_id, sizeof s->data_id, "spamassassin (bodies, first %d bytes)", s->T);
     size_t used = 0;
@@ -226,9 +227,9 @@ static void tc_close(task *t) {
 static int tc_open(task **out, const task_params *p, char *err, size_t errlen) {
     int spam = strcmp(p->dataset, "spam") == 0;
     const int T = p->seq_len > 0 ? p->seq_len : spam ? 1024 : 128;
-    if (T < 1 || T > 65536) return task_err(err, errlen, "textcls: task.seq_len must be in [1, 65536] (got %d)", T);
+    if (T < 1 || T > 65536) return errf(err, errlen, "textcls: task.seq_len must be in [1, 65536] (got %d)", T);
     textcls *s = calloc(1, sizeof *s);
-    if (!s) return task_err(err, errlen, "textcls: out of memory");
+    if (!s) return errf(err, errlen, "textcls: out of memory");
     s->T = T, s->seed = p->seed;
     const char *dir = p->data_dir && *p->data_dir ? p->data_dir : "data";
     if (spam ? load_spam(s, dir, err, errlen) : load_wordnet(s, dir, err, errlen)) {
@@ -239,7 +240,7 @@ static int tc_open(task **out, const task_params *p, char *err, size_t errlen) {
     s->perm = malloc(((size_t)s->n + 1) * sizeof(int));
     if (!s->split_idx[0] || !s->split_idx[1] || !s->split_idx[2] || !s->perm) {
         tc_close(&s->base);
-        return task_err(err, errlen, "textcls: out of memory");
+        return errf(err, errlen, "textcls: out of memory");
     }
     for (int i = 0; i < s->n; i++) {
         int k = i % 10 < 8 ? SPLIT_TRAIN : i % 10 == 8 ? SPLIT_VAL : SPLIT_TEST;

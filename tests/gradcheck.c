@@ -80,3 +80,23 @@ float *tdup(const float *x, size_t n) {
     memcpy(y, x, n * sizeof *y);
     return y;
 }
+
+uint8_t *make_mask(mask_kind mk, int B, int T) {
+    if (mk == MASK_NONE) return NULL;
+    uint8_t *valid = malloc((size_t)B * T);
+    for (int b = 0; valid && b < B; b++)
+        for (int t = 0; t < T; t++) {
+            uint8_t v = 1;
+            if (b == 1) v = t != 0 && t < T - T / 3;
+            if (b == 2) v = 0;
+            if (b >= 3) v = t % 7 != 3 && t != T - 1;
+            valid[(size_t)b * T + t] = v;
+        }
+    return valid;
+}
+
+float *trandn(rng *r, size_t n, float std) {
+    float *x = tcalloc(n);
+    fill_normal(x, n, std, r);
+    return x;
+}

@@ -28,8 +28,16 @@ int gradcheck_rows(const char *what, loss_fn f, void *ctx, float *x, const float
 
 /* x[n] ~ N(0, std^2) from r. */
 void fill_normal(float *x, size_t n, float std, rng *r);
+/* a new tcalloc'd array of n floats ~ N(0, std^2) from r */
+float *trandn(rng *r, size_t n, float std);
 /* sum_i out[i] * w[i] in double: the projection that turns an op's output into a scalar loss. */
 double dot_loss(const float *out, const float *w, size_t n);
+/* Padding masks for attention tests: MASK_NONE is NULL (no padding); MASK_PAD a malloc'd valid[B, T]:
+ * batch 0 all valid, batch 1 the first token and the last third padded (under causal attention
+ * query 0 sees no key), batch 2 all padded (no query sees a key), batch 3+ every 7th token and
+ * the last one padded. */
+typedef enum mask_kind { MASK_NONE, MASK_PAD } mask_kind;
+uint8_t *make_mask(mask_kind mk, int B, int T);
 /* a copy of x[n] in a new tcalloc'd array */
 float *tdup(const float *x, size_t n);
 /* a calloc'd float array (test code only), aborting on failure */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fs.h"
 #include "test.h"
 #include "threads.h"
 
@@ -65,6 +66,14 @@ int test_capture(const char *cmd, char *out, size_t cap) {
     }
     int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+char *test_slurp(const char *path, size_t *len) {
+    char *buf, err[512];
+    size_t n;
+    if (fs_read_file(path, (size_t)1 << 40, &buf, &n, err, sizeof err)) return NULL;
+    if (len) *len = n;
+    return buf;
 }
 
 int test_close(double a, double b, double rtol, double atol) {

@@ -43,6 +43,10 @@ int test_capture(const char *cmd, char *out, size_t cap);
         if (!(cond)) test_fail(__FILE__, __LINE__, __VA_ARGS__);         \
     } while (0)
 
+/* The whole file at path, NUL-terminated, malloc'd (NULL when unreadable); *len its size when len is
+ * not NULL. */
+char *test_slurp(const char *path, size_t *len);
+
 /* |a - b| <= atol + rtol * max(|a|, |b|), and neither is NaN */
 int test_close(double a, double b, double rtol, double atol);
 #define CHECK_CLOSE(a, b, rtol, atol, what)                                                        \

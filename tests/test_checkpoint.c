@@ -206,19 +206,6 @@ static long file_size(const char *path) {
     return stat(path, &sb) ? -1 : (long)sb.st_size;
 }
 
-/* Reads a whole file into a malloc'd buffer (*len bytes); NULL if it cannot. */
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
-    *len = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
-
 /* XORs the byte at offset of a file with 0x40. */
 static void flip_byte(const char *path, long offset) {
     FILE *f = fopen(path, "r+b");
@@ -509,7 +496,7 @@ TEST(ckpt_unwritable_folder_is_a_clear_error) {
     snprintf(run, sizeof run, "%s/run", dir);
     CHECK(fx_save(&a, run, RUN_ID, err, sizeof err) == 0, "save 1: %s", err);
     size_t len0 = 0, len1 = 0;
-    unsigned char *before = slurp(cpath(run, 1, 0), &len0);
+    char *before = test_slurp(cpath(run, 1, 0), &len0);
     fx_step(&a);
     struct rlimit old, lim;
     getrlimit(RLIMIT_FSIZE, &old);
@@ -524,7 +511,7 @@ TEST(ckpt_unwritable_folder_is_a_clear_error) {
     CHECK(strstr(err, cpath(run, 2, 1)) && strstr(err, strerror(EFBIG)) && !strchr(err, '\n'), "error: %s", err);
     printf("    %s\n", err);
     CHECK(count_entries(run) == 1, "%d files after a failed save, want only ckpt-1", count_entries(run));
-    unsigned char *after = slurp(cpath(run, 1, 0), &len1);
+    char *after = test_slurp(cpath(run, 1, 0), &len1);
     CHECK(before && after && len0 == len1 && memcmp(before, after, len0) == 0, "ckpt-1 changed");
     free(before);
     free(after);

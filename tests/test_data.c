@@ -15,6 +15,7 @@
 
 #include "alloc_count.h"
 #include "datafile.h"
+#include "fs.h"
 #include "rng.h"
 #include "task.h"
 #include "task_parse.h"
@@ -140,7 +141,7 @@ TEST(data_lm_kjv_splits_and_eval_windows) {
     const long lo[3] = {0, 3724065, 3930957}, hi[3] = {3724065, 3930957, KJV_BYTES};
     char *text, err[512];
     size_t n;
-    CHECK(data_read_file("data/kjv.txt", DATA_MAX_BYTES, &text, &n, err, sizeof err) == 0, "%s", err);
+    CHECK(fs_read_file("data/kjv.txt", DATA_MAX_BYTES, &text, &n, err, sizeof err) == 0, "%s", err);
     if (test_failures()) {
         task_close(t);
         return;
@@ -258,7 +259,7 @@ TEST(data_lm_refuses_missing_truncated_corrupt) {
     char dir[64], *text, err[512];
     size_t n;
     CHECK(temp_dir(dir) == 0, "mkdtemp");
-    if (data_read_file("data/kjv.txt", DATA_MAX_BYTES, &text, &n, err, sizeof err)) {
+    if (fs_read_file("data/kjv.txt", DATA_MAX_BYTES, &text, &n, err, sizeof err)) {
         test_fail(__FILE__, __LINE__, "%s: run `make data`", err);
         remove_dir(dir);
         return;
@@ -442,7 +443,7 @@ TEST(data_textcls_refuses_missing_truncated_corrupt) {
         char src[64], name[64];
         snprintf(src, sizeof src, "data/wordnet/data.%s", POS[i]);
         snprintf(name, sizeof name, "wordnet/data.%s", POS[i]);
-        if (data_read_file(src, DATA_MAX_BYTES, &text, &n, err, sizeof err)) {
+        if (fs_read_file(src, DATA_MAX_BYTES, &text, &n, err, sizeof err)) {
             test_fail(__FILE__, __LINE__, "%s: run `make data`", err);
             remove_dir(dir);
             return;
@@ -559,7 +560,7 @@ TEST(learn_wordnet_above_25_percent) {
 /* A short read is an error, never a shorter buffer: each allocation of the reader made to fail in
  * turn gives "out of memory" or the whole file (the whole-file reader used to stop at a failed
  * realloc and return the part it had, so a run trained on it with that part's md5). */
-TEST(data_read_file_never_returns_part_of_a_file) {
+TEST(fs_read_file_never_returns_part_of_a_file) {
     char dir[64], path[128], err[512], *text;
     size_t n;
     if (temp_dir(dir)) return test_fail(__FILE__, __LINE__, "mkdtemp");
@@ -570,7 +571,7 @@ TEST(data_read_file_never_returns_part_of_a_file) {
     snprintf(path, sizeof path, "%s/f.txt", dir);
     for (int k = 0; k < 8; k++) {
         alloc_fail_after(k);
-        int rc = data_read_file(path, DATA_MAX_BYTES, &text, &n, err, sizeof err);
+        int rc = fs_read_file(path, DATA_MAX_BYTES, &text, &n, err, sizeof err);
         alloc_fail_after(-1);
         if (rc) {
             CHECK(strstr(err, path) && strstr(err, "out of memory"), "allocation %d failed: %s", k, err);
@@ -587,21 +588,21 @@ TEST(data_read_file_never_returns_part_of_a_file) {
 /* A folder, a FIFO (no waiting for a writer) and a file larger than allowed are refused before
  * anything is read, naming what they are and the real size; a 3 GiB file given to the lm task is
  * refused without reading it (peak memory stays put). */
-TEST(data_read_file_refuses_folders_fifos_and_large_files) {
+TEST(fs_read_file_refuses_folders_fifos_and_large_files) {
     char dir[64], path[128], err[512], *text;
     size_t n;
     if (temp_dir(dir)) return test_fail(__FILE__, __LINE__, "mkdtemp");
-    CHECK(data_read_file(dir, DATA_MAX_BYTES, &text, &n, err, sizeof err) == -1 && strstr(err, "is a folder, not a file"),
+    CHECK(fs_read_file(dir, DATA_MAX_BYTES, &text, &n, err, sizeof err) == -1 && strstr(err, "is a folder, not a file"),
           "folder: %s", err);
     snprintf(path, sizeof path, "%s/fifo", dir);
     CHECK(mkfifo(path, 0600) == 0, "mkfifo %s", path);
-    CHECK(data_read_file(path, DATA_MAX_BYTES, &text, &n, err, sizeof err) == -1 && strstr(err, "is a FIFO, not a file"),
+    CHECK(fs_read_file(path, DATA_MAX_BYTES, &text, &n, err, sizeof err) == -1 && strstr(err, "is a FIFO, not a file"),
           "FIFO: %s", err);
     snprintf(path, sizeof path, "%s/big.txt", dir);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     CHECK(fd >= 0 && ftruncate(fd, 3LL << 30) == 0, "a sparse 3 GiB file");
     if (fd >= 0) close(fd);
-    CHECK(data_read_file(path, 1000, &text, &n, err, sizeof err) == -1 &&
+    CHECK(fs_read_file(path, 1000, &text, &n, err, sizeof err) == -1 &&
               strstr(err, "is 3.0 GiB (3221225472 bytes); at most 1000 bytes can be read"),
           "too large: %s", err);
     struct rusage before, after;

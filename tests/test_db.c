@@ -764,15 +764,6 @@ TEST(db_run_shared_by_two_experiments) {
     remove_tree(dir);
 }
 
-/* The bytes of the file at path into a malloc'd buffer (*n); NULL when unreadable. */
-static char *file_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    char *b = f ? malloc(1 << 20) : NULL;
-    *n = b ? fread(b, 1, 1 << 20, f) : 0;
-    if (f) fclose(f);
-    return b;
-}
-
 /* Overwrites the header of page `page` (1-based) of a rollback-journal database with garbage. */
 static void damage_page(const char *path, int page, int page_size) {
     FILE *f = fopen(path, "r+b");
@@ -797,12 +788,12 @@ TEST(db_refuses_foreign_and_damaged_files_untouched) {
           "make a foreign database");
     sqlite3_close(h);
     size_t n0, n1;
-    char *before = file_bytes(path, &n0);
+    char *before = test_slurp(path, &n0);
     db *d = NULL;
     CHECK(db_open(&d, path, 0, err, sizeof err) == DB_ERR && one_line_with(err, "not an lrpe results database") &&
               strstr(err, "holds tables runs") && strstr(err, "name another file"),
           "foreign: %s", err);
-    char *after = file_bytes(path, &n1);
+    char *after = test_slurp(path, &n1);
     CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0, "the foreign file changed");
     char mode[32];
     CHECK(strcmp(raw_text(path, "PRAGMA journal_mode", mode, sizeof mode), "delete") == 0, "journal mode now %s", mode);
@@ -824,12 +815,12 @@ TEST(db_refuses_foreign_and_damaged_files_untouched) {
     long long pages = raw_int(lrpe_db, "PRAGMA page_count"), page_size = raw_int(lrpe_db, "PRAGMA page_size");
     CHECK(pages >= 4, "%lld pages", pages);
     damage_page(lrpe_db, (int)pages - 1, (int)page_size);
-    before = file_bytes(lrpe_db, &n0);
+    before = test_slurp(lrpe_db, &n0);
     CHECK(db_open(&d, lrpe_db, 0, err, sizeof err) == DB_ERR && one_line_with(err, "damaged (SQLite's quick_check:") &&
               strstr(err, ".recover"),
           "damaged: %s", err);
     CHECK(db_open(&d, lrpe_db, DB_OPEN_READONLY, err, sizeof err) == DB_ERR && strstr(err, "damaged"), "read-only: %s", err);
-    after = file_bytes(lrpe_db, &n1);
+    after = test_slurp(lrpe_db, &n1);
     CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0, "the damaged file changed");
     free(before), free(after);
     snprintf(path, sizeof path, "%s/fresh.db", dir);

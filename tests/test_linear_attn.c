@@ -59,12 +59,6 @@ static rng R;
 
 static void reseed(uint64_t stream) { rng_seed(&R, 20240611, stream); }
 
-static float *randn(size_t n, float std) {
-    float *x = tcalloc(n);
-    fill_normal(x, n, std, &R);
-    return x;
-}
-
 /* max |x[i]| over n floats */
 static double max_abs(const float *x, size_t n) {
     double m = 0.0;
@@ -89,24 +83,6 @@ static float *make_decay(int H) {
     float *r = tcalloc((size_t)H);
     for (int h = 0; h < H; h++) r[h] = (float)(1.0 / (1.0 + exp(-(3.0 * h / H + 2.0))));
     return r;
-}
-
-typedef enum mask_kind { MASK_NONE, MASK_PAD } mask_kind;
-
-/* MASK_PAD: batch 0 all valid; batch 1 the first token and the last third padded; batch 2 all
- * padded (no query sees a key); batch 3+ every 7th token and the last one padded. */
-static uint8_t *make_mask(mask_kind mk, int B, int T) {
-    if (mk == MASK_NONE) return NULL;
-    uint8_t *valid = malloc((size_t)B * T);
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            uint8_t v = 1;
-            if (b == 1) v = t != 0 && t < T - T / 3;
-            if (b == 2) v = 0;
-            if (b >= 3) v = t % 7 != 3 && t != T - 1;
-            valid[(size_t)b * T + t] = v;
-        }
-    return valid;
 }
 
 /* ---------------------------------------------------------------- the kernel */
@@ -137,8 +113,8 @@ static lin_fx lin_setup(int B, int T, int H, int dqk, int dv, int causal, const 
     size_t N = (size_t)B * T;
     f.nq = N * f.s.ldq, f.nv = N * f.s.ldv;
     f.valid = make_mask(mk, B, T);
-    f.q = randn(f.nq, 0.5f), f.k = randn(f.nq, 0.5f), f.v = randn(f.nv, 1.0f), f.w = randn(f.nv, 1.0f);
-    f.o = randn(f.nv, 100.0f); /* the forward must write o, not add to it */
+    f.q = trandn(&R, f.nq, 0.5f), f.k = trandn(&R, f.nq, 0.5f), f.v = trandn(&R, f.nv, 1.0f), f.w = trandn(&R, f.nv, 1.0f);
+    f.o = trandn(&R, f.nv, 100.0f); /* the forward must write o, not add to it */
     for (size_t i = 0; i < f.nv; i++)
         if ((int)(i % f.s.ldo) >= H * dv) f.o[i] = 777.0f, f.w[i] = 0.0f;
     f.scratch = tcalloc(attn_linear.scratch_floats(&f.s, omp_get_max_threads()));
@@ -189,7 +165,7 @@ static void lin_case(const char *name, int B, int T, int H, int dqk, int dv, int
 
     /* backward into pre-filled buffers (gaps included: they must keep their prefill) */
     size_t ng = 2 * f.nq + f.nv;
-    float *pre = randn(ng, 1.0f), *d = tdup(pre, ng), *d_rec = tdup(pre, ng), *d_quad = tdup(pre, ng);
+    float *pre = trandn(&R, ng, 1.0f), *d = tdup(pre, ng), *d_rec = tdup(pre, ng), *d_quad = tdup(pre, ng);
     float *fresh = tcalloc(ng);
     grads g = grads_from(d, &f), gr = grads_from(d_rec, &f), gq = grads_from(d_quad, &f), gf = grads_from(fresh, &f);
     attn_linear.backward(&f.s, g.q, g.k, g.v, f.w, f.o, f.saved, f.q, f.k, f.v, f.valid, f.scratch);
@@ -381,7 +357,7 @@ TEST(featuremap_vs_reference) {
     for (int m = 0; m < 2; m++) {
         featuremap fm = m ? FEATUREMAP_RELU : FEATUREMAP_ELU1;
         const char *nm = featuremap_name(fm);
-        float *inp = randn(n, 2.0f), *w = randn(n, 1.0f), *out = tcalloc(n), *out_ref = tcalloc(n);
+        float *inp = trandn(&R, n, 2.0f), *w = trandn(&R, n, 1.0f), *out = tcalloc(n), *out_ref = tcalloc(n);
         inp[0] = 0.0f, inp[1] = -80.0f, inp[2] = 30.0f, inp[3] = -0.0f; /* the edges */
         for (size_t i = 4; i < n; i++) /* away from the kink at 0, for the finite differences */
             if (fabsf(inp[i]) < 0.05f) inp[i] = inp[i] < 0 ? -0.05f : 0.05f;
@@ -392,7 +368,7 @@ TEST(featuremap_vs_reference) {
         float *inplace = tdup(inp, n); /* out may equal inp */
         featuremap_forward(inplace, inplace, n, fm);
         CHECK(memcmp(inplace, out, n * sizeof *out) == 0, "%s in place", nm);
-        float *pre = randn(n, 1.0f), *d = tdup(pre, n), *d_ref = tdup(pre, n), *fresh = tcalloc(n);
+        float *pre = trandn(&R, n, 1.0f), *d = tdup(pre, n), *d_ref = tdup(pre, n), *fresh = tcalloc(n);
         featuremap_backward(d, inp, w, n, fm);
         ref_featuremap_backward(d_ref, inp, w, n, fm);
         CHECK_ARRAYS(nm, d, d_ref, n, 1e-6, 1e-7);
@@ -433,10 +409,10 @@ static den_fx den_setup(int B, int T, int H, int d, int dv, int causal, mask_kin
     size_t N = (size_t)B * T;
     f.nq = N * f.s.ldq, f.nk = N * f.s.ldk, f.nn = N * f.s.ldn, f.no = N * f.s.ldo, f.nz = N * H;
     f.valid = make_mask(mk, B, T);
-    f.fq = randn(f.nq, 1.0f), f.fk = randn(f.nk, 1.0f);
+    f.fq = trandn(&R, f.nq, 1.0f), f.fk = trandn(&R, f.nk, 1.0f);
     featuremap_forward(f.fq, f.fq, f.nq, FEATUREMAP_ELU1);
     featuremap_forward(f.fk, f.fk, f.nk, FEATUREMAP_ELU1);
-    f.num = randn(f.nn, 30.0f), f.w = randn(f.no, 1.0f), f.out = randn(f.no, 100.0f), f.z = randn(f.nz, 1.0f);
+    f.num = trandn(&R, f.nn, 30.0f), f.w = trandn(&R, f.no, 1.0f), f.out = trandn(&R, f.no, 100.0f), f.z = trandn(&R, f.nz, 1.0f);
     for (size_t i = 0; i < f.no; i++)
         if ((int)(i % f.s.ldo) >= H * dv) f.out[i] = 777.0f, f.w[i] = 0.0f;
     if (mk == MASK_PAD && B > 2) memset(f.num + 2 * (size_t)T * f.s.ldn, 0, (size_t)T * f.s.ldn * sizeof *f.num);
@@ -464,7 +440,7 @@ static void den_case(const char *name, int B, int T, int H, int d, int dv, int c
     if (clamp) CHECK(f.z[5 * (size_t)H] == LIN_DENOM_EPS, "%s: z of a zero feature row is clamped", name);
 
     size_t ng = f.nn + f.nq + f.nk;
-    float *pre = randn(ng, 1.0f), *g = tdup(pre, ng), *g_ref = tdup(pre, ng), *fresh = tcalloc(ng);
+    float *pre = trandn(&R, ng, 1.0f), *g = tdup(pre, ng), *g_ref = tdup(pre, ng), *fresh = tcalloc(ng);
     size_t ofs[3] = {0, f.nn, f.nn + f.nq}, len[3] = {f.nn, f.nq, f.nk};
     lin_denom_backward(&f.s, g, g + ofs[1], g + ofs[2], f.w, f.out, f.z, f.fq, f.fk, f.valid, f.scratch);
     ref_lin_denom_backward(&f.s, g_ref, g_ref + ofs[1], g_ref + ofs[2], f.w, f.num, f.fq, f.fk, f.valid);

@@ -50,12 +50,6 @@ static rng R;
 
 static void reseed(uint64_t stream) { rng_seed(&R, 20240607, stream); }
 
-static float *randn(size_t n, float std) {
-    float *x = tcalloc(n);
-    fill_normal(x, n, std, &R);
-    return x;
-}
-
 /* (c): got (backward run on a buffer pre-filled with pre) == pre + fresh (same backward run on
  * a zeroed buffer) */
 static void check_accum(const char *what, const float *got, const float *pre, const float *fresh, size_t n) {
@@ -93,12 +87,12 @@ static void embed_case(int N, int C, int V) {
     int32_t *tok = malloc((size_t)N * sizeof *tok);
     for (int n = 0; n < N; n++) tok[n] = (int32_t)rng_below(&R, (uint32_t)V); /* repeats when N > V */
     size_t nw = (size_t)V * C, no = (size_t)N * C;
-    float *wte = randn(nw, 1.0f), *w = randn(no, 1.0f), *out = tcalloc(no), *out_ref = tcalloc(no);
+    float *wte = trandn(&R, nw, 1.0f), *w = trandn(&R, no, 1.0f), *out = tcalloc(no), *out_ref = tcalloc(no);
     embed_forward(out, tok, wte, N, C);
     ref_embed_forward(out_ref, tok, wte, N, C);
     CHECK_ARRAYS("embed forward", out, out_ref, no, 0, 0);
 
-    float *pre = randn(nw, 1.0f), *d = tdup(pre, nw), *d_ref = tdup(pre, nw), *fresh = tcalloc(nw);
+    float *pre = trandn(&R, nw, 1.0f), *d = tdup(pre, nw), *d_ref = tdup(pre, nw), *fresh = tcalloc(nw);
     embed_backward(d, w, tok, N, C);
     ref_embed_backward(d_ref, w, tok, N, C);
     CHECK_ARRAYS("embed backward dwte", d, d_ref, nw, REF_RTOL, REF_ATOL);
@@ -129,13 +123,13 @@ static double linear_loss(void *ctx) {
 
 static void linear_case(int N, int IC, int OC, int bias) {
     size_t ni = (size_t)N * IC, nw = (size_t)OC * IC, no = (size_t)N * OC;
-    float *inp = randn(ni, 1.0f), *wt = randn(nw, 0.5f), *b = bias ? randn((size_t)OC, 1.0f) : NULL;
-    float *w = randn(no, 1.0f), *out = randn(no, 1.0f), *out_ref = tcalloc(no);
+    float *inp = trandn(&R, ni, 1.0f), *wt = trandn(&R, nw, 0.5f), *b = bias ? trandn(&R, (size_t)OC, 1.0f) : NULL;
+    float *w = trandn(&R, no, 1.0f), *out = trandn(&R, no, 1.0f), *out_ref = tcalloc(no);
     linear_forward(out, inp, wt, b, N, IC, OC); /* out pre-filled with garbage: must be overwritten */
     ref_linear_forward(out_ref, inp, wt, b, N, IC, OC);
     CHECK_ARRAYS("linear forward", out, out_ref, no, REF_RTOL, REF_ATOL);
 
-    float *pi = randn(ni, 1.0f), *pw = randn(nw, 1.0f), *pb = randn((size_t)OC, 1.0f);
+    float *pi = trandn(&R, ni, 1.0f), *pw = trandn(&R, nw, 1.0f), *pb = trandn(&R, (size_t)OC, 1.0f);
     float *di = tdup(pi, ni), *dw = tdup(pw, nw), *db = tdup(pb, (size_t)OC);
     float *di_ref = tdup(pi, ni), *dw_ref = tdup(pw, nw), *db_ref = tdup(pb, (size_t)OC);
     linear_backward(di, dw, bias ? db : NULL, w, inp, wt, N, IC, OC);
@@ -186,9 +180,9 @@ static double ln_loss(void *ctx) {
 
 static void layernorm_case(int N, int C) {
     size_t n = (size_t)N * C;
-    float *inp = randn(n, 2.0f);
+    float *inp = trandn(&R, n, 2.0f);
     for (size_t i = 0; i < n; i++) inp[i] += 0.5f; /* a non-zero mean */
-    float *g = randn((size_t)C, 0.3f), *b = randn((size_t)C, 0.3f), *w = randn(n, 1.0f);
+    float *g = trandn(&R, (size_t)C, 0.3f), *b = trandn(&R, (size_t)C, 0.3f), *w = trandn(&R, n, 1.0f);
     for (int c = 0; c < C; c++) g[c] += 1.0f;
     float *out = tcalloc(n), *mean = tcalloc((size_t)N), *rstd = tcalloc((size_t)N);
     float *out_ref = tcalloc(n), *mean_ref = tcalloc((size_t)N), *rstd_ref = tcalloc((size_t)N);
@@ -198,7 +192,7 @@ static void layernorm_case(int N, int C) {
     CHECK_ARRAYS("layernorm mean", mean, mean_ref, (size_t)N, REF_RTOL, REF_ATOL);
     CHECK_ARRAYS("layernorm rstd", rstd, rstd_ref, (size_t)N, REF_RTOL, REF_ATOL);
 
-    float *pi = randn(n, 1.0f), *pg = randn((size_t)C, 1.0f), *pb = randn((size_t)C, 1.0f);
+    float *pi = trandn(&R, n, 1.0f), *pg = trandn(&R, (size_t)C, 1.0f), *pb = trandn(&R, (size_t)C, 1.0f);
     float *di = tdup(pi, n), *dg = tdup(pg, (size_t)C), *db = tdup(pb, (size_t)C);
     float *di_ref = tdup(pi, n), *dg_ref = tdup(pg, (size_t)C), *db_ref = tdup(pb, (size_t)C);
     layernorm_backward(di, dg, db, w, inp, g, mean, rstd, N, C);
@@ -255,11 +249,11 @@ static double residual_loss(void *ctx) {
 }
 
 static void gelu_case(size_t n) {
-    float *x = randn(n, 2.0f), *w = randn(n, 1.0f), *out = tcalloc(n), *out_ref = tcalloc(n);
+    float *x = trandn(&R, n, 2.0f), *w = trandn(&R, n, 1.0f), *out = tcalloc(n), *out_ref = tcalloc(n);
     gelu_forward(out, x, n);
     ref_gelu_forward(out_ref, x, n);
     CHECK_ARRAYS("gelu forward", out, out_ref, n, REF_RTOL, REF_ATOL);
-    float *pre = randn(n, 1.0f), *d = tdup(pre, n), *d_ref = tdup(pre, n), *fresh = tcalloc(n);
+    float *pre = trandn(&R, n, 1.0f), *d = tdup(pre, n), *d_ref = tdup(pre, n), *fresh = tcalloc(n);
     gelu_backward(d, x, w, n);
     ref_gelu_backward(d_ref, x, w, n);
     CHECK_ARRAYS("gelu backward", d, d_ref, n, REF_RTOL, REF_ATOL);
@@ -288,11 +282,11 @@ TEST(ops_gelu) {
 }
 
 static void residual_case(size_t n) {
-    float *a = randn(n, 1.0f), *b = randn(n, 1.0f), *w = randn(n, 1.0f), *out = tcalloc(n), *out_ref = tcalloc(n);
+    float *a = trandn(&R, n, 1.0f), *b = trandn(&R, n, 1.0f), *w = trandn(&R, n, 1.0f), *out = tcalloc(n), *out_ref = tcalloc(n);
     residual_forward(out, a, b, n);
     ref_residual_forward(out_ref, a, b, n);
     CHECK_ARRAYS("residual forward", out, out_ref, n, 0, 0);
-    float *pa = randn(n, 1.0f), *pb = randn(n, 1.0f);
+    float *pa = trandn(&R, n, 1.0f), *pb = trandn(&R, n, 1.0f);
     float *da = tdup(pa, n), *db = tdup(pb, n), *da_ref = tdup(pa, n), *db_ref = tdup(pb, n);
     float *fa = tcalloc(n), *fb = tcalloc(n);
     residual_backward(da, db, w, n);
@@ -342,7 +336,7 @@ static void xent_case(int N, int V, int ignore) {
         count += tgt[i] >= 0;
     }
     CHECK(xent_count(tgt, N) == count, "xent_count %d, want %d", xent_count(tgt, N), count);
-    float *logits = randn(n, 2.0f), *lse = tcalloc((size_t)N), *lse_ref = tcalloc((size_t)N);
+    float *logits = trandn(&R, n, 2.0f), *lse = tcalloc((size_t)N), *lse_ref = tcalloc((size_t)N);
     double loss = xent_forward(lse, logits, tgt, N, V);
     double loss_ref = ref_xent_forward(lse_ref, logits, tgt, N, V);
     CHECK_CLOSE(loss, loss_ref, 1e-6, 1e-7, "xent loss vs reference");
@@ -350,7 +344,7 @@ static void xent_case(int N, int V, int ignore) {
     if (!count) CHECK(loss == 0.0, "all targets ignored: loss %g, want 0", loss);
 
     const float dloss = 0.7f;
-    float *pre = randn(n, 1.0f), *d = tdup(pre, n), *d_ref = tdup(pre, n), *fresh = tcalloc(n);
+    float *pre = trandn(&R, n, 1.0f), *d = tdup(pre, n), *d_ref = tdup(pre, n), *fresh = tcalloc(n);
     xent_backward(d, logits, lse, tgt, N, V, dloss);
     ref_xent_backward(d_ref, logits, tgt, N, V, dloss);
     CHECK_ARRAYS("xent backward", d, d_ref, n, REF_RTOL, REF_ATOL);
@@ -403,11 +397,11 @@ static void meanpool_case(int B, int T, int C, int masked) {
             for (int t = 0; t < T; t++)
                 valid[b * T + t] = b % 3 == 0 ? 1 : b % 3 == 1 ? (t % 2 == 0 && t < T - 2) : 0;
     }
-    float *inp = randn(ni, 1.0f), *w = randn(no, 1.0f), *out = randn(no, 1.0f), *out_ref = tcalloc(no);
+    float *inp = trandn(&R, ni, 1.0f), *w = trandn(&R, no, 1.0f), *out = trandn(&R, no, 1.0f), *out_ref = tcalloc(no);
     meanpool_forward(out, inp, valid, B, T, C);
     ref_meanpool_forward(out_ref, inp, valid, B, T, C);
     CHECK_ARRAYS("meanpool forward", out, out_ref, no, REF_RTOL, REF_ATOL);
-    float *pre = randn(ni, 1.0f), *d = tdup(pre, ni), *d_ref = tdup(pre, ni), *fresh = tcalloc(ni);
+    float *pre = trandn(&R, ni, 1.0f), *d = tdup(pre, ni), *d_ref = tdup(pre, ni), *fresh = tcalloc(ni);
     meanpool_backward(d, w, valid, B, T, C);
     ref_meanpool_backward(d_ref, w, valid, B, T, C);
     CHECK_ARRAYS("meanpool backward", d, d_ref, ni, REF_RTOL, REF_ATOL);
@@ -460,25 +454,6 @@ static void check_lse(const float *got, const float *want, size_t n) {
     }
 }
 
-typedef enum mask_kind { MASK_NONE, MASK_PAD } mask_kind;
-
-/* MASK_PAD: batch 0 all valid; batch 1 first token and the last third padded (so under causal
- * attention query 0 sees no key); batch 2 entirely padded (no query sees a key); batch 3+ the
- * last token padded. */
-static uint8_t *make_mask(mask_kind mk, int B, int T) {
-    if (mk == MASK_NONE) return NULL;
-    uint8_t *valid = malloc((size_t)B * T);
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            uint8_t v = 1;
-            if (b == 1) v = t != 0 && t < T - T / 3;
-            if (b == 2) v = 0;
-            if (b >= 3) v = t != T - 1;
-            valid[(size_t)b * T + t] = v;
-        }
-    return valid;
-}
-
 static void attn_case(const char *name, int B, int T, int H, int dqk, int dv, int causal, mask_kind mk,
                       int fused, int gap, const attn_bias *bias) {
     attn_shape s = {.B = B, .T = T, .H = H, .dqk = dqk, .dv = dv, .causal = causal,
@@ -497,10 +472,10 @@ static void attn_case(const char *name, int B, int T, int H, int dqk, int dv, in
     f.s = s;
     f.no = N * s.ldo;
     f.valid = make_mask(mk, B, T);
-    f.in = randn(f.nin, 1.0f);
+    f.in = trandn(&R, f.nin, 1.0f);
     size_t kofs = fused ? (size_t)H * dqk : N * s.ldq, vofs = fused ? 2 * (size_t)H * dqk : 2 * N * s.ldq;
     f.q = f.in, f.k = f.in + kofs, f.v = f.in + vofs;
-    f.w = randn(f.no, 1.0f);
+    f.w = trandn(&R, f.no, 1.0f);
     f.o = tcalloc(f.no);
     float *o_ref = tcalloc(f.no);
     for (size_t i = 0; i < f.no; i++) /* o's gaps hold a sentinel and carry no loss weight */
@@ -522,7 +497,7 @@ static void attn_case(const char *name, int B, int T, int H, int dqk, int dv, in
                 CHECK(f.o[(2 * (size_t)T + t) * s.ldo + i] == 0.0f, "%s: o of a query with no key", name);
 
     /* (a) backward vs reference and (c) accumulation, with pre-filled gradients (gaps too) */
-    float *pre = randn(f.nin, 1.0f), *d = tdup(pre, f.nin), *d_ref = tdup(pre, f.nin), *fresh = tcalloc(f.nin);
+    float *pre = trandn(&R, f.nin, 1.0f), *d = tdup(pre, f.nin), *d_ref = tdup(pre, f.nin), *fresh = tcalloc(f.nin);
     float *dq = d + (f.q - f.in), *dk = d + (f.k - f.in), *dv_ = d + (f.v - f.in);
     attn_softmax.backward(&s, dq, dk, dv_, f.w, f.o, f.saved, f.q, f.k, f.v, f.valid, f.scratch);
     ref_attn_softmax_backward(&s, d_ref + (f.q - f.in), d_ref + (f.k - f.in), d_ref + (f.v - f.in), f.w, f.q,

@@ -68,24 +68,7 @@ static int fx_lrpe(const report_fx *f, const char *env, const char *args, char *
 static char *slurp(const report_fx *f, const char *rel, size_t *len) {
     char path[PATH_MAX + 256];
     snprintf(path, sizeof path, "%s/%s", f->dir, rel);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, fp)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *b = realloc(buf, 2 * cap + 1);
-            if (!b) free(buf);
-            buf = b;
-            cap *= 2;
-        }
-    }
-    fclose(fp);
-    if (buf) buf[n] = 0;
-    if (len) *len = n;
-    return buf;
+    return test_slurp(path, len);
 }
 
 /* ---------------------------------------------------------------- the database */
@@ -428,7 +411,7 @@ TEST(report_refuses_bad_usage) {
     FILE *fp = fopen(path, "w");
     if (fp) fclose(fp);
     rc = fx_lrpe(&f, NULL, "report --out blocker/rep", out, sizeof out);
-    CHECK(rc == 1 && strstr(out, "cannot create blocker/rep"), "unwritable output: %d %s", rc, out);
+    CHECK(rc == 1 && strstr(out, "cannot create folder blocker/rep"), "unwritable output: %d %s", rc, out);
     fx_close(&f);
 }
 

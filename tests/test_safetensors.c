@@ -17,19 +17,6 @@ static const char *tmp_path(char *buf, size_t len, const char *suffix) {
     return buf;
 }
 
-/* reads a whole file into a malloc'd buffer; *len gets its size */
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
-    *len = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
-
 /* a file image from a header string (its length written in front) and data_len data bytes
  * (filled with a counter); the caller frees it */
 static unsigned char *image(const char *header, size_t data_len, size_t *len) {
@@ -97,7 +84,7 @@ TEST(safetensors_round_trip) {
     CHECK(st_write(path, t, n, meta, 2, err, sizeof err) == 0, "write: %s", err);
 
     size_t len;
-    unsigned char *raw = slurp(path, &len);
+    unsigned char *raw = (unsigned char *)test_slurp(path, &len);
     CHECK(raw && len >= 8, "file written");
     if (!raw || len < 8) return;
     uint64_t hlen = 0;
@@ -159,7 +146,7 @@ TEST(safetensors_refuses_truncated) {
     int n = sample_tensors(t);
     CHECK(st_write(path, t, n, NULL, 0, err, sizeof err) == 0, "write: %s", err);
     size_t len;
-    unsigned char *raw = slurp(path, &len);
+    unsigned char *raw = (unsigned char *)test_slurp(path, &len);
     if (!raw) return;
     /* every proper prefix of a valid file is refused */
     int accepted = 0;
