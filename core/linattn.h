@@ -1,6 +1,6 @@
 /* The pieces of linear attention around the kernel (attn_linear in attention.h): the feature map
  * phi applied to q and k before any relative encoding, and the "denominator" normaliser applied
- * to the kernel's numerator after it (encodings.md, section 4).
+ * to the kernel's numerator after it (docs/encodings.md §4).
  * Conventions of ops.h: outputs first, dims last, every backward ACCUMULATES (+=). */
 #ifndef LRPE_LINATTN_H
 #define LRPE_LINATTN_H

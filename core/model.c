@@ -366,8 +366,10 @@ static const float *attention_forward(model *m, int l) {
     }
     if (m->rel_qk) {
         const int ldo = c->heads * m->dqk;
-        m->rel->vt->qk_forward(m->rel, l, m->param, 0, A(la->qe), ldo, q, ld, b->pos, N);
-        m->rel->vt->qk_forward(m->rel, l, m->param, 1, A(la->ke), ldo, k, ld, b->pos, N);
+        pe_qk_rows rq = {.layer = l, .which = 0, .N = N, .pos = b->pos, .ld_in = ld, .ld_out = ldo}, rk = rq;
+        rk.which = 1;
+        m->rel->vt->qk_forward(m->rel, &rq, m->param, q, A(la->qe));
+        m->rel->vt->qk_forward(m->rel, &rk, m->param, k, A(la->ke));
         q = A(la->qe), k = A(la->ke);
     }
     attn_shape sh = attn_shape_for(m, b->B, b->T);
@@ -426,8 +428,10 @@ static void attention_backward(model *m, int l, const float *datt, float *dqkv) 
         const float *qin = m->linear ? A(la->fq) : qkv, *kin = m->linear ? A(la->fk) : qkv + C;
         float *dqin = m->linear ? dfq : dqkv, *dkin = m->linear ? dfk : dqkv + C;
         const int ld = m->linear ? C : 3 * C, ldo = c->heads * m->dqk;
-        m->rel->vt->qk_backward(m->rel, l, m->param, m->grad, 0, dqin, ld, dq, ldo, qin, ld, b->pos, N);
-        m->rel->vt->qk_backward(m->rel, l, m->param, m->grad, 1, dkin, ld, dk, ldo, kin, ld, b->pos, N);
+        pe_qk_rows rq = {.layer = l, .which = 0, .N = N, .pos = b->pos, .ld_in = ld, .ld_out = ldo}, rk = rq;
+        rk.which = 1;
+        m->rel->vt->qk_backward(m->rel, &rq, m->param, m->grad, qin, dq, dqin);
+        m->rel->vt->qk_backward(m->rel, &rk, m->param, m->grad, kin, dk, dkin);
     }
     if (m->linear) {
         featuremap_backward_rows(dqkv, 3 * C, qkv, 3 * C, dfq, C, N, C, m->phi);
@@ -435,11 +439,14 @@ static void attention_backward(model *m, int l, const float *datt, float *dqkv) 
     }
 }
 
-double model_forward(model *m, const model_batch *b) {
+int model_forward(model *m, const model_batch *b, double *loss, char *err, size_t errlen) {
     const model_config *c = &m->cfg;
-    if (b->B > c->max_batch || b->T > c->max_seq || b->B < 1 || b->T < 1) return -1.0;
-    if (!b->pos && c->pos_rank != 1) return -1.0;
-    if (c->input_dim ? !b->inputs : !b->tokens) return -1.0;
+    if (b->B > c->max_batch || b->T > c->max_seq || b->B < 1 || b->T < 1)
+        return errf(err, errlen, "model: a batch of %d x %d tokens does not fit the model's %d x %d", b->B, b->T,
+                    c->max_batch, c->max_seq);
+    if (!b->pos && c->pos_rank != 1) return errf(err, errlen, "model: 2-D positions are needed and the batch has none");
+    if (c->input_dim ? !b->inputs : !b->tokens)
+        return errf(err, errlen, "model: the batch has no %s", c->input_dim ? "input vectors" : "tokens");
     m->batch = *b;
     if (!b->pos) { /* 1-D positions 0..T-1 in every row */
         for (int n = 0; n < b->B * b->T; n++) m->default_pos[n] = n % b->T;
@@ -481,8 +488,8 @@ double model_forward(model *m, const model_batch *b) {
         rows = B;
     }
     linear_forward(A(m->ta.logits), feat, P(m->top.head_w), P(m->top.head_b), rows, C, c->n_out);
-    if (!b->targets) return 0.0;
-    return xent_forward(A(m->ta.lse), A(m->ta.logits), b->targets, rows, c->n_out);
+    *loss = b->targets ? xent_forward(A(m->ta.lse), A(m->ta.logits), b->targets, rows, c->n_out) : 0.0;
+    return 0;
 }
 
 const float *model_logits(const model *m) { return m->act + m->ta.logits; }

@@ -73,16 +73,17 @@ double model_train_flops_per_token(const model *m, int T);
 /* Initialises every parameter from the seed (see tt_init_params). */
 void model_init(model *m, uint64_t seed);
 
-/* Forward pass; returns the mean cross-entropy over non-ignored targets (0 if targets is NULL).
- * Returns -1 without computing when B or T exceed the sizes the model was built for, or when a
- * 2-D model gets no positions. */
-double model_forward(model *m, const model_batch *b);
-/* Logits of the last forward: [B*T, n_out] for lm, [B, n_out] for classification. */
+/* Forward pass: *loss = the mean cross-entropy over non-ignored targets (0 when targets is NULL).
+ * Returns 0, or -1 with the reason in err (may be NULL) and nothing computed when the batch does not
+ * fit the model: B or T above the sizes it was built for, a 2-D model without positions, no tokens
+ * (or input vectors). */
+int model_forward(model *m, const model_batch *b, double *loss, char *err, size_t errlen)
+    __attribute__((warn_unused_result));/* Logits of the last forward: [B*T, n_out] for lm, [B, n_out] for classification. */
 const float *model_logits(const model *m);
 
 /* Zeroes the gradients (once per step). */
 void model_zero_grad(model *m);
-/* Backward of the last forward's mean loss; ACCUMULATES into the gradients. */
+/* Backward of the last (successful) forward's mean loss; ACCUMULATES into the gradients. */
 void model_backward(model *m);
 
 #endif

@@ -11,7 +11,8 @@ typedef struct rng { uint64_t s[4]; } rng;
 
 /* Seeds r for the stream `stream` of the run seed `seed`. */
 void rng_seed(rng *r, uint64_t seed, uint64_t stream);
-/* A stream id from a name (64-bit FNV-1a), for rng_seed. */
+/* A stream id from a name (64-bit FNV-1a), for rng_seed. Not a checksum: part of the seeding contract
+ * (every initial weight and data order depends on it), so it stays as it is. */
 uint64_t rng_stream_id(const char *name);
 /* Next 64 random bits. */
 uint64_t rng_next(rng *r);

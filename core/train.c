@@ -22,15 +22,16 @@ void trainer_free(trainer *tr) {
     tr->adam_m = tr->adam_v = NULL;
 }
 
-double trainer_step(trainer *tr, const model_batch *b, float lr, float clip, double *gnorm) {
+int trainer_step(trainer *tr, const model_batch *b, float lr, float clip, double *loss, double *gnorm, char *err,
+                 size_t errlen) {
     model *m = tr->m;
     const tensor_table *tt = model_param_table(m);
     model_zero_grad(m);
-    double loss = model_forward(m, b);
+    if (model_forward(m, b, loss, err, errlen)) return -1;
     model_backward(m);
     double norm = grad_clip(model_grads(m), tt->total, clip);
     if (gnorm) *gnorm = norm;
     tr->step++;
     adamw_step(model_params(m), model_grads(m), tr->adam_m, tr->adam_v, tt, &tr->adam, lr, tr->step);
-    return loss;
+    return 0;
 }

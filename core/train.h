@@ -18,7 +18,9 @@ int trainer_init(trainer *tr, model *m, const adamw_config *adam);
 void trainer_free(trainer *tr);
 
 /* zero grads -> forward -> backward -> clip the gradient norm to clip (<= 0: off) -> AdamW at lr.
- * Returns the batch loss (before the update); *gnorm (may be NULL) gets the pre-clip norm. */
-double trainer_step(trainer *tr, const model_batch *b, float lr, float clip, double *gnorm);
+ * Returns 0 with *loss the batch loss (before the update) and *gnorm (may be NULL) the pre-clip
+ * norm, or -1 with err (may be NULL) when the batch does not fit the model: nothing is updated. */
+int trainer_step(trainer *tr, const model_batch *b, float lr, float clip, double *loss, double *gnorm, char *err,
+                 size_t errlen) __attribute__((warn_unused_result));
 
 #endif

@@ -30,16 +30,15 @@ static void cos_angle(const pe *e, const int32_t *p, double *s, double *c) {
 }
 
 /* out[n, h*2d + j] = x_j sin, out[n, h*2d + d + j] = x_j cos. */
-static void cos_qk_forward(const pe *e, int layer, const float *params, int which, float *out, int ldo,
-                           const float *in, int ldi, const int32_t *pos, int N) {
+static void cos_qk_forward(const pe *e, const pe_qk_rows *r, const float *params, const float *in, float *out) {
     const int d = e->dims.head_dim, H = e->dims.heads;
-#pragma omp parallel for schedule(static) if ((long)N * H * d >= PE_PAR_MIN)
-    for (int n = 0; n < N; n++) {
+#pragma omp parallel for schedule(static) if ((long)r->N * H * d >= PE_PAR_MIN)
+    for (int n = 0; n < r->N; n++) {
         double s, c;
-        cos_angle(e, pos + (size_t)n * e->dims.pos_rank, &s, &c);
+        cos_angle(e, r->pos + (size_t)n * e->dims.pos_rank, &s, &c);
         for (int h = 0; h < H; h++) {
-            const float *x = in + (size_t)n * ldi + (size_t)h * d;
-            float *y = out + (size_t)n * ldo + (size_t)h * 2 * d;
+            const float *x = in + (size_t)n * r->ld_in + (size_t)h * d;
+            float *y = out + (size_t)n * r->ld_out + (size_t)h * 2 * d;
             for (int j = 0; j < d; j++) {
                 y[j] = (float)(x[j] * s);
                 y[d + j] = (float)(x[j] * c);
@@ -49,17 +48,16 @@ static void cos_qk_forward(const pe *e, int layer, const float *params, int whic
 }
 
 /* din_j += dy_j sin + dy_{d+j} cos. */
-static void cos_qk_backward(const pe *e, int layer, const float *params, float *grads, int which,
-                            float *din, int lddin, const float *dout, int lddout, const float *in, int ldi,
-                            const int32_t *pos, int N) {
+static void cos_qk_backward(const pe *e, const pe_qk_rows *r, const float *params, float *grads, const float *in,
+                            const float *dout, float *din) {
     const int d = e->dims.head_dim, H = e->dims.heads;
-#pragma omp parallel for schedule(static) if ((long)N * H * d >= PE_PAR_MIN)
-    for (int n = 0; n < N; n++) {
+#pragma omp parallel for schedule(static) if ((long)r->N * H * d >= PE_PAR_MIN)
+    for (int n = 0; n < r->N; n++) {
         double s, c;
-        cos_angle(e, pos + (size_t)n * e->dims.pos_rank, &s, &c);
+        cos_angle(e, r->pos + (size_t)n * e->dims.pos_rank, &s, &c);
         for (int h = 0; h < H; h++) {
-            const float *dy = dout + (size_t)n * lddout + (size_t)h * 2 * d;
-            float *dx = din + (size_t)n * lddin + (size_t)h * d;
+            const float *dy = dout + (size_t)n * r->ld_out + (size_t)h * 2 * d;
+            float *dx = din + (size_t)n * r->ld_in + (size_t)h * d;
             for (int j = 0; j < d; j++) dx[j] += (float)(dy[j] * s + dy[d + j] * c);
         }
     }

@@ -151,8 +151,9 @@ static void tok_init(const lrpe *L, const float *th, const int32_t *p, int layer
 /* ------------------------------------------------------------------ forward */
 
 /* out[n, h*W:(h+1)*W] = core(P in[n, h*d:(h+1)*d]) at pos[n], W = qk_dim. */
-void lrpe_qk_forward(const pe *e, int layer, const float *params, int which, float *out, int ldo,
-                     const float *in, int ldi, const int32_t *pos, int N) {
+void lrpe_qk_forward(const pe *e, const pe_qk_rows *r, const float *params, const float *in, float *out) {
+    const int layer = r->layer, N = r->N, ldi = r->ld_in, ldo = r->ld_out;
+    const int32_t *pos = r->pos;
     const lrpe *L = (const lrpe *)e;
     const int d = e->dims.head_dim, H = e->dims.heads, R = e->dims.pos_rank;
     const int W = L->core->out_mult * d;
@@ -230,9 +231,10 @@ static void grad_range(const lrpe *L, int layer, const float *th, const float *u
 /* din += d out / d in . dout; theta and v gradients += theirs (only when learned). The parameter
  * gradients are summed per fixed chunk of tokens (the chunks depend on N and the dims, never on
  * the thread count), then over the chunks in order: bitwise the same for any thread count. */
-void lrpe_qk_backward(const pe *e, int layer, const float *params, float *grads, int which, float *din,
-                      int lddin, const float *dout, int lddout, const float *in, int ldi,
-                      const int32_t *pos, int N) {
+void lrpe_qk_backward(const pe *e, const pe_qk_rows *r, const float *params, float *grads, const float *in,
+                      const float *dout, float *din) {
+    const int layer = r->layer, N = r->N, ldi = r->ld_in, lddin = r->ld_in, lddout = r->ld_out;
+    const int32_t *pos = r->pos;
     const lrpe *L = (const lrpe *)e;
     const int d = e->dims.head_dim, H = e->dims.heads, F = L->F, W = L->core->out_mult * d;
     const float *th = theta_of(L, layer, params);

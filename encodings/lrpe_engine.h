@@ -76,11 +76,9 @@ void lrpe_destroy(pe *e);
 int lrpe_add_params(pe *e, tensor_table *tt);
 void lrpe_init_params(const pe *e, const tensor_table *tt, float *params);
 int lrpe_qk_dim(const pe *e);
-void lrpe_qk_forward(const pe *e, int layer, const float *params, int which, float *out, int ldo,
-                     const float *in, int ldi, const int32_t *pos, int N);
-void lrpe_qk_backward(const pe *e, int layer, const float *params, float *grads, int which, float *din,
-                      int lddin, const float *dout, int lddout, const float *in, int ldi,
-                      const int32_t *pos, int N);
+void lrpe_qk_forward(const pe *e, const pe_qk_rows *r, const float *params, const float *in, float *out);
+void lrpe_qk_backward(const pe *e, const pe_qk_rows *r, const float *params, float *grads, const float *in,
+                      const float *dout, float *din);
 
 /* The vtable fields every engine-based encoding shares (designated initializers, for use inside a
  * pe_vtable definition next to its name, summary, hooks, attentions, keys and create). */

@@ -35,19 +35,17 @@ static void none_embed_backward(const pe *e, const float *params, float *grads, 
 static int none_qk_dim(const pe *e) { return e->dims.head_dim; }
 
 /* out = in, per head of each row. */
-static void none_qk_forward(const pe *e, int layer, const float *params, int which, float *out, int ldo,
-                            const float *in, int ldi, const int32_t *pos, int N) {
-    const int w = e->dims.heads * e->dims.head_dim;
-    for (int n = 0; n < N; n++) memmove(out + (size_t)n * ldo, in + (size_t)n * ldi, (size_t)w * sizeof *out);
+static void none_qk_forward(const pe *e, const pe_qk_rows *r, const float *params, const float *in, float *out) {
+    const size_t w = (size_t)e->dims.heads * e->dims.head_dim;
+    for (int n = 0; n < r->N; n++) memmove(out + (size_t)n * r->ld_out, in + (size_t)n * r->ld_in, w * sizeof *out);
 }
 
 /* din += dout. */
-static void none_qk_backward(const pe *e, int layer, const float *params, float *grads, int which,
-                             float *din, int lddin, const float *dout, int lddout, const float *in, int ldi,
-                             const int32_t *pos, int N) {
+static void none_qk_backward(const pe *e, const pe_qk_rows *r, const float *params, float *grads, const float *in,
+                             const float *dout, float *din) {
     const int w = e->dims.heads * e->dims.head_dim;
-    for (int n = 0; n < N; n++)
-        for (int i = 0; i < w; i++) din[(size_t)n * lddin + i] += dout[(size_t)n * lddout + i];
+    for (int n = 0; n < r->N; n++)
+        for (int i = 0; i < w; i++) din[(size_t)n * r->ld_in + i] += dout[(size_t)n * r->ld_out + i];
 }
 
 const pe_vtable pe_none_vt = {

@@ -1,5 +1,5 @@
 /* Positional encodings: one interface, one static registry (pe_lookup), one file per encoding.
- * The math is ../shared/spec/encodings.md. An encoding has up to three hook points:
+ * The math is docs/encodings.md (cited as §N). An encoding has up to three hook points:
  *   EMBED  absolute: out = tok_emb * embed_scale + table[pos]       (none, sinusoidal, learned)
  *   QK     per-token transform of q and k, may widen them            (rope, lrpe-*, permuteformer,
  *          (unitary, cosformer: 2 x head_dim)                         cosformer)
@@ -54,7 +54,7 @@
 #include "arena.h"
 
 /* Largest head_dim (d_model / heads) an encoding accepts: per-thread vectors of this size live on
- * the stack. pe_create refuses larger head dims, and the spec checks refuse them when read. */
+ * the stack. pe_create refuses larger head dims, and `lrpe run` refuses them when it reads a spec. */
 #define PE_MAX_HEAD_DIM 512
 
 enum { PE_HOOK_EMBED = 1u, PE_HOOK_QK = 2u, PE_HOOK_SCORE = 4u, PE_HOOK_DECAY = 8u };
@@ -84,6 +84,16 @@ typedef struct pe_dims {
 
 typedef struct pe pe; /* an instance: vtable, dims, options, and its parameter indices */
 
+/* The rows a QK transform (q or k of one layer) works on: N rows of H heads, row n at positions
+ * pos[n * pos_rank ...]; which = 0 for q, 1 for k (informational: every encoding encodes q and k
+ * with the same function). The input side (in, din) has rows ld_in floats apart, head h at
+ * h * head_dim; the output side (out, dout) rows ld_out apart, head h at h * qk_dim. */
+typedef struct pe_qk_rows {
+    int layer, which, N;
+    const int32_t *pos;
+    int ld_in, ld_out;
+} pe_qk_rows;
+
 typedef struct pe_vtable {
     const char *name, *summary;
     unsigned hooks;          /* PE_HOOK_* bits */
@@ -109,15 +119,11 @@ typedef struct pe_vtable {
 
     /* QK: per-head output width for input width head_dim (head_dim or 2*head_dim). */
     int (*qk_dim)(const pe *e);
-    /* out = encode(in) for layer `layer`, which = 0 for q, 1 for k; N rows of H heads. Every
-     * encoding encodes q and k with the same function (spec section 1), so `which` is
-     * informational; out must not overlap in. */
-    void (*qk_forward)(const pe *e, int layer, const float *params, int which, float *out, int ldo,
-                       const float *in, int ldi, const int32_t *pos, int N);
+    /* out = encode(in) over the rows r describes; out must not overlap in. */
+    void (*qk_forward)(const pe *e, const pe_qk_rows *r, const float *params, const float *in, float *out);
     /* din += d encode / d in . dout; parameter grads += d / d params. */
-    void (*qk_backward)(const pe *e, int layer, const float *params, float *grads, int which,
-                        float *din, int lddin, const float *dout, int lddout, const float *in,
-                        int ldi, const int32_t *pos, int N);
+    void (*qk_backward)(const pe *e, const pe_qk_rows *r, const float *params, float *grads, const float *in,
+                        const float *dout, float *din);
 
     /* SCORE (softmax only, fixed, no gradient): row[t] += bias(h, qpos, kpos[t]) for t < nk,
      * kpos strided by pos_rank; added to the already scaled scores; thread-safe. */
@@ -158,7 +164,7 @@ int pe_create(pe **out, const char *name, const pe_options *o, const pe_dims *d,
               size_t errlen);
 void pe_destroy(pe *e);
 
-/* The position a coordinate pair/index uses, for 1-D or 2-D positions (see spec section 5):
+/* The position a coordinate pair/index uses, for 1-D or 2-D positions (docs/encodings.md §5):
  * 1-D: pos[0]; 2-D with axes sum: row + col; with axes split: row for the first half of the
  * frequencies (j < half), col for the second half. */
 static inline int pe_axis_pos(const pe *e, const int32_t *pos, int j, int half) {

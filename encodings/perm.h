@@ -1,6 +1,6 @@
 /* A fixed random permutation pi applied s times, by cycle decomposition: pi^s(i) in O(1) for any
  * s (negative too), with no table and no cap on s; and the LRPE permutation core built on it
- * (y_s[j] = x~[pi^s(j)], spec section 2), shared by lrpe-permutation and permuteformer. */
+ * (y_s[j] = x~[pi^s(j)], docs/encodings.md §2), shared by lrpe-permutation and permuteformer. */
 #ifndef LRPE_PERM_H
 #define LRPE_PERM_H
 

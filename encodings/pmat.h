@@ -1,5 +1,5 @@
 /* The orthogonal matrix P that the LRPE family applies to phi(q), phi(k) before its positional
- * core (spec section 2): identity, Householder I - 2 u u^T with u = v/(||v|| + 1e-6), the
+ * core (docs/encodings.md §2): identity, Householder I - 2 u u^T with u = v/(||v|| + 1e-6), the
  * orthonormal DCT-II over the head dim, or the odd-even interleave. All act on one head vector
  * of d floats; the Householder vector u is computed once per call by pmat_unit. */
 #ifndef LRPE_PMAT_H

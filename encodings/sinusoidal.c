@@ -1,5 +1,5 @@
 /* sinusoidal (absolute, Vaswani et al.): out = tok * sqrt(C) + pe[pos], C = d_model.
- * Layout (two halves, spec section 3): for a table of width w, h = floor(w/2),
+ * Layout (two halves, docs/encodings.md §3): for a table of width w, h = floor(w/2),
  * f_i = 10000^(-2i/w): channel i < h holds sin(pos f_i), channel h + i holds cos(pos f_i); an odd
  * w leaves its last channel 0. 1-D: one table of width C. 2-D: channels [0, C/2) hold the table of
  * the row (width C/2) and channels [C/2, C) that of the column (width C - C/2).

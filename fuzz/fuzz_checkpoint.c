@@ -2,13 +2,13 @@
  * and b [3], their AdamW moments, one RNG ("train") and a data cursor of up to 16 bytes. The input
  * is written to a file in the process's temporary folder and loaded.
  *
- * A checksum of the written form ("fnv1a64:" and 16 hex digits) is first set to the one the file's
+ * A checksum of the written form ("sha256:" and 64 hex digits) is first set to the one the file's
  * contents have (ckpt_checksum), so a mutated file gets past the checksum to the checks
  * behind it; a checksum of any other form is left as it is (and refused).
  *
  * The seed corpus holds real checkpoints of this model, written by ckpt_save. To regenerate them
  * (e.g. after a format change):
- *   LRPE_FUZZ_WRITE_SEEDS=fuzz/corpus/checkpoint build/fuzz/fuzz_checkpoint
+ *   rm fuzz/corpus/checkpoint/valid-* && LRPE_FUZZ_WRITE_SEEDS=fuzz/corpus/checkpoint build/fuzz/fuzz_checkpoint
  * writes valid-*.safetensors there and exits. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +86,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 /* Sets the checksum in buf's header to the contents' one when the file parses and holds a checksum
  * of the written form (see the header comment). */
 static void fix_checksum(uint8_t *buf, size_t size) {
-    static const char key[] = "\"checksum\":\"fnv1a64:";
+    static const char key[] = "\"checksum\":\"sha256:";
+    enum { KEY = sizeof key - 1, PREFIX = sizeof "sha256:" - 1, DIGITS = CKPT_CHECKSUM_LEN - 1 - PREFIX };
     st_file *f;
     char err[512], sum[CKPT_CHECKSUM_LEN];
     if (st_parse(&f, buf, size, "fuzz", err, sizeof err)) return;
@@ -95,8 +96,8 @@ static void fix_checksum(uint8_t *buf, size_t size) {
     uint64_t header = 0;
     for (int i = 0; i < 8; i++) header |= (uint64_t)buf[i] << (8 * i); /* parsed: 8 + header <= size */
     uint8_t *at = memmem(buf + 8, (size_t)header, key, sizeof key - 1);
-    if (!at || (size_t)(at - buf) + sizeof key - 1 + 17 > 8 + header || at[sizeof key - 1 + 16] != '"') return;
-    memcpy(at + sizeof key - 1, sum + 8, 16); /* the hex digits after "fnv1a64:" */
+    if (!at || (size_t)(at - buf) + KEY + DIGITS + 1 > 8 + header || at[KEY + DIGITS] != '"') return;
+    memcpy(at + KEY, sum + PREFIX, DIGITS); /* the hex digits after "sha256:" */
 }
 
 /* One input: write it (checksum set, see above) to a file and verify it as a checkpoint of the fixed model. */

@@ -1,6 +1,6 @@
 /* Fuzz target: the Fashion-MNIST IDX loader (imgcls_read_idx: gzip or raw bytes, size, magic,
  * dimensions, checksum, label range). The first input byte picks the expected layout, the rest is
- * the file: 0-3 the four real files (with their md5), 4-7 small layouts without a checksum so the
+ * the file: 0-3 the four real files (with their SHA-256), 4-7 small layouts without a checksum so the
  * checks after it (label range) are reachable: 1 or 2 images, 4 or 16 labels. */
 #include <stdlib.h>
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../bench/timing.h"
+#include "err.h"
 #include "model.h"
 #include "workload.h"
 
@@ -67,10 +68,7 @@ int bench_measure(const cfg *c, unsigned long long seed, const char *data_dir, i
                   bench_result *out, int (*done)(const task *t, void *arg), void *arg, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     double *ms = calloc((size_t)steps, sizeof *ms);
-    if (!ms) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
+    if (!ms) return errf(err, errlen, "out of memory");
     reset_peak_rss();
     workload w;
     if (workload_open(&w, c, seed, data_dir, err, errlen)) {
@@ -83,7 +81,12 @@ int bench_measure(const cfg *c, unsigned long long seed, const char *data_dir, i
         double t0 = now_ms();
         workload_train_batch(&w);
         model_batch mb = workload_model_batch(&w);
-        trainer_step(&w.tr, &mb, lr, clip, NULL);
+        double loss;
+        if (trainer_step(&w.tr, &mb, lr, clip, &loss, NULL, err, errlen)) {
+            workload_close(&w);
+            free(ms);
+            return -1;
+        }
         if (s >= 0) ms[s] = now_ms() - t0;
     }
     out->peak_rss_mb = peak_rss_mb();

@@ -16,6 +16,7 @@
 #include "err.h"
 #include "fs.h"
 #include "safetensors.h"
+#include "sha256.h"
 #include "text.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -25,8 +26,7 @@
 #define FORMAT_NAME "lrpe-checkpoint"
 #define NAME_LEN (TENSOR_NAME_MAX + 16) /* "optim.m." + a table name, "state.rng." + an rng name */
 #define PATH_LEN 4096
-#define FNV_BASIS 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
+#define CHECKSUM_PREFIX "sha256:"
 
 /* One tensor of the file layout: its name storage and its safetensors description. */
 typedef struct item {
@@ -42,27 +42,32 @@ static const char *st_reason(const char *msg, const char *path) {
     return strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
 }
 
-/* 64-bit FNV-1a of p[n], continuing from h. */
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * FNV_PRIME;
-    return h;
+/* Hashes a string followed by its terminating 0 byte. */
+static void hash_str(sha256_ctx *c, const char *s) { sha256_update(c, s, strlen(s) + 1); }
+
+/* Hashes one metadata entry: key 0x00 value 0x00. */
+static void hash_meta(sha256_ctx *c, const char *key, const char *value) {
+    hash_str(c, key);
+    hash_str(c, value);
 }
 
-/* FNV-1a of a string followed by its terminating 0 byte. */
-static uint64_t fnv1a_str(uint64_t h, const char *s) { return fnv1a(h, s, strlen(s) + 1); }
-
-/* Folds one tensor into the checksum: name, dtype, dims (decimal, comma-joined), data. */
-static uint64_t hash_tensor(uint64_t h, const st_tensor *t) {
+/* Hashes one tensor: name, dtype, dims (decimal, comma-joined), each with its 0 byte, then data. */
+static void hash_tensor(sha256_ctx *c, const st_tensor *t) {
     char dims[ST_MAX_DIM * 24 + 1];
     size_t k = 0;
     dims[0] = 0;
     for (int i = 0; i < t->ndim; i++)
         k += (size_t)snprintf(dims + k, sizeof dims - k, "%s%" PRId64, i ? "," : "", t->shape[i]);
-    h = fnv1a_str(h, t->name);
-    h = fnv1a_str(h, st_dtype_name(t->dtype));
-    h = fnv1a_str(h, dims);
-    return fnv1a(h, t->data, st_numel(t) * 4);
+    hash_str(c, t->name);
+    hash_str(c, st_dtype_name(t->dtype));
+    hash_str(c, dims);
+    sha256_update(c, t->data, st_numel(t) * 4);
+}
+
+/* Finishes the hash into "sha256:<64 hex digits>" in out[CKPT_CHECKSUM_LEN]. */
+static void checksum_text(sha256_ctx *c, char out[CKPT_CHECKSUM_LEN]) {
+    memcpy(out, CHECKSUM_PREFIX, sizeof CHECKSUM_PREFIX - 1);
+    sha256_final_hex(c, out + sizeof CHECKSUM_PREFIX - 1);
 }
 
 /* 1 when name is a valid RNG name: 1..CKPT_RNG_NAME_MAX-1 characters of [A-Za-z0-9_.-]. */
@@ -285,7 +290,7 @@ static int write_file(const char *tmp, const tensor_table *tt, const float *para
     for (int r = 0; r < st->n_rng; r++) t[3 * tt->n + 1 + r].data = st->rngs[r].r->s;
     t[n - 1].data = cur;
 
-    char version[16], step_s[32], cursor_s[32], sum[32];
+    char version[16], step_s[32], cursor_s[32], sum[CKPT_CHECKSUM_LEN];
     snprintf(version, sizeof version, "%d", CKPT_FORMAT_VERSION);
     snprintf(step_s, sizeof step_s, "%ld", st->step);
     snprintf(cursor_s, sizeof cursor_s, "%zu", st->cursor_len);
@@ -293,10 +298,11 @@ static int write_file(const char *tmp, const tensor_table *tt, const float *para
                        {"config_id", config_id}, {"step", step_s},            {"cursor_bytes", cursor_s},
                        {"lrpe_commit", st->commit ? st->commit : ""}, {"checksum", sum}};
     const int nmeta = 8;
-    uint64_t h = FNV_BASIS;
-    for (int i = 0; i < nmeta - 1; i++) h = fnv1a_str(fnv1a_str(h, meta[i].key), meta[i].value);
-    for (int i = 0; i < n; i++) h = hash_tensor(h, &t[i]);
-    snprintf(sum, sizeof sum, "fnv1a64:%016" PRIx64, h);
+    sha256_ctx c;
+    sha256_init(&c);
+    for (int i = 0; i < nmeta - 1; i++) hash_meta(&c, meta[i].key, meta[i].value);
+    for (int i = 0; i < n; i++) hash_tensor(&c, &t[i]);
+    checksum_text(&c, sum);
 
     char st_err[PATH_LEN + 256];
     if (st_write(tmp, t, n, meta, nmeta, st_err, sizeof st_err)) {
@@ -349,13 +355,14 @@ typedef struct verified {
 
 /* The checksum the contents of a parsed checkpoint file have. */
 void ckpt_checksum(const st_file *f, char out[CKPT_CHECKSUM_LEN]) {
-    uint64_t h = FNV_BASIS;
+    sha256_ctx c;
+    sha256_init(&c);
     for (int i = 0; i < st_meta_count(f); i++) {
         st_meta m = st_meta_at(f, i);
-        if (strcmp(m.key, "checksum") != 0) h = fnv1a_str(fnv1a_str(h, m.key), m.value);
+        if (strcmp(m.key, "checksum") != 0) hash_meta(&c, m.key, m.value);
     }
-    for (int i = 0; i < st_count(f); i++) h = hash_tensor(h, st_at(f, i));
-    snprintf(out, CKPT_CHECKSUM_LEN, "fnv1a64:%016" PRIx64, h);
+    for (int i = 0; i < st_count(f); i++) hash_tensor(&c, st_at(f, i));
+    checksum_text(&c, out);
 }
 
 /* Checks everything in an opened checkpoint (read from path) against the caller's expectations (expect_step < 0:

@@ -1,7 +1,7 @@
 /* Checkpoints of a training run: everything needed to continue it bitwise as if it had never
  * stopped, in ONE safetensors file per checkpoint, "<dir>/ckpt-<step>.safetensors".
  *
- * File layout (format_version 1), tensors in this order (= data-section order):
+ * File layout (format_version 2), tensors in this order (= data-section order):
  *   <name>               F32, shape from the table  every parameter under its table name, so
  *                                                   Python tools load the weights directly
  *   optim.m.<name>       F32, same shape            AdamW first moment
@@ -11,16 +11,21 @@
  *                                                   little-endian uint64 words of rng.s
  *   state.cursor         I32 [ceil(n/4)]            the task's data cursor: n opaque bytes,
  *                                                   zero-padded to whole 4-byte elements
- * and metadata (all strings): format "lrpe-checkpoint", format_version "1", run_id, config_id,
+ * and metadata (all strings): format "lrpe-checkpoint", format_version "2", run_id, config_id,
  * step (decimal), cursor_bytes (n, decimal), lrpe_commit (the build that wrote it: its commit, with
  * "-dirty" for uncommitted changes; absent in files of older builds), checksum
- * "fnv1a64:<16 hex digits>".
+ * "sha256:<64 lowercase hex digits>".
  *
- * The checksum is 64-bit FNV-1a (offset basis 0xcbf29ce484222325, prime 0x100000001b3) over,
- * in header order: every metadata entry but checksum as key 0x00 value 0x00; then every tensor
- * as name 0x00 dtype 0x00 dims 0x00 data, where dtype is "F32"/"I32", dims the shape in decimal
- * joined by "," and data its raw bytes. So a flipped byte anywhere in the data, a changed shape
- * or a changed metadata value is detected even when the header still parses.
+ * The checksum is SHA-256 (FIPS 180-4, util/sha256.h; `sha256sum` and Python's hashlib compute
+ * the same) over, in header order: every metadata entry but checksum as key 0x00 value 0x00; then
+ * every tensor as name 0x00 dtype 0x00 dims 0x00 data, where dtype is "F32"/"I32", dims the shape
+ * in decimal joined by "," and data its raw bytes. So a flipped byte anywhere in the data, a
+ * changed shape or a changed metadata value is detected even when the header still parses.
+ *
+ * Format version 1 (the same layout with a 64-bit checksum of builds before SHA-256) is not read:
+ * such a file is refused like any unreadable checkpoint ("format version '1', this build reads
+ * 2"), so loading falls back to an older checkpoint or the run starts from scratch, with that
+ * reason in the warning.
  *
  * Saving writes "<path>.tmp" (flushed, fsync'ed), renames it over the final name and fsyncs the
  * folder; only then are older checkpoints removed, keeping CKPT_KEEP (the new one and its
@@ -38,11 +43,11 @@
 #include "rng.h"
 #include "safetensors.h"
 
-#define CKPT_FORMAT_VERSION 1
+#define CKPT_FORMAT_VERSION 2
 #define CKPT_KEEP 2          /* checkpoints kept in a run folder */
 #define CKPT_RNG_NAME_MAX 32 /* longest RNG name + 1; names use [A-Za-z0-9_.-] */
 #define CKPT_COMMIT_MAX 48   /* longest build id (commit) + 1 */
-#define CKPT_CHECKSUM_LEN 25 /* "fnv1a64:" + 16 hex digits + NUL */
+#define CKPT_CHECKSUM_LEN 72 /* "sha256:" + 64 hex digits + NUL */
 
 /* A named RNG of the run: saving reads *r, loading overwrites it. */
 typedef struct ckpt_rng {
@@ -82,7 +87,7 @@ int ckpt_save(const char *dir, const tensor_table *tt, const float *params, cons
               const float *adam_v, const ckpt_state *state, const char *run_id, const char *config_id,
               char *err, size_t errlen);
 
-/* The checksum ("fnv1a64:<16 hex digits>") that the contents of a parsed checkpoint file have (the
+/* The checksum ("sha256:<64 hex digits>") that the contents of a parsed checkpoint file have (the
  * metadata but checksum, then every tensor, as above), whatever its checksum entry says. */
 void ckpt_checksum(const st_file *f, char out[CKPT_CHECKSUM_LEN]);
 

@@ -2,8 +2,9 @@
  * of every experiment in the results store (or one), into OUT/<experiment>/, and OUT/report.md
  * linking them. The database is opened read-only. Progress and errors go to stderr, one line
  * each. Exit 0; 1 when something could not be written (or gnuplot is missing or failed: the
- * tables and plot scripts are still written); 2 for bad usage (unknown option, experiment or
- * variant, no database or no runs). */
+ * tables and plot scripts are still written) or when a run's config cannot be read (the report is
+ * still written, that run in no row and listed under its tables); 2 for bad usage (unknown option,
+ * experiment or variant, no database or no runs). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,24 @@ static int apply_baseline(rep_set *s, const char *variant) {
     return ok ? 0 : 2;
 }
 
+/* Names each run of s whose config cannot be read, one line each; 1 when there was one, else 0. */
+static int report_bad_configs(const rep_set *s) {
+    int any = 0;
+    for (int x = 0; x < s->nexps; x++) {
+        const rep_exp *e = &s->exps[x];
+        for (int i = 0; i < e->nruns; i++) {
+            const rep_run *a = &e->runs[i];
+            if (!a->cfg_problem) continue;
+            fprintf(stderr, "lrpe report: %s: run %s (variant %s, seed %lld, %s): %s; it is in no row of the tables, "
+                            "listed under them\n",
+                    e->name, a->r->run_id, a->r->variant ? a->r->variant : "-", a->r->seed, db_status_name(a->status),
+                    a->cfg_problem);
+            any = 1;
+        }
+    }
+    return any;
+}
+
 /* Writes the tables and plots of experiment e into out/<e->dir>; 0 or 1 (something failed). */
 static int write_experiment(const rep_exp *e, const char *out, const char *gnuplot, rep_written *w) {
     char dir[4096];
@@ -146,7 +165,8 @@ int cmd_report(int argc, char **argv) {
         fprintf(stderr, "lrpe report: gnuplot not found (install it with `make deps`); writing the tables and the plot "
                         "scripts, no images\n");
     rep_written *w = calloc((size_t)s.nexps + 1, sizeof *w);
-    int failed = !gnuplot;
+    int failed = report_bad_configs(&s);
+    failed |= !gnuplot;
     char why[4400] = "out of memory";
     if (!w || fs_mkdirs(a.out, why, sizeof why)) {
         fprintf(stderr, "lrpe report: %s (check that the --out folder is writable)\n", why);

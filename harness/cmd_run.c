@@ -5,7 +5,6 @@
  * Checkpoints belong to their database: they go to <db without .db>-runs/<run id>/ beside it
  * (results/results-runs/ for the default database), or under --runs-dir. */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 
 #include "cli.h"
 #include "db.h"
+#include "fs.h"
 #include "run.h"
 #include "spec.h"
 #include "threads.h"
@@ -77,17 +77,22 @@ static int parse_args(int argc, char **argv, run_args *a) {
     return 0;
 }
 
-/* nftw callback: removes one entry */
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-/* Deletes a run's checkpoint folder (for --force and for retrying a failed run). */
-static void remove_checkpoints(const char *runs_dir, const char *run_id) {
+/* Deletes a run's checkpoint folders (for --force and for retrying a failed run): the one under
+ * runs_dir and the one its provenance records (an earlier --runs-dir). 0, or -1 with err: a
+ * checkpoint left behind would be resumed by the retrained run. */
+static int remove_checkpoints(db *d, const char *runs_dir, const char *run_id, char *err, size_t errlen) {
     char dir[PATH_MAX + 80];
     snprintf(dir, sizeof dir, "%s/%s", runs_dir, run_id);
-    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    if (fs_remove_tree(dir, err, errlen)) return -1;
+    db_text *prov = NULL;
+    int n = 0, rc = db_provenance_get(d, run_id, &prov, &n, err, errlen);
+    for (int i = 0; !rc && i < n; i++)
+        if (strcmp(prov[i].key, "runs_dir") == 0 && prov[i].value) {
+            snprintf(dir, sizeof dir, "%s/%s", prov[i].value, run_id);
+            rc = fs_remove_tree(dir, err, errlen);
+        }
+    free(prov);
+    return rc;
 }
 
 /* The folder of the run folders: `given`, else beside the database, named after it
@@ -129,8 +134,8 @@ static int prepare_runs(db *d, const spec *s, const char *runs_dir, int force) {
         db_status st;
         if ((rc = db_run_status(d, s->runs[i].run_id, &st, err, sizeof err))) break;
         if (force || st == DB_FAILED) {
-            remove_checkpoints(runs_dir, s->runs[i].run_id);
-            rc = db_run_reset(d, s->runs[i].run_id, err, sizeof err);
+            rc = remove_checkpoints(d, runs_dir, s->runs[i].run_id, err, sizeof err);
+            if (!rc) rc = db_run_reset(d, s->runs[i].run_id, err, sizeof err);
         } else if (st == DB_COMPLETED) {
             completed++;
         }

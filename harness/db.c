@@ -1,5 +1,6 @@
-/* The results store: opening, errors, the schema, the run lifecycle and the batched writers.
- * Queries are in db_query.c, merging in db_merge.c. */
+/* The results store: opening (after db_check.c's checks of the file), error messages, the schema
+ * and its upgrade, timestamps and the dead-owner test. The run lifecycle and the writers are in
+ * db_write.c, the queries in db_query.c, merging in db_merge.c. */
 #include "db.h"
 
 #include <errno.h>

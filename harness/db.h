@@ -174,6 +174,16 @@ int db_summary_get(db *d, const char *run_id, db_value **out, int *n, char *err,
 /* The provenance of run_id, ordered by key, into *out[*n]; free(*out). */
 int db_provenance_get(db *d, const char *run_id, db_text **out, int *n, char *err, size_t errlen);
 
+/* The leaves of run_id's config_json (read with SQLite's json_tree), in the order of the text, into
+ * *out[*n] as (dotted key, text) pairs: {"model":{"lrpe":{"p":"dct"}}} gives ("model.lrpe.p",
+ * "dct"). Objects are descended (an empty one gives nothing); strings are decoded; numbers keep the
+ * text they were written with ("1e-08", "3.0"); true, false and null are those words; arrays are
+ * leaves holding their compact JSON text. When config_json is NULL, not valid JSON or not a JSON
+ * object, *problem is a static sentence saying which and *out is NULL with *n 0 (a successful
+ * read); else *problem is NULL. DB_ERR when there is no such run. free(*out). */
+int db_config_leaves(db *d, const char *run_id, db_text **out, int *n, const char **problem, char *err,
+                     size_t errlen);
+
 /* The distinct values of provenance key over all runs (kv[i].key) with how many runs have each
  * (kv[i].value), ordered by value, into *out[*n]; free(*out). */
 int db_provenance_tally(db *d, const char *key, db_value **out, int *n, char *err, size_t errlen);

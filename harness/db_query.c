@@ -260,3 +260,64 @@ int db_provenance_tally(db *d, const char *key, db_value **out, int *n, char *er
     return query2(d, "SELECT value, count(*) FROM provenance WHERE key = ?1 AND value IS NOT NULL GROUP BY value ORDER BY value",
                   key, NULL, sizeof(db_value), value_row, fields, 1, (void **)out, n, "read provenance", err, errlen);
 }
+
+/* ---------------------------------------------------------------- configs */
+
+/* The leaves of one run's config_json with their dotted keys: json_tree lists every node with its
+ * parent's id; the recursion walks down from the root's children through objects only (so an
+ * array is one leaf and what is inside it is not), joining the keys with dots. Strings are the
+ * decoded atom; a number is the JSON text at its path (`doc -> fullkey`: as written, where the
+ * atom would print a REAL SQLite's way, 1e-08 as 1.0e-08), unless json_extract at that path finds
+ * another value (a repeated key: the path names the first); arrays are their JSON text; true,
+ * false and null are named by their type. The json_valid guard keeps a broken config from
+ * failing the statement (db_config_leaves checks it first anyway). */
+#define CONFIG_LEAVES_SQL                                                                                         \
+    "WITH RECURSIVE"                                                                                              \
+    " node AS MATERIALIZED (SELECT t.id, t.parent, t.key, t.type, t.atom, t.value, t.fullkey, r.config_json AS doc" \
+    "  FROM runs r, json_tree(CASE WHEN json_valid(r.config_json) THEN r.config_json END) t"                     \
+    "  WHERE r.run_id = ?1),"                                                                                     \
+    " leaf(id, dotted, type) AS ("                                                                                \
+    "  SELECT id, key, type FROM node WHERE parent = (SELECT id FROM node WHERE parent IS NULL)"                  \
+    "  UNION ALL"                                                                                                 \
+    "  SELECT node.id, leaf.dotted || '.' || node.key, node.type FROM leaf JOIN node ON node.parent = leaf.id"   \
+    "  WHERE leaf.type = 'object')"                                                                               \
+    " SELECT leaf.dotted, CASE node.type"                                                                         \
+    "  WHEN 'text' THEN node.atom"                                                                                \
+    "  WHEN 'array' THEN node.value"                                                                              \
+    "  WHEN 'integer' THEN iif(json_extract(node.doc, node.fullkey) IS node.atom, node.doc -> node.fullkey, node.atom)" \
+    "  WHEN 'real' THEN iif(json_extract(node.doc, node.fullkey) IS node.atom, node.doc -> node.fullkey, node.atom)"    \
+    "  ELSE node.type END"                                                                                        \
+    " FROM leaf JOIN node USING(id) WHERE leaf.type <> 'object' ORDER BY leaf.id"
+
+/* The leaves of a run's config, or what is wrong with it. */
+int db_config_leaves(db *d, const char *run_id, db_text **out, int *n, const char **problem, char *err,
+                     size_t errlen) {
+    const char *op = "read config";
+    *out = NULL;
+    *n = 0;
+    *problem = NULL;
+    int rc = db_enter(d, op, err, errlen);
+    if (rc) return rc;
+    sqlite3_stmt *st;
+    if ((rc = db_prepare(d,
+                         "SELECT config_json IS NULL, json_valid(config_json),"
+                         " json_type(CASE WHEN json_valid(config_json) THEN config_json END) FROM runs WHERE run_id = ?1",
+                         &st, op, err, errlen)))
+        return db_leave(d, rc);
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        const unsigned char *type = sqlite3_column_text(st, 2);
+        if (sqlite3_column_int(st, 0)) *problem = "no config recorded (config_json is NULL)";
+        else if (!sqlite3_column_int(st, 1)) *problem = "config_json is not valid JSON";
+        else if (!type || strcmp((const char *)type, "object") != 0) *problem = "config_json is JSON but not an object";
+    }
+    sqlite3_finalize(st);
+    if (s == SQLITE_DONE) return db_leave(d, db_fail(d, DB_ERR, err, errlen, "%s: no run %s", op, run_id));
+    if (s != SQLITE_ROW) return db_leave(d, db_sql_fail(d, s, err, errlen, "%s", op));
+    if (*problem) return db_leave(d, 0);
+    if ((rc = db_prepare(d, CONFIG_LEAVES_SQL, &st, op, err, errlen))) return db_leave(d, rc);
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
+    static const size_t fields[] = {offsetof(db_text, key), offsetof(db_text, value)};
+    return db_leave(d, collect(d, st, sizeof(db_text), text_row, fields, 2, (void **)out, n, op, err, errlen));
+}

@@ -2,9 +2,11 @@
  * with summaries, provenance and curves, the rows of their tables, and the per-row statistics. */
 #include "err.h"
 #include "report.h"
+#include "text.h"
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,12 @@ double rep_sum(const rep_run *run, const char *key) {
 const char *rep_prov(const rep_run *run, const char *key) {
     for (int i = 0; i < run->nprov; i++)
         if (run->prov[i].key && strcmp(run->prov[i].key, key) == 0) return run->prov[i].value;
+    return NULL;
+}
+
+const char *rep_cfg(const rep_run *run, const char *key) {
+    for (int i = 0; i < run->ncfg; i++)
+        if (run->cfg[i].key && strcmp(run->cfg[i].key, key) == 0) return run->cfg[i].value;
     return NULL;
 }
 
@@ -67,7 +75,8 @@ static void choose_metrics(rep_exp *e) {
     for (int c = 0; c < ncand && e->nprim < REP_MAXPRIM; c++) {
         int seen = 0;
         for (int i = 0; i < e->nruns && !seen; i++)
-            seen = e->runs[i].status == DB_COMPLETED && isfinite(rep_sum(&e->runs[i], cand[c].key));
+            seen = e->runs[i].status == DB_COMPLETED && !e->runs[i].cfg_problem &&
+                   isfinite(rep_sum(&e->runs[i], cand[c].key));
         if (seen) e->prim[e->nprim++] = cand[c];
     }
     if (!e->nprim) e->prim[e->nprim++] = cand[0];
@@ -87,22 +96,24 @@ static int add_sweep_key(rep_exp *e, const char *key) {
     return 0;
 }
 
-/* Finds the keys where runs of one variant differ from the variant's first run. */
+/* Finds the keys where runs of one variant differ from the variant's first run (runs whose
+ * config cannot be read take no part). */
 static int find_sweep_keys(rep_exp *e) {
     for (int i = 0; i < e->nruns; i++) {
         const rep_run *a = &e->runs[i];
+        if (a->cfg_problem) continue;
         int first = i;
         for (int j = 0; j < i; j++)
-            if (same_str(e->runs[j].r->variant, a->r->variant)) {
+            if (!e->runs[j].cfg_problem && same_str(e->runs[j].r->variant, a->r->variant)) {
                 first = j;
                 break;
             }
         if (first == i) continue;
-        const jflat *x = &e->runs[first].cfg, *y = &a->cfg;
-        for (int k = 0; k < x->n; k++)
-            if (!same_str(x->val[k], jflat_get(y, x->key[k])) && add_sweep_key(e, x->key[k])) return -1;
-        for (int k = 0; k < y->n; k++)
-            if (!jflat_get(x, y->key[k]) && add_sweep_key(e, y->key[k])) return -1;
+        const rep_run *x = &e->runs[first];
+        for (int k = 0; k < x->ncfg; k++)
+            if (!same_str(x->cfg[k].value, rep_cfg(a, x->cfg[k].key)) && add_sweep_key(e, x->cfg[k].key)) return -1;
+        for (int k = 0; k < a->ncfg; k++)
+            if (!rep_cfg(x, a->cfg[k].key) && add_sweep_key(e, a->cfg[k].key)) return -1;
     }
     return 0;
 }
@@ -110,7 +121,7 @@ static int find_sweep_keys(rep_exp *e) {
 /* 1 when runs a and b have the same values of every sweep key. */
 static int same_sweep(const rep_exp *e, const rep_run *a, const rep_run *b) {
     for (int k = 0; k < e->nsweep; k++)
-        if (!same_str(jflat_get(&a->cfg, e->sweep[k]), jflat_get(&b->cfg, e->sweep[k]))) return 0;
+        if (!same_str(rep_cfg(a, e->sweep[k]), rep_cfg(b, e->sweep[k]))) return 0;
     return 1;
 }
 
@@ -119,14 +130,14 @@ static char *row_label(const rep_exp *e, const rep_run *run) {
     const char *v = run->r->variant ? run->r->variant : "(no variant)";
     size_t len = strlen(v) + 4;
     for (int k = 0; k < e->nsweep; k++) {
-        const char *val = jflat_get(&run->cfg, e->sweep[k]);
+        const char *val = rep_cfg(run, e->sweep[k]);
         len += strlen(e->sweep[k]) + strlen(val ? val : "-") + 3;
     }
     char *s = malloc(len);
     if (!s) return NULL;
     strcpy(s, v);
     for (int k = 0; k < e->nsweep; k++) {
-        const char *key = strrchr(e->sweep[k], '.'), *val = jflat_get(&run->cfg, e->sweep[k]);
+        const char *key = strrchr(e->sweep[k], '.'), *val = rep_cfg(run, e->sweep[k]);
         strcat(s, k ? ", " : " (");
         strcat(s, key ? key + 1 : e->sweep[k]);
         strcat(s, "=");
@@ -136,12 +147,14 @@ static char *row_label(const rep_exp *e, const rep_run *run) {
     return s;
 }
 
-/* Puts every run of e into its row (variant + sweep values), rows in order of first run. */
+/* Puts every run of e into its row (variant + sweep values), rows in order of first run; a run
+ * whose config cannot be read is in none. */
 static int build_rows(rep_exp *e) {
     size_t cap = e->nruns > 0 ? (size_t)e->nruns : 1;
     if (!(e->rows = calloc(cap, sizeof *e->rows))) return -1;
     for (int i = 0; i < e->nruns; i++) {
         rep_run *a = &e->runs[i];
+        if (a->cfg_problem) continue;
         rep_row *w = NULL;
         for (int k = 0; k < e->nrows && !w; k++) {
             const rep_run *f = &e->runs[e->rows[k].runs[0]];
@@ -178,21 +191,35 @@ int rep_set_baseline(rep_exp *e, const char *variant) {
     return 0;
 }
 
+/* Sets run a's cfg_problem from problem (db_config_leaves) and the start of its config text;
+ * 0 or -1 (out of memory). */
+static int set_cfg_problem(rep_run *a, const char *problem) {
+    char shown[48], msg[256];
+    if (a->r->config_json) snprintf(msg, sizeof msg, "%s (begins '%s')", problem, text_shown(a->r->config_json, shown, sizeof shown));
+    else snprintf(msg, sizeof msg, "%s", problem);
+    return (a->cfg_problem = strdup(msg)) ? 0 : -1;
+}
+
 /* Reads summary, provenance, config and (for completed runs) the curve of every run of e. */
 static int load_runs(rep_exp *e, db *d, char *err, size_t errlen) {
     int rc;
+    e->ref = -1;
     for (int i = 0; i < e->nruns; i++) {
         rep_run *a = &e->runs[i];
-        char jerr[128];
-        if (a->r->config_json) jflat_parse(&a->cfg, a->r->config_json, jerr, sizeof jerr);
-        if ((rc = db_summary_get(d, a->r->run_id, &a->sum, &a->nsum, err, errlen)) ||
+        const char *problem = NULL;
+        if ((rc = db_config_leaves(d, a->r->run_id, &a->cfg, &a->ncfg, &problem, err, errlen)) ||
+            (rc = db_summary_get(d, a->r->run_id, &a->sum, &a->nsum, err, errlen)) ||
             (rc = db_provenance_get(d, a->r->run_id, &a->prov, &a->nprov, err, errlen)))
             return rc;
+        if (problem && set_cfg_problem(a, problem)) return rfail(DB_ERR, err, errlen, "out of memory");
+        if (problem) e->nbadcfg++;
+        else if (e->ref < 0) e->ref = i;
         if (isfinite(rep_sum(a, "perf/seq_len"))) e->bench = 1;
     }
-    const jflat *c0 = &e->runs[0].cfg;
-    e->kind = jflat_get(c0, "task.kind") ? jflat_get(c0, "task.kind") : "?";
-    e->dataset = jflat_get(c0, "task.dataset") ? jflat_get(c0, "task.dataset") : "?";
+    const char *kind = e->ref >= 0 ? rep_cfg(&e->runs[e->ref], "task.kind") : NULL;
+    const char *dataset = e->ref >= 0 ? rep_cfg(&e->runs[e->ref], "task.dataset") : NULL;
+    e->kind = kind ? kind : "?";
+    e->dataset = dataset ? dataset : "?";
     choose_metrics(e);
     for (int i = 0; i < e->nruns && !e->bench; i++) {
         rep_run *a = &e->runs[i];
@@ -255,7 +282,8 @@ void rep_free(rep_set *s) {
     for (int x = 0; x < s->nexps; x++) {
         rep_exp *e = &s->exps[x];
         for (int i = 0; i < e->nruns; i++) {
-            jflat_free(&e->runs[i].cfg);
+            free(e->runs[i].cfg);
+            free(e->runs[i].cfg_problem);
             free(e->runs[i].sum);
             free(e->runs[i].prov);
             free(e->runs[i].curve);

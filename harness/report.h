@@ -1,15 +1,16 @@
 /* The report's view of the results store: runs grouped by experiment, then into rows (one per
  * variant, or per variant and sweep value when a sweep gave one variant several configs), with
  * their summaries, provenance and validation curves, and the statistics the tables and plots
- * show. Loaded once (rep_load) and then only read by report_table.c, report_bench.c,
- * report_plot.c and report_md.c. Nothing here prints or exits. */
+ * show. A run whose config_json cannot be read (missing, not valid JSON, not an object) is in no
+ * row, since which row it belongs to is unknown; its cfg_problem says why, and the writers list
+ * it under the tables. Loaded once (rep_load) and then only read by report_table.c,
+ * report_bench.c, report_plot.c and report_md.c. Nothing here prints or exits. */
 #ifndef LRPE_REPORT_H
 #define LRPE_REPORT_H
 
 #include <stdio.h>
 
 #include "db.h"
-#include "jsonflat.h"
 #include "stats.h"
 
 #define REP_MAXPRIM 2 /* primary metrics per table */
@@ -28,7 +29,10 @@ typedef struct rep_metric {
 typedef struct rep_run {
     const db_run *r;       /* the runs row */
     db_status status;      /* effective status: a running run whose process died is interrupted */
-    jflat cfg;             /* config_json flattened to dotted keys (empty when unreadable) */
+    db_text *cfg;          /* config_json's leaves as dotted keys and text values, cfg[ncfg] */
+    int ncfg;
+    char *cfg_problem;     /* why config_json cannot be read ("config_json is not valid JSON (begins
+                              '...')"), NULL when it can; such a run is in no row */
     db_value *sum;         /* summary (completed runs), sum[nsum] */
     int nsum;
     db_text *prov;         /* provenance, prov[nprov] */
@@ -50,7 +54,9 @@ typedef struct rep_row {
 typedef struct rep_exp {
     char *name;                    /* the experiment (its members: see db.h) */
     char *dir;                     /* name made safe as a folder name */
-    const char *kind, *dataset;    /* task.kind and task.dataset of the first run ("?" if unknown) */
+    const char *kind, *dataset;    /* task.kind and task.dataset of the reference run ("?" if unknown) */
+    int ref;                       /* the reference run: the first with a readable config (-1 none) */
+    int nbadcfg;                   /* runs whose config is unreadable (cfg_problem; in no row) */
     int bench;                     /* runs come from lrpe bench (summary key perf/seq_len) */
     rep_metric prim[REP_MAXPRIM];  /* primary metrics, columns of the table */
     int nprim;
@@ -92,6 +98,8 @@ void rep_free(rep_set *s);
 double rep_sum(const rep_run *run, const char *key);
 /* Provenance value key of run, NULL when absent. */
 const char *rep_prov(const rep_run *run, const char *key);
+/* The value of dotted config key of run ("model.attention"), NULL when absent. */
+const char *rep_cfg(const rep_run *run, const char *key);
 /* The finite values of summary key over the completed runs of row w into vals (and their seeds
  * into seeds when not NULL); both hold w->nruns entries. Returns how many. */
 int rep_values(const rep_exp *e, const rep_row *w, const char *key, double *vals, long long *seeds);

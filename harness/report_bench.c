@@ -71,7 +71,7 @@ static int grid_best(const bench_grid *g, int nrows, const rep_bench_pt *pt, int
 
 /* The attention kernel of row w's first run ("?" when unknown). */
 static const char *row_attention(const rep_exp *e, const rep_row *w) {
-    const char *a = jflat_get(&e->runs[w->runs[0]].cfg, "model.attention");
+    const char *a = rep_cfg(&e->runs[w->runs[0]], "model.attention");
     return a ? a : "?";
 }
 

@@ -38,6 +38,9 @@ static void md_runs_line(FILE *f, const rep_exp *e) {
     }
     fprintf(f, "Task %s / %s. Runs: %d of %d completed, %d failed, %d interrupted, %d running, %d pending. ", e->kind,
             e->dataset, c[DB_COMPLETED], e->nruns, c[DB_FAILED], c[DB_INTERRUPTED], c[DB_RUNNING], c[DB_PENDING]);
+    if (e->nbadcfg)
+        fprintf(f, "%d run%s an unreadable config and %s in no row (listed under the table). ", e->nbadcfg,
+                e->nbadcfg == 1 ? " has" : "s have", e->nbadcfg == 1 ? "is" : "are");
     fprintf(f, "Dates (UTC): first run started %s, last run ended %s.\n\n", first ? first : "never", last ? last : "never");
 }
 
@@ -60,27 +63,33 @@ static void md_files(FILE *f, const rep_exp *e, const rep_written *w, int gnuplo
     }
 }
 
-/* The resolved config of the first run, and per row the keys where its config differs. */
+/* The resolved config of the reference run (the first whose config can be read), and per row the
+ * keys where its config differs. */
 static void md_config(FILE *f, const rep_exp *e) {
-    const rep_run *r0 = &e->runs[0];
-    fprintf(f, "**Configuration.** Resolved config of the first run (`%.12s`, variant `%s`, seed %lld):\n\n```\n",
-            r0->r->run_id, r0->r->variant ? r0->r->variant : "-", r0->r->seed);
-    for (int k = 0; k < r0->cfg.n; k++) fprintf(f, "%s = %s\n", r0->cfg.key[k], *r0->cfg.val[k] ? r0->cfg.val[k] : "\"\"");
-    if (!r0->cfg.n) fprintf(f, "(no readable config recorded)\n");
+    if (e->ref < 0) {
+        fprintf(f, "**Configuration.** No run has a readable config (see the runs listed under the table).\n\n");
+        return;
+    }
+    const rep_run *r0 = &e->runs[e->ref];
+    fprintf(f, "**Configuration.** Resolved config of the first run%s (`%.12s`, variant `%s`, seed %lld):\n\n```\n",
+            e->ref ? " with a readable config" : "", r0->r->run_id, r0->r->variant ? r0->r->variant : "-", r0->r->seed);
+    for (int k = 0; k < r0->ncfg; k++)
+        fprintf(f, "%s = %s\n", r0->cfg[k].key, r0->cfg[k].value && *r0->cfg[k].value ? r0->cfg[k].value : "\"\"");
+    if (!r0->ncfg) fprintf(f, "(empty: the config is {})\n");
     fprintf(f, "```\n\nWhat each row changes from it:\n\n");
     for (int k = 0; k < e->nrows; k++) {
         const rep_row *w = &e->rows[k];
-        const jflat *c = &e->runs[w->runs[0]].cfg;
+        const rep_run *c = &e->runs[w->runs[0]];
         fprintf(f, "- `%s`:", w->label);
         int any = 0;
-        for (int i = 0; i < c->n; i++) {
-            const char *v0 = jflat_get(&r0->cfg, c->key[i]);
-            if (v0 && !strcmp(v0, c->val[i])) continue;
-            fprintf(f, "%s `%s` = `%s`", any ? "," : "", c->key[i], c->val[i]);
+        for (int i = 0; i < c->ncfg; i++) {
+            const char *v0 = rep_cfg(r0, c->cfg[i].key), *v = c->cfg[i].value ? c->cfg[i].value : "";
+            if (v0 && !strcmp(v0, v)) continue;
+            fprintf(f, "%s `%s` = `%s`", any ? "," : "", c->cfg[i].key, v);
             any = 1;
         }
-        for (int i = 0; i < r0->cfg.n; i++)
-            if (!jflat_get(c, r0->cfg.key[i])) fprintf(f, "%s `%s` absent", any ? "," : "", r0->cfg.key[i]), any = 1;
+        for (int i = 0; i < r0->ncfg; i++)
+            if (!rep_cfg(c, r0->cfg[i].key)) fprintf(f, "%s `%s` absent", any ? "," : "", r0->cfg[i].key), any = 1;
         fprintf(f, "%s\n", any ? "" : " nothing (the reference config)");
     }
     fputc('\n', f);

@@ -20,12 +20,14 @@ int rep_bench_md(FILE *f, const rep_exp *e);
 int rep_bench_csv(FILE *f, const rep_exp *e);
 int rep_bench_tex(FILE *f, const rep_exp *e);
 
-/* Markdown lines listing e's failed runs with their errors, then its unfinished runs. */
+/* Markdown lines listing e's failed runs with their errors, then its unfinished runs, then the
+ * runs whose config cannot be read (in no row) with the reason. */
 void rep_missing_md(FILE *f, const rep_exp *e);
 /* s with LaTeX's special characters escaped. */
 void rep_tex_puts(FILE *f, const char *s);
-/* The LaTeX note under a table listing e's runs that are not completed ("lead: variant [seed N]
- * status (error); ..."); nothing when every run completed. */
+/* The LaTeX note under a table listing e's runs that are not completed or whose config cannot be
+ * read ("lead: variant [seed N] status (error)[, in no row: reason]; ..."); nothing when every run
+ * completed and is in a row. */
 void rep_tex_missing(FILE *f, const rep_exp *e, const char *lead, int with_seed);
 /* s with '|' escaped for a Markdown table cell. */
 void rep_md_puts(FILE *f, const char *s);

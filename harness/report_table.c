@@ -183,6 +183,7 @@ int rep_table_md(FILE *f, const rep_exp *e) {
 void rep_missing_md(FILE *f, const rep_exp *e) {
     int nfail = 0, nother = 0;
     for (int i = 0; i < e->nruns; i++) {
+        if (e->runs[i].cfg_problem) continue;
         if (e->runs[i].status == DB_FAILED) nfail++;
         else if (e->runs[i].status != DB_COMPLETED) nother++;
     }
@@ -190,7 +191,7 @@ void rep_missing_md(FILE *f, const rep_exp *e) {
         fprintf(f, "Failed runs (not in the means):\n\n");
         for (int i = 0; i < e->nruns; i++) {
             const db_run *r = e->runs[i].r;
-            if (e->runs[i].status != DB_FAILED) continue;
+            if (e->runs[i].status != DB_FAILED || e->runs[i].cfg_problem) continue;
             fprintf(f, "- `%s` seed %lld (run `%.12s`): ", r->variant ? r->variant : "-", r->seed, r->run_id);
             rep_md_puts(f, r->error ? r->error : "(no reason recorded)");
             fputc('\n', f);
@@ -202,14 +203,31 @@ void rep_missing_md(FILE *f, const rep_exp *e) {
         int first = 1;
         for (int i = 0; i < e->nruns; i++) {
             const rep_run *a = &e->runs[i];
-            if (a->status == DB_FAILED || a->status == DB_COMPLETED) continue;
+            if (a->status == DB_FAILED || a->status == DB_COMPLETED || a->cfg_problem) continue;
             fprintf(f, "%s`%s` seed %lld (%s)", first ? "" : ", ", a->r->variant ? a->r->variant : "-", a->r->seed,
                     db_status_name(a->status));
             first = 0;
         }
         fprintf(f, ". %s on the same spec finishes them.\n\n", e->bench ? "`lrpe bench`" : "`lrpe run`");
     }
-    if (!nfail && !nother) fprintf(f, "All %d runs completed.\n\n", e->nruns);
+    if (e->nbadcfg) {
+        fprintf(f, "Runs whose config cannot be read (in no row, not in the means: which row they belong to is "
+                   "unknown):\n\n");
+        for (int i = 0; i < e->nruns; i++) {
+            const rep_run *a = &e->runs[i];
+            if (!a->cfg_problem) continue;
+            fprintf(f, "- `%s` seed %lld (run `%.12s`, %s): ", a->r->variant ? a->r->variant : "-", a->r->seed,
+                    a->r->run_id, db_status_name(a->status));
+            rep_md_puts(f, a->cfg_problem);
+            if (a->status == DB_FAILED) {
+                fputs("; its error: ", f);
+                rep_md_puts(f, a->r->error ? a->r->error : "(no reason recorded)");
+            }
+            fputc('\n', f);
+        }
+        fputc('\n', f);
+    }
+    if (!nfail && !nother && !e->nbadcfg) fprintf(f, "All %d runs completed.\n\n", e->nruns);
 }
 
 /* ---------------------------------------------------------------- CSV */
@@ -312,7 +330,7 @@ void rep_tex_missing(FILE *f, const rep_exp *e, const char *lead, int with_seed)
     int first = 1;
     for (int i = 0; i < e->nruns; i++) {
         const rep_run *a = &e->runs[i];
-        if (a->status == DB_COMPLETED) continue;
+        if (a->status == DB_COMPLETED && !a->cfg_problem) continue;
         fprintf(f, first ? "\n\\smallskip\n{\\footnotesize %s: " : "; ", lead);
         rep_tex_puts(f, a->r->variant ? a->r->variant : "-");
         if (with_seed) fprintf(f, " seed %lld", a->r->seed);
@@ -321,6 +339,10 @@ void rep_tex_missing(FILE *f, const rep_exp *e, const char *lead, int with_seed)
             fputs(" (", f);
             rep_tex_puts(f, a->r->error);
             fputs(")", f);
+        }
+        if (a->cfg_problem) {
+            fputs(", in no row: ", f);
+            rep_tex_puts(f, a->cfg_problem);
         }
         first = 0;
     }

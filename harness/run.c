@@ -108,8 +108,9 @@ typedef struct eval_result {
 } eval_result;
 
 /* Mean loss, accuracy (argmax == target over non-ignored targets) and, for classification,
- * macro-F1 over the first n batches of split. */
-static eval_result evaluate(run_state *s, task_split split, int n) {
+ * macro-F1 over the first n batches of split, into *out; 0, or -1 with err when a batch does not
+ * fit the model. */
+static int evaluate(run_state *s, task_split split, int n, eval_result *out, char *err, size_t errlen) {
     const task_info *ti = &s->w.task->info;
     const int K = ti->n_out, rows = ti->output == TASK_CLS ? s->w.batch.B : s->w.batch.B * s->w.batch.T;
     double loss_sum = 0.0;
@@ -119,7 +120,8 @@ static eval_result evaluate(run_state *s, task_split split, int n) {
         workload_eval_batch(&s->w, split, i);
         model_batch mb = workload_model_batch(&s->w);
         int k = xent_count(s->w.targets, rows);
-        double loss = model_forward(s->w.model, &mb);
+        double loss;
+        if (model_forward(s->w.model, &mb, &loss, err, errlen)) return -1;
         if (!k) continue;
         loss_sum += loss * k;
         count += k;
@@ -145,7 +147,8 @@ static eval_result evaluate(run_state *s, task_split split, int n) {
         present++;
     }
     e.macro_f1 = present ? f1 / present : NAN;
-    return e;
+    *out = e;
+    return 0;
 }
 
 /* Logs the metrics of an evaluation under prefix "val" or "test" (and into the summary when sum
@@ -267,6 +270,14 @@ static run_result finish(run_state *s, run_result result, const char *reason, ch
     return result;
 }
 
+/* Ends the run as failed with reason (recorded, and copied to err); RUN_FAILED, or RUN_ERROR when
+ * the database refuses. */
+static run_result fail_run(run_state *s, const char *reason, char *err, size_t errlen) {
+    run_result r = finish(s, RUN_FAILED, reason, err, errlen);
+    if (r == RUN_FAILED) snprintf(err, errlen, "%s", reason);
+    return r;
+}
+
 /* The training loop proper, after setup and resume. */
 static run_result train_loop(run_state *s, char *err, size_t errlen) {
     const cfg *c = s->c;
@@ -293,23 +304,22 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
         model_batch mb = workload_model_batch(&s->w);
         float lr = lr_at(&sched, step);
         double gnorm, t0 = now_s();
-        loss = trainer_step(&s->w.tr, &mb, lr, clip, &gnorm);
+        if (trainer_step(&s->w.tr, &mb, lr, clip, &loss, &gnorm, e2, sizeof e2)) return fail_run(s, e2, err, errlen);
         train_s += now_s() - t0;
         if (!isfinite(loss) || !isfinite(gnorm)) {
             log_metric(s, step + 1, "train/loss", loss, e2, sizeof e2);
             snprintf(e2, sizeof e2, "loss became %s at step %ld (lr %.3g): lower train.lr or train.grad_clip, or raise train.warmup",
                      isnan(loss) || isnan(gnorm) ? "NaN" : "infinite", step + 1, lr);
             progress(s, step + 1, steps, loss, 1);
-            run_result r = finish(s, RUN_FAILED, e2, err, errlen);
-            if (r == RUN_FAILED) snprintf(err, errlen, "%s", e2);
-            return r;
+            return fail_run(s, e2, err, errlen);
         }
         step = s->w.tr.step;
         if (log_metric(s, step, "train/loss", loss, err, errlen) || log_metric(s, step, "train/lr", lr, err, errlen) ||
             log_metric(s, step, "train/grad_norm", gnorm, err, errlen))
             return RUN_ERROR;
         if (eval_every > 0 && (step % eval_every == 0 || step == steps)) {
-            eval_result e = evaluate(s, SPLIT_VAL, val_batches);
+            eval_result e;
+            if (evaluate(s, SPLIT_VAL, val_batches, &e, e2, sizeof e2)) return fail_run(s, e2, err, errlen);
             double tps = train_s > 0 ? (step - s->first_step) * (double)s->w.batch.B * s->w.batch.T / train_s : 0.0;
             if (log_eval(s, step, "val", &e, NULL, NULL, err, errlen) ||
                 log_metric(s, step, "perf/tokens_per_s", tps, err, errlen))
@@ -330,8 +340,10 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
     /* final evaluation on the whole val and test splits (or their first test_batches), and the summary */
     db_value sum[16];
     int nsum = 0;
-    eval_result val = evaluate(s, SPLIT_VAL, cap > 0 && cap < val_all ? (int)cap : val_all);
-    eval_result test = evaluate(s, SPLIT_TEST, cap > 0 && cap < test_all ? (int)cap : test_all);
+    eval_result val, test;
+    if (evaluate(s, SPLIT_VAL, cap > 0 && cap < val_all ? (int)cap : val_all, &val, e2, sizeof e2) ||
+        evaluate(s, SPLIT_TEST, cap > 0 && cap < test_all ? (int)cap : test_all, &test, e2, sizeof e2))
+        return fail_run(s, e2, err, errlen);
     if (log_eval(s, steps, "val", &val, sum, &nsum, err, errlen) || log_eval(s, steps, "test", &test, sum, &nsum, err, errlen))
         return RUN_ERROR;
     long trained = steps - s->first_step;
@@ -356,8 +368,7 @@ run_result run_train(const run_env *env, const spec_run *r, char *err, size_t er
     char reason[512];
     if (setup(s, reason, sizeof reason)) {
         /* a run that cannot be built (missing data, bad combination) fails; the sweep goes on */
-        result = finish(s, RUN_FAILED, reason, err, errlen);
-        if (result == RUN_FAILED) snprintf(err, errlen, "%s", reason);
+        result = fail_run(s, reason, err, errlen);
     } else if (provenance_record(env->db, r->run_id, env->threads, s->w.task, err, errlen) ||
                choose_dir(s, err, errlen)) {
         result = RUN_ERROR;

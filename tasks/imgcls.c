@@ -4,8 +4,9 @@
  * They are looked for in <data_dir>/fashion-mnist/, then <data_dir>/ (the first folder holding
  * train-images-idx3-ubyte.gz wins, so a test can point at a copy), then the package's folder
  * /usr/share/datasets/fashion-mnist/. Each file must have the exact uncompressed size, the IDX
- * magic (0x803 images, 0x801 labels), 28x28 images, 60,000 / 10,000 items and the md5 of its
- * UNZIPPED bytes given in the spec; anything else is refused with a one-line reason and the fix.
+ * magic (0x803 images, 0x801 labels), 28x28 images, 60,000 / 10,000 items and the SHA-256 of its
+ * UNZIPPED bytes (tests/test_imgcls.c checks that these bytes have the checksums the spec gives);
+ * anything else is refused with a one-line reason and the fix.
  *
  * Splits: train = the first 55,000 training images, val = the last 5,000, test = the 10,000 t10k.
  * Pixels are scaled to [0, 1] and normalised with the training set's mean and std:
@@ -26,8 +27,8 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "md5.h"
 #include "rng.h"
+#include "sha256.h"
 #include "task_internal.h"
 #include "task_parse.h"
 
@@ -39,12 +40,12 @@
 enum { SIDE = 28, PIXELS = SIDE * SIDE, N_TRAIN_ALL = 60000, N_TEST = 10000, N_VAL = 5000,
        N_TRAIN = N_TRAIN_ALL - N_VAL, N_CLASSES = 10 };
 
-/* The four files: name, IDX magic, item count, md5 of the uncompressed bytes. */
+/* The four files: name, IDX magic, item count, SHA-256 of the uncompressed bytes. */
 const imgcls_idx IMGCLS_FILES[4] = {
-    {"train-images-idx3-ubyte.gz", 0x803, N_TRAIN_ALL, "f4a8712d7a061bf5bd6d2ca38dc4d50a"},
-    {"train-labels-idx1-ubyte.gz", 0x801, N_TRAIN_ALL, "9018921c3c673c538a1fc5bad174d6f9"},
-    {"t10k-images-idx3-ubyte.gz", 0x803, N_TEST, "8181f5470baa50b63fa0f6fddb340f0a"},
-    {"t10k-labels-idx1-ubyte.gz", 0x801, N_TEST, "15d484375f8d13e6eb1aabb0c3f46965"},
+    {"train-images-idx3-ubyte.gz", 0x803, N_TRAIN_ALL, "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"},
+    {"train-labels-idx1-ubyte.gz", 0x801, N_TRAIN_ALL, "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"},
+    {"t10k-images-idx3-ubyte.gz", 0x803, N_TEST, "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"},
+    {"t10k-labels-idx1-ubyte.gz", 0x801, N_TEST, "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"},
 };
 
 /* The saved data cursor. */
@@ -63,7 +64,7 @@ typedef struct imgcls {
     fm_cursor cur;
     rng shuffle;         /* the shuffle stream, positioned after the current epoch's order */
     uint32_t order[N_TRAIN];
-    char data_id[320];
+    char data_id[512];
 } imgcls;
 
 /* 1 if path names an existing regular file. */
@@ -119,7 +120,7 @@ int imgcls_read_idx(const char *path, const imgcls_idx *f, uint8_t **out, char *
     if (zerr == Z_OK) gzerror(gz, &zerr);
     gzclose(gz);
     const char *why = NULL;
-    char detail[160] = "";
+    char detail[224] = "";
     if (zerr != Z_OK && zerr != Z_STREAM_END) {
         why = "is corrupt or truncated (gzip error)";
     } else if (got != want) {
@@ -131,12 +132,12 @@ int imgcls_read_idx(const char *path, const imgcls_idx *f, uint8_t **out, char *
     } else if (be32(buf + 4) != (uint32_t)f->n || (images && (be32(buf + 8) != SIDE || be32(buf + 12) != SIDE))) {
         why = "has wrong dimensions";
         snprintf(detail, sizeof detail, " (want %d items%s)", f->n, images ? " of 28x28" : "");
-    } else if (f->md5) {
-        char hex[33];
-        md5_hex(buf, want, hex);
-        if (strcmp(hex, f->md5) != 0) {
+    } else if (f->sha256) {
+        char hex[65];
+        sha256_hex(buf, want, hex, 64);
+        if (strcmp(hex, f->sha256) != 0) {
             why = "fails its checksum";
-            snprintf(detail, sizeof detail, " (md5 of the unzipped data %s, want %s)", hex, f->md5);
+            snprintf(detail, sizeof detail, " (sha256 of the unzipped data %s, want %.64s)", hex, f->sha256);
         }
     }
     if (!why && !images)
@@ -207,8 +208,8 @@ static int fm_open(task **out, const task_params *p, char *err, size_t errlen) {
     if (pixels) snprintf(vname, sizeof vname, "pixels");
     else snprintf(vname, sizeof vname, "patches %d", s->P);
     snprintf(s->data_id, sizeof s->data_id,
-             "fashion-mnist %s (md5 unzipped: train-images %s, train-labels %s, t10k-images %s, t10k-labels %s)",
-             vname, IMGCLS_FILES[0].md5, IMGCLS_FILES[1].md5, IMGCLS_FILES[2].md5, IMGCLS_FILES[3].md5);
+             "fashion-mnist %s (sha256 unzipped: train-images %s, train-labels %s, t10k-images %s, t10k-labels %s)",
+             vname, IMGCLS_FILES[0].sha256, IMGCLS_FILES[1].sha256, IMGCLS_FILES[2].sha256, IMGCLS_FILES[3].sha256);
     s->base.info = (task_info){.vocab = 0, .input_dim = s->D, .n_out = N_CLASSES, .seq_len = s->T, .causal = 0,
                                .output = TASK_CLS, .pos_rank = pixels ? 1 : 2, .grid_h = pixels ? 0 : s->G,
                                .grid_w = pixels ? 0 : s->G, .bytes_per_token = 0.0, .data_id = s->data_id};

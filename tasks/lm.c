@@ -12,8 +12,8 @@
 
 #include "datafile.h"
 #include "fs.h"
-#include "md5.h"
 #include "rng.h"
+#include "sha256.h"
 #include "task_internal.h"
 
 typedef struct lm_task {
@@ -32,7 +32,7 @@ static int lm_open(task **out, const task_params *p, char *err, size_t errlen) {
     if (T < 2 || T > (1 << 20)) return errf(err, errlen, "lm: task.seq_len must be in [2, 1048576] (got %d)", T);
     lm_task *s = calloc(1, sizeof *s);
     if (!s) return errf(err, errlen, "lm: out of memory");
-    char hex[33];
+    char hex[65];
     int rc;
     if (strcmp(p->dataset, "file") == 0) {
         if (!p->path || !*p->path) {
@@ -41,14 +41,14 @@ static int lm_open(task **out, const task_params *p, char *err, size_t errlen) {
         }
         rc = fs_read_file(p->path, DATA_MAX_BYTES, &s->text, &s->n, err, errlen);
         if (!rc) {
-            md5_hex(s->text, s->n, hex);
-            snprintf(s->data_id, sizeof s->data_id, "file %s md5 %s", p->path, hex);
+            sha256_hex(s->text, s->n, hex, 64);
+            snprintf(s->data_id, sizeof s->data_id, "file %s sha256 %s", p->path, hex);
         }
     } else {
         char name[64];
         snprintf(name, sizeof name, "%s.txt", p->dataset);
         rc = data_load_verified(p->data_dir, name, &s->text, &s->n, hex, err, errlen);
-        if (!rc) snprintf(s->data_id, sizeof s->data_id, "%s md5 %s", name, hex);
+        if (!rc) snprintf(s->data_id, sizeof s->data_id, "%s sha256 %s", name, hex);
     }
     if (rc) {
         free(s);

@@ -9,20 +9,21 @@
 /* ---------------------------------------------------------------- imgcls: gzipped IDX files */
 
 /* What one IDX file must hold: IDX magic (0x803 images of 28x28, 0x801 labels), item count and
- * the md5 of its uncompressed bytes. name is the file's name in the data folder. */
+ * the SHA-256 of its uncompressed bytes (64 lowercase hex digits; NULL: not checked). name is the
+ * file's name in the data folder. */
 typedef struct imgcls_idx {
     const char *name;
     uint32_t magic;
     int n;
-    const char *md5;
+    const char *sha256;
 } imgcls_idx;
 
 /* The four Fashion-MNIST files: train images, train labels, t10k images, t10k labels. */
 extern const imgcls_idx IMGCLS_FILES[4];
 
 /* Reads the file at path (gzip, or raw bytes: zlib reads both) and checks it against want: exact
- * uncompressed size, magic, dimensions, md5 (skipped when want->md5 is NULL; the real files always
- * have one) and labels < 10. Returns 0 and the uncompressed bytes, headers included, in *out
+ * uncompressed size, magic, dimensions, SHA-256 (skipped when want->sha256 is NULL; the real files
+ * always have one) and labels < 10. Returns 0 and the uncompressed bytes, headers included, in *out
  * (malloc'd), or -1 with "imgcls: <path> <what is wrong>; <fix>" in err. */
 int imgcls_read_idx(const char *path, const imgcls_idx *want, uint8_t **out, char *err, size_t errlen);
 

@@ -17,8 +17,8 @@
 
 #include "datafile.h"
 #include "fs.h"
-#include "md5.h"
 #include "rng.h"
+#include "sha256.h"
 #include "task_internal.h"
 #include "task_parse.h"
 
@@ -91,14 +91,14 @@ static int load_wordnet(textcls *s, const char *dir, char *err, size_t errlen) {
     static const char *const POS[] = {"noun", "verb", "adj", "adv"};
     int at = snprintf(s->data_id, sizeof s->data_id, "wordnet 3.0");
     for (int i = 0; i < 4; i++) {
-        char name[64], path[1100], hex[33];
+        char name[64], path[1100], hex[65];
         size_t n;
         snprintf(name, sizeof name, "wordnet/data.%s", POS[i]);
         if (data_load_verified(dir, name, &s->bufs[s->nbufs], &n, hex, err, errlen)) return -1;
         char *buf = s->bufs[s->nbufs++];
         snprintf(path, sizeof path, "%s/%s", dir, name);
         if (textcls_parse_wordnet(path, buf, n, add_to_task, s, err, errlen)) return -1;
-        at += snprintf(s->data_id + at, sizeof s->data_id - (size_t)at, " data.%s md5 %s", POS[i], hex);
+        at += snprintf(s->data_id + at, sizeof s->data_id - (size_t)at, " data.%s sha256 %s", POS[i], hex);
     }
     s->K = WORDNET_CLASSES;
     return 0;
@@ -116,7 +116,7 @@ const char *textcls_mail_body(const char *text, size_t n, size_t *len) {
 /* qsort order of file names (byte order, like the C-locale glob of prepare-data.sh) */
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Loads one SpamAssassin folder (its .txt files in name order, checked against the md5 of their
+/* Loads one SpamAssassin folder (its .txt files in name order, checked against the SHA-256 of their
  * concatenation), appending bodies capped at T bytes to body[*used]; 0 or -1 with err. */
 static int load_spam_folder(textcls *s, const char *dir, const char *folder, int label, char *body, size_t *used,
                             size_t cap, char *err, size_t errlen) {
@@ -147,8 +147,8 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
         return errf(err, errlen, "textcls: out of memory");
     }
     qsort(names, (size_t)nn, sizeof *names, by_name);
-    md5_ctx m;
-    md5_init(&m);
+    sha256_ctx m;
+    sha256_init(&m);
     for (int i = 0; i < nn && !rc; i++) {
         char file[1400], *text;
         size_t n;
@@ -158,7 +158,7 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
             rc = errf(err, errlen, "%s: run `make data`", why);
             break;
         }
-        md5_update(&m, text, n);
+        sha256_update(&m, text, n);
         size_t len;
         const char *start = textcls_mail_body(text, n, &len);
         if (len > (size_t)s->T) len = (size_t)s->T;
@@ -173,16 +173,14 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
     for (int i = 0; i < nn; i++) free(names[i]);
     free(names);
     if (rc) return -1;
-    uint8_t dig[16];
-    char hex[33];
-    md5_final(&m, dig);
-    for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", dig[i]);
-    const char *want = data_expected_md5(name);
+    char hex[65];
+    sha256_final_hex(&m, hex);
+    const char *want = data_expected_sha256(name);
     if (!want || strcmp(hex, want) != 0)
-        return errf(err, errlen, "%s/ is truncated or corrupt (%d files, md5 of their concatenation %s, want %s): run `make data`",
+        return errf(err, errlen, "%s/ is truncated or corrupt (%d files, sha256 of their concatenation %s, want %s): run `make data`",
                         path, nn, hex, want ? want : "?");
     size_t at = strlen(s->data_id);
-    snprintf(s->data_id + at, sizeof s->data_id - at, " %s md5 %s", folder, hex);
+    snprintf(s->data_id + at, sizeof s->data_id - at, " %s sha256 %s", folder, hex);
     return 0;
 }
 

@@ -100,3 +100,19 @@ float *trandn(rng *r, size_t n, float std) {
     fill_normal(x, n, std, r);
     return x;
 }
+
+double test_forward(model *m, const model_batch *b) {
+    double loss;
+    char err[256];
+    if (model_forward(m, b, &loss, err, sizeof err) == 0) return loss;
+    test_fail(__FILE__, __LINE__, "%s", err);
+    return NAN;
+}
+
+double test_train_step(trainer *tr, const model_batch *b, float lr, float clip, double *gnorm) {
+    double loss;
+    char err[256];
+    if (trainer_step(tr, b, lr, clip, &loss, gnorm, err, sizeof err) == 0) return loss;
+    test_fail(__FILE__, __LINE__, "%s", err);
+    return NAN;
+}

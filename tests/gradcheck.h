@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "rng.h"
+#include "train.h"
 
 /* A scalar loss of the current values of the inputs, computed by running a forward pass. */
 typedef double (*loss_fn)(void *ctx);
@@ -38,6 +39,10 @@ double dot_loss(const float *out, const float *w, size_t n);
  * the last one padded. */
 typedef enum mask_kind { MASK_NONE, MASK_PAD } mask_kind;
 uint8_t *make_mask(mask_kind mk, int B, int T);
+/* model_forward's loss; NaN after recording a test failure when the forward refuses the batch. */
+double test_forward(model *m, const model_batch *b);
+/* trainer_step's loss; NaN after recording a test failure when the step refuses the batch. */
+double test_train_step(trainer *tr, const model_batch *b, float lr, float clip, double *gnorm);
 /* a copy of x[n] in a new tcalloc'd array */
 float *tdup(const float *x, size_t n);
 /* a calloc'd float array (test code only), aborting on failure */

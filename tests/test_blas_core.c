@@ -102,7 +102,7 @@ static int count(const char *text, const char *s) {
 /* A user's OPENBLAS_CORETYPE is kept, reported as source "user", with no restart. */
 TEST(blas_core_user_value_kept) {
     blas_cpu c = blas_cpu_detect();
-    if (!c.avx) return; /* no core this test could force */
+    if (!c.avx) return test_skip("this CPU has no AVX: there is no better core to choose, so no user choice to keep");
     const char *core = c.avx2 && c.fma ? "Haswell" : "Sandybridge";
     char env[96], out[4096], want[96];
     snprintf(env, sizeof env, "OPENBLAS_CORETYPE=%s LRPE_BLAS_ASSUME_REPORTED=Prescott", core);
@@ -137,7 +137,8 @@ TEST(blas_core_restart_path) {
  * instruction): lrpe says so once, restarts once with the reported core and runs. */
 TEST(blas_core_failed_selfcheck_falls_back_once) {
     blas_cpu c = blas_cpu_detect();
-    if (c.avx512f) return; /* SkylakeX would run here */
+    if (c.avx512f)
+        return test_skip("this CPU has AVX-512, so SkylakeX passes its self-check: the fallback cannot be provoked here");
     char out[4096];
     CHECK(run_version("OPENBLAS_CORETYPE=SkylakeX LRPE_BLAS_REEXEC=selected:SkylakeX:Prescott", out, sizeof out) == 0,
           "exit code: %s", out);

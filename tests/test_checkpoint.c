@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "gradcheck.h"
 #include "safetensors.h"
 #include "test.h"
 #include "train.h"
@@ -88,7 +89,7 @@ static void fx_step(fixture *fx) {
     lr_schedule sched = {.lr = 3e-3f, .min_lr = 3e-4f, .warmup = 3, .total = 50, .shape = LR_COSINE};
     float lr = lr_at(&sched, fx->tr.step) * (float)(1.0 + 0.1 * rng_uniform(&fx->jitter));
     model_batch b = {.B = FX_B, .T = FX_T, .tokens = tok, .targets = tgt};
-    trainer_step(&fx->tr, &b, lr, 1.0f, NULL);
+    test_train_step(&fx->tr, &b, lr, 1.0f, NULL);
     fx->st.step = fx->tr.step;
 }
 
@@ -322,6 +323,52 @@ TEST(ckpt_flipped_byte_falls_back) { check_fallback(1, "checksum mismatch (corru
 
 TEST(ckpt_wrong_run_id_falls_back) { check_fallback(2, "belongs to run 'other-run', not run '" RUN_ID "'"); }
 
+/* Rewrites the metadata format_version "2" of a checkpoint into "1" (same length: the file stays
+ * parseable), as a file of the format version 1 build would say. */
+static void make_version_1(const char *path) {
+    size_t n;
+    char *buf = test_slurp(path, &n);
+    char *at = buf ? memmem(buf, n, "\"format_version\":\"2\"", 20) : NULL;
+    CHECK(at != NULL, "%s: no format_version \"2\" in the header", path);
+    if (at) {
+        at[18] = '1';
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(buf, 1, n, f) == n, "rewrite %s", path);
+        if (f) fclose(f);
+    }
+    free(buf);
+}
+
+/* A checkpoint of format version 1 (before SHA-256) is refused with the version in the reason:
+ * the run falls back to an older checkpoint, or starts from scratch when there is none. */
+TEST(ckpt_version_1_is_refused) {
+    char dir[64], warn[2048];
+    snapshot s2;
+    if (!*tmp_dir(dir, sizeof dir) || two_checkpoints(dir, &s2, RUN_ID)) return;
+    make_version_1(cpath(dir, 4, 0));
+    fixture b;
+    if (fx_init(&b, 9, 16) == 0) {
+        CHECK(fx_load(&b, dir, warn, sizeof warn) == CKPT_LOADED, "nothing loaded: %s", warn);
+        CHECK_SAME(&b, &s2, "fell back to ckpt-2");
+        CHECK(strstr(warn, "ckpt-4.safetensors: format version '1', this build reads 2; falling back to ckpt-2") &&
+                  !strchr(warn, '\n'),
+              "warning: %s", warn);
+        printf("    %s\n", warn);
+        make_version_1(cpath(dir, 2, 0));
+        snapshot before = snap_take(&b);
+        CHECK(fx_load(&b, dir, warn, sizeof warn) == CKPT_FRESH, "loaded a version-1 checkpoint");
+        CHECK_SAME(&b, &before, "nothing may be written from a version-1 file");
+        const char *nl = strchr(warn, '\n');
+        CHECK(nl && strstr(nl, "ckpt-2.safetensors: format version '1', this build reads 2") &&
+                  strstr(nl, "starting from scratch"),
+              "second line: %s", nl ? nl + 1 : warn);
+        snap_free(&before);
+        fx_free(&b);
+    }
+    snap_free(&s2);
+    rm_tree(dir);
+}
+
 TEST(ckpt_all_corrupt_starts_from_scratch) {
     char dir[64], warn[2048];
     snapshot s2;
@@ -407,10 +454,9 @@ TEST(ckpt_keeps_only_two) {
     rm_tree(dir);
 }
 
-/* 64-bit FNV-1a, written again here from the format's description. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 0x100000001b3ull;
-    return h;
+/* Appends p[n] to the file f (the byte stream the checksum covers). */
+static void put(FILE *f, const void *p, size_t n) {
+    if (n) fwrite(p, 1, n, f);
 }
 
 TEST(ckpt_file_is_plain_safetensors) {
@@ -444,26 +490,36 @@ TEST(ckpt_file_is_plain_safetensors) {
     CHECK(step == 2, "state.step %" PRId64, step);
     const char *rid = st_meta_get(f, "run_id"), *cid = st_meta_get(f, "config_id"), *sum = st_meta_get(f, "checksum");
     CHECK(rid && !strcmp(rid, RUN_ID) && cid && !strcmp(cid, CONFIG_ID), "ids in the metadata");
-    CHECK(st_meta_get(f, "format_version") && !strcmp(st_meta_get(f, "format_version"), "1"), "format_version");
-    /* the checksum as checkpoint.h describes it */
-    uint64_t h = 0xcbf29ce484222325ull;
+    CHECK(st_meta_get(f, "format_version") && !strcmp(st_meta_get(f, "format_version"), "2"), "format_version");
+    /* the checksum as checkpoint.h describes it: the byte stream written out here from the format's
+     * description and hashed by coreutils sha256sum */
+    char stream[128], cmd[300], out[256], want[80];
+    snprintf(stream, sizeof stream, "%s/stream", dir);
+    FILE *sf = fopen(stream, "wb");
+    CHECK(sf != NULL, "cannot write %s", stream);
+    if (!sf) goto out;
     for (int i = 0; i < st_meta_count(f); i++) {
         st_meta m = st_meta_at(f, i);
-        if (strcmp(m.key, "checksum")) h = fnv(fnv(h, m.key, strlen(m.key) + 1), m.value, strlen(m.value) + 1);
+        if (strcmp(m.key, "checksum")) put(sf, m.key, strlen(m.key) + 1), put(sf, m.value, strlen(m.value) + 1);
     }
     for (int i = 0; i < st_count(f); i++) {
         const st_tensor *t = st_at(f, i);
         char dims[128] = "";
         for (int k = 0; k < t->ndim; k++)
             snprintf(dims + strlen(dims), sizeof dims - strlen(dims), "%s%" PRId64, k ? "," : "", t->shape[k]);
-        h = fnv(h, t->name, strlen(t->name) + 1);
-        h = fnv(h, st_dtype_name(t->dtype), 4);
-        h = fnv(h, dims, strlen(dims) + 1);
-        h = fnv(h, t->data, st_numel(t) * 4);
+        put(sf, t->name, strlen(t->name) + 1);
+        put(sf, st_dtype_name(t->dtype), 4);
+        put(sf, dims, strlen(dims) + 1);
+        put(sf, t->data, st_numel(t) * 4);
     }
-    char want[32];
-    snprintf(want, sizeof want, "fnv1a64:%016" PRIx64, h);
+    fclose(sf);
+    snprintf(cmd, sizeof cmd, "sha256sum < '%s'", stream);
+    CHECK(test_capture(cmd, out, sizeof out) == 0 && strlen(out) >= 64, "%s: %s", cmd, out);
+    snprintf(want, sizeof want, "sha256:%.64s", out);
     CHECK(sum && !strcmp(sum, want), "checksum %s, recomputed %s", sum ? sum : "(none)", want);
+    char mine[CKPT_CHECKSUM_LEN];
+    ckpt_checksum(f, mine);
+    CHECK(!strcmp(mine, want), "ckpt_checksum %s, recomputed %s", mine, want);
 out:
     st_close(f);
     fx_free(&a);

@@ -16,13 +16,17 @@
 #include "alloc_count.h"
 #include "datafile.h"
 #include "fs.h"
+#include "gradcheck.h"
 #include "rng.h"
+#include "sha256.h"
 #include "task.h"
 #include "task_parse.h"
 #include "test.h"
 #include "train.h"
 
 enum { KJV_BYTES = 4137850 };
+/* md5 of data/kjv.txt published by the spec (datasets.md) */
+#define KJV_SPEC_MD5 "0442864d38d37131885626cd0cfa2a12"
 
 /* Opens kind/dataset from data/ (or dir); NULL after recording a failure (e.g. "run `make data`"). */
 static task *open_task(const char *kind, const char *dataset, int seq_len, uint64_t seed, const char *dir) {
@@ -89,25 +93,26 @@ static void remove_dir(const char *dir) {
 
 /* ---------------------------------------------------------------------------------------------- */
 
-TEST(data_checksum_table_matches_md5_file) {
-    FILE *f = fopen("scripts/data.md5", "r");
-    CHECK(f != NULL, "cannot read scripts/data.md5 (run the tests from the repository root)");
+TEST(data_checksum_table_matches_sha256_file) {
+    FILE *f = fopen("scripts/data.sha256", "r");
+    CHECK(f != NULL, "cannot read scripts/data.sha256 (run the tests from the repository root)");
     if (!f) return;
     char line[512];
     int n = 0;
     while (fgets(line, sizeof line, f)) {
-        char md5[64], name[256];
-        if (line[0] == '#' || sscanf(line, "%63s %255s", md5, name) != 2) continue;
-        const char *want = data_expected_md5(name);
-        CHECK(want && strcmp(want, md5) == 0, "%s: scripts/data.md5 has %s, tasks/datafile.c %s", name, md5,
+        char sum[128], name[256];
+        if (line[0] == '#' || sscanf(line, "%127s %255s", sum, name) != 2) continue;
+        const char *want = data_expected_sha256(name);
+        CHECK(strlen(sum) == 64 && strspn(sum, "0123456789abcdef") == 64, "%s: '%s' is not a SHA-256 in hex", name, sum);
+        CHECK(want && strcmp(want, sum) == 0, "%s: scripts/data.sha256 has %s, tasks/datafile.c %s", name, sum,
               want ? want : "nothing");
         n++;
     }
     fclose(f);
-    const char *name, *md5;
+    const char *name, *sum;
     int m = 0;
-    while (data_expected_entry(m, &name, &md5)) m++;
-    CHECK(n == m && n == 11, "scripts/data.md5 has %d entries, tasks/datafile.c %d (want 11)", n, m);
+    while (data_expected_entry(m, &name, &sum)) m++;
+    CHECK(n == m && n == 11, "scripts/data.sha256 has %d entries, tasks/datafile.c %d (want 11)", n, m);
 }
 
 TEST(data_kjv_file_is_the_spec_text) {
@@ -125,6 +130,10 @@ TEST(data_kjv_file_is_the_spec_text) {
     CHECK(distinct == 63, "kjv: %d distinct bytes, want 63", distinct);
     CHECK(lines == 31102, "kjv: %ld lines, want 31,102", lines);
     free(text);
+    /* the spec publishes the file's md5: coreutils checks it (lrpe itself only knows SHA-256) */
+    char out[256];
+    CHECK(test_capture("md5sum < data/kjv.txt", out, sizeof out) == 0, "md5sum: %s", out);
+    CHECK(strncmp(out, KJV_SPEC_MD5, 32) == 0, "data/kjv.txt has md5 %.32s, the spec gives %s", out, KJV_SPEC_MD5);
 }
 
 TEST(data_lm_kjv_splits_and_eval_windows) {
@@ -135,8 +144,9 @@ TEST(data_lm_kjv_splits_and_eval_windows) {
     CHECK(ti->vocab == 256 && ti->n_out == 256 && ti->seq_len == T && ti->causal == 1 && ti->output == TASK_LM &&
               ti->bytes_per_token == 1.0,
           "lm info: vocab %d n_out %d T %d causal %d", ti->vocab, ti->n_out, ti->seq_len, ti->causal);
-    CHECK(strstr(ti->data_id, "kjv") && strstr(ti->data_id, "0442864d38d37131885626cd0cfa2a12"), "data_id '%s'",
-          ti->data_id);
+    CHECK(strstr(ti->data_id, "kjv") &&
+              strstr(ti->data_id, "sha256 b5c4940bcfeee072c0935b5200d0f9d88a00a0199cb0961d16133458fcdfae5d"),
+          "data_id '%s'", ti->data_id);
     /* 90 / 5 / 5 by byte offset: train [0, 3724065), val [3724065, 3930957), test [3930957, 4137850) */
     const long lo[3] = {0, 3724065, 3930957}, hi[3] = {3724065, 3930957, KJV_BYTES};
     char *text, err[512];
@@ -189,7 +199,8 @@ TEST(data_lm_kjv_splits_and_eval_windows) {
 TEST(data_sotu_file) {
     task *t = open_task("lm", "sotu", 256, 1, NULL);
     if (!t) return;
-    CHECK(strstr(t->info.data_id, "7401a606ef9953fa2bbb848d0fa714fd") != NULL, "data_id '%s'", t->info.data_id);
+    CHECK(strstr(t->info.data_id, "805ccd2b2645318eb01caa3d4a0d374bee2544c1d5e48d2c66f8feaf7ae25790") != NULL,
+          "data_id '%s'", t->info.data_id);
     /* 10,761,413 bytes: test split [10223342, 10761413) -> ceil(538070 / 256) windows */
     CHECK(t->vt->eval_count(t, SPLIT_TEST, 1) == (538070 + 255) / 256, "sotu test windows %d",
           t->vt->eval_count(t, SPLIT_TEST, 1));
@@ -271,6 +282,12 @@ TEST(data_lm_refuses_missing_truncated_corrupt) {
     write_file(dir, NULL, "kjv.txt", text, n);
     check_refused("lm", "kjv", dir, "kjv.txt"); /* one bit flipped */
     free(text);
+    /* the message gives both checksums */
+    char *copy = NULL, want[128];
+    snprintf(want, sizeof want, "want %s)", data_expected_sha256("kjv.txt"));
+    CHECK(data_load_verified(dir, "kjv.txt", &copy, &n, NULL, err, sizeof err) == -1 && !copy && strstr(err, "(sha256 ") &&
+              strstr(err, want),
+          "corrupt kjv.txt: '%s'", err);
     remove_dir(dir);
 }
 
@@ -286,7 +303,10 @@ TEST(data_lm_file_dataset) {
     char err[512];
     CHECK(task_open(&t, &p, err, sizeof err) == 0, "%s", err);
     if (t) {
-        CHECK(strstr(t->info.data_id, "file") && strstr(t->info.data_id, path), "data_id '%s'", t->info.data_id);
+        char want[1200], hex[65];
+        sha256_hex(text, sizeof text, hex, 64);
+        snprintf(want, sizeof want, "file %s sha256 %s", path, hex);
+        CHECK(strcmp(t->info.data_id, want) == 0, "data_id '%s', want '%s'", t->info.data_id, want);
         /* test split: bytes [4750, 5000): 249 targets in ceil(249 / 32) = 8 windows */
         CHECK(t->vt->eval_count(t, SPLIT_TEST, 1) == 8, "eval windows %d", t->vt->eval_count(t, SPLIT_TEST, 1));
         task_close(t);
@@ -348,7 +368,8 @@ TEST(data_wordnet_sizes_and_classes) {
     const task_info *ti = &t->info;
     CHECK(ti->vocab == 256 && ti->n_out == 45 && ti->seq_len == 128 && ti->causal == 0 && ti->output == TASK_CLS,
           "wordnet info: vocab %d n_out %d T %d causal %d", ti->vocab, ti->n_out, ti->seq_len, ti->causal);
-    CHECK(strstr(ti->data_id, "5be921c6e8381ec85d52c715f43f1f11") && strstr(ti->data_id, "1d4be0b69313b44a8d259a36a766047d"),
+    CHECK(strstr(ti->data_id, "fea17d2f9656611334eac790e5d69e47645fa180c4aa481fb4cd9b3520754ca2") &&
+              strstr(ti->data_id, "444a63bf3955080ab7524f5079cfc07ff9bc682cb98bdb1db73b0fb9829f1139"),
           "data_id '%s'", ti->data_id);
     /* 117,659 examples: i % 10 in 0..7 train (94,128), 8 val (11,766), 9 test (11,765) */
     CHECK(t->vt->eval_count(t, SPLIT_VAL, 1) == 11766 && t->vt->eval_count(t, SPLIT_TEST, 1) == 11765,
@@ -401,7 +422,8 @@ TEST(data_spam_sizes_and_classes) {
     if (!t) return;
     CHECK(t->info.n_out == 2 && t->info.seq_len == 1024 && t->info.causal == 0, "spam info n_out %d T %d",
           t->info.n_out, t->info.seq_len);
-    CHECK(strstr(t->info.data_id, "a20b64fc1ef043528f4a351a6afa97a8") != NULL, "data_id '%s'", t->info.data_id);
+    CHECK(strstr(t->info.data_id, "9081604510204fe802f1050d66020cf0de7ef7333829abb90ad55a5402f9ef4b") != NULL,
+          "data_id '%s'", t->info.data_id);
     /* 6,046 messages: train 4,838, val 604, test 604 */
     CHECK(t->vt->eval_count(t, SPLIT_VAL, 1) == 604 && t->vt->eval_count(t, SPLIT_TEST, 1) == 604, "val %d test %d",
           t->vt->eval_count(t, SPLIT_VAL, 1), t->vt->eval_count(t, SPLIT_TEST, 1));
@@ -501,13 +523,13 @@ static learn_result learn(task *t, model_config cfg, int B, int steps, float lr)
             for (int j = 0; j < B * T && !padded; j++) padded = !u.valid[j];
             model_batch mb = {.B = B, .T = T, .tokens = u.tok, .targets = u.tgt, .valid = padded ? u.valid : NULL};
             if (!eval) {
-                trainer_step(&tr, &mb, lr_at(&sched, s), 1.0f, NULL);
+                test_train_step(&tr, &mb, lr_at(&sched, s), 1.0f, NULL);
                 continue;
             }
             const int rows = ti->output == TASK_CLS ? B : B * T, K = ti->n_out;
             int k = 0;
             for (int r = 0; r < rows; r++) k += u.tgt[r] >= 0;
-            double loss = model_forward(m, &mb);
+            double loss = test_forward(m, &mb);
             if (!k) continue;
             loss_sum += loss * k, count += k;
             const float *z = model_logits(m);
@@ -559,7 +581,7 @@ TEST(learn_wordnet_above_25_percent) {
 
 /* A short read is an error, never a shorter buffer: each allocation of the reader made to fail in
  * turn gives "out of memory" or the whole file (the whole-file reader used to stop at a failed
- * realloc and return the part it had, so a run trained on it with that part's md5). */
+ * realloc and return the part it had, so a run trained on it with that part's checksum). */
 TEST(fs_read_file_never_returns_part_of_a_file) {
     char dir[64], path[128], err[512], *text;
     size_t n;

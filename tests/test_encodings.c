@@ -357,7 +357,7 @@ static double qk_loss(void *ctx) {
     const pe *e = q->f->e;
     double s = 0.0;
     for (int which = 0; which < 2; which++) {
-        e->vt->qk_forward(e, q->layer, q->f->params, which, q->out[which], q->ldo, q->x[which], q->ldi, q->pos, q->N);
+        e->vt->qk_forward(e, &(pe_qk_rows){q->layer, which, q->N, q->pos, q->ldi, q->ldo}, q->f->params, q->x[which], q->out[which]);
         s += dot_loss(q->out[which], q->w[which], (size_t)q->N * q->ldo);
     }
     return s;
@@ -389,8 +389,7 @@ static void qk_case(const char *name, const pe_options *o, const pe_dims *d, int
         }
     }
     for (int which = 0; which < 2; which++)
-        e->vt->qk_backward(e, 1, f.params, f.grads, which, din[which], q.ldi, q.w[which], q.ldo, q.x[which], q.ldi,
-                           pos, N);
+        e->vt->qk_backward(e, &(pe_qk_rows){1, which, N, pos, q.ldi, q.ldo}, f.params, f.grads, q.x[which], q.w[which], din[which]);
     for (int which = 0; check_x && which < 2; which++) {
         snprintf(what, sizeof what, "%s: d%s", desc, which ? "k" : "q");
         gc1(what, qk_loss, &q, q.x[which], din[which], (size_t)N * q.ldi, GC_EPS_X, GC_ATOL_X);
@@ -498,8 +497,8 @@ static void head_scores(fx *f, const float *x, const float *y, const int32_t *qp
     const pe *e = f->e;
     const int H = e->dims.heads, d = e->dims.head_dim, W = e->vt->qk_dim(e);
     float eq[MAXW], ek[MAXW];
-    e->vt->qk_forward(e, 1, f->params, 0, eq, H * W, x, H * d, qp, 1);
-    e->vt->qk_forward(e, 1, f->params, 1, ek, H * W, y, H * d, kp, 1);
+    e->vt->qk_forward(e, &(pe_qk_rows){1, 0, 1, qp, H * d, H * W}, f->params, x, eq);
+    e->vt->qk_forward(e, &(pe_qk_rows){1, 1, 1, kp, H * d, H * W}, f->params, y, ek);
     for (int h = 0; h < H; h++) {
         sc[h] = 0.0;
         for (int i = 0; i < W; i++) sc[h] += (double)eq[h * W + i] * ek[h * W + i];
@@ -805,7 +804,7 @@ TEST(pe_reference_rotations) {
                         const int W = f.e->vt->qk_dim(f.e);
                         for (int k = 0; k < (two_d ? 6 : 7); k++) {
                             const int32_t *pp = two_d ? pos2[k] : &pos1[k];
-                            f.e->vt->qk_forward(f.e, 1, f.params, k % 2, y, W, x, d, pp, 1);
+                            f.e->vt->qk_forward(f.e, &(pe_qk_rows){1, k % 2, 1, pp, d, W}, f.params, x, y);
                             ref_encode(&f, x, pp, want);
                             for (int j = 0; j < W; j++) wantf[j] = (float)want[j];
                             if (!CHECK_ARRAYS(desc, y, wantf, (size_t)W, REF_TOL, REF_TOL)) break;
@@ -864,7 +863,7 @@ TEST(pe_reference_permutation) {
                 oi.p = PE_P_IDENTITY;
                 fx g;
                 if (fx_open(&g, "lrpe-permutation", &oi, &dm)) break;
-                g.e->vt->qk_forward(g.e, 1, g.params, 0, y, d, id, d, pp, 1);
+                g.e->vt->qk_forward(g.e, &(pe_qk_rows){1, 0, 1, pp, d, d}, g.params, id, y);
                 for (int j = 0; j < d; j++) pi[ax][j] = (int)y[j];
                 fx_close(&g);
             }
@@ -881,7 +880,7 @@ TEST(pe_reference_permutation) {
             for (int j = 0; j < d; j++) xt[j] = (float)pxd[j];
             for (int s = 0; s <= S; s += (s < 40 ? 1 : 97)) {
                 int32_t pp[2] = {s, two_d ? (s * 7 + 3) % (S + 1) : 0};
-                f.e->vt->qk_forward(f.e, 1, f.params, 0, y, d, x, d, pp, 1);
+                f.e->vt->qk_forward(f.e, &(pe_qk_rows){1, 0, 1, pp, d, d}, f.params, x, y);
                 float want[16];
                 for (int j = 0; j < d; j++) {
                     int src = !two_d || j < half ? idx[0][pp[0]][j] : idx[1][pp[1]][j];
@@ -919,7 +918,7 @@ TEST(pe_norms_and_position_zero) {
                 fill_normal(x, 8, 1.0f, &R);
                 fill_normal(z, 8, 1.0f, &R);
                 for (int k = 0; k < 5; k++) {
-                    f.e->vt->qk_forward(f.e, 1, f.params, 0, y, W, x, d, &pos[k], 1);
+                    f.e->vt->qk_forward(f.e, &(pe_qk_rows){1, 0, 1, &pos[k], d, W}, f.params, x, y);
                     CHECK_CLOSE(sqrt(dot_loss(y, y, W)), sqrt(dot_loss(x, x, d)), REF_TOL, REF_TOL, desc);
                 }
                 if (i == 1 || i == 2) {
@@ -929,10 +928,10 @@ TEST(pe_norms_and_position_zero) {
                     ref_P(o.p, v, z, pz, d);
                     float want[16] = {0};
                     for (int j = 0; j < d; j++) want[j] = (float)px[j];
-                    f.e->vt->qk_forward(f.e, 1, f.params, 0, y, W, x, d, &pos[0], 1);
+                    f.e->vt->qk_forward(f.e, &(pe_qk_rows){1, 0, 1, &pos[0], d, W}, f.params, x, y);
                     CHECK_ARRAYS(i == 1 ? "rotation at 0 == P x" : "unitary at 0 == [P x, 0]", y, want, (size_t)W,
                                  REF_TOL, REF_TOL);
-                    f.e->vt->qk_forward(f.e, 1, f.params, 1, yz, W, z, d, &pos[0], 1);
+                    f.e->vt->qk_forward(f.e, &(pe_qk_rows){1, 1, 1, &pos[0], d, W}, f.params, z, yz);
                     CHECK_CLOSE(dot_loss(y, yz, W), dot_loss(x, z, d), REF_TOL, REF_TOL, "P keeps dot products");
                     double pxz = 0.0;
                     for (int j = 0; j < d; j++) pxz += px[j] * pz[j];
@@ -1001,9 +1000,9 @@ TEST(pe_none_identity) {
     int32_t pos[N] = {0, 1, 2, 3, 4};
     float x[N * 14], y[N * 12] = {0}, g[N * 14] = {0}, e[N * 12], want[N * 14] = {0};
     fill_normal(x, N * 14, 1.0f, &R);
-    f.e->vt->qk_forward(f.e, 0, f.params, 0, y, 12, x, 14, pos, N);
+    f.e->vt->qk_forward(f.e, &(pe_qk_rows){0, 0, N, pos, 14, 12}, f.params, x, y);
     for (int n = 0; n < N; n++) CHECK_ARRAYS("none qk", y + n * 12, x + n * 14, 12, 0, 0);
-    f.e->vt->qk_backward(f.e, 0, f.params, f.grads, 1, g, 14, y, 12, x, 14, pos, N);
+    f.e->vt->qk_backward(f.e, &(pe_qk_rows){0, 1, N, pos, 14, 12}, f.params, f.grads, x, y, g);
     for (int n = 0; n < N; n++)
         for (int i = 0; i < 12; i++) want[n * 14 + i] = x[n * 14 + i];
     CHECK_ARRAYS("none qk backward", g, want, N * 14, 0, 0);
@@ -1044,8 +1043,8 @@ TEST(pe_threads_accumulate_no_alloc) {
                 e->vt->embed_forward(e, f.params, out[t], x, pos, N);
                 e->vt->embed_backward(e, f.params, gr[t], din[t], w, pos, N);
             } else {
-                e->vt->qk_forward(e, 1, f.params, 1, out[t], H * W, x, H * hd, pos, N);
-                e->vt->qk_backward(e, 1, f.params, gr[t], 1, din[t], H * hd, w, H * W, x, H * hd, pos, N);
+                e->vt->qk_forward(e, &(pe_qk_rows){1, 1, N, pos, H * hd, H * W}, f.params, x, out[t]);
+                e->vt->qk_backward(e, &(pe_qk_rows){1, 1, N, pos, H * hd, H * W}, f.params, gr[t], x, w, din[t]);
             }
             CHECK(alloc_count() == before, "%s: %ld allocations in forward + backward", names[i],
                   alloc_count() - before);
@@ -1061,7 +1060,7 @@ TEST(pe_threads_accumulate_no_alloc) {
         if (emb)
             e->vt->embed_backward(e, f.params, gr2, din2, w, pos, N);
         else
-            e->vt->qk_backward(e, 1, f.params, gr2, 1, din2, H * hd, w, H * W, x, H * hd, pos, N);
+            e->vt->qk_backward(e, &(pe_qk_rows){1, 1, N, pos, H * hd, H * W}, f.params, gr2, x, w, din2);
         for (size_t k = 0; k < ni; k++) din[0][k] *= 2.0f;
         for (size_t k = 0; k < np; k++) gr[0][k] *= 2.0f;
         CHECK_ARRAYS("backward accumulates into din", din2, din[0], ni, 1e-6, 1e-6);

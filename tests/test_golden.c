@@ -65,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gradcheck.h"
 #include "model.h"
 #include "optim.h"
 #include "safetensors.h"
@@ -418,7 +419,7 @@ static void golden_forward_check(const golden_variant *var) {
     golden g;
     if (golden_open(&g, var) == 0) {
         const golden_tol *tol = g.tol;
-        double loss = model_forward(g.m, &g.batch);
+        double loss = test_forward(g.m, &g.batch);
         const size_t n = (size_t)g.batch.B * g.batch.T * model_cfg(g.m)->n_out;
         const int64_t ls[2] = {(int64_t)g.batch.B * g.batch.T, model_cfg(g.m)->n_out};
         const st_tensor *logits = fixture_tensor(&g, "logits", ST_F32, 2, ls);
@@ -437,7 +438,7 @@ static void golden_forward_check(const golden_variant *var) {
 static void golden_backward_check(const golden_variant *var) {
     golden g;
     if (golden_open(&g, var) == 0) {
-        model_forward(g.m, &g.batch);
+        test_forward(g.m, &g.batch);
         model_zero_grad(g.m);
         model_backward(g.m);
         compare_table(&g, model_grads(g.m), "grad.", g.tol->grad_rtol, g.tol->grad_atol, 0.0);
@@ -479,7 +480,7 @@ static void golden_training_check(const golden_variant *var) {
         if (m && v && lrs && losses && norms) {
             for (int s = 0; s < g.steps; s++) {
                 model_zero_grad(g.m);
-                losses[s] = (float)model_forward(g.m, &g.batch);
+                losses[s] = (float)test_forward(g.m, &g.batch);
                 model_backward(g.m);
                 norms[s] = (float)grad_clip(G, tt->total, g.max_norm);
                 lrs[s] = lr_at(&g.sched, s);

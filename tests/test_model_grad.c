@@ -30,7 +30,7 @@ typedef struct model_fx { model *m; model_batch batch; } model_fx;
 
 static double model_loss(void *ctx) {
     model_fx *f = ctx;
-    return model_forward(f->m, &f->batch);
+    return test_forward(f->m, &f->batch);
 }
 
 /* the tiny model's configuration */
@@ -71,7 +71,7 @@ static model *tiny_model(model_head head, int causal, int n_out) {
 static void check_all_params_eps(model_fx *f, double eps) {
     model *m = f->m;
     const tensor_table *tt = model_param_table(m);
-    double loss = model_forward(m, &f->batch);
+    double loss = test_forward(m, &f->batch);
     CHECK(isfinite(loss) && loss > 0.0, "model loss %g", loss);
     model_zero_grad(m);
     model_backward(m);
@@ -100,7 +100,7 @@ static void check_all_params_eps(model_fx *f, double eps) {
     threads_set(threads);
     CHECK(nonzero > (int)(tt->total / 4), "only %d gradient elements above 1e-3", nonzero);
     /* backward accumulates: a second backward doubles the gradient */
-    model_forward(m, &f->batch);
+    test_forward(m, &f->batch);
     model_backward(m);
     float *twice = model_grads(m);
     int bad = 0;
@@ -146,7 +146,7 @@ TEST(model_cls_ignores_padding_content) {
     model_batch b2 = b1;
     b2.tokens = tok2;
 
-    double l1 = model_forward(m, &b1);
+    double l1 = test_forward(m, &b1);
     model_zero_grad(m);
     model_backward(m);
     float *g1 = tcalloc(tt->total);
@@ -154,7 +154,7 @@ TEST(model_cls_ignores_padding_content) {
     float *logits1 = tcalloc(6);
     memcpy(logits1, model_logits(m), 6 * sizeof *logits1);
 
-    double l2 = model_forward(m, &b2);
+    double l2 = test_forward(m, &b2);
     model_zero_grad(m);
     model_backward(m);
     CHECK_CLOSE(l2, l1, 1e-7, 0, "classification loss depends on padded tokens");
@@ -163,7 +163,7 @@ TEST(model_cls_ignores_padding_content) {
 
     /* the check can fail: changing a real token changes the loss */
     tok2[12] = (tok[12] + 5) % 11;
-    double l3 = model_forward(m, &b2);
+    double l3 = test_forward(m, &b2);
     CHECK(fabs(l3 - l1) > 1e-5, "a real token change did not change the loss: %g vs %g", l3, l1);
     free(g1), free(logits1);
     model_destroy(m);
@@ -251,8 +251,25 @@ TEST(model_grad_patch_inputs) {
     for (int n = 0; n < 16; n++) pos[2 * n] = (n % 8) / 4, pos[2 * n + 1] = n % 4;
     model_fx f = {m, {.B = 2, .T = 8, .inputs = inputs, .targets = tgt, .valid = NULL, .pos = pos}};
     check_all_params(&f);
-    model_batch no_inputs = f.batch;
+    model_batch no_inputs = f.batch, too_long = f.batch;
     no_inputs.inputs = NULL;
-    CHECK(model_forward(m, &no_inputs) == -1.0, "a patch model without inputs is refused");
+    double loss = 123.0;
+    CHECK(model_forward(m, &no_inputs, &loss, err, sizeof err) == -1 && strstr(err, "no input vectors") && loss == 123.0,
+          "a patch model without inputs is refused: %s", err);
+    /* a refused batch is an error the trainer returns, and nothing is updated (it used to take the
+     * -1.0 "loss" and run AdamW anyway) */
+    too_long.T = 16;
+    trainer tr;
+    adamw_config adam = adamw_defaults();
+    CHECK(trainer_init(&tr, m, &adam) == 0, "trainer_init");
+    size_t n = model_param_table(m)->total;
+    float *before = tdup(model_params(m), n);
+    double gnorm = -1.0;
+    CHECK(trainer_step(&tr, &too_long, 1e-2f, 1.0f, &loss, &gnorm, err, sizeof err) == -1 &&
+              strstr(err, "does not fit the model") && tr.step == 0 && gnorm == -1.0,
+          "an oversized batch is refused: %s", err);
+    CHECK(memcmp(before, model_params(m), n * sizeof(float)) == 0, "the refused step changed the parameters");
+    free(before);
+    trainer_free(&tr);
     model_destroy(m);
 }

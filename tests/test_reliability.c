@@ -290,3 +290,39 @@ TEST(reliability_disk_full_then_resume_is_complete) {
     CHECK(umount(mnt) == 0, "umount %s: %s", mnt, strerror(errno));
     fx_close(&f);
 }
+
+/* --force retrains only when the old checkpoints are gone: a run folder that cannot be removed (a
+ * busy mount point inside it; root only, skipped otherwise) stops the command with the reason,
+ * the run untouched (--force used to ignore the failure and could resume the stale checkpoint). */
+TEST(reliability_force_stops_when_old_checkpoints_stay) {
+    if (geteuid() != 0) return test_skip("mounting a tmpfs inside a run folder needs root");
+    harness_fx f;
+    char out[16384], busy[512];
+    if (fx_open(&f)) return;
+    fx_write(&f, "s.yaml", SPEC_HEAD "train: {steps: 20, batch: 8, warmup: 2, eval_every: 10, eval_batches: 1}\n");
+    int rc = fx_lrpe(&f, "run s.yaml", out, sizeof out);
+    CHECK(rc == 0, "first run: %s", out);
+    rc = fx_lrpe(&f, "run s.yaml --dry-run", out, sizeof out);
+    char run_id[65] = "";
+    const char *row = strstr(out, "\n\nrun_id");
+    if (row && (row = strchr(row + 2, '\n'))) sscanf(row + 1, "%64s", run_id);
+    snprintf(busy, sizeof busy, "%s/results/results-runs/%s/busy", f.dir, run_id);
+    if (!run_id[0] || mkdir(busy, 0777) || mount("tmpfs", busy, "tmpfs", 0, "size=1m")) {
+        int e = errno;
+        fx_close(&f);
+        return test_skip("cannot mount a tmpfs here: %s", strerror(e));
+    }
+    rc = fx_lrpe(&f, "run s.yaml --force", out, sizeof out);
+    CHECK(rc == 1 && strstr(out, "cannot remove") && strstr(out, run_id) && !strstr(out, "trained now"),
+          "--force with a folder that stays: exit %d: %s", rc, out);
+    db *d = fx_db(&f, NULL);
+    db_status st = DB_NONE;
+    char err[512];
+    if (d) db_run_status(d, run_id, &st, err, sizeof err);
+    db_close(d);
+    CHECK(st == DB_COMPLETED, "the run is still completed: %s", db_status_name(st));
+    CHECK(umount(busy) == 0, "umount: %s", strerror(errno));
+    rc = fx_lrpe(&f, "run s.yaml --force", out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "1 trained now"), "--force once the folder can go: exit %d: %s", rc, out);
+    fx_close(&f);
+}

@@ -3,7 +3,8 @@
  * and a benchmark experiment), the report run through the binary (./lrpe or $LRPE_BIN), and every
  * file checked: tables (bold best, missing runs shown, CSV numbers equal to the stats module's),
  * LaTeX booktabs, valid PNG and SVG plots, report.md; and the error paths (no database, unknown
- * experiment or variant, no gnuplot, unwritable output). Also the config JSON flattener. */
+ * experiment or variant, no gnuplot, unwritable output); runs whose config cannot be read; and the
+ * config leaves the report reads through SQLite's JSON functions. */
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -15,7 +16,6 @@
 #include <unistd.h>
 
 #include "db.h"
-#include "jsonflat.h"
 #include "stats.h"
 #include "test.h"
 
@@ -437,26 +437,161 @@ TEST(report_without_gnuplot_writes_tables_and_fails) {
     fx_close(&f);
 }
 
-TEST(report_jsonflat_flattens_config) {
-    jflat j;
-    char err[128];
-    const char *json = "{\"model\":{\"lrpe\":{\"p\":\"dct\",\"theta\":\"fixed\"},\"d_model\":16},"
+/* The config leaves the report reads (db_config_leaves, SQLite's json_tree): nested keys joined
+ * with dots, in the order of the text; strings decoded; numbers, true, false and null as their
+ * text; arrays as their JSON text; objects not leaves; and broken configs named, not read. */
+TEST(report_config_leaves_flatten_config) {
+    char dir[PATH_MAX], path[PATH_MAX + 32], err[512];
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/lrpe-cfgleaves-XXXXXX", t && *t ? t : "/tmp");
+    if (!mkdtemp(dir)) {
+        test_fail(__FILE__, __LINE__, "mkdtemp %s: %s", dir, strerror(errno));
+        return;
+    }
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    db *d = NULL;
+    if (db_open(&d, path, 0, err, sizeof err)) {
+        test_fail(__FILE__, __LINE__, "%s", err);
+        return;
+    }
+    const char *json = "{\"model\":{\"lrpe\":{\"p\":\"dct\",\"theta\":\"fixed\"},\"d_model\":16,\"eps\":1e-08,\"clip\":1.50},"
                        " \"task\": {\"path\":\"a\\\"b\\u00e9\\n\", \"list\":[1,[2,{\"x\":3}]], \"on\":true, \"none\":null},"
                        "\"e\":{}}";
-    CHECK(jflat_parse(&j, json, err, sizeof err) == 0, "parse: %s", err);
-    CHECK(j.n == 7, "7 leaves, got %d", j.n);
-    CHECK(jflat_get(&j, "model.lrpe.p") && !strcmp(jflat_get(&j, "model.lrpe.p"), "dct"), "nested string");
-    CHECK(jflat_get(&j, "model.d_model") && !strcmp(jflat_get(&j, "model.d_model"), "16"), "number keeps its text");
-    CHECK(jflat_get(&j, "task.path") && !strcmp(jflat_get(&j, "task.path"), "a\"b\xc3\xa9\n"), "escapes decoded");
-    CHECK(jflat_get(&j, "task.list") && !strcmp(jflat_get(&j, "task.list"), "[1,[2,{\"x\":3}]]"), "array kept as text");
-    CHECK(jflat_get(&j, "task.on") && !strcmp(jflat_get(&j, "task.on"), "true"), "literal");
-    CHECK(!jflat_get(&j, "model.lrpe") && !jflat_get(&j, "e"), "objects are not leaves");
-    jflat_free(&j);
-    static const char *const bad[] = {"", "[1]", "{\"a\":}", "{\"a\":1", "{\"a\" 1}", "{\"a\":\"x}", "{\"a\":1} x"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        CHECK(jflat_parse(&j, bad[i], err, sizeof err) == -1 && j.n == 0, "refuses %s", bad[i]);
-        CHECK(strstr(err, "config JSON") != NULL, "reason for %s: %s", bad[i], err);
+    static const char *const bad[] = {"", "[1]", "{\"a\":}", "{\"a\":1", "{\"a\" 1}", "{\"a\":\"x}", "{\"a\":1} x", "\"s\"", NULL};
+    const int nbad = (int)(sizeof bad / sizeof bad[0]);
+    db_run_info info = {"good", "x", "v", 1, json};
+    CHECK(db_runs_register(d, &info, 1, err, sizeof err) == 0, "register: %s", err);
+    for (int i = 0; i < nbad; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "bad-%d", i);
+        db_run_info b = {id, "x", "v", 1, bad[i]};
+        CHECK(db_runs_register(d, &b, 1, err, sizeof err) == 0, "register %s: %s", id, err);
     }
+    db_text *kv = NULL;
+    int n = 0;
+    const char *problem = "unset";
+    CHECK(db_config_leaves(d, "good", &kv, &n, &problem, err, sizeof err) == 0, "read: %s", err);
+    CHECK(problem == NULL, "a good config has no problem: %s", problem ? problem : "");
+    static const char *const want[][2] = {{"model.lrpe.p", "dct"}, {"model.lrpe.theta", "fixed"}, {"model.d_model", "16"},
+                                          {"model.eps", "1e-08"},  {"model.clip", "1.50"},        {"task.path", "a\"b\xc3\xa9\n"},
+                                          {"task.list", "[1,[2,{\"x\":3}]]"}, {"task.on", "true"}, {"task.none", "null"}};
+    const int nwant = (int)(sizeof want / sizeof want[0]);
+    CHECK(n == nwant, "%d leaves, got %d", nwant, n);
+    for (int i = 0; i < n && i < nwant && kv; i++) /* in the order of the text */
+        CHECK(kv[i].key && kv[i].value && !strcmp(kv[i].key, want[i][0]) && !strcmp(kv[i].value, want[i][1]),
+              "leaf %d: %s = %s, want %s = %s", i, kv[i].key ? kv[i].key : "(null)", kv[i].value ? kv[i].value : "(null)",
+              want[i][0], want[i][1]);
+    for (int i = 0; i < n && kv; i++)
+        CHECK(strcmp(kv[i].key, "model.lrpe") && strcmp(kv[i].key, "e") && strcmp(kv[i].key, "model") &&
+                  strncmp(kv[i].key, "task.list.", 10),
+              "objects and what is inside arrays are not leaves: %s", kv[i].key);
+    free(kv);
+    for (int i = 0; i < nbad; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "bad-%d", i);
+        kv = NULL, n = -1, problem = NULL;
+        CHECK(db_config_leaves(d, id, &kv, &n, &problem, err, sizeof err) == 0, "read %s: %s", id, err);
+        CHECK(problem && strstr(problem, "config_json") && !kv && n == 0, "refuses %s: %s", bad[i] ? bad[i] : "NULL",
+              problem ? problem : "(no problem)");
+        free(kv);
+    }
+    problem = NULL;
+    db_config_leaves(d, "bad-1", &kv, &n, &problem, err, sizeof err);
+    CHECK(problem && strstr(problem, "not an object"), "[1]: %s", problem ? problem : "");
+    problem = NULL;
+    db_config_leaves(d, "bad-2", &kv, &n, &problem, err, sizeof err);
+    CHECK(problem && strstr(problem, "not valid JSON"), "{\"a\":}: %s", problem ? problem : "");
+    problem = NULL;
+    db_config_leaves(d, "bad-8", &kv, &n, &problem, err, sizeof err);
+    CHECK(problem && strstr(problem, "no config"), "NULL: %s", problem ? problem : "");
+    CHECK(db_config_leaves(d, "nope", &kv, &n, &problem, err, sizeof err) == DB_ERR && strstr(err, "nope"),
+          "no such run: %s", err);
+    db_close(d);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Runs whose config_json is not valid JSON, not an object or missing: each is named on stderr
+ * (one line) and under the tables, the report exits 1, and none is put in a row: not merged with
+ * another broken run, not into its variant's row (whose numbers and label stay as they were). */
+TEST(report_broken_config_is_an_error) {
+    report_fx f;
+    if (fx_open(&f)) return;
+    build_db(&f);
+    char path[PATH_MAX + 64], err[512], out[16384];
+    snprintf(path, sizeof path, "%s/results/results.db", f.dir);
+    db *d = NULL;
+    CHECK(db_open(&d, path, 0, err, sizeof err) == 0, "open: %s", err);
+    if (!d) {
+        fx_close(&f);
+        return;
+    }
+    /* two different broken configs of one variant, both completed with numbers */
+    add_run(d, "mangled-1", "lmx", "mangled", 1, "{\"model\":{\"attention\":\"linear\",", DB_COMPLETED, NULL);
+    lm_summary(d, "mangled-1", 1.0, 50.0);
+    add_run(d, "mangled-2", "lmx", "mangled", 2, "{\"model\":oops}", DB_COMPLETED, NULL);
+    lm_summary(d, "mangled-2", 3.0, 50.0);
+    /* a broken seed of a good variant: its number would change rope's mean */
+    add_run(d, "rope-4", "lmx", "rope", 4, "[\"not an object\"]", DB_COMPLETED, NULL);
+    lm_summary(d, "rope-4", 0.5, 90.0);
+    add_run(d, "nocfg-1", "lmx", "nocfg", 1, NULL, DB_FAILED, "crashed");
+    /* an experiment whose only run is broken */
+    add_run(d, "lone-1", "lonex", "alone", 1, "not json at all", DB_COMPLETED, NULL);
+    lm_summary(d, "lone-1", 2.0, 50.0);
+    db_close(d);
+    int rc = fx_lrpe(&f, NULL, "report", out, sizeof out);
+    CHECK(rc == 1, "exit 1 for unreadable configs, got %d: %s", rc, out);
+    static const char *const lines[][2] = {{"mangled-1", "not valid JSON"}, {"mangled-2", "not valid JSON"},
+                                           {"rope-4", "not an object"},     {"nocfg-1", "no config recorded"},
+                                           {"lone-1", "not valid JSON"}};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "run %s (", lines[i][0]);
+        const char *l = strstr(out, key), *bol = l, *eol = l ? strchr(l, '\n') : NULL;
+        while (bol && bol > out && bol[-1] != '\n') bol--;
+        CHECK(l && eol && !strncmp(bol, "lrpe report: ", 13) && strstr(bol, lines[i][1]) && strstr(bol, lines[i][1]) < eol,
+              "one stderr line names %s and '%s': %s", lines[i][0], lines[i][1], out);
+    }
+    CHECK(strstr(out, "lrpe report: lmx: 4 rows, 9 of 13 runs completed"), "rows and counts: %s", out);
+    CHECK(strstr(out, "lrpe report: wrote "), "the report is still written: %s", out);
+
+    char *md = slurp(&f, "results/report/lmx/table.md", NULL), *csv = slurp(&f, "results/report/lmx/table.csv", NULL);
+    char *tex = slurp(&f, "results/report/lmx/table.tex", NULL), *rep = slurp(&f, "results/report/report.md", NULL);
+    char *lone = slurp(&f, "results/report/lonex/table.md", NULL);
+    CHECK(md && csv && tex && rep && lone, "tables and report.md written");
+    if (md) {
+        check_lm_md(md); /* the rows, numbers and labels of build_db's data, unchanged */
+        CHECK(!strstr(md, "| mangled") && !strstr(md, "| nocfg") && !strstr(md, "| rope ("), "no row of a broken config: %s", md);
+        CHECK(strstr(md, "Runs whose config cannot be read") && strstr(md, "- `mangled` seed 1 (run `mangled-1`, completed): config_json is not valid JSON") &&
+                  strstr(md, "- `mangled` seed 2 (run `mangled-2`, completed): config_json is not valid JSON") &&
+                  strstr(md, "- `rope` seed 4 (run `rope-4`, completed): config_json is JSON but not an object") &&
+                  strstr(md, "- `nocfg` seed 1 (run `nocfg-1`, failed): no config recorded") && strstr(md, "crashed"),
+              "each broken run listed under the table: %s", md);
+        CHECK(!strstr(md, "runs completed."), "not 'All runs completed': %s", md);
+    }
+    if (csv) {
+        check_lm_csv(csv);
+        CHECK(!strstr(csv, "mangled") && !strstr(csv, "nocfg"), "no CSV row of a broken config: %s", csv);
+    }
+    if (tex) {
+        check_lm_tex(tex);
+        CHECK(strstr(tex, "mangled seed 1 completed, in no row: config\\_json is not valid JSON") &&
+                  strstr(tex, "rope seed 4 completed, in no row") && strstr(tex, "nocfg seed 1 failed (crashed), in no row"),
+              "the LaTeX note lists them: %s", tex);
+    }
+    if (rep) {
+        CHECK(strstr(rep, "Runs: 9 of 13 completed, 3 failed") && strstr(rep, "4 runs have an unreadable config and are in no row"),
+              "report.md counts: %s", rep);
+        CHECK(strstr(rep, "Resolved config of the first run (`base-1`") && strstr(rep, "- `rope`: `model.encoding` = `rope`\n"),
+              "report.md config, no key marked as swept: %s", rep);
+    }
+    if (lone) {
+        CHECK(strstr(lone, "- `alone` seed 1 (run `lone-1`, completed): config_json is not valid JSON (begins 'not json at all')"),
+              "an experiment without a readable config lists its run: %s", lone);
+        CHECK(!strstr(lone, "| alone"), "and has no row: %s", lone);
+    }
+    CHECK(rep && strstr(rep, "No run has a readable config"), "report.md of lonex says so: %s", SHOW(rep));
+    free(md), free(csv), free(tex), free(rep), free(lone);
+    fx_close(&f);
 }
 
 /* A run shared by two experiments (same config, trained once) is a row of both tables, under

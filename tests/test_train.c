@@ -79,13 +79,13 @@ static double train_keyed_bigram_cfg(const model_config *cfg_in, uint64_t seed, 
     model_batch batch = {.B = B, .T = T, .tokens = tok, .targets = tgt};
     for (int s = 0; s < steps; s++) {
         keyed_bigram_batch(tok, tgt, B, T, perm, &data);
-        trainer_step(&tr, &batch, lr_at(&sched, s), 1.0f, NULL);
+        test_train_step(&tr, &batch, lr_at(&sched, s), 1.0f, NULL);
     }
     double held_out = 0.0;
     rng_seed(&data, seed, rng_stream_id("eval"));
     for (int i = 0; i < 4; i++) {
         keyed_bigram_batch(tok, tgt, B, T, perm, &data);
-        held_out += model_forward(m, &batch) / 4;
+        held_out += test_forward(m, &batch) / 4;
     }
     if (params_out) {
         *nparams = model_param_table(m)->total;
@@ -156,8 +156,8 @@ TEST(train_classifier_learns_with_padding) {
                 valid[b * T + t] = t < len;
             }
         }
-        if (s < STEPS) trainer_step(&tr, &batch, 3e-3f, 1.0f, NULL);
-        else loss += model_forward(m, &batch) / 4; /* held-out batches */
+        if (s < STEPS) test_train_step(&tr, &batch, 3e-3f, 1.0f, NULL);
+        else loss += test_forward(m, &batch) / 4; /* held-out batches */
     }
     printf("    classifier held-out loss %.4f\n", loss);
     CHECK(loss < 0.35, "held-out loss %.3f, want < 0.35 (chance ln 2 = 0.69)", loss);
@@ -185,9 +185,9 @@ TEST(train_step_allocates_nothing) {
         uint8_t valid[B * T];
         for (int i = 0; i < B * T; i++) tok[i] = i % 32, tgt[i] = head ? i % 3 : (i * 5) % 32, valid[i] = i % T < T - 3;
         model_batch batch = {.B = B, .T = T, .tokens = tok, .targets = tgt, .valid = head ? valid : NULL};
-        trainer_step(&tr, &batch, 1e-3f, 1.0f, NULL); /* first step: libraries warm up */
+        test_train_step(&tr, &batch, 1e-3f, 1.0f, NULL); /* first step: libraries warm up */
         long before = alloc_count();
-        for (int s = 0; s < 3; s++) trainer_step(&tr, &batch, 1e-3f, 1.0f, NULL);
+        for (int s = 0; s < 3; s++) test_train_step(&tr, &batch, 1e-3f, 1.0f, NULL);
         CHECK(alloc_count() == before, "%s head: %ld allocations in 3 training steps", head ? "cls" : "lm",
               alloc_count() - before);
         trainer_free(&tr);
@@ -257,12 +257,12 @@ static double train_offset_copy(const model_config *cfg_in, int steps) {
     model_batch batch = {.B = B, .T = T, .tokens = tok, .targets = tgt};
     for (int s = 0; s < steps; s++) {
         offset_copy_batch(tok, tgt, B, T, &data);
-        trainer_step(&tr, &batch, lr_at(&sched, s), 1.0f, NULL);
+        test_train_step(&tr, &batch, lr_at(&sched, s), 1.0f, NULL);
     }
     double loss = 0.0;
     for (int i = 0; i < 4; i++) {
         offset_copy_batch(tok, tgt, B, T, &data);
-        loss += model_forward(m, &batch) / 4;
+        loss += test_forward(m, &batch) / 4;
     }
     trainer_free(&tr);
     model_destroy(m);
@@ -270,7 +270,7 @@ static double train_offset_copy(const model_config *cfg_in, int steps) {
 }
 
 /* The sinusoidal table (token embeddings scaled by sqrt(d)) must not hurt a short run
- * (encodings.md, section 3: a unit table on 0.02-scale embeddings swamps the tokens), on a task
+ * (docs/encodings.md §3: a unit table on 0.02-scale embeddings swamps the tokens), on a task
  * where position matters. Chance level ln 24 = 3.18. Measured at 200 steps: none 2.39, sinusoidal
  * 1.63, rope 0.49. (Initialising the tokens with std 1/sqrt(d) as fairseq does was worse here:
  * 2.61 at 200 steps, 0.20 vs 0.05 at 400.) */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,4 +109,21 @@ int fs_mkdirs(const char *dir, char *err, size_t errlen) {
         if (!c) return 0;
         *s = c;
     }
+}
+
+/* nftw callback: removes one entry, remembering the first failure's errno. */
+static int remove_failed;
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT && !remove_failed) remove_failed = errno;
+    return 0;
+}
+
+int fs_remove_tree(const char *path, char *err, size_t errlen) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0) return errno == ENOENT ? 0 : errf(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+    remove_failed = 0;
+    if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && !remove_failed) remove_failed = errno;
+    if (remove_failed) return errf(err, errlen, "cannot remove %s: %s", path, strerror(remove_failed));
+    return 0;
 }

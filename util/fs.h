@@ -17,5 +17,8 @@ const char *fs_size_text(unsigned long long bytes, char *buf, size_t len);
  * folder <dir>: <why>" in err (naming the part that failed) and errno set to the cause (EACCES,
  * EROFS, ENOTDIR, ...). */
 int fs_mkdirs(const char *dir, char *err, size_t errlen);
+/* Removes path and, when it is a folder, everything below it (rm -rf; links are removed, not
+ * followed). 0 when it is gone (or was never there), or -1 with "cannot remove <path>: <why>". */
+int fs_remove_tree(const char *path, char *err, size_t errlen);
 
 #endif

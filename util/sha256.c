@@ -71,15 +71,24 @@ void sha256_final(sha256_ctx *c, unsigned char out[32]) {
         for (int j = 0; j < 4; j++) out[4 * i + j] = (unsigned char)(c->h[i] >> (24 - 8 * j));
 }
 
-/* Hex digest of data, cut to hexlen characters. */
-void sha256_hex(const void *data, size_t n, char *out, int hexlen) {
+/* The digest so far as 64 lowercase hex digits + NUL (the context is finished). */
+void sha256_final_hex(sha256_ctx *c, char out[65]) {
     static const char HEX[] = "0123456789abcdef";
     unsigned char d[32];
+    sha256_final(c, d);
+    for (int i = 0; i < 64; i++) out[i] = HEX[(d[i / 2] >> (i % 2 ? 0 : 4)) & 15];
+    out[64] = 0;
+}
+
+/* Hex digest of data, cut to hexlen characters. */
+void sha256_hex(const void *data, size_t n, char *out, int hexlen) {
+    char full[65];
     sha256_ctx c;
     sha256_init(&c);
     sha256_update(&c, data, n);
-    sha256_final(&c, d);
+    sha256_final_hex(&c, full);
     if (hexlen > 64) hexlen = 64;
-    for (int i = 0; i < hexlen; i++) out[i] = HEX[(d[i / 2] >> (i % 2 ? 0 : 4)) & 15];
-    out[hexlen < 0 ? 0 : hexlen] = 0;
+    if (hexlen < 0) hexlen = 0;
+    memcpy(out, full, (size_t)hexlen);
+    out[hexlen] = 0;
 }

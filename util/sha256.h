@@ -16,6 +16,8 @@ typedef struct sha256_ctx {
 void sha256_init(sha256_ctx *c);
 void sha256_update(sha256_ctx *c, const void *data, size_t n);
 void sha256_final(sha256_ctx *c, unsigned char out[32]);
+/* sha256_final as 64 lowercase hex digits and a NUL. */
+void sha256_final_hex(sha256_ctx *c, char out[65]);
 
 /* The digest of data[n] as lowercase hex, cut to hexlen (<= 64) characters; out holds hexlen + 1. */
 void sha256_hex(const void *data, size_t n, char *out, int hexlen);

@@ -8,7 +8,7 @@ exact erf GELU and LayerNorm eps 1e-5; final LayerNorm; linear LM head; mean cro
 targets >= 0. Parameters are a dict by the names of the C parameter table (core/model.c:
 TOP_PARAMS and LAYER_PARAMS), so a fixture can be written and read by name.
 
-Attention and encodings (shared/spec/encodings.md, sections 2 to 4; layouts as encodings/pe.h
+Attention and encodings (docs/encodings.md §2 to §4; layouts as encodings/pe.h
 documents them), each written from the spec, with autograd for every gradient:
   softmax    scores q.k / sqrt(hd), relative encoding applied to q and k first;
   linear     phi = 1+elu or relu on q and k, then the relative encoding; numerator
@@ -21,7 +21,7 @@ documents them), each written from the spec, with autograd for every gradient:
              "lrpe-unitary": x~ = P x with P = I - 2 u u^T, u = v/(||v|| + 1e-6) (v =
              layers.L.pe.householder_v) or P = identity, then per head [x~ cos(t theta) | x~ sin(t theta)]
              (width 2 hd) with theta = layers.L.pe.theta [hd], initialised to 10000^(-2j/hd).
-Angles t * theta are computed in float64 (spec section 2) and their cos / sin rounded to the
+Angles t * theta are computed in float64 (docs/encodings.md §2) and their cos / sin rounded to the
 working precision. Fixed parameters (a frozen Householder vector or theta) are ordinary tensors
 kept out of autograd and the optimizer. Encoding parameters (kind "pos") get no weight decay, like
 the C default (adamw_defaults).
