@@ -55,9 +55,10 @@ int cfg_dump(FILE *f, const cfg *c) {
         int col = fprintf(f, "%*s%s: ", 2 * np, "", leaf);
         if (k->type == SK_INT || k->type == SK_FLOAT || plain_ok(val)) col += fprintf(f, "%s", val);
         else quoted(f, val), col += (int)strlen(val) + 2;
-        char choices[512];
+        char choices[512], desc[512];
         schema_choices(i, choices, sizeof choices);
-        fprintf(f, "%*s# %s%s%s\n", col < 34 ? 34 - col : 1, "", choices, choices[0] ? ": " : "", k->desc);
+        fprintf(f, "%*s# %s%s%s\n", col < 34 ? 34 - col : 1, "", choices, choices[0] ? ": " : "",
+                schema_describe(i, desc, sizeof desc));
     }
     return ferror(f) ? -1 : 0;
 }

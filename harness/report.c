@@ -1,14 +1,15 @@
 /* Collecting the report's data from the results store (see report.h): experiments, their runs
  * with summaries, provenance and curves, the rows of their tables, and the per-row statistics. */
-#include "err.h"
 #include "report.h"
-#include "text.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "err.h"
+#include "text.h"
 
 /* Writes a formatted reason into err and returns code. */
 static int rfail(int code, char *err, size_t errlen, const char *fmt, ...) {
@@ -19,12 +20,8 @@ static int rfail(int code, char *err, size_t errlen, const char *fmt, ...) {
     return code;
 }
 
-/* The metrics each task kind reports, best first; the table keeps those some run recorded. */
-static const rep_metric lm_metrics[] = {{"test/bpc", "test BPC", 1, 0}, {"test/ppl", "test PPL", 1, 0}};
-static const rep_metric cls_metrics[] = {{"test/acc", "test accuracy", 0, 1}, {"test/macro_f1", "test macro-F1", 0, 1}};
-static const rep_metric loss_metrics[] = {{"test/loss", "test loss", 1, 0}};
-static const rep_metric lm_curve = {"val/bpc", "validation BPC", 1, 0};
-static const rep_metric cls_curve = {"val/acc", "validation accuracy", 0, 1};
+/* The metrics of a kind the task registry does not know (an older or newer lrpe's). */
+static const rep_metric loss_metrics[] = {{"test/loss", "test loss", 1, 0}, {NULL, NULL, 0, 0}};
 static const rep_metric loss_curve = {"val/loss", "validation loss", 1, 0};
 
 double rep_sum(const rep_run *run, const char *key) {
@@ -60,19 +57,14 @@ static char *safe_dir(const char *name) {
     return d;
 }
 
-/* Picks the primary metrics (those of the kind that some completed run recorded; the first one
- * when none did) and the curve metric of e. */
+/* Picks the primary metrics (those of the kind, as the task registry lists them, that some
+ * completed run recorded; the first one when none did) and the curve metric of e. */
 static void choose_metrics(rep_exp *e) {
-    const rep_metric *cand = loss_metrics;
-    int ncand = 1;
-    e->curve = loss_curve;
-    if (strcmp(e->kind, "lm") == 0) {
-        cand = lm_metrics, ncand = 2, e->curve = lm_curve;
-    } else if (!strcmp(e->kind, "textcls") || !strcmp(e->kind, "imgcls") || !strcmp(e->kind, "synthetic")) {
-        cand = cls_metrics, ncand = 2, e->curve = cls_curve;
-    }
+    const task_vtable *vt = task_lookup(e->kind, NULL);
+    const rep_metric *cand = vt ? vt->metrics : loss_metrics;
+    e->curve = vt ? vt->curve : loss_curve;
     e->nprim = 0;
-    for (int c = 0; c < ncand && e->nprim < REP_MAXPRIM; c++) {
+    for (int c = 0; cand[c].key && e->nprim < REP_MAXPRIM; c++) {
         int seen = 0;
         for (int i = 0; i < e->nruns && !seen; i++)
             seen = e->runs[i].status == DB_COMPLETED && !e->runs[i].cfg_problem &&

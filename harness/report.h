@@ -12,18 +12,16 @@
 
 #include "db.h"
 #include "stats.h"
+#include "task.h"
 
 #define REP_MAXPRIM 2 /* primary metrics per table */
 #define REP_ENOEXP -10 /* rep_load: no such experiment (err lists the known ones) */
 #define REP_ENORUNS -11 /* rep_load: the database holds no runs */
 
 /* A metric the report shows: its key and how to show it. */
-typedef struct rep_metric {
-    const char *key;   /* summary or metrics key, e.g. "test/bpc" */
-    const char *label; /* column and axis label, e.g. "test BPC" */
-    int lower_better;  /* 1 for loss, bpc, ppl; 0 for acc, f1 */
-    int percent;       /* a fraction in [0, 1] shown as percent (x 100) in md, tex and plots */
-} rep_metric;
+/* A metric of a table or plot: the task registry's description (tasks/task.h: key, label, which way
+ * is better, percent in md, tex and plots). */
+typedef task_metric rep_metric;
 
 /* One run with what the report reads of it. */
 typedef struct rep_run {

@@ -12,19 +12,20 @@
 #include "err.h"
 #include "pe.h"
 #include "schema.h"
+#include "task.h"
 
 #define BIG 1e9
 /* clang-format off */
 static const schema_key KEYS[] = {
 /*  key                       type         default      lo    hi    open         values                                     description */
-    {"task.kind",             SK_ENUM,     "lm",        0, 0, 0, "lm | textcls | imgcls | synthetic",
+    {"task.kind",             SK_TASK,     "lm",        0, 0, 0, NULL,
      "task family"},
-    {"task.dataset",          SK_ENUM,     NULL,        0, 0, 0, "kjv | sotu | file | wordnet | spam | fashion-mnist | recall | copy",
-     "dataset of the kind (default: the kind's first: kjv, wordnet, fashion-mnist, recall)"},
+    {"task.dataset",          SK_DATASET,  NULL,        0, 0, 0, NULL,
+     "dataset of the kind (default: the kind's first)"},
     {"task.path",             SK_STR,      "",          0, 0, 0, NULL,
      "lm with dataset file: the text file to model"},
     {"task.seq_len",          SK_INT,      NULL,        1, 1 << 20, 0, NULL,
-     "tokens per example (default lm 256, wordnet 128, spam 1024, synthetic 64; imgcls: set by view)"},
+     "tokens per example (default: the dataset's)"},
     {"task.view",             SK_ENUM,     "patches",   0, 0, 0, "patches | pixels",
      "imgcls: patch tokens on a 2-D grid, or a 784-step pixel sequence"},
     {"task.patch",            SK_INT,      "4",         4, 7, 0, "4 | 7",
@@ -144,6 +145,45 @@ static const char *encoding_list(schema_type t, char *buf, size_t n) {
     return buf;
 }
 
+/* "lm | textcls | ..." (SK_TASK) or every dataset "kjv | sotu | ..." (SK_DATASET) of the task
+ * registry, in its order. */
+static const char *task_list(schema_type t, char *buf, size_t n) {
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < task_count(); i++) {
+        const task_vtable *vt = task_at(i);
+        if (t == SK_TASK) {
+            if (len < n) len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? " | " : "", vt->kind);
+            continue;
+        }
+        for (const task_dataset *d = vt->datasets; d->name && len < n; d++)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? " | " : "", d->name);
+    }
+    return buf;
+}
+
+const char *schema_describe(int i, char *buf, size_t n) {
+    const schema_key *k = schema_at(i);
+    if (!n) return buf;
+    size_t len = (size_t)snprintf(buf, n, "%s", k ? k->desc : "");
+    const int dataset = k && strcmp(k->key, "task.dataset") == 0, seq_len = k && strcmp(k->key, "task.seq_len") == 0;
+    if (!(dataset || seq_len) || len < 1 || len >= n || buf[len - 1] != ')') return buf;
+    len--; /* the registry's values go inside the closing parenthesis */
+    const char *sep = ": ";
+    for (int pass = 0; pass < 2; pass++) /* seq_len: the datasets with a default, then those whose keys set it */
+        for (int t = 0; t < task_count(); t++)
+            for (const task_dataset *d = task_at(t)->datasets; d->name && len < n; d++) {
+                if (dataset && (pass || d != task_at(t)->datasets)) break; /* a kind's default: its first */
+                if (seq_len && (pass ? d->seq_len != 0 : d->seq_len == 0)) continue;
+                if (dataset || !pass) len += (size_t)snprintf(buf + len, n - len, "%s%s", sep, d->name);
+                if (seq_len && !pass && len < n) len += (size_t)snprintf(buf + len, n - len, " %d", d->seq_len);
+                if (seq_len && pass) len += (size_t)snprintf(buf + len, n - len, "; %s: set by its other keys", d->name);
+                sep = ", ";
+            }
+    if (len < n) snprintf(buf + len, n - len, ")");
+    return buf;
+}
+
 /* Prints a range bound: integers without a fraction. */
 static void fmt_bound(char *buf, size_t n, double x, int is_int) {
     if (is_int) snprintf(buf, n, "%.0f", x);
@@ -160,6 +200,8 @@ const char *schema_choices(int i, char *buf, size_t n) {
     case SK_ENUM: snprintf(buf, n, "%s", k->values); break;
     case SK_ABSOLUTE:
     case SK_ENCODING: encoding_list(k->type, buf, n); break;
+    case SK_TASK:
+    case SK_DATASET: task_list(k->type, buf, n); break;
     case SK_PEOPT: {
         char words[8][32];
         int nw = split_values(pe_option_choices(strrchr(k->key, '.') + 1), words, 8);
@@ -308,6 +350,12 @@ int schema_parse(int i, const char *text, cfg_value *out, char *err, size_t errl
     case SK_ENCODING:
         if (check_encoding(k, text, err, errlen)) return -1;
         break;
+    case SK_TASK:
+    case SK_DATASET: {
+        char list[512];
+        if (check_word(k, "invalid value", task_list(k->type, list, sizeof list), text, err, errlen)) return -1;
+        break;
+    }
     case SK_PEOPT: {
         pe_options o = pe_options_default();
         char list[128];

@@ -17,6 +17,8 @@ typedef enum schema_type {
     SK_ENUM,     /* one of values ("a | b | c") */
     SK_ABSOLUTE, /* an encoding from the registry with only the EMBED hook, or none */
     SK_ENCODING, /* an encoding from the registry without the EMBED hook (none included) */
+    SK_TASK,     /* a task kind from the task registry */
+    SK_DATASET,  /* a dataset of some task of the registry (schema_resolve checks it fits the kind) */
     SK_PEOPT     /* an encoding option: the key's last part is a pe_options_set key */
 } schema_type;
 
@@ -70,9 +72,8 @@ const char *schema_closest(const char *word, const char *const *cands, int ncand
  * (to point at where it was set). Values filled before a failure must still be freed. */
 int schema_resolve(cfg_value *v, const unsigned char *set, int *blame, char *err, size_t errlen);
 
-/* Task kinds and their datasets (the kind's first dataset is its default). */
-int schema_kind_count(void);
-const char *schema_kind_name(int i);
-const char *schema_kind_datasets(int i); /* "kjv | sotu | file" */
+/* The description of key i as --help and the dry run show it: the table's, completed from the
+ * registries where it depends on them (task.dataset, task.seq_len). Writes into buf. */
+const char *schema_describe(int i, char *buf, size_t n);
 
 #endif

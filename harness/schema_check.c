@@ -1,5 +1,5 @@
-/* Resolving a config: the defaults that depend on other keys (task.dataset and task.seq_len by
- * task kind) and the cross-field checks that a run could not work without. */
+/* Resolving a config: the defaults that depend on other keys (task.dataset and task.seq_len, from
+ * the task registry) and the cross-field checks that a run could not work without. */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,66 +8,7 @@
 #include "err.h"
 #include "pe.h"
 #include "schema.h"
-
-/* Each kind's datasets, its default first (the values of task.kind / task.dataset in the
- * table list the same names; a test keeps them in step). */
-static const struct {
-    const char *kind, *datasets;
-} KINDS[] = {
-    {"lm", "kjv | sotu | file"},
-    {"textcls", "wordnet | spam"},
-    {"imgcls", "fashion-mnist"},
-    {"synthetic", "recall | copy"},
-};
-#define NKINDS ((int)(sizeof KINDS / sizeof KINDS[0]))
-
-/* Default sequence length by kind and dataset (NULL: any); imgcls is set by the view. */
-static const struct {
-    const char *kind, *dataset;
-    int seq_len;
-} SEQ_LEN[] = {
-    {"lm", NULL, 256}, {"textcls", "wordnet", 128}, {"textcls", "spam", 1024}, {"synthetic", NULL, 64},
-};
-
-/* Sequence lengths each kind's task can serve (tasks/lm.c, textcls.c, synthetic.c refuse others). */
-static const struct {
-    const char *kind;
-    int lo, hi;
-} SEQ_RANGE[] = {{"lm", 2, 1 << 20}, {"textcls", 1, 65536}, {"synthetic", 4, 4096}};
-
-/* Number of task kinds. */
-int schema_kind_count(void) { return NKINDS; }
-
-/* Name of kind i, or NULL. */
-const char *schema_kind_name(int i) { return i >= 0 && i < NKINDS ? KINDS[i].kind : NULL; }
-
-/* Datasets of kind i ("a | b"), or NULL. */
-const char *schema_kind_datasets(int i) { return i >= 0 && i < NKINDS ? KINDS[i].datasets : NULL; }
-
-/* The kind's entry, or -1. */
-static int kind_index(const char *kind) {
-    for (int i = 0; i < NKINDS; i++)
-        if (strcmp(KINDS[i].kind, kind) == 0) return i;
-    return -1;
-}
-
-/* 1 when word is one of "a | b | c". */
-static int in_list(const char *list, const char *word) {
-    size_t n = strlen(word);
-    for (const char *p = strstr(list, word); p; p = strstr(p + 1, word)) {
-        int starts = p == list || p[-1] == ' ';
-        int ends = p[n] == 0 || p[n] == ' ';
-        if (starts && ends) return 1;
-    }
-    return 0;
-}
-
-/* imgcls tokens per image: 784 pixels, or (28 / patch)^2 patches. */
-static int imgcls_seq_len(const char *view, long long patch) {
-    if (strcmp(view, "pixels") == 0) return 784;
-    int side = 28 / (int)patch;
-    return side * side;
-}
+#include "task.h"
 
 /* v[k] = the parse of text (for defaults); -1 on failure. */
 static int set_text(cfg_value *v, int k, const char *text, char *err, size_t errlen) {
@@ -81,62 +22,63 @@ static int pick(const unsigned char *set, const char *a, const char *b) {
     return set[ia] || !set[ib] ? ia : ib;
 }
 
-/* Fills unset keys: table defaults, then task.dataset and task.seq_len from the kind (after
- * checking that the dataset is one of the kind's). */
+/* The task parameters the config's task keys give (seq_len 0 when unset). */
+static task_params task_keys(const cfg_value *v, const unsigned char *set) {
+    const int L = schema_find("task.seq_len");
+    return (task_params){.kind = v[schema_find("task.kind")].s, .dataset = v[schema_find("task.dataset")].s,
+                         .path = v[schema_find("task.path")].s, .view = v[schema_find("task.view")].s,
+                         .patch = (int)v[schema_find("task.patch")].i, .seq_len = set[L] ? (int)v[L].i : 0};
+}
+
+/* "kjv | sotu | file": the datasets of a task, into buf. */
+static const char *datasets_of(const task_vtable *vt, char *buf, size_t len) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (const task_dataset *d = vt->datasets; d->name && k < len; d++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%s", k ? " | " : "", d->name);
+    return buf;
+}
+
+/* Fills unset keys: table defaults, then task.dataset (the kind's first) and task.seq_len (what the
+ * task gives), after checking that the dataset is one of the kind's. */
 static int fill_defaults(cfg_value *v, const unsigned char *set, int *blame, char *err, size_t errlen) {
     int n = schema_count();
     for (int k = 0; k < n; k++)
         if (!set[k] && schema_at(k)->def && set_text(v, k, schema_at(k)->def, err, errlen)) return -1;
     const int K = schema_find("task.kind"), D = schema_find("task.dataset"), L = schema_find("task.seq_len");
-    int ki = kind_index(v[K].s);
-    if (ki < 0) return errf(err, errlen, "task.kind: unknown kind '%s'", v[K].s);
-    if (!set[D]) {
-        char first[32];
-        snprintf(first, sizeof first, "%.*s", (int)strcspn(KINDS[ki].datasets, " |"), KINDS[ki].datasets);
-        if (set_text(v, D, first, err, errlen)) return -1;
-    }
-    if (!in_list(KINDS[ki].datasets, v[D].s)) {
+    const task_vtable *vt = task_lookup(v[K].s, NULL);
+    if (!vt) return errf(err, errlen, "task.kind: unknown kind '%s'", v[K].s);
+    if (!set[D] && set_text(v, D, vt->datasets[0].name, err, errlen)) return -1;
+    if (!task_lookup(v[K].s, v[D].s)) {
+        char list[256];
         *blame = pick(set, "task.dataset", "task.kind");
         return errf(err, errlen, "task.dataset '%s' is not a dataset of task.kind '%s' (%s: %s)", v[D].s, v[K].s,
-                    v[K].s, KINDS[ki].datasets);
+                    v[K].s, datasets_of(vt, list, sizeof list));
     }
     if (!set[L]) {
+        task_params p = task_keys(v, set);
         char text[16];
-        int len = 0;
-        if (strcmp(v[K].s, "imgcls") == 0)
-            len = imgcls_seq_len(v[schema_find("task.view")].s, v[schema_find("task.patch")].i);
-        for (size_t r = 0; r < sizeof SEQ_LEN / sizeof SEQ_LEN[0] && !len; r++)
-            if (strcmp(SEQ_LEN[r].kind, v[K].s) == 0 && (!SEQ_LEN[r].dataset || strcmp(SEQ_LEN[r].dataset, v[D].s) == 0))
-                len = SEQ_LEN[r].seq_len;
-        if (!len) return errf(err, errlen, "schema: no default task.seq_len for %s/%s", v[K].s, v[D].s);
-        snprintf(text, sizeof text, "%d", len);
+        int T = task_seq_len(vt, &p, err, errlen);
+        if (T < 0) return -1;
+        snprintf(text, sizeof text, "%d", T);
         if (set_text(v, L, text, err, errlen)) return -1;
     }
     return 0;
 }
 
-/* The task keys: file has a path, the sequence length fits. */
+/* The task keys: file has a path, the sequence length is one the task serves. */
 static int check_task(const cfg_value *v, const unsigned char *set, int *blame, char *err, size_t errlen) {
-    const char *kind = v[schema_find("task.kind")].s, *dataset = v[schema_find("task.dataset")].s;
     const int L = schema_find("task.seq_len");
-    if (strcmp(dataset, "file") == 0 && !v[schema_find("task.path")].s[0]) {
+    task_params p = task_keys(v, set);
+    if (strcmp(p.dataset, "file") == 0 && !p.path[0]) {
         *blame = pick(set, "task.path", "task.dataset");
         return errf(err, errlen, "task.dataset file needs task.path (the text file to model)");
     }
-    if (strcmp(kind, "imgcls") == 0) {
-        int want = imgcls_seq_len(v[schema_find("task.view")].s, v[schema_find("task.patch")].i);
-        if (v[L].i != want) {
-            *blame = L;
-            return errf(err, errlen, "task.seq_len %lld does not match imgcls with view %s, patch %lld (%d tokens); "
-                        "leave it out", v[L].i, v[schema_find("task.view")].s, v[schema_find("task.patch")].i, want);
-        }
+    p.seq_len = (int)v[L].i;
+    if (task_seq_len(task_lookup(p.kind, p.dataset), &p, err, errlen) < 0) {
+        *blame = L;
+        return -1;
     }
-    for (size_t r = 0; r < sizeof SEQ_RANGE / sizeof SEQ_RANGE[0]; r++)
-        if (strcmp(SEQ_RANGE[r].kind, kind) == 0 && (v[L].i < SEQ_RANGE[r].lo || v[L].i > SEQ_RANGE[r].hi)) {
-            *blame = L;
-            return errf(err, errlen, "task.seq_len %lld is out of range [%d, %d] for %s tasks", v[L].i, SEQ_RANGE[r].lo,
-                        SEQ_RANGE[r].hi, kind);
-        }
     const int B = schema_find("train.batch");
     if (v[B].i * v[L].i > INT_MAX) {
         *blame = pick(set, "train.batch", "task.seq_len");

@@ -186,12 +186,6 @@ static int fm_open(task **out, const task_params *p, char *err, size_t errlen) {
     s->G = SIDE / s->P;
     s->T = pixels ? PIXELS : s->G * s->G;
     s->D = s->P * s->P;
-    if (p->seq_len > 0 && p->seq_len != s->T) {
-        int T = s->T;
-        free(s);
-        return errf(err, errlen, "imgcls: task.seq_len %d does not match view %s (%d tokens); leave it out",
-                        p->seq_len, view, T);
-    }
     char dir[1100];
     find_dir(p, dir, sizeof dir);
     for (int k = 0; k < 4; k++)
@@ -294,11 +288,24 @@ static int fm_cursor_load(task *t, const void *buf, size_t n) {
     return 0;
 }
 
-static const char *const DATASETS[] = {"fashion-mnist", NULL};
+/* Tokens per image: 784 pixels, or (28 / patch)^2 patches; 0 for a view or patch fm_open refuses. */
+static int fm_seq_len(const task_params *p) {
+    const char *view = p->view && *p->view ? p->view : "patches";
+    if (strcmp(view, "pixels") == 0) return PIXELS;
+    return strcmp(view, "patches") == 0 && (p->patch == 4 || p->patch == 7) ? (SIDE / p->patch) * (SIDE / p->patch) : 0;
+}
+
+static const task_dataset DATASETS[] = {{"fashion-mnist", 0}, {NULL, 0}};
+static const task_metric METRICS[] = TASK_CLS_METRICS;
 
 const task_vtable task_imgcls_vt = {
     .kind = "imgcls",
     .datasets = DATASETS,
+    .seq_min = 1,
+    .seq_max = PIXELS,
+    .forced_seq_len = fm_seq_len,
+    .metrics = METRICS,
+    .curve = TASK_CLS_CURVE,
     .open = fm_open,
     .close = fm_close,
     .train_batch = fm_train_batch,

@@ -28,8 +28,7 @@ typedef struct lm_task {
 
 /* Opens the corpus named by the dataset (or task.path) and checks it. */
 static int lm_open(task **out, const task_params *p, char *err, size_t errlen) {
-    const int T = p->seq_len > 0 ? p->seq_len : 256;
-    if (T < 2 || T > (1 << 20)) return errf(err, errlen, "lm: task.seq_len must be in [2, 1048576] (got %d)", T);
+    const int T = p->seq_len;
     lm_task *s = calloc(1, sizeof *s);
     if (!s) return errf(err, errlen, "lm: out of memory");
     char hex[65];
@@ -128,11 +127,16 @@ static int lm_cursor_load(task *t, const void *buf, size_t n) {
     return 0;
 }
 
-static const char *const DATASETS[] = {"kjv", "sotu", "file", NULL};
+static const task_dataset DATASETS[] = {{"kjv", 256}, {"sotu", 256}, {"file", 256}, {NULL, 0}};
+static const task_metric METRICS[] = {{"test/bpc", "test BPC", 1, 0}, {"test/ppl", "test PPL", 1, 0}, {NULL, NULL, 0, 0}};
 
 const task_vtable task_lm_vt = {
     .kind = "lm",
     .datasets = DATASETS,
+    .seq_min = 2,
+    .seq_max = 1 << 20,
+    .metrics = METRICS,
+    .curve = {"val/bpc", "validation BPC", 1, 0},
     .open = lm_open,
     .close = lm_close,
     .train_batch = lm_train_batch,

@@ -57,8 +57,6 @@ static int syn_open(task **out, const task_params *p, char *err, size_t errlen) 
     int recall = strcmp(p->dataset, "recall") == 0;
     if (p->vocab < 4 || p->vocab > 1024)
         return errf(err, errlen, "synthetic: task.vocab must be in [4, 1024] (got %d)", p->vocab);
-    if (p->seq_len < 4 || p->seq_len > 4096)
-        return errf(err, errlen, "synthetic: task.seq_len must be in [4, 4096] (got %d)", p->seq_len);
     synthetic *s = calloc(1, sizeof *s);
     if (!s) return errf(err, errlen, "synthetic: out of memory");
     s->recall = recall;
@@ -107,11 +105,16 @@ static int syn_cursor_load(task *t, const void *buf, size_t n) {
     return 0;
 }
 
-static const char *const DATASETS[] = {"recall", "copy", NULL};
+static const task_dataset DATASETS[] = {{"recall", 64}, {"copy", 64}, {NULL, 0}};
+static const task_metric METRICS[] = {{"test/acc", "test accuracy", 0, 1}, {NULL, NULL, 0, 0}};
 
 const task_vtable task_synthetic_vt = {
     .kind = "synthetic",
     .datasets = DATASETS,
+    .seq_min = 4,
+    .seq_max = 4096,
+    .metrics = METRICS,
+    .curve = TASK_CLS_CURVE,
     .open = syn_open,
     .close = syn_close,
     .train_batch = syn_train_batch,

@@ -47,10 +47,34 @@ typedef struct task_params {
 
 typedef struct task task;
 
+/* A dataset a task serves: its name and default tokens per example (0: set by other keys). */
+typedef struct task_dataset {
+    const char *name;
+    int seq_len;
+} task_dataset;
+
+/* A metric the report shows for a task kind: a summary (or metrics) key, its label, which way is
+ * better, and whether it is a fraction shown in percent. */
+typedef struct task_metric {
+    const char *key;   /* e.g. "test/bpc" */
+    const char *label; /* e.g. "test BPC" */
+    int lower_better;  /* 1 for loss, bpc, ppl; 0 for accuracy, F1 */
+    int percent;       /* a fraction in [0, 1] shown as percent */
+} task_metric;
+
+/* Everything the rest of lrpe knows about a task kind comes from here: the spec's valid kinds and
+ * datasets, the default and the range of task.seq_len, the report's metrics. */
 typedef struct task_vtable {
-    const char *kind;           /* "lm", "textcls", "imgcls", "synthetic" */
-    const char *const *datasets; /* NULL-terminated list of dataset names it serves */
-    /* Opens the task; 0, or -1 with a one-line reason (naming the missing file and the fix). */
+    const char *kind;               /* "lm", "textcls", "imgcls", "synthetic" */
+    const task_dataset *datasets;   /* the datasets it serves, the default first; ends with {NULL} */
+    int seq_min, seq_max;           /* the task.seq_len it serves */
+    /* The tokens per example its other keys force (imgcls: view and patch), or 0 when task.seq_len
+     * is free; NULL: always free. */
+    int (*forced_seq_len)(const task_params *p);
+    const task_metric *metrics;     /* primary test metrics, best first; ends with {NULL} */
+    task_metric curve;              /* the validation metric plotted against step */
+    /* Opens the task with p->seq_len already resolved (task_seq_len); 0, or -1 with a one-line
+     * reason (naming the missing file and the fix). */
     int (*open)(task **out, const task_params *p, char *err, size_t errlen);
     void (*close)(task *t);
     /* The next training batch of B examples (B <= the buffers' capacity). */
@@ -72,9 +96,17 @@ struct task {
     task_info info;
 };
 
-/* The task serving kind/dataset, or NULL. */
+/* The registry: the number of task kinds and kind i (in listing order), or NULL. */
+int task_count(void);
+const task_vtable *task_at(int i);
+/* The task of kind (any dataset: NULL), serving dataset when it is not NULL; NULL when none does. */
 const task_vtable *task_lookup(const char *kind, const char *dataset);
-/* Opens kind/dataset; 0 or -1 with a one-line reason (unknown kind or dataset included). */
+/* The tokens per example p gives its task: p->seq_len, or when it is 0 the default (what the other
+ * keys force, else the dataset's). Returns it, or -1 with a one-line reason naming task.seq_len
+ * when it is outside the task's range or differs from what the other keys force. */
+int task_seq_len(const task_vtable *vt, const task_params *p, char *err, size_t errlen);
+/* Opens kind/dataset; 0 or -1 with a one-line reason (unknown kind or dataset, bad seq_len
+ * included). */
 int task_open(task **out, const task_params *p, char *err, size_t errlen);
 void task_close(task *t);
 

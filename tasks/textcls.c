@@ -224,8 +224,7 @@ static void tc_close(task *t) {
 /* Loads the dataset, splits it and draws the first epoch's order. */
 static int tc_open(task **out, const task_params *p, char *err, size_t errlen) {
     int spam = strcmp(p->dataset, "spam") == 0;
-    const int T = p->seq_len > 0 ? p->seq_len : spam ? 1024 : 128;
-    if (T < 1 || T > 65536) return errf(err, errlen, "textcls: task.seq_len must be in [1, 65536] (got %d)", T);
+    const int T = p->seq_len;
     textcls *s = calloc(1, sizeof *s);
     if (!s) return errf(err, errlen, "textcls: out of memory");
     s->T = T, s->seed = p->seed;
@@ -311,11 +310,16 @@ static int tc_cursor_load(task *t, const void *buf, size_t n) {
     return 0;
 }
 
-static const char *const DATASETS[] = {"wordnet", "spam", NULL};
+static const task_dataset DATASETS[] = {{"wordnet", 128}, {"spam", 1024}, {NULL, 0}};
+static const task_metric METRICS[] = TASK_CLS_METRICS;
 
 const task_vtable task_textcls_vt = {
     .kind = "textcls",
     .datasets = DATASETS,
+    .seq_min = 1,
+    .seq_max = 65536,
+    .metrics = METRICS,
+    .curve = TASK_CLS_CURVE,
     .open = tc_open,
     .close = tc_close,
     .train_batch = tc_train_batch,
