@@ -13,8 +13,26 @@ BLASDIR := /usr/lib/$(TRIPLET)/openblas-$(BLAS)
 
 OPT      = -O3
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -fopenmp -fno-trapping-math -g
-CPPFLAGS = -Iutil -Icore -Iencodings -Itasks -Iharness -Itests -I/usr/include/$(TRIPLET)/openblas-$(BLAS) -MMD -MP \
-           -DLRPE_VERSION='"$(VERSION)"' -DLRPE_GIT='"$(GIT)"' -DLRPE_CFLAGS='"$(strip $(CFLAGS))"'
+CPPFLAGS = -I/usr/include/$(TRIPLET)/openblas-$(BLAS) -MMD -MP
+
+# The layers, enforced: a folder's sources see only the headers of the folders below them (README,
+# "Layout"). util <- core <- encodings <- model; core <- tasks; the harness groups on top; tests,
+# fuzz targets and benchmarks see what they test.
+INC_util           := -Iutil
+INC_core           := $(INC_util) -Icore
+INC_encodings      := $(INC_core) -Iencodings
+INC_model          := $(INC_encodings) -Imodel
+INC_tasks          := $(INC_core) -Itasks
+INC_harness_store  := $(INC_util) -Iharness/store
+INC_harness_spec   := $(INC_model) -Itasks -Iharness/spec
+INC_harness_report := $(INC_util) -Itasks -Iharness/store -Iharness/report
+INC_harness_run    := $(INC_harness_spec) -Iharness/store -Iharness/run
+INC_harness_cli    := $(INC_harness_run) -Iharness/report -Iharness/cli
+INC_tests          := $(INC_harness_cli) -Itests
+INC_fuzz           := $(INC_harness_cli) -Ifuzz
+INC_bench          := $(INC_core)
+# the include flags of the folder of source $(1): INC_core for core/x.c, INC_harness_run for harness/run/x.c
+incs = $(INC_$(subst /,_,$(patsubst %/,%,$(dir $(1)))))
 LDLIBS  := -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -lsqlite3 -lyaml -lz -lm
 LDFLAGS := -fopenmp
 
@@ -33,11 +51,12 @@ ifeq ($(NATIVE),1)
 endif
 CFLAGS += $(OPT)
 
-CORE_SRC    := $(wildcard util/*.c) $(wildcard core/*.c) $(wildcard encodings/*.c) $(wildcard tasks/*.c)
-HARNESS_SRC := $(filter-out harness/main.c,$(wildcard harness/*.c))
+CORE_SRC    := $(wildcard util/*.c) $(wildcard core/*.c) $(wildcard encodings/*.c) $(wildcard model/*.c) \
+               $(wildcard tasks/*.c)
+HARNESS_SRC := $(filter-out harness/cli/main.c,$(wildcard harness/*/*.c))
 TEST_SRC    := $(wildcard tests/*.c)
 LIB_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRC) $(HARNESS_SRC))
-MAIN_OBJ    := $(BUILD)/harness/main.o
+MAIN_OBJ    := $(BUILD)/harness/cli/main.o
 TEST_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC))
 
 .PHONY: all test deps clean lrpe
@@ -55,14 +74,16 @@ WRAP_ALLOC := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_allo
 $(BUILD)/lrpe_tests: $(TEST_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) $(WRAP_ALLOC) -o $@ $^ $(LDLIBS)
 
-# the objects that embed the commit id are rebuilt every time, so provenance never names a stale one
-$(BUILD)/harness/main.o $(BUILD)/harness/provenance.o: FORCE
+# the build's identity lives in one object, rebuilt every time, so nothing names a stale commit
+BUILD_ID := -DLRPE_VERSION='"$(VERSION)"' -DLRPE_GIT='"$(GIT)"' -DLRPE_CFLAGS='"$(strip $(CFLAGS))"'
+$(BUILD)/util/version.o: CPPFLAGS += $(BUILD_ID)
+$(BUILD)/util/version.o: FORCE
 .PHONY: FORCE
 FORCE:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(call incs,$<) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 deps:
 	@bash scripts/install-deps.sh
@@ -152,6 +173,9 @@ fuzz-build: $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_TARGETS))
 # the targets' own objects come from a pattern rule: keep them (make deletes intermediate files)
 .SECONDARY: $(patsubst %,$(FUZZ_BUILD)/obj/fuzz/fuzz_%.o,$(FUZZ_ALL) util)
 
+$(FUZZ_BUILD)/obj/util/version.o: CPPFLAGS += $(BUILD_ID)
+$(FUZZ_BUILD)/obj/util/version.o: FORCE
+
 $(FUZZ_BUILD)/liblrpe.a: $(FUZZ_LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
@@ -160,4 +184,4 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/obj/fuzz/fuz
 
 $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(CPPFLAGS) -Ifuzz $(FUZZ_CFLAGS) -c -o $@ $<
+	clang $(call incs,$<) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<

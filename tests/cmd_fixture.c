@@ -21,19 +21,10 @@ int fx_open(harness_fx *f) {
         return -1;
     }
     memcpy(f->bin, full, strlen(full) + 1);
-    snprintf(f->dir, sizeof f->dir, "/tmp/lrpe-harness-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        test_fail(__FILE__, __LINE__, "mkdtemp failed");
-        return -1;
-    }
-    return 0;
+    return test_tmpdir(f->dir, sizeof f->dir, "harness");
 }
 
-void fx_close(harness_fx *f) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
-    if (system(cmd)) test_fail(__FILE__, __LINE__, "could not remove %s", f->dir);
-}
+void fx_close(harness_fx *f) { test_rmtree(f->dir); }
 
 const char *fx_path(const harness_fx *f, const char *name, char *buf, size_t len) {
     snprintf(buf, len, "%s/%s", f->dir, name);
@@ -41,7 +32,7 @@ const char *fx_path(const harness_fx *f, const char *name, char *buf, size_t len
 }
 
 void fx_write(const harness_fx *f, const char *name, const char *text) {
-    char path[256];
+    char path[640];
     FILE *fp = fopen(fx_path(f, name, path, sizeof path), "w");
     if (!fp || fputs(text, fp) < 0 || fclose(fp)) test_fail(__FILE__, __LINE__, "cannot write %s", path);
 }

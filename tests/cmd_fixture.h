@@ -9,7 +9,7 @@
 #include "db.h"
 
 typedef struct harness_fx {
-    char dir[64];
+    char dir[256];
     char bin[1024];
 } harness_fx;
 

@@ -1,5 +1,6 @@
 /* The one test runner behind `make test`: runs every registered test (or those whose name
  * contains argv[1]) and ends with "N passed, N failed". */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -66,6 +67,19 @@ int test_capture(const char *cmd, char *out, size_t cap) {
     }
     int status = pclose(p);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int test_tmpdir(char *dir, size_t len, const char *tag) {
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, len, "%s/lrpe-%s-XXXXXX", t && *t ? t : "/tmp", tag);
+    if (mkdtemp(dir)) return 0;
+    test_fail(__FILE__, __LINE__, "mkdtemp %s: %s", dir, strerror(errno));
+    return -1;
+}
+
+void test_rmtree(const char *path) {
+    char err[512];
+    if (fs_remove_tree(path, err, sizeof err)) test_fail(__FILE__, __LINE__, "%s", err);
 }
 
 char *test_slurp(const char *path, size_t *len) {

@@ -43,6 +43,11 @@ int test_capture(const char *cmd, char *out, size_t cap);
         if (!(cond)) test_fail(__FILE__, __LINE__, __VA_ARGS__);         \
     } while (0)
 
+/* A new empty folder "<$TMPDIR or /tmp>/lrpe-<tag>-XXXXXX" into dir[len]; 0, or -1 after recording
+ * a failure. Tests write only there. */
+int test_tmpdir(char *dir, size_t len, const char *tag);
+/* Removes path and everything below it, recording a failure when something stays. */
+void test_rmtree(const char *path);
 /* The whole file at path, NUL-terminated, malloc'd (NULL when unreadable); *len its size when len is
  * not NULL. */
 char *test_slurp(const char *path, size_t *len);

@@ -1,4 +1,4 @@
-/* OpenBLAS core selection (core/blas_core.h): the mapping from reported core and CPU features, the
+/* OpenBLAS core selection (harness/run/blas_core.h): the mapping from reported core and CPU features, the
  * sgemm self-check, and the binary's behaviour with a user's OPENBLAS_CORETYPE and on the restart
  * path (forced on any machine with LRPE_BLAS_ASSUME_REPORTED). */
 #include <stdio.h>
@@ -133,8 +133,22 @@ TEST(blas_core_restart_path) {
           "specific core kept: %s", out);
 }
 
-/* On a CPU without AVX-512, a restart that selected SkylakeX crashes in the self-check (illegal
- * instruction): lrpe says so once, restarts once with the reported core and runs. */
+/* A restarted process whose self-check fails (made to, on any CPU) says so once, restarts once with
+ * the core OpenBLAS reported and runs, recording the fallback. */
+TEST(blas_core_selfcheck_failure_falls_back) {
+    char out[4096];
+    CHECK(run_version("OPENBLAS_CORETYPE=Haswell LRPE_BLAS_REEXEC=selected:Haswell:Prescott LRPE_BLAS_SELFCHECK_FAIL=1",
+                      out, sizeof out) == 0,
+          "exit code: %s", out);
+    CHECK(count(out, "failed lrpe's sgemm self-check (made to fail by LRPE_BLAS_SELFCHECK_FAIL)") == 1 &&
+              strstr(out, "restarting with OPENBLAS_CORETYPE=Prescott\n"),
+          "one fallback message: %s", out);
+    CHECK(strstr(out, "blas core: Prescott, source: openblas (lrpe's choice Haswell failed its sgemm self-check)\n"),
+          "fallback recorded: %s", out);
+}
+
+/* On a CPU without AVX-512, a restart that selected SkylakeX really crashes in the self-check
+ * (illegal instruction): lrpe says so once, restarts once with the reported core and runs. */
 TEST(blas_core_failed_selfcheck_falls_back_once) {
     blas_cpu c = blas_cpu_detect();
     if (c.avx512f)

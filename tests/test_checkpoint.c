@@ -162,32 +162,10 @@ static void check_same(const fixture *fx, const snapshot *s, const char *what, i
 
 /* ---------------------------------------------------------------- files */
 
-/* A fresh folder under /tmp (into buf); "" on failure. */
+/* A fresh folder (into buf); "" on failure. */
 static char *tmp_dir(char *buf, size_t len) {
-    snprintf(buf, len, "/tmp/lrpe_ckpt_XXXXXX");
-    if (!mkdtemp(buf)) {
-        test_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
-        buf[0] = 0;
-    }
+    if (test_tmpdir(buf, len, "ckpt")) buf[0] = 0;
     return buf;
-}
-
-/* Removes path and, when it is a folder, everything under it. */
-static void rm_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char p[1024];
-            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-            rm_tree(p);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        remove(path);
-    }
 }
 
 /* Number of entries of a folder (without . and ..); -1 when it cannot be read. */
@@ -251,7 +229,7 @@ TEST(ckpt_round_trip_bitwise) {
     }
     snap_free(&s);
     fx_free(&a);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 TEST(ckpt_resume_matches_straight_run) {
@@ -272,7 +250,7 @@ TEST(ckpt_resume_matches_straight_run) {
     }
     snap_free(&s);
     fx_free(&a);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 /* Saves ckpt-2 (its state in *s2) and ckpt-4 of a fresh fixture in dir; the newest under run_id4. */
@@ -314,7 +292,7 @@ static void check_fallback(int kind, const char *want) {
         fx_free(&b);
     }
     snap_free(&s2);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 TEST(ckpt_truncated_newest_falls_back) { check_fallback(0, "truncated"); }
@@ -366,7 +344,7 @@ TEST(ckpt_version_1_is_refused) {
         fx_free(&b);
     }
     snap_free(&s2);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 TEST(ckpt_all_corrupt_starts_from_scratch) {
@@ -395,7 +373,7 @@ TEST(ckpt_all_corrupt_starts_from_scratch) {
         fx_free(&b);
     }
     snap_free(&s2);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 TEST(ckpt_rejects_a_different_model) {
@@ -410,7 +388,7 @@ TEST(ckpt_rejects_a_different_model) {
         fx_free(&b);
     }
     fx_free(&a);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 TEST(ckpt_bad_arguments_are_errors) {
@@ -426,7 +404,7 @@ TEST(ckpt_bad_arguments_are_errors) {
     a.rngs[1].name = "data"; /* listed twice */
     CHECK(fx_save(&a, dir, RUN_ID, err, sizeof err) == -1 && strstr(err, "twice"), "save: %s", err);
     fx_free(&a);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 TEST(ckpt_keeps_only_two) {
@@ -451,7 +429,7 @@ TEST(ckpt_keeps_only_two) {
     CHECK(count_entries(dir) == 2, "%d files in the run folder, want 2", count_entries(dir));
     CHECK(file_size(stale) < 0 && file_size(future) < 0, "stale .tmp or abandoned later checkpoint left behind");
     fx_free(&a);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 /* Appends p[n] to the file f (the byte stream the checksum covers). */
@@ -523,7 +501,7 @@ TEST(ckpt_file_is_plain_safetensors) {
 out:
     st_close(f);
     fx_free(&a);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 TEST(ckpt_unwritable_folder_is_a_clear_error) {
@@ -572,7 +550,7 @@ TEST(ckpt_unwritable_folder_is_a_clear_error) {
     free(before);
     free(after);
     fx_free(&a);
-    rm_tree(dir);
+    test_rmtree(dir);
 }
 
 /* The commit of the build that wrote a checkpoint comes back when it is loaded ("" for a file
@@ -600,5 +578,5 @@ TEST(ckpt_records_its_build_and_refuses_folders) {
               strstr(err, "is a folder, not a file"),
           "a folder: %s", err);
     fx_free(&a);
-    rm_tree(dir);
+    test_rmtree(dir);
 }

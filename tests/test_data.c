@@ -61,18 +61,15 @@ static bufs bufs_new(int B, int T) {
 /* Frees the buffers. */
 static void bufs_free(bufs *u) { free(u->tok), free(u->tgt), free(u->valid); }
 
-/* A fresh temporary folder under /tmp in dir[64]; 0 or -1. */
-static int temp_dir(char dir[64]) {
-    snprintf(dir, 64, "/tmp/lrpe_test_data_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
+/* A fresh temporary folder in dir[256]; 0 or -1 (a failure recorded). */
+static int temp_dir(char dir[256]) { return test_tmpdir(dir, 256, "data"); }
 
 /* Writes n bytes to dir/name (making the subfolder sub when not NULL). */
 static void write_file(const char *dir, const char *sub, const char *name, const void *data, size_t n) {
-    char path[256];
+    char path[640];
     if (sub) {
         snprintf(path, sizeof path, "%s/%s", dir, sub);
-        char cmd[300];
+        char cmd[700];
         snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
         CHECK(system(cmd) == 0, "%s", cmd);
     }
@@ -82,13 +79,6 @@ static void write_file(const char *dir, const char *sub, const char *name, const
     if (!f) return;
     fwrite(data, 1, n, f);
     fclose(f);
-}
-
-/* Removes a temporary folder made by temp_dir. */
-static void remove_dir(const char *dir) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0, "%s", cmd);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -267,12 +257,12 @@ static void check_refused(const char *kind, const char *dataset, const char *dir
 }
 
 TEST(data_lm_refuses_missing_truncated_corrupt) {
-    char dir[64], *text, err[512];
+    char dir[256], *text, err[512];
     size_t n;
     CHECK(temp_dir(dir) == 0, "mkdtemp");
     if (fs_read_file("data/kjv.txt", DATA_MAX_BYTES, &text, &n, err, sizeof err)) {
         test_fail(__FILE__, __LINE__, "%s: run `make data`", err);
-        remove_dir(dir);
+        test_rmtree(dir);
         return;
     }
     check_refused("lm", "kjv", dir, "kjv.txt"); /* missing */
@@ -288,11 +278,11 @@ TEST(data_lm_refuses_missing_truncated_corrupt) {
     CHECK(data_load_verified(dir, "kjv.txt", &copy, &n, NULL, err, sizeof err) == -1 && !copy && strstr(err, "(sha256 ") &&
               strstr(err, want),
           "corrupt kjv.txt: '%s'", err);
-    remove_dir(dir);
+    test_rmtree(dir);
 }
 
 TEST(data_lm_file_dataset) {
-    char dir[64], path[128];
+    char dir[256], path[512];
     CHECK(temp_dir(dir) == 0, "mkdtemp");
     static char text[5000];
     for (int i = 0; i < (int)sizeof text; i++) text[i] = "abcdefgh\n"[i % 9];
@@ -315,7 +305,7 @@ TEST(data_lm_file_dataset) {
     CHECK(task_open(&t, &p, err, sizeof err) == -1 && strstr(err, "/nonexistent/lrpe.txt"), "missing file: '%s'", err);
     p.path = "";
     CHECK(task_open(&t, &p, err, sizeof err) == -1 && strstr(err, "task.path"), "no path: '%s'", err);
-    remove_dir(dir);
+    test_rmtree(dir);
 }
 
 TEST(data_unknown_task_lists_datasets) {
@@ -456,7 +446,7 @@ TEST(data_textcls_batches_deterministic_and_cursor_roundtrips) {
 }
 
 TEST(data_textcls_refuses_missing_truncated_corrupt) {
-    char dir[64], *text, err[512];
+    char dir[256], *text, err[512];
     size_t n;
     CHECK(temp_dir(dir) == 0, "mkdtemp");
     check_refused("textcls", "wordnet", dir, "data.noun"); /* missing */
@@ -467,7 +457,7 @@ TEST(data_textcls_refuses_missing_truncated_corrupt) {
         snprintf(name, sizeof name, "wordnet/data.%s", POS[i]);
         if (fs_read_file(src, DATA_MAX_BYTES, &text, &n, err, sizeof err)) {
             test_fail(__FILE__, __LINE__, "%s: run `make data`", err);
-            remove_dir(dir);
+            test_rmtree(dir);
             return;
         }
         write_file(dir, "wordnet", name, text, i == 3 ? n - 100 : n); /* data.adv truncated */
@@ -478,7 +468,7 @@ TEST(data_textcls_refuses_missing_truncated_corrupt) {
     /* a folder with one message altered */
     write_file(dir, "spam/easy-ham-1", "spam/easy-ham-1/00001.txt", "From x\n\nhello\n", 14);
     check_refused("textcls", "spam", dir, "spam/easy-ham-1");
-    remove_dir(dir);
+    test_rmtree(dir);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -583,7 +573,7 @@ TEST(learn_wordnet_above_25_percent) {
  * turn gives "out of memory" or the whole file (the whole-file reader used to stop at a failed
  * realloc and return the part it had, so a run trained on it with that part's checksum). */
 TEST(fs_read_file_never_returns_part_of_a_file) {
-    char dir[64], path[128], err[512], *text;
+    char dir[256], path[512], err[512], *text;
     size_t n;
     if (temp_dir(dir)) return test_fail(__FILE__, __LINE__, "mkdtemp");
     enum { SIZE = 300000 };
@@ -603,15 +593,14 @@ TEST(fs_read_file_never_returns_part_of_a_file) {
         }
     }
     free(data);
-    snprintf(path, sizeof path, "rm -rf %s", dir);
-    CHECK(system(path) == 0, "%s", path);
+    test_rmtree(dir);
 }
 
 /* A folder, a FIFO (no waiting for a writer) and a file larger than allowed are refused before
  * anything is read, naming what they are and the real size; a 3 GiB file given to the lm task is
  * refused without reading it (peak memory stays put). */
 TEST(fs_read_file_refuses_folders_fifos_and_large_files) {
-    char dir[64], path[128], err[512], *text;
+    char dir[256], path[512], err[512], *text;
     size_t n;
     if (temp_dir(dir)) return test_fail(__FILE__, __LINE__, "mkdtemp");
     CHECK(fs_read_file(dir, DATA_MAX_BYTES, &text, &n, err, sizeof err) == -1 && strstr(err, "is a folder, not a file"),
@@ -635,8 +624,7 @@ TEST(fs_read_file_refuses_folders_fifos_and_large_files) {
           "lm on a 3 GiB file: %s", err);
     getrusage(RUSAGE_SELF, &after);
     CHECK(after.ru_maxrss - before.ru_maxrss < 100 * 1024, "peak memory grew by %ld MB", (after.ru_maxrss - before.ru_maxrss) / 1024);
-    snprintf(path, sizeof path, "rm -rf %s", dir);
-    CHECK(system(path) == 0, "%s", path);
+    test_rmtree(dir);
 }
 
 /* A mail body is what follows the first blank line, whichever line ending it uses, and a NUL byte

@@ -1,4 +1,4 @@
-/* The results store (harness/db.h) and the status / merge commands: schema and WAL mode, the run
+/* The results store (harness/store/db.h) and the status / merge commands: schema and WAL mode, the run
  * lifecycle, batched metrics that replace instead of duplicating, two processes writing or claiming
  * at once, stale heartbeats, idempotent merges, and clear one-line errors. Every test works in its
  * own mkdtemp folder under /tmp (or $TMPDIR) and removes it. */
@@ -20,20 +20,7 @@
 /* ---------------------------------------------------------------- helpers */
 
 /* A fresh temporary folder into dir. */
-static void make_tmpdir(char *dir, size_t len) {
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, len, "%s/lrpe_test_db_XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(dir)) test_fail(__FILE__, __LINE__, "mkdtemp %s: %s", dir, strerror(errno));
-}
-
-/* nftw callback removing one entry. */
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-/* rm -rf dir. */
-static void remove_tree(const char *dir) { nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static void make_tmpdir(char *dir, size_t len) { test_tmpdir(dir, len, "db"); }
 
 /* One integer from a query on the database at path through a separate raw connection (-1 when
  * the query fails). */
@@ -144,7 +131,7 @@ TEST(db_schema_and_wal) {
     db_close(d);
     CHECK(db_open(&d, path, DB_OPEN_READONLY, err, sizeof err) == 0, "read-only open: %s", err);
     db_close(d);
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -217,7 +204,7 @@ TEST(db_lifecycle_transitions_and_timestamps) {
     CHECK(raw_int(path, "SELECT started_at IS NULL AND ended_at IS NULL FROM runs WHERE run_id = 'run-a'") == 1,
           "timestamps cleared");
     db_close(d);
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* ---------------------------------------------------------------- metrics */
@@ -281,7 +268,7 @@ TEST(db_metrics_batch_and_replace) {
     if (n == 2) CHECK(strcmp(pt[0].key, "cpu") == 0 && strcmp(pt[1].value, "def456") == 0, "provenance values");
     free(pt);
     db_close(d);
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* ---------------------------------------------------------------- two processes */
@@ -322,7 +309,7 @@ TEST(db_two_processes_write_metrics) {
           "ra: each step once, with its value");
     CHECK(raw_int(path, "SELECT count(DISTINCT step) FROM metrics WHERE run_id = 'rb' AND step = value") == 2000,
           "rb: each step once, with its value");
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* Child body: claims runs ids[n] until none is left, writing each claimed index as one byte to fd
@@ -402,7 +389,7 @@ TEST(db_claim_two_processes_disjoint) {
     close(go[1]);
     for (int k = 0; k < 2; k++) CHECK(wait_child(kids[k]) == 0, "claimer %d exit code", k);
     db_close(d);
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* ---------------------------------------------------------------- stale heartbeats */
@@ -470,7 +457,7 @@ TEST(db_stale_heartbeat_detection) {
     CHECK(db_run_finish(d, "silent", DB_INTERRUPTED, NULL, err, sizeof err) == DB_ELOST, "finish after losing the run");
     CHECK(db_run_heartbeat(d, "nope", 9, err, sizeof err) == DB_ERR && one_line_with(err, "no such run"), "heartbeat absent");
     db_close(d);
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* ---------------------------------------------------------------- merge */
@@ -565,7 +552,7 @@ TEST(db_merge_idempotent) {
     CHECK(fingerprint(pa) == before, "failed merges change nothing");
     db_close(c);
     db_close(a);
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -605,7 +592,7 @@ TEST(db_unwritable_paths_give_clear_errors) {
     err[0] = 0;
     CHECK(db_open(&d, path, 0, err, sizeof err) == DB_ERR && one_line_with(err, "not an SQLite database"),
           "text file: %s", err);
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* Child body: writes batches of metrics under a small file-size limit until the disk is "full";
@@ -663,7 +650,7 @@ TEST(db_disk_full_keeps_committed) {
     db_metric m = {1, "after", 1};
     CHECK(db_metrics_add(d, "r", &m, 1, err, sizeof err) == 0, "writes work again: %s", err);
     db_close(d);
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* ---------------------------------------------------------------- commands */
@@ -719,7 +706,7 @@ TEST(db_status_and_merge_commands) {
     snprintf(cmd, sizeof cmd, "%s merge '%s' '%s/missing.db' '%s'", test_lrpe_bin(), merged, dir, path);
     CHECK(test_capture(cmd, out, sizeof out) == 1 && strstr(out, "missing.db") && strstr(out, "merged "),
           "missing input: exit 1, the others merged: %s", out);
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* A config shared by two experiments is one run (trained once) listed in both, under each
@@ -761,7 +748,7 @@ TEST(db_run_shared_by_two_experiments) {
     CHECK(raw_int(pb, "SELECT count(*) FROM members WHERE run_id = 'r2'") == 2, "merged memberships of r2");
     db_close(a);
     db_close(b);
-    remove_tree(dir);
+    test_rmtree(dir);
 }
 
 /* Overwrites the header of page `page` (1-based) of a rollback-journal database with garbage. */
@@ -827,5 +814,5 @@ TEST(db_refuses_foreign_and_damaged_files_untouched) {
     CHECK(db_open(&d, path, 0, err, sizeof err) == 0, "open: %s", err);
     CHECK(db_merge(d, lrpe_db, &s, err, sizeof err) == DB_ERR && strstr(err, "damaged"), "merge damaged: %s", err);
     db_close(d);
-    remove_tree(dir);
+    test_rmtree(dir);
 }

@@ -180,7 +180,7 @@ TEST(harness_bad_spec_exits_2_and_writes_nothing) {
     harness_fx f;
     if (fx_open(&f)) return;
     fx_write(&f, "s.yaml", SPEC_HEAD "train: {stpes: 20}\n");
-    char out[4096], path[256];
+    char out[4096], path[512];
     int rc = fx_lrpe(&f, "run s.yaml", out, sizeof out);
     CHECK(rc == 2, "exit %d: %s", rc, out);
     CHECK(strstr(out, "s.yaml:4:") && strstr(out, "train.steps"), "message names file:line and the closest key: %s", out);

@@ -299,8 +299,8 @@ static void expect_refusal(const char *dir, const char *file, const char *what) 
 }
 
 TEST(imgcls_refuses_truncated_or_corrupt_files) {
-    char dir[] = "/tmp/lrpe_fmnist_XXXXXX";
-    CHECK(mkdtemp(dir), "mkdtemp");
+    char dir[256];
+    if (test_tmpdir(dir, sizeof dir, "fmnist")) return;
     char path[4][300], src[300];
     for (int k = 0; k < 4; k++) snprintf(path[k], sizeof path[k], "%s/%s", dir, FM_NAMES[k]);
     /* the big image files are links to the real ones; the test labels are rewritten */
@@ -349,13 +349,12 @@ TEST(imgcls_refuses_truncated_or_corrupt_files) {
     expect_refusal(dir, path[3], "not found");
     free(lab);
 done:
-    for (int k = 0; k < 4; k++) unlink(path[k]);
-    rmdir(dir);
+    test_rmtree(dir);
 }
 
 /* A small encoder (d 64, 2 layers, 4 heads, softmax attention, learned absolute positions) on
  * 7x7 patches (16 tokens) trained with fixed seeds; it must exceed 70% accuracy on the full
- * 10,000-image test split (chance 10%; measured 78.35% after 600 steps, 18 s on 2 idle cores). Driven like harness/run.c: task batches -> model batches. */
+ * 10,000-image test split (chance 10%; measured 78.35% after 600 steps, 18 s on 2 idle cores). Driven like harness/run/run.c: task batches -> model batches. */
 TEST(learn_fmnist_patches) {
     enum { B = 64 };
     /* the sanitizer pass runs a tenth of the steps with a lower bar (see TEST_SANITIZED) */

@@ -30,7 +30,7 @@
 /* The metric rows (perf/ ones aside) of an uninterrupted run of spec, into buf; their number. */
 static long straight_metrics(const char *spec, char *buf, size_t cap) {
     harness_fx f;
-    char out[16384], path[256];
+    char out[16384], path[640];
     if (fx_open(&f)) return -1;
     fx_write(&f, "s.yaml", spec);
     CHECK(fx_lrpe(&f, "run s.yaml", out, sizeof out) == 0, "uninterrupted run: %s", out);
@@ -49,7 +49,7 @@ TEST(reliability_kill9_keeps_every_metric_row) {
     harness_fx f;
     if (want <= 0 || fx_open(&f)) return;
     fx_write(&f, "s.yaml", SPEC_LONG);
-    char out[16384], path[256];
+    char out[16384], path[640];
     for (int k = 0; k < 2; k++) {
         const char *fault = k == 0 ? "LRPE_FAULT=kill-after-checkpoint:40" : "LRPE_FAULT=kill-after-checkpoint:120";
         int rc = fx_lrpe_env(&f, fault, "run s.yaml", out, sizeof out);
@@ -71,7 +71,7 @@ TEST(reliability_checkpoints_belong_to_their_database) {
     harness_fx f;
     if (fx_open(&f)) return;
     fx_write(&f, "s.yaml", SPEC_LONG);
-    char out[16384], sub[256], args[2048];
+    char out[16384], sub[640], args[2048];
     int rc = fx_lrpe_env(&f, "LRPE_FAULT=kill-after-checkpoint:40", "run s.yaml --db a.db", out, sizeof out);
     CHECK(rc == -1 || rc == 137, "the run was not killed (exit %d): %s", rc, out);
     rc = fx_lrpe(&f, "run s.yaml --db b.db", out, sizeof out);
@@ -134,7 +134,7 @@ TEST(reliability_checkpoint_of_another_build_is_named) {
     harness_fx f;
     if (fx_open(&f)) return;
     fx_write(&f, "s.yaml", SPEC_LONG);
-    char out[16384], path[512];
+    char out[16384], path[640];
     int rc = fx_lrpe_env(&f, "LRPE_FAULT=kill-after-checkpoint:40", "run s.yaml", out, sizeof out);
     CHECK(rc == -1 || rc == 137, "the run was not killed (exit %d): %s", rc, out);
     rc = fx_lrpe(&f, "run s.yaml --dry-run", out, sizeof out);
@@ -170,7 +170,7 @@ TEST(reliability_spec_limits_refused_before_anything_is_written) {
     harness_fx f;
     if (fx_open(&f)) return;
     fx_write(&f, "s.yaml", SPEC_LONG);
-    char out[4096], path[256];
+    char out[4096], path[640];
     int rc = fx_lrpe(&f, "run s.yaml model.d_model=1024 model.heads=1", out, sizeof out);
     CHECK(rc == 2 && strstr(out, "argument 'model.heads=1'") && strstr(out, "above the limit of 512"), "exit %d: %s", rc, out);
     rc = fx_lrpe(&f, "run s.yaml task.kind=lm task.dataset=kjv task.seq_len=1", out, sizeof out);
@@ -254,7 +254,7 @@ TEST(reliability_disk_full_then_resume_is_complete) {
     if (geteuid() != 0) return test_skip("mounting a small tmpfs needs root");
     static char straight[1 << 20], resumed[1 << 20];
     harness_fx f;
-    char mnt[256], path[512], out[16384], why[256];
+    char mnt[640], path[700], out[16384], why[256];
     if (fx_open(&f)) return;
     if (mkdir(fx_path(&f, "mnt", mnt, sizeof mnt), 0777) || mount("tmpfs", mnt, "tmpfs", 0, "size=16m")) {
         int e = errno;
@@ -297,7 +297,7 @@ TEST(reliability_disk_full_then_resume_is_complete) {
 TEST(reliability_force_stops_when_old_checkpoints_stay) {
     if (geteuid() != 0) return test_skip("mounting a tmpfs inside a run folder needs root");
     harness_fx f;
-    char out[16384], busy[512];
+    char out[16384], busy[640];
     if (fx_open(&f)) return;
     fx_write(&f, "s.yaml", SPEC_HEAD "train: {steps: 20, batch: 8, warmup: 2, eval_every: 10, eval_batches: 1}\n");
     int rc = fx_lrpe(&f, "run s.yaml", out, sizeof out);

@@ -36,25 +36,13 @@ static int fx_open(report_fx *f) {
         test_fail(__FILE__, __LINE__, "no lrpe binary at %s (build it first)", bin);
         return -1;
     }
-    const char *t = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/lrpe-report-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(f->dir)) {
-        test_fail(__FILE__, __LINE__, "mkdtemp %s: %s", f->dir, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* nftw callback removing one entry. */
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
+    return test_tmpdir(f->dir, sizeof f->dir, "report");
 }
 
 /* Removes the folder. */
 static void fx_close(report_fx *f) {
     chmod(f->dir, 0755);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_rmtree(f->dir);
 }
 
 /* Runs `env lrpe args` in the folder; both streams into out; the exit code (-1 if it crashed). */
@@ -442,12 +430,7 @@ TEST(report_without_gnuplot_writes_tables_and_fails) {
  * text; arrays as their JSON text; objects not leaves; and broken configs named, not read. */
 TEST(report_config_leaves_flatten_config) {
     char dir[PATH_MAX], path[PATH_MAX + 32], err[512];
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/lrpe-cfgleaves-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(dir)) {
-        test_fail(__FILE__, __LINE__, "mkdtemp %s: %s", dir, strerror(errno));
-        return;
-    }
+    if (test_tmpdir(dir, sizeof dir, "cfgleaves")) return;
     snprintf(path, sizeof path, "%s/r.db", dir);
     db *d = NULL;
     if (db_open(&d, path, 0, err, sizeof err)) {
@@ -507,7 +490,7 @@ TEST(report_config_leaves_flatten_config) {
     CHECK(db_config_leaves(d, "nope", &kv, &n, &problem, err, sizeof err) == DB_ERR && strstr(err, "nope"),
           "no such run: %s", err);
     db_close(d);
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_rmtree(dir);
 }
 
 /* Runs whose config_json is not valid JSON, not an object or missing: each is named on stderr

@@ -1,6 +1,6 @@
 /* The experiment-spec layer: the schema table, YAML and command-line input with located errors,
  * expansion into runs, run identity (canonical JSON, SHA-256 ids), the struct fillers and the
- * dry-run report. Spec files are written to a mkdtemp folder. */
+ * dry-run report. Spec files are written to a temporary folder (test_tmpdir). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,15 +16,12 @@
 
 /* A temporary folder for one test's spec files (removed by tmp_done). */
 typedef struct tmp {
-    char dir[64];
-    char path[128];
+    char dir[256];
+    char path[512];
 } tmp;
 
 /* Creates the folder. */
-static int tmp_init(tmp *t) {
-    snprintf(t->dir, sizeof t->dir, "/tmp/lrpe-spec-XXXXXX");
-    return mkdtemp(t->dir) ? 0 : -1;
-}
+static int tmp_init(tmp *t) { return test_tmpdir(t->dir, sizeof t->dir, "spec"); }
 
 /* Writes dir/name with text; returns its path (valid until the next call). */
 static const char *tmp_file(tmp *t, const char *name, const char *text) {
@@ -37,18 +34,7 @@ static const char *tmp_file(tmp *t, const char *name, const char *text) {
 }
 
 /* Removes the folder and its files. */
-static void tmp_done(tmp *t) {
-    DIR *d = opendir(t->dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char p[400];
-        snprintf(p, sizeof p, "%s/%s", t->dir, e->d_name);
-        unlink(p);
-    }
-    if (d) closedir(d);
-    rmdir(t->dir);
-}
+static void tmp_done(tmp *t) { test_rmtree(t->dir); }
 
 /* Loads text as spec.yaml in t with overrides. */
 static int load_text(tmp *t, spec *s, const char *text, char *const *ov, int n, char *err, size_t errlen) {
@@ -615,7 +601,7 @@ TEST(spec_errors_name_the_real_cause) {
     tmp t;
     if (tmp_init(&t)) return test_fail(__FILE__, __LINE__, "mkdtemp");
     spec s;
-    char err[1024], path[200];
+    char err[1024], path[512];
     CHECK(spec_load(&s, t.dir, NULL, 0, err, sizeof err) == -1 && strstr(err, "cannot open the spec: is a folder, not a file"),
           "folder: %s", err);
     snprintf(path, sizeof path, "%s/fifo.yaml", t.dir);

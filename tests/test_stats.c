@@ -1,4 +1,4 @@
-/* The report's statistics (harness/stats.h) against values computed by hand or from tables:
+/* The report's statistics (harness/report/stats.h) against values computed by hand or from tables:
  * mean and sample std, Student t quantiles, the incomplete beta function, confidence intervals of
  * a mean and of a paired difference, and the small-sample edge cases. */
 #include <math.h>

@@ -5,7 +5,7 @@ The model is written independently of the C code from its description: token emb
 blocks x += proj(attention(qkv(ln1(x)))), x += fcproj(gelu(fc(ln2(x)))) with the fused qkv weight
 [3C, C] (q = rows 0..C-1, k = C..2C-1, v = 2C..3C-1; head h uses columns h*hd..(h+1)*hd-1 of each),
 exact erf GELU and LayerNorm eps 1e-5; final LayerNorm; linear LM head; mean cross-entropy over
-targets >= 0. Parameters are a dict by the names of the C parameter table (core/model.c:
+targets >= 0. Parameters are a dict by the names of the C parameter table (model/model.c:
 TOP_PARAMS and LAYER_PARAMS), so a fixture can be written and read by name.
 
 Attention and encodings (docs/encodings.md §2 to §4; layouts as encodings/pe.h
@@ -98,7 +98,7 @@ class Config:
 # kinds as in core/arena.h; weight decay applies to "weight" and "embed" only ("pos": encoding
 # parameters, never decayed)
 def param_specs(cfg):
-    """(name, shape, kind) of every parameter, in the order of core/model.c's parameter table:
+    """(name, shape, kind) of every parameter, in the order of model/model.c's parameter table:
     the model's own, then those of the absolute encoding, then those of the relative one."""
     C, Fd = cfg.d_model, cfg.ffn_mult * cfg.d_model
     lin_ln = cfg.attention == "linear" and cfg.normalizer == "layernorm"

@@ -8,7 +8,7 @@ Run from the repository root with Debian's PyTorch (python3-torch, 1.13):
     /usr/bin/python3 tests/golden/make_golden.py softmax      # only the named variants
 
 Each fixture is one safetensors file holding a tiny model's configuration (as metadata), its
-parameters under exactly the names of the C parameter table (core/model.c: TOP_PARAMS and
+parameters under exactly the names of the C parameter table (model/model.c: TOP_PARAMS and
 LAYER_PARAMS), one batch (tokens, targets; I32), the logits and mean cross-entropy of a forward
 pass, every gradient ("grad.<name>"), and a short AdamW run on the same batch: the learning rate,
 loss and gradient norm (before clipping) of every step and the final parameters ("final.<name>").

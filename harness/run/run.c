@@ -13,6 +13,7 @@
 #include "ops.h"
 #include "provenance.h"
 #include "task.h"
+#include "timing.h"
 #include "train.h"
 #include "version.h"
 #include "workload.h"
@@ -35,13 +36,6 @@ typedef struct run_state {
     double last_beat, started, last_progress;
     long first_step;       /* where this process started (resume point) */
 } run_state;
-
-/* monotonic seconds */
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* Writes the buffered metric rows; 0 or -1 with err. */
 static int flush_metrics(run_state *s, char *err, size_t errlen) {
@@ -193,7 +187,7 @@ static int save_checkpoint(run_state *s, char *err, size_t errlen) {
     if (flush_metrics(s, err, errlen)) return -1;
     s->w.task->vt->cursor_save(s->w.task, s->cursor);
     ckpt_state st = {.step = s->w.tr.step, .rngs = NULL, .n_rng = 0, .cursor = s->cursor, .cursor_len = s->cursor_len,
-                     .cursor_cap = s->cursor_len, .commit = LRPE_GIT};
+                     .cursor_cap = s->cursor_len, .commit = lrpe_commit()};
     if (ckpt_save(s->dir, model_param_table(s->w.model), model_params(s->w.model), s->w.tr.adam_m, s->w.tr.adam_v, &st,
                   s->r->run_id, s->r->config_id, err, errlen))
         return -1;
@@ -216,12 +210,12 @@ static int resume(run_state *s, char *err, size_t errlen) {
         }
         s->w.tr.step = st.step;
         fprintf(s->env->out, "%s %s seed %llu: resuming from step %ld\n", s->env->label, s->r->variant, s->r->seed, st.step);
-        if (strcmp(st.saved_commit, LRPE_GIT) != 0) { /* said on one line and recorded with the run */
+        if (strcmp(st.saved_commit, lrpe_commit()) != 0) { /* said on one line and recorded with the run */
             char from[CKPT_COMMIT_MAX + 16];
             snprintf(from, sizeof from, "%s at step %ld", st.saved_commit[0] ? st.saved_commit : "unknown", st.step);
             fprintf(s->env->out, "%s %s seed %llu: its checkpoint was written by lrpe %s, this is %s: the result may differ "
                     "from an uninterrupted run (lrpe run --force trains it again)\n", s->env->label, s->r->variant,
-                    s->r->seed, st.saved_commit[0] ? st.saved_commit : "of unknown commit", LRPE_GIT);
+                    s->r->seed, st.saved_commit[0] ? st.saved_commit : "of unknown commit", lrpe_commit());
             db_text row = {"resumed_from_commit", from};
             if (db_provenance_set(s->env->db, s->r->run_id, &row, 1, err, errlen)) return -1;
         }
@@ -240,7 +234,7 @@ static const char *fmt_eta(double s, char *buf, size_t len) {
 
 /* The progress line: in place on a terminal, plain lines every ~5% otherwise. */
 static void progress(run_state *s, long step, long steps, double loss, int final) {
-    double t = now_s(), el = t - s->started;
+    double t = now_ms() / 1e3, el = t - s->started;
     long done = step - s->first_step;
     int tty = s->env->tty;
     if (!final && t - s->last_progress < (tty ? 0.25 : 1e9) && (tty || step % (steps / 20 ? steps / 20 : 1)))
@@ -291,7 +285,7 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
     const float clip = (float)cfg_float(c, "train.grad_clip");
     const lr_schedule sched = cfg_lr_schedule(c);
     char e2[512];
-    s->started = s->last_beat = now_s();
+    s->started = s->last_beat = now_ms() / 1e3;
     s->first_step = s->w.tr.step;
     double loss = NAN, train_s = 0.0;
     while (s->w.tr.step < steps) {
@@ -303,9 +297,9 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
         workload_train_batch(&s->w);
         model_batch mb = workload_model_batch(&s->w);
         float lr = lr_at(&sched, step);
-        double gnorm, t0 = now_s();
+        double gnorm, t0 = now_ms() / 1e3;
         if (trainer_step(&s->w.tr, &mb, lr, clip, &loss, &gnorm, e2, sizeof e2)) return fail_run(s, e2, err, errlen);
-        train_s += now_s() - t0;
+        train_s += now_ms() / 1e3 - t0;
         if (!isfinite(loss) || !isfinite(gnorm)) {
             log_metric(s, step + 1, "train/loss", loss, e2, sizeof e2);
             snprintf(e2, sizeof e2, "loss became %s at step %ld (lr %.3g): lower train.lr or train.grad_clip, or raise train.warmup",
@@ -328,12 +322,12 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
         if ((ckpt_every > 0 && step % ckpt_every == 0) || step == steps) {
             if (save_checkpoint(s, err, errlen)) return RUN_ERROR;
         }
-        if (now_s() - s->last_beat > DB_HEARTBEAT_S / 2) {
+        if (now_ms() / 1e3 - s->last_beat > DB_HEARTBEAT_S / 2) {
             int rc = flush_metrics(s, err, errlen);
             if (!rc) rc = db_run_heartbeat(s->env->db, s->r->run_id, step, err, errlen);
             if (rc == DB_ELOST) return RUN_LOST;
             if (rc) return RUN_ERROR;
-            s->last_beat = now_s();
+            s->last_beat = now_ms() / 1e3;
         }
         progress(s, step, steps, loss, step == steps);
     }

@@ -29,13 +29,13 @@ int provenance_record(db *d, const char *run_id, int threads, const task *t, cha
     char cpu[256], host[256] = "unknown", nthreads[32], dirty[8];
     gethostname(host, sizeof host - 1);
     snprintf(nthreads, sizeof nthreads, "%d", threads);
-    snprintf(dirty, sizeof dirty, "%d", strstr(LRPE_GIT, "-dirty") != NULL);
+    snprintf(dirty, sizeof dirty, "%d", strstr(lrpe_commit(), "-dirty") != NULL);
     db_text rows[] = {
-        {"git_commit", LRPE_GIT},
+        {"git_commit", lrpe_commit()},
         {"git_dirty", dirty},
-        {"lrpe_version", LRPE_VERSION},
+        {"lrpe_version", lrpe_version()},
         {"compiler", "gcc " __VERSION__},
-        {"cflags", LRPE_CFLAGS},
+        {"cflags", lrpe_cflags()},
         {"blas", threads_blas_config()},
         {"blas_core", blas_core_name()},
         {"blas_core_source", blas_core_source()},

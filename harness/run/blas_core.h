@@ -8,7 +8,8 @@
  * Environment: OPENBLAS_CORETYPE (the user's choice, respected); LRPE_BLAS_REEXEC (set by lrpe on
  * the restart: "selected:<core>:<reported>" or "fallback:<core>:<reported>"; prevents any second
  * selection); LRPE_BLAS_ASSUME_REPORTED=<core> (testing aid only: treat the core OpenBLAS reports
- * as this one, e.g. Prescott, so the restart path runs on any machine). */
+ * as this one, e.g. Prescott, so the restart path runs on any machine); LRPE_BLAS_SELFCHECK_FAIL=1
+ * (testing aid only: the restarted process's self-check fails, so the fallback runs on any CPU). */
 #ifndef LRPE_BLAS_CORE_H
 #define LRPE_BLAS_CORE_H
 

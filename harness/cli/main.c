@@ -42,7 +42,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "lrpe %s: a reproducible harness for positional encodings in transformers (LRPE).\n\n"
             "usage: lrpe [--help | --version] <command> [args]\n\ncommands:\n",
-            LRPE_VERSION);
+            lrpe_version());
     for (int i = 0; i < NCOMMANDS; i++) /* the arguments, then what the command does, indented */
         fprintf(f, "  %s%s%s\n      %s\n", commands[i].name, *commands[i].args ? " " : "", commands[i].args,
                 commands[i].summary);
@@ -70,7 +70,7 @@ static int cmd_help(int argc, char **argv) {
 static int cmd_version(int argc, char **argv) {
     (void)argc;
     (void)argv;
-    printf("lrpe %s (commit %s)\n", LRPE_VERSION, LRPE_GIT);
+    printf("lrpe %s (commit %s)\n", lrpe_version(), lrpe_commit());
     printf("blas: %s\n", threads_blas_config());
     printf("blas core: %s, source: %s\n", blas_core_name(), blas_core_source());
     return 0;

@@ -139,7 +139,7 @@ int rep_markdown(FILE *f, const rep_set *s, const rep_written *w, const char *db
                "experiment's folder holds its tables (Markdown, CSV with every number and 95%% confidence "
                "intervals, LaTeX with booktabs rules) and plots (PNG, SVG, and the gnuplot data and script "
                "that drew them).\n\n",
-            db_path, now, LRPE_VERSION);
+            db_path, now, lrpe_version());
     if (gnuplot_missing)
         fprintf(f, "**Plots were not drawn: gnuplot is not installed** (`make deps` installs it; then run "
                    "`lrpe report` again, or `gnuplot NAME.gp` in an experiment's folder).\n\n");

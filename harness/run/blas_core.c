@@ -218,7 +218,10 @@ static void after_restart(const char *marker, char **argv) {
         set_source("openblas (lrpe's choice %s failed its sgemm self-check)", chosen);
         return;
     }
-    if (selfcheck_isolated(msg, sizeof msg) == 0) {
+    const char *forced = getenv("LRPE_BLAS_SELFCHECK_FAIL"); /* testing aid: the fallback on any CPU */
+    int bad = forced && *forced ? -1 : selfcheck_isolated(msg, sizeof msg);
+    if (forced && *forced) snprintf(msg, sizeof msg, "made to fail by LRPE_BLAS_SELFCHECK_FAIL");
+    if (!bad) {
         if (strcasecmp(blas_core_name(), chosen) == 0)
             set_source("lrpe (OpenBLAS reported %s)", reported);
         else

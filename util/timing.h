@@ -1,6 +1,6 @@
-/* Timing helpers shared by the benchmark programs. */
-#ifndef LRPE_BENCH_TIMING_H
-#define LRPE_BENCH_TIMING_H
+/* Timing: a monotonic clock and the order of samples, for progress, benchmarks and ETAs. */
+#ifndef LRPE_TIMING_H
+#define LRPE_TIMING_H
 
 #include <time.h>
 

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../bench/timing.h"
 #include "err.h"
 #include "model.h"
+#include "timing.h"
 #include "workload.h"
 
 /* Resets the process's resident-memory high-water mark (Linux: 5 > /proc/self/clear_refs). */
