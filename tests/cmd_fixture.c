@@ -66,7 +66,7 @@ int fx_signal_after_checkpoint(const harness_fx *f, int pid, long after, int sig
 }
 
 db *fx_db(const harness_fx *f, const char *db_name) {
-    char path[256], err[512];
+    char path[700], err[512];
     fx_path(f, db_name ? db_name : "results/results.db", path, sizeof path);
     db *d = NULL;
     if (db_open(&d, path, DB_OPEN_READONLY, err, sizeof err)) test_fail(__FILE__, __LINE__, "%s", err);

@@ -265,19 +265,19 @@ int cmd_run(int argc, char **argv) {
         return 2;
     }
     free(a.overrides);
-    if (a.dry_run) { /* statuses from the database when it exists; nothing is written */
+    if (a.dry_run) { /* statuses from the database when it exists ("?" when it cannot say); nothing is written */
         const char **status = calloc((size_t)s.nruns, sizeof *status);
         db *d = NULL;
-        if (status && access(a.db_path, F_OK) == 0 && db_open(&d, a.db_path, DB_OPEN_READONLY, err, sizeof err) == 0) {
-            for (int i = 0; i < s.nruns; i++) {
-                db_status st = DB_NONE;
-                db_run_status(d, s.runs[i].run_id, &st, err, sizeof err);
-                status[i] = st == DB_NONE ? "new" : db_status_name(st);
-            }
-            db_close(d);
+        int unknown = status && access(a.db_path, F_OK) == 0 && db_open(&d, a.db_path, DB_OPEN_READONLY, err, sizeof err);
+        for (int i = 0; status && d && !unknown && i < s.nruns; i++) {
+            db_status st = DB_NONE;
+            unknown = db_run_status(d, s.runs[i].run_id, &st, err, sizeof err) != 0;
+            status[i] = st == DB_NONE ? "new" : db_status_name(st);
         }
+        db_close(d);
+        if (unknown) fprintf(stderr, "lrpe run: the runs' statuses are unknown (shown as ?): %s\n", err);
         for (int i = 0; status && i < s.nruns; i++)
-            if (!status[i]) status[i] = "new";
+            if (!status[i] || unknown) status[i] = unknown ? "?" : "new";
         spec_print(stdout, &s, status);
         free(status);
         spec_free(&s);

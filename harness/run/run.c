@@ -290,8 +290,12 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
     double loss = NAN, train_s = 0.0;
     while (s->w.tr.step < steps) {
         if (*s->env->stop) {
-            if (save_checkpoint(s, e2, sizeof e2)) fprintf(s->env->out, "\n%s\n", e2);
-            return finish(s, RUN_INTERRUPTED, NULL, err, errlen);
+            char why[600] = "";
+            if (save_checkpoint(s, e2, sizeof e2)) { /* said and recorded: it resumes from the one before */
+                snprintf(why, sizeof why, "its last checkpoint could not be saved: %s", e2);
+                fprintf(s->env->out, "\n%s\n", why);
+            }
+            return finish(s, RUN_INTERRUPTED, why[0] ? why : NULL, err, errlen);
         }
         long step = s->w.tr.step;
         workload_train_batch(&s->w);

@@ -103,7 +103,7 @@ int db_run_claim(db *d, const char *const *run_ids, int n, double stale_s, int *
  * it. */
 int db_run_heartbeat(db *d, const char *run_id, long long step, char *err, size_t errlen);
 /* Ends run_id with status completed, failed or interrupted (ended_at now; error, cut to one line,
- * for failed; NULL otherwise). Allowed from pending, failed, interrupted, or running for this
+ * for failed, and for interrupted when given (what went wrong as it stopped); NULL otherwise). Allowed from pending, failed, interrupted, or running for this
  * process; DB_ELOST when it is running for another process or already completed. */
 int db_run_finish(db *d, const char *run_id, db_status status, const char *error, char *err, size_t errlen);
 /* Makes run_id pending again for a forced retrain: clears its timestamps, step, error, owner and

@@ -219,7 +219,7 @@ int db_run_finish(db *d, const char *run_id, db_status status, const char *error
         return db_leave(d, db_fail(d, DB_ERR, err, errlen, "%s %s: cannot finish with status '%s'", op, run_id,
                                    db_status_name(status)));
     char msg[MAX_ERROR_LEN + 1] = "";
-    if (status == DB_FAILED) {
+    if (status == DB_FAILED || (status == DB_INTERRUPTED && error && *error)) {
         snprintf(msg, sizeof msg, "%s", error && *error ? error : "failed (no reason given)");
         for (char *p = msg; *p; p++)
             if ((unsigned char)*p < 0x20) *p = ' ';
@@ -236,7 +236,7 @@ int db_run_finish(db *d, const char *run_id, db_status status, const char *error
     bind_text(st, 1, run_id);
     bind_text(st, 2, db_status_name(status));
     bind_text(st, 3, now);
-    bind_text(st, 4, status == DB_FAILED ? msg : NULL);
+    bind_text(st, 4, msg[0] ? msg : NULL);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)getpid());
     bind_text(st, 6, d->host);
     int s = step_done(st);
