@@ -94,14 +94,15 @@ static void lm_summary(db *d, const char *id, double bpc, double tps) {
 static const double base_bpc[3] = {2.0, 2.2, 2.4}, rope_bpc[2] = {1.9, 2.05}, single_bpc = 2.5;
 
 /* Builds <dir>/results/results.db: experiment lmx (variants base, rope, single, broken) and
- * benchmark benchx (softmax and linear at 256, 512, 1024 tokens, one failed point). */
-static void build_db(const report_fx *f) {
+ * benchmark benchx (softmax and linear at 256, 512, 1024 tokens, one failed point). Returns it
+ * open for more writes (the caller closes it), or NULL after recording a failure. */
+static db *build_db(const report_fx *f) {
     char path[PATH_MAX + 64], err[512], id[64];
     snprintf(path, sizeof path, "%s/results/results.db", f->dir);
     db *d = NULL;
     if (db_open(&d, path, 0, err, sizeof err)) {
         test_fail(__FILE__, __LINE__, "%s", err);
-        return;
+        return NULL;
     }
     for (int s = 1; s <= 3; s++) {
         snprintf(id, sizeof id, "base-%d", s);
@@ -135,7 +136,7 @@ static void build_db(const report_fx *f) {
     add_run(d, "bench-linear-2048", "benchx", "linear", 0,
             "{\"model\":{\"attention\":\"linear\"},\"task\":{\"kind\":\"lm\",\"seq_len\":2048}}", DB_FAILED,
             "out of memory at 2048 tokens");
-    db_close(d);
+    return d;
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -273,7 +274,7 @@ static void check_lm_tex(const char *tex) {
 TEST(report_writes_tables_and_plots) {
     report_fx f;
     if (fx_open(&f)) return;
-    build_db(&f);
+    db_close(build_db(&f));
     char out[16384];
     int rc = fx_lrpe(&f, NULL, "report", out, sizeof out);
     CHECK(rc == 0, "exit %d: %s", rc, out);
@@ -352,7 +353,7 @@ TEST(report_writes_tables_and_plots) {
 TEST(report_baseline_and_experiment_options) {
     report_fx f;
     if (fx_open(&f)) return;
-    build_db(&f);
+    db_close(build_db(&f));
     char out[16384];
     int rc = fx_lrpe(&f, NULL, "report --experiment lmx --baseline rope --out rep", out, sizeof out);
     CHECK(rc == 0, "exit %d: %s", rc, out);
@@ -383,7 +384,7 @@ TEST(report_refuses_bad_usage) {
     int rc = fx_lrpe(&f, NULL, "report", out, sizeof out);
     CHECK(rc == 2 && strstr(out, "no database at results/results.db") && strstr(out, "lrpe run"), "no database: %d %s", rc, out);
     CHECK(!strchr(out, '\n') || strchr(out, '\n') == out + strlen(out) - 1, "one line: %s", out);
-    build_db(&f);
+    db_close(build_db(&f));
     rc = fx_lrpe(&f, NULL, "report --experiment nope", out, sizeof out);
     CHECK(rc == 2 && strstr(out, "no experiment 'nope'") && strstr(out, "lmx") && strstr(out, "benchx"),
           "unknown experiment lists the known ones: %d %s", rc, out);
@@ -406,7 +407,7 @@ TEST(report_refuses_bad_usage) {
 TEST(report_without_gnuplot_writes_tables_and_fails) {
     report_fx f;
     if (fx_open(&f)) return;
-    build_db(&f);
+    db_close(build_db(&f));
     char out[16384];
     int rc = fx_lrpe(&f, "LRPE_GNUPLOT=/nonexistent/gnuplot", "report --experiment lmx", out, sizeof out);
     CHECK(rc == 1, "exit %d: %s", rc, out);
@@ -499,11 +500,8 @@ TEST(report_config_leaves_flatten_config) {
 TEST(report_broken_config_is_an_error) {
     report_fx f;
     if (fx_open(&f)) return;
-    build_db(&f);
-    char path[PATH_MAX + 64], err[512], out[16384];
-    snprintf(path, sizeof path, "%s/results/results.db", f.dir);
-    db *d = NULL;
-    CHECK(db_open(&d, path, 0, err, sizeof err) == 0, "open: %s", err);
+    char out[16384];
+    db *d = build_db(&f);
     if (!d) {
         fx_close(&f);
         return;
@@ -582,11 +580,8 @@ TEST(report_broken_config_is_an_error) {
 TEST(report_shared_run_in_both_experiments) {
     report_fx f;
     if (fx_open(&f)) return;
-    build_db(&f);
-    char path[PATH_MAX + 64], err[512], out[16384];
-    snprintf(path, sizeof path, "%s/results/results.db", f.dir);
-    db *d = NULL;
-    CHECK(db_open(&d, path, 0, err, sizeof err) == 0, "open: %s", err);
+    char err[512], out[16384];
+    db *d = build_db(&f);
     for (int s = 1; s <= 2; s++) { /* ablx registers rope-1 and rope-2 of lmx as its row "P householder" */
         char id[32];
         snprintf(id, sizeof id, "rope-%d", s);
