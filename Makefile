@@ -2,7 +2,8 @@
 # test; `make deps` installs the system packages; `make clean`.
 # Switches: SANITIZE=1 (AddressSanitizer + UndefinedBehaviorSanitizer, separate build folder),
 #           WERROR=1 (warnings are errors; CI sets it), NATIVE=1 (-march=native),
-#           BLAS=openmp|pthread (OpenBLAS threading variant; see README, "Threads").
+#           BLAS=openmp|pthread (OpenBLAS threading variant; see README, "Threads"),
+#           CUDA=1 (the CUDA backend, built with nvcc from CUDA_HOME; separate build folder).
 
 CC      ?= gcc
 BLAS    ?= openmp
@@ -16,12 +17,14 @@ CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -
 CPPFLAGS = -I/usr/include/$(TRIPLET)/openblas-$(BLAS) -MMD -MP
 
 # The layers, enforced: a folder's sources see only the headers of the folders below them (README,
-# "Layout"). util <- core <- encodings <- model; core <- tasks; the harness groups on top; tests,
+# "Layout"). util <- core <- encodings <- backend <- model; core <- tasks; the harness groups on top; tests,
 # fuzz targets and benchmarks see what they test.
 INC_util           := -Iutil
 INC_core           := $(INC_util) -Icore
 INC_encodings      := $(INC_core) -Iencodings
-INC_model          := $(INC_encodings) -Imodel
+INC_backend        := $(INC_encodings) -Ibackend
+INC_backend_cuda   := $(INC_backend)
+INC_model          := $(INC_backend) -Imodel
 INC_tasks          := $(INC_core) -Itasks
 INC_harness_store  := $(INC_util) -Iharness/store
 INC_harness_spec   := $(INC_model) -Itasks -Iharness/spec
@@ -46,16 +49,35 @@ endif
 ifeq ($(WERROR),1)
   CFLAGS += -Werror
 endif
+# The CUDA backend: sm_80 and sm_90 code plus sm_90 PTX; cuBLAS for the matrix products.
+CUDA_HOME ?= /usr/local/cuda
+NVCC      := $(CUDA_HOME)/bin/nvcc
+NVFLAGS   := -std=c++17 -O3 -g -lineinfo -D_GNU_SOURCE --expt-relaxed-constexpr \
+             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90] \
+             -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fopenmp
+ifeq ($(CUDA),1)
+  BUILD := $(BUILD)-cuda
+  CPPFLAGS += -DLRPE_CUDA
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+  ifeq ($(WERROR),1)
+    NVFLAGS += -Werror all-warnings -Xcompiler -Werror
+  endif
+endif
 ifeq ($(NATIVE),1)
   OPT += -march=native
 endif
 CFLAGS += $(OPT)
 
-CORE_SRC    := $(wildcard util/*.c) $(wildcard core/*.c) $(wildcard encodings/*.c) $(wildcard model/*.c) \
-               $(wildcard tasks/*.c)
+CORE_SRC    := $(wildcard util/*.c) $(wildcard core/*.c) $(wildcard encodings/*.c) $(wildcard backend/*.c) \
+               $(wildcard model/*.c) $(wildcard tasks/*.c)
+# without CUDA a stub answers every request for the GPU (backend/cuda_stub.c)
+ifeq ($(CUDA),1)
+  CORE_SRC := $(filter-out backend/cuda_stub.c,$(CORE_SRC))
+  CU_SRC   := $(wildcard backend/cuda/*.cu)
+endif
 HARNESS_SRC := $(filter-out harness/cli/main.c,$(wildcard harness/*/*.c))
 TEST_SRC    := $(wildcard tests/*.c)
-LIB_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRC) $(HARNESS_SRC))
+LIB_OBJ     := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRC) $(HARNESS_SRC)) $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRC))
 MAIN_OBJ    := $(BUILD)/harness/cli/main.o
 TEST_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC))
 
@@ -85,6 +107,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(call incs,$<) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(call incs,$<) $(CPPFLAGS) $(NVFLAGS) -c -o $@ $<
+
 deps:
 	@bash scripts/install-deps.sh
 
@@ -113,6 +139,9 @@ clean:
 	rm -rf build lrpe
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# The CUDA backend run on the CPU under a host emulator of CUDA (tests/cuda_emu/): make cuda-emu-test
+include tests/cuda_emu/emu.mk
 
 # Side-by-side timing of a training step (lrpe bench) with each OpenBLAS threading variant (A B A B);
 # needs libopenblas-pthread-dev as well. See README, "Threads". BLAS_BENCH_ARGS: lrpe bench's keys.

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""PyTorch peer of `lrpe bench`: trains the lrpe transformer in PyTorch on the CPU and prints its
-training throughput and peak memory, for bench/peer.sh (`make bench-peer`) to set beside lrpe's.
+"""PyTorch peer of `lrpe bench`: trains the lrpe transformer in PyTorch on the CPU (or an NVIDIA GPU
+with --device cuda) and prints its training throughput and peak memory, for bench/peer.sh
+(`make bench-peer`) and scripts/gpu-check.sh to set beside lrpe's.
 
 The model is tests/golden/lrpe_torch.py's (the one the golden fixtures are made with) on its fast
 path: the same widths, FFN and head count as lrpe, float32, no dropout; softmax attention as
@@ -13,17 +14,29 @@ backward, global gradient-norm clipping at 1.0 and an AdamW step (weights and em
     /usr/bin/python3 bench/torch_peer.py --d-model 256 --layers 4 --heads 4 --seq-len 256 \\
         --batch 16 --attention linear --encoding rope --steps 20 --warmup 3 --threads 2
     /usr/bin/python3 bench/torch_peer.py --selfcheck     # fast path == golden path, then exit
+    python3 bench/torch_peer.py --device cuda --d-model 512 --layers 6 --heads 8 --seq-len 1024 --batch 32
+
+--device cuda (PyTorch 2 with CUDA): the same model, initial weights and batches (drawn on the CPU and
+copied over), float32 with TF32 off for matrix products and cuDNN, the device synchronised before each
+step's clock starts and before it stops; peak_dev_mb is torch.cuda.max_memory_allocated over the model's
+creation and every step (peak_dev_reserved_mb: the caching allocator's max_memory_reserved; neither
+counts the CUDA context). --softmax-kernel sdpa computes softmax attention with
+F.scaled_dot_product_attention (PyTorch 2.1 or later; same function, fused kernels, no T x T scores
+kept) instead of the default matmul + mask + softmax composition.
 
 Output: one tab-separated header line and one data line (see COLUMNS). tokens_per_s is batch *
 seq_len over the median step time (min and max from the slowest and fastest step); peak_rss_mb is
 the process's peak resident set (ru_maxrss), PyTorch's own runtime included (base_rss_mb: the peak
 after importing torch, before the model exists). Threads: torch.set_num_threads(--threads), one
 inter-op thread; PyTorch's BLAS (the system's libblas.so.3 alternative) follows
-OPENBLAS_NUM_THREADS, which bench/peer.sh sets to the same count; the blas column names it.
+OPENBLAS_NUM_THREADS, which bench/peer.sh sets to the same count; the blas column names it (on
+CUDA: cublas, and blas_core the GPU's name).
 """
 
 import argparse
+import contextlib
 import ctypes
+import math
 import os
 import resource
 import statistics
@@ -37,7 +50,8 @@ import lrpe_torch as lt  # noqa: E402
 
 COLUMNS = ["impl", "attention", "encoding", "d_model", "layers", "heads", "seq_len", "batch", "steps",
            "tokens_per_s", "tokens_per_s_min", "tokens_per_s_max", "step_ms", "peak_rss_mb", "base_rss_mb",
-           "loss", "threads", "torch_version", "blas", "blas_core"]
+           "loss", "threads", "torch_version", "blas", "blas_core",
+           "device", "peak_dev_mb", "peak_dev_reserved_mb", "softmax_kernel"]
 
 
 def peak_rss_mb():
@@ -62,6 +76,29 @@ def blas_info():
     return lib, core
 
 
+def fp32_exact():
+    """Float32 matrix products and cuDNN without TF32 (PyTorch 2.9 and later spell it fp32_precision
+    = "ieee" and deprecate allow_tf32; earlier versions only have allow_tf32)."""
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        torch.backends.cudnn.fp32_precision = "ieee"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
+def attention_sdpa(q, k, v, cfg, encode=None, extra=None):
+    """lrpe_torch.attention_softmax through F.scaled_dot_product_attention: the relative encoding on q
+    and k first, scale 1/sqrt(hd) of the unencoded width, causal when cfg.causal (no score bias or
+    key padding: the benchmark's models have neither)."""
+    if extra and (extra["bias"] is not None or extra["valid"] is not None):
+        return lt.attention_softmax(q, k, v, cfg, encode, extra)
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    if encode:
+        q, k = encode(q), encode(k)
+    return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=bool(cfg.causal), scale=scale)
+
+
 def model_config(args):
     """The benchmark's Config: lrpe's model at the given sizes, small initial weights, lrpe's
     AdamW defaults (weight decay 0.01) at a constant learning rate."""
@@ -75,28 +112,47 @@ def model_config(args):
 def bench(args):
     """Runs args.warmup + args.steps training steps; returns the result row as a dict."""
     base_rss = peak_rss_mb()
+    cuda = args.device == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     cfg = model_config(args)
     gen = torch.Generator().manual_seed(cfg.seed)
-    P = lt.trainable(cfg, lt.init_params(cfg, gen))
+    P = lt.trainable(cfg, lt.init_params(cfg, gen))  # on the CPU: the same initial weights everywhere
+    if cuda:
+        P = {n: t.detach().to("cuda").requires_grad_(t.requires_grad) for n, t in P.items()}
+    # the model's own tables (masks, angles) are made inside forward: on the GPU there (only there: AdamW
+    # keeps its step counts on the CPU unless capturable)
+    on_device = (lambda: torch.device("cuda")) if cuda else contextlib.nullcontext
     train = [t for t in P.values() if t.requires_grad]
     opt = lt.adamw(cfg, P)
     times, loss = [], float("nan")
     for step in range(args.warmup + args.steps):
-        seq = torch.randint(0, cfg.vocab, (cfg.batch, cfg.seq + 1), generator=gen)
+        seq = torch.randint(0, cfg.vocab, (cfg.batch, cfg.seq + 1), generator=gen, device="cpu")
+        if cuda:
+            seq = seq.to("cuda")
         tokens, targets = seq[:, :-1], seq[:, 1:]
+        sync()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss_t = lt.loss_fn(lt.forward(P, tokens, cfg, fast=True), targets)
+        with on_device():
+            loss_t = lt.loss_fn(lt.forward(P, tokens, cfg, fast=True), targets)
         loss_t.backward()
         torch.nn.utils.clip_grad_norm_(train, cfg.max_grad_norm)
         opt.step()
+        sync()
         dt = time.perf_counter() - t0
         loss = loss_t.item()
         if step >= args.warmup:
             times.append(dt)
     tokens_per_step = cfg.batch * cfg.seq
     med = statistics.median(times)
-    lib, core = blas_info()
+    if cuda:
+        lib, core = "cublas", torch.cuda.get_device_name()
+        peak_dev = f"{torch.cuda.max_memory_allocated() / 1048576:.1f}"
+        peak_res = f"{torch.cuda.max_memory_reserved() / 1048576:.1f}"
+    else:
+        (lib, core), peak_dev, peak_res = blas_info(), "NA", "NA"
     return {"impl": "torch", "attention": cfg.attention, "encoding": cfg.encoding, "d_model": cfg.d_model,
             "layers": cfg.layers, "heads": cfg.heads, "seq_len": cfg.seq, "batch": cfg.batch,
             "steps": args.steps, "tokens_per_s": f"{tokens_per_step / med:.1f}",
@@ -104,7 +160,8 @@ def bench(args):
             "tokens_per_s_max": f"{tokens_per_step / min(times):.1f}", "step_ms": f"{med * 1e3:.2f}",
             "peak_rss_mb": f"{peak_rss_mb():.1f}", "base_rss_mb": f"{base_rss:.1f}", "loss": f"{loss:.4f}",
             "threads": torch.get_num_threads(), "torch_version": torch.__version__, "blas": lib,
-            "blas_core": core}
+            "blas_core": core, "device": args.device, "peak_dev_mb": peak_dev, "peak_dev_reserved_mb": peak_res,
+            "softmax_kernel": args.softmax_kernel}
 
 
 def run_selfcheck():
@@ -145,12 +202,25 @@ def main():
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="where the model trains (cuda: float32, TF32 off, synchronised timing, peak_dev_mb)")
+    ap.add_argument("--softmax-kernel", choices=("matmul", "sdpa"), default="matmul",
+                    help="softmax attention as matmul + mask + softmax (default) or scaled_dot_product_attention")
     ap.add_argument("--selfcheck", action="store_true", help="check the fast path against the golden one and exit")
     args = ap.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.threads < 1 or args.d_model % args.heads:
         ap.error("need steps >= 1, warmup >= 0, threads >= 1 and heads dividing d_model")
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
+    if args.softmax_kernel == "sdpa":
+        if not hasattr(torch.nn.functional, "scaled_dot_product_attention") or torch.__version__ < "2.1":
+            sys.exit(f"torch_peer: --softmax-kernel sdpa needs PyTorch 2.1 or later (this is {torch.__version__})")
+        lt.ATTENTION_FAST["softmax"] = attention_sdpa
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit(f"torch_peer: --device cuda: PyTorch {torch.__version__} sees no CUDA GPU "
+                     f"(built with CUDA {torch.version.cuda or 'none'})")
+        fp32_exact()
     if args.selfcheck:
         sys.exit(run_selfcheck())
     row = bench(args)

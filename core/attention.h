@@ -7,16 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A fixed additive bias on softmax scores (the score-bias hook of an encoding such as ALiBi):
- * add(ctx, row, h, qpos, kpos, nk) adds to row[t], t < nk, the bias between the query at qpos and
- * the keys at kpos[t * pos_rank]; pos holds the positions of all B*T tokens. No gradient. */
-typedef struct attn_bias {
-    void (*add)(const void *ctx, float *row, int h, const int32_t *qpos, const int32_t *kpos, int nk);
-    const void *ctx;
-    const int32_t *pos;
-    int pos_rank;
-} attn_bias;
-
 typedef struct attn_shape {
     int B, T, H;      /* batch, sequence length, heads */
     int dqk, dv;      /* per-head widths of q/k and of v/o */
@@ -24,7 +14,12 @@ typedef struct attn_shape {
     int causal;       /* 1: key t <= query s only */
     float scale;      /* softmax: score scale, usually 1/sqrt(head dim); linear: unused (1) */
     const float *decay;     /* linear, causal: per-head r_h, scores (s, t) scaled by r_h^(s-t); NULL = none */
-    const attn_bias *bias;  /* softmax: score bias; NULL = none */
+    /* softmax: ALiBi slopes [H]: scores (already scaled) += -slopes[h] * distance(query, key), the
+     * distance |s - t| of positions pos[n] (pos_rank 1) or |dr| + |dc| of (row, col) pairs
+     * pos[2n], pos[2n + 1] (pos_rank 2); pos holds the positions of all B*T tokens. NULL = none. */
+    const float *slopes;
+    const int32_t *pos;
+    int pos_rank;
 } attn_shape;
 
 typedef struct attn_kernel {

@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 
 #include "attention.h"
 
@@ -15,19 +16,30 @@ static size_t softmax_scratch(const attn_shape *s, int nthreads) {
     return (size_t)nthreads * 2 * ATTN_TILE * s->T;
 }
 
+/* The ALiBi distance between the tokens at positions a and b (pos_rank ints each): |a - b| in 1-D,
+ * |dr| + |dc| (Manhattan) in 2-D; in long, as encodings/alibi.c computes it. */
+static long alibi_dist(const int32_t *a, const int32_t *b, int pos_rank) {
+    long d = labs((long)a[0] - b[0]);
+    if (pos_rank == 2) d += labs((long)a[1] - b[1]);
+    return d;
+}
+
 /* Scores of query rows [s0, s0+R) of batch row b, head h against keys [0, nk):
- * S[R, nk] = scale * Q K^T + bias, with masked entries at -inf (padding keys, and keys after the
- * query when causal). */
+ * S[R, nk] = scale * Q K^T - slopes[h] * dist(pos of query, pos of key) (when slopes), with
+ * masked entries at -inf (padding keys, and keys after the query when causal). The bias is
+ * (float)(-(double)slope * dist), the arithmetic of encodings/alibi.c's score_bias. */
 static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *k,
                         const uint8_t *valid_b, int b, int h, int s0, int R, int nk) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, nk, sh->dqk, sh->scale, q, sh->ldq, k,
                 sh->ldk, 0.0f, S, nk);
-    const attn_bias *bias = sh->bias;
+    const int pr = sh->pos_rank;
+    const double slope = sh->slopes ? (double)sh->slopes[h] : 0.0;
+    const int32_t *pos_b = sh->slopes ? sh->pos + (size_t)b * sh->T * pr : NULL;
     for (int r = 0; r < R; r++) {
         float *row = S + (size_t)r * nk;
-        if (bias) {
-            const int32_t *kpos = bias->pos + (size_t)b * sh->T * bias->pos_rank;
-            bias->add(bias->ctx, row, h, kpos + (size_t)(s0 + r) * bias->pos_rank, kpos, nk);
+        if (pos_b) {
+            const int32_t *qp = pos_b + (size_t)(s0 + r) * pr;
+            for (int t = 0; t < nk; t++) row[t] += (float)(-slope * alibi_dist(qp, pos_b + (size_t)t * pr, pr));
         }
         if (sh->causal)
             for (int t = s0 + r + 1; t < nk; t++) row[t] = -INFINITY;

@@ -48,12 +48,16 @@ double grad_norm(const float *g, size_t n) {
     return sqrt(total);
 }
 
+float grad_clip_coef(double norm, float max_norm) {
+    if (max_norm <= 0.0f) return 1.0f;
+    double coef = max_norm / (norm + 1e-6);
+    return coef < 1.0 ? (float)coef : 1.0f;
+}
+
 double grad_clip(float *g, size_t n, float max_norm) {
     double norm = grad_norm(g, n);
-    if (max_norm <= 0.0f) return norm;
-    double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0) {
-        float cf = (float)coef;
+    float cf = grad_clip_coef(norm, max_norm);
+    if (cf != 1.0f) {
 #pragma omp parallel for schedule(static)
         for (size_t j = 0; j < n; j++) g[j] *= cf;
     }

@@ -202,22 +202,22 @@ static size_t at(int b, int t, int h, int i, int T, int ld, int w) {
 static void attn_probs(const attn_shape *s, double *P, float *lse_row, const float *q, const float *k,
                        const uint8_t *valid, int b, int h) {
     const int T = s->T;
-    float *bias_row = calloc((size_t)T, sizeof *bias_row); /* the score-bias hook's row, if any */
+    const int R = s->pos_rank;
+    const int32_t *pos = s->slopes ? s->pos + (size_t)b * T * R : NULL;
     for (int qs = 0; qs < T; qs++) {
         double *row = P + (size_t)qs * T;
         double mx = -INFINITY;
-        if (s->bias && bias_row) {
-            const int32_t *pos = s->bias->pos + (size_t)b * T * s->bias->pos_rank;
-            for (int t = 0; t < T; t++) bias_row[t] = 0.0f;
-            s->bias->add(s->bias->ctx, bias_row, h, pos + (size_t)qs * s->bias->pos_rank, pos, T);
-        }
         for (int t = 0; t < T; t++) {
             int visible = (!s->causal || t <= qs) && is_valid(valid, b, T, t);
             double score = 0.0;
             for (int i = 0; i < s->dqk; i++)
                 score += (double)q[at(b, qs, h, i, T, s->ldq, s->dqk)] * k[at(b, t, h, i, T, s->ldk, s->dqk)];
             score *= s->scale;
-            if (s->bias) score = bias_row ? score + bias_row[t] : NAN;
+            if (pos) { /* ALiBi: -slope * distance, in the arithmetic of encodings/alibi.c */
+                long dist = labs((long)pos[qs * R] - pos[t * R]);
+                if (R == 2) dist += labs((long)pos[qs * R + 1] - pos[t * R + 1]);
+                score += (float)(-(double)s->slopes[h] * dist);
+            }
             row[t] = visible ? score : -INFINITY;
             if (row[t] > mx) mx = row[t];
         }
@@ -231,7 +231,6 @@ static void attn_probs(const attn_shape *s, double *P, float *lse_row, const flo
         for (int t = 0; t < T; t++) row[t] = exp(row[t] - mx) / sum;
         if (lse_row) lse_row[qs] = (float)(mx + log(sum));
     }
-    free(bias_row);
 }
 
 void ref_attn_softmax_forward(const attn_shape *s, float *o, float *lse, const float *q, const float *k,

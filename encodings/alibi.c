@@ -9,7 +9,8 @@
 
 typedef struct alibi {
     struct pe pe;
-    double *slope; /* [heads] */
+    double *slope;  /* [heads] */
+    float *slope_f; /* [heads] the same, rounded to float (pe_data.alibi_slope) */
 } alibi;
 
 /* out[i] = 2^(-8(i+1)/n), i < n (n a power of two). */
@@ -30,22 +31,25 @@ static void alibi_slopes(double *out, int n, double *tmp) {
 /* Frees the slopes and the instance. */
 static void alibi_destroy(pe *e) {
     free(((alibi *)e)->slope);
+    free(((alibi *)e)->slope_f);
     free(e);
 }
 
-/* An instance with the slopes of d->heads heads. */
+/* An instance with the slopes of d->heads heads (double, and float for pe_describe). */
 static int alibi_create(pe **out, const pe_options *o, const pe_dims *d, char *err, size_t errlen) {
     alibi *a = pe_alloc(sizeof *a, &pe_alibi_vt, o, d, err, errlen);
     if (!a) return -1;
     a->slope = malloc((size_t)d->heads * sizeof *a->slope);
+    a->slope_f = malloc((size_t)d->heads * sizeof *a->slope_f);
     double *tmp = malloc((size_t)4 * d->heads * sizeof *tmp);
-    if (!a->slope || !tmp) {
+    if (!a->slope || !a->slope_f || !tmp) {
         free(tmp);
         alibi_destroy(&a->pe);
         return errf(err, errlen, "encoding 'alibi': out of memory");
     }
     alibi_slopes(a->slope, d->heads, tmp);
     free(tmp);
+    for (int h = 0; h < d->heads; h++) a->slope_f[h] = (float)a->slope[h];
     *out = &a->pe;
     return 0;
 }
@@ -65,6 +69,9 @@ static void alibi_score_bias(const pe *e, float *row, int h, const int32_t *qpos
     }
 }
 
+/* SCORE: the float slopes [heads]. */
+static void alibi_describe(const pe *e, pe_data *out) { out->alibi_slope = ((const alibi *)e)->slope_f; }
+
 const pe_vtable pe_alibi_vt = {
     .name = "alibi",
     .summary = "ALiBi: per-head linear bias -m_h |s - t| on softmax scores (softmax only)",
@@ -76,4 +83,5 @@ const pe_vtable pe_alibi_vt = {
     .add_params = alibi_add_params,
     .init_params = alibi_init_params,
     .score_bias = alibi_score_bias,
+    .describe = alibi_describe,
 };

@@ -63,6 +63,9 @@ static void cos_qk_backward(const pe *e, const pe_qk_rows *r, const float *param
     }
 }
 
+/* QK kind COSFORMER; the angle needs only the dims (no arrays). */
+static void cos_describe(const pe *e, pe_data *out) { out->qk = PE_QK_COSFORMER; }
+
 const pe_vtable pe_cosformer_vt = {
     .name = "cosformer",
     .summary = "cosformer re-weighting [x sin(pi i/2M), x cos(pi i/2M)] (width 2d; linear only)",
@@ -76,4 +79,5 @@ const pe_vtable pe_cosformer_vt = {
     .qk_dim = cos_qk_dim,
     .qk_forward = cos_qk_forward,
     .qk_backward = cos_qk_backward,
+    .describe = cos_describe,
 };

@@ -70,6 +70,12 @@ static void lrn_embed_backward(const pe *e, const float *params, float *grads, f
     }
 }
 
+/* EMBED from the parameter pe.table at its offset (valid after add_params). */
+static void lrn_describe(const pe *e, pe_data *out) {
+    out->embed = PE_EMBED_PARAM;
+    out->table_off = ((const learned *)e)->off;
+}
+
 const pe_vtable pe_learned_vt = {
     .name = "learned",
     .summary = "absolute trainable table [max_len, d_model], N(0, 0.02^2); 2-D: row*grid_w + col",
@@ -83,4 +89,5 @@ const pe_vtable pe_learned_vt = {
     .embed_scale = lrn_embed_scale,
     .embed_forward = lrn_embed_forward,
     .embed_backward = lrn_embed_backward,
+    .describe = lrn_describe,
 };

@@ -52,11 +52,19 @@ int lrpe_create(pe **out, const pe_vtable *vt, const lrpe_spec *spec, const pe_o
         lrpe_destroy(&L->pe);
         return -1;
     }
+    if (vt->decay) { /* kept as data for pe_describe */
+        L->decay = malloc((size_t)d->heads * sizeof *L->decay);
+        if (!L->decay) {
+            lrpe_destroy(&L->pe);
+            return errf(err, errlen, "encoding '%s': out of memory", vt->name);
+        }
+        for (int h = 0; h < d->heads; h++) L->decay[h] = vt->decay(&L->pe, h);
+    }
     *out = &L->pe;
     return 0;
 }
 
-/* Frees the core data, P and the instance. */
+/* Frees the core data, P, the tables and the instance. */
 void lrpe_destroy(pe *e) {
     lrpe *L = (lrpe *)e;
     if (L->core && L->core->fini) L->core->fini(L);
@@ -66,6 +74,7 @@ void lrpe_destroy(pe *e) {
     free(L->v_off);
     free(L->tab_c);
     free(L->tab_s);
+    free(L->decay);
     free(L);
 }
 
@@ -100,6 +109,23 @@ void lrpe_init_params(const pe *e, const tensor_table *tt, float *params) {
 
 /* Per-head output width: out_mult * head_dim. */
 int lrpe_qk_dim(const pe *e) { return ((const lrpe *)e)->core->out_mult * e->dims.head_dim; }
+
+/* The engine's transform as data (pe_data, QK and DECAY): the core's kind, F and half, the fixed
+ * ladder, the theta and Householder offsets that add_params recorded, P and its DCT table, the
+ * decay, then the core's own fields (the permutations). All arrays are the instance's own. */
+void lrpe_describe(const pe *e, pe_data *out) {
+    const lrpe *L = (const lrpe *)e;
+    out->qk = L->core->kind;
+    out->nfreq = L->F;
+    out->half = L->half;
+    out->theta0 = L->F > 0 ? L->theta0 : NULL;
+    out->theta_off = L->theta_off;
+    out->p = L->P.kind;
+    out->dct = L->P.dct;
+    out->v_off = L->v_off;
+    out->decay = L->decay;
+    if (L->core->describe) L->core->describe(L, out);
+}
 
 /* ------------------------------------------------------------------ helpers */
 

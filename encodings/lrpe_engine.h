@@ -28,6 +28,7 @@ typedef struct lrpe_tok {
 } lrpe_tok;
 
 typedef struct lrpe_core {
+    pe_qk_kind kind;                              /* what pe_describe reports (pe_data.qk) */
     int out_mult;                                 /* output width per head = out_mult * head_dim */
     int (*nfreq)(int d);                          /* F for head dim d (0: no angles, no theta) */
     double (*ladder_e)(int nf, int d, int split); /* e of the fixed ladder for a set of nf freqs */
@@ -43,6 +44,8 @@ typedef struct lrpe_core {
     /* optional: builds / frees core data (L->core_data), e.g. permutations */
     int (*init)(lrpe *L, char *err, size_t errlen);
     void (*fini)(lrpe *L);
+    /* optional: the core's own fields of pe_data (e.g. the permutations), after the engine's */
+    void (*describe)(const lrpe *L, pe_data *out);
 } lrpe_core;
 
 /* How an encoding uses the engine. */
@@ -60,6 +63,7 @@ struct lrpe {
     double *theta0;   /* [F] the fixed ladder */
     pmat P;
     size_t *theta_off, *v_off; /* [layers] parameter offsets ((size_t)-1: none) */
+    float *decay;     /* [heads] vt->decay of every head, for pe_describe; NULL without the hook */
     void *core_data;
     /* cos / sin of v * theta_j for position values v < tab_len, [tab_len, F]: refilled at the start
      * of every qk call for that call's theta, so a batch computes each angle once per position
@@ -79,11 +83,13 @@ int lrpe_qk_dim(const pe *e);
 void lrpe_qk_forward(const pe *e, const pe_qk_rows *r, const float *params, const float *in, float *out);
 void lrpe_qk_backward(const pe *e, const pe_qk_rows *r, const float *params, float *grads, const float *in,
                       const float *dout, float *din);
+void lrpe_describe(const pe *e, pe_data *out);
 
 /* The vtable fields every engine-based encoding shares (designated initializers, for use inside a
  * pe_vtable definition next to its name, summary, hooks, attentions, keys and create). */
 #define LRPE_ENGINE_HOOKS                                                                  \
     .destroy = lrpe_destroy, .add_params = lrpe_add_params, .init_params = lrpe_init_params, \
-    .qk_dim = lrpe_qk_dim, .qk_forward = lrpe_qk_forward, .qk_backward = lrpe_qk_backward
+    .qk_dim = lrpe_qk_dim, .qk_forward = lrpe_qk_forward, .qk_backward = lrpe_qk_backward,      \
+    .describe = lrpe_describe
 
 #endif

@@ -40,8 +40,8 @@ static double rot_dangle(const lrpe *L, const float *x, const float *dy, int j, 
 }
 
 static const lrpe_core ROTATION = {
-    .out_mult = 1, .nfreq = rot_nfreq, .ladder_e = rot_ladder_e, .fwd = rot_fwd, .bwd = rot_bwd,
-    .dangle = rot_dangle,
+    .kind = PE_QK_ROTATION, .out_mult = 1, .nfreq = rot_nfreq, .ladder_e = rot_ladder_e,
+    .fwd = rot_fwd, .bwd = rot_bwd, .dangle = rot_dangle,
 };
 
 /* The engine with the rotation core, P and theta from the options. */

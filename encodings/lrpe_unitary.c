@@ -32,8 +32,8 @@ static double uni_dangle(const lrpe *L, const float *x, const float *dy, int j, 
 }
 
 static const lrpe_core UNITARY = {
-    .out_mult = 2, .nfreq = uni_nfreq, .ladder_e = uni_ladder_e, .fwd = uni_fwd, .bwd = uni_bwd,
-    .dangle = uni_dangle,
+    .kind = PE_QK_UNITARY, .out_mult = 2, .nfreq = uni_nfreq, .ladder_e = uni_ladder_e,
+    .fwd = uni_fwd, .bwd = uni_bwd, .dangle = uni_dangle,
 };
 
 /* The engine with the unitary core, P and theta from the options. */

@@ -48,6 +48,9 @@ static void none_qk_backward(const pe *e, const pe_qk_rows *r, const float *para
         for (int i = 0; i < w; i++) din[(size_t)n * r->ld_in + i] += dout[(size_t)n * r->ld_out + i];
 }
 
+/* No hooks: pe_describe's zeroed description is the whole of it. */
+static void none_describe(const pe *e, pe_data *out) {}
+
 const pe_vtable pe_none_vt = {
     .name = "none",
     .summary = "no positional information (identity; valid as absolute or relative)",
@@ -64,4 +67,5 @@ const pe_vtable pe_none_vt = {
     .qk_dim = none_qk_dim,
     .qk_forward = none_qk_forward,
     .qk_backward = none_qk_backward,
+    .describe = none_describe,
 };

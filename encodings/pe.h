@@ -94,6 +94,73 @@ typedef struct pe_qk_rows {
     int ld_in, ld_out;
 } pe_qk_rows;
 
+/* An encoding's transform as data, for a backend that cannot call the encoding's C code (a GPU):
+ * every number the transform uses, in host memory owned by the instance (valid until pe_destroy;
+ * parameter offsets are those add_params recorded, so describe after add_params). pe_describe
+ * fills it; applying it must give what the hooks compute (tests/test_encodings.c holds a slow
+ * reference that uses only this struct and the instance's public dims and opt). Per-token inputs:
+ * pos as in pe_qk_rows; with 2-D positions row = pos[0], col = pos[1].
+ *   EMBED  out = tok * embed_scale + table[p] (d_model floats per token); p = t in 1-D, row *
+ *          grid_w + col in 2-D. sinusoidal: `table` [max_len, d_model] here (2-D: entry p holds the
+ *          row's half-table then the column's, see the layouts above); p must lie in [0, max_len)
+ *          (the hook computes positions beyond on the fly; the model never sends them).
+ *          learned: the parameter at table_off, p clamped into [0, max_len).
+ *   QK     per head of head_dim d: x~ = P x (p: identity; householder x~ = x - 2 (x.u) u with u =
+ *          householder_v of the layer / (|v| + 1e-6); dct x~[k] = sum_n dct[k d + n] x[n]; oddeven
+ *          x~[2k] = x[k], x~[2k+1] = x[ceil(d/2) + k]), then the core (qk):
+ *            ROPE      half-split pairs (i, i+F), F = nfreq = floor(d/2)   (width d)
+ *                      y[i] = x~[i] cos a_i - x~[i+F] sin a_i, y[i+F] = x~[i+F] cos a_i + x~[i] sin a_i
+ *            ROTATION  interleaved pairs (2j, 2j+1), F = floor(d/2)        (width d)
+ *                      y[2j] = x~[2j] cos a_j - x~[2j+1] sin a_j, y[2j+1] = x~[2j+1] cos + x~[2j] sin
+ *                      (ROPE and ROTATION: an odd last coordinate passes through)
+ *            UNITARY   [x~ cos a_j | x~ sin a_j], F = d                    (width 2d)
+ *            PERMUTE   y[j] = x~[pi^s(j)] by the cycles below             (width d)
+ *            COSFORMER [x sin a | x cos a], a = pi i / (2 max_len), i = t or row*grid_w+col (2d)
+ *          with angles a_j = pos_j * theta_j (double), pos_j = pe_axis_pos(e, pos, j, half) (1-D:
+ *          t; 2-D axes sum: row + col; axes split: row for j < half, col for the rest);
+ *          theta_j = the layer's parameter at theta_off[layer] when that is not (size_t)-1, else
+ *          theta0[j]. PERMUTE has no angles (nfreq 0): half counts coordinates (ceil(d/2) with
+ *          axes split, else d) and s = pe_axis_pos(e, pos, j, half) for coordinate j.
+ *   SCORE  softmax scores += -alibi_slope[h] * distance (|s - t|; 2-D |dr| + |dc|), computed as
+ *          (float)(-(double)slope * distance) like attention.h's slopes.
+ *   DECAY  linear attention scores (s, t) scaled by decay[h]^(s - t) (the values of vt->decay: 1
+ *          when not causal; NULL: none).
+ * pe_describe takes hooks, qk_dim (QK) and embed_scale (EMBED) from the vtable; a field of a hook
+ * the encoding lacks is zero / NULL (none and a NULL instance: all zero). */
+typedef enum pe_qk_kind {
+    PE_QK_NONE = 0, PE_QK_ROPE, PE_QK_ROTATION, PE_QK_UNITARY, PE_QK_PERMUTE, PE_QK_COSFORMER
+} pe_qk_kind;
+
+typedef enum pe_embed_kind { PE_EMBED_NONE = 0, PE_EMBED_TABLE, PE_EMBED_PARAM } pe_embed_kind;
+
+typedef struct pe_data {
+    unsigned hooks;           /* PE_HOOK_* */
+    int qk_dim;               /* per-head output width of QK (head_dim or 2 head_dim); 0 without QK */
+    /* EMBED */
+    pe_embed_kind embed;
+    float embed_scale;
+    const float *table;       /* PE_EMBED_TABLE: [max_len, d_model] */
+    size_t table_off;         /* PE_EMBED_PARAM: offset of pe.table in the parameters */
+    /* QK */
+    pe_qk_kind qk;
+    int nfreq, half;          /* F; with axes split, frequencies (PERMUTE: coordinates) j < half
+                               * follow the row */
+    const double *theta0;     /* [nfreq] the fixed ladder */
+    const size_t *theta_off;  /* [layers] offset of layers.L.pe.theta, or (size_t)-1 (fixed) */
+    pe_pmat p;
+    const float *dct;         /* [head_dim, head_dim] (p dct): row k = k-th DCT-II basis vector */
+    const size_t *v_off;      /* [layers] offset of layers.L.pe.householder_v, or (size_t)-1 */
+    /* PERMUTE: per layer, `perm_sets` permutations (1, or 2 with axes split: row over coordinates
+     * j < half, col over the rest, each indexed from 0 within its set), each as 4 int arrays of
+     * its size n: cyc, start, len, k (perm.h), so pi^s(i) = cyc[start[i] + (k[i] + s) mod len[i]].
+     * perm[(layer * perm_sets + set) * 4 + a] is array a of that permutation. */
+    int perm_sets;
+    const int *const *perm;
+    /* SCORE, DECAY */
+    const float *alibi_slope; /* [heads] or NULL */
+    const float *decay;       /* [heads] or NULL */
+} pe_data;
+
 typedef struct pe_vtable {
     const char *name, *summary;
     unsigned hooks;          /* PE_HOOK_* bits */
@@ -134,6 +201,10 @@ typedef struct pe_vtable {
      * r_h^(s - t) (causal, s >= t; apply it chunk-relative or in log space: r^-t overflows
      * float). Returns 1 (no decay) when dims.causal is 0. */
     float (*decay)(const pe *e, int h);
+
+    /* The transform as data (see pe_data): the encoding's own fields, into a description that
+     * pe_describe has zeroed and given hooks, qk_dim and embed_scale; others stay zero. */
+    void (*describe)(const pe *e, pe_data *out);
 } pe_vtable;
 
 /* Common head of every instance; each encoding's struct starts with it. */
@@ -163,6 +234,8 @@ const char *pe_option_choices(const char *key);
 int pe_create(pe **out, const char *name, const pe_options *o, const pe_dims *d, char *err,
               size_t errlen);
 void pe_destroy(pe *e);
+/* *out = e's transform as data (pe_data); NULL e gives an all-zero description (no encoding). */
+void pe_describe(const pe *e, pe_data *out);
 
 /* The position a coordinate pair/index uses, for 1-D or 2-D positions (docs/encodings.md §5):
  * 1-D: pos[0]; 2-D with axes sum: row + col; with axes split: row for the first half of the

@@ -82,3 +82,15 @@ int pe_create(pe **out, const char *name, const pe_options *o, const pe_dims *d,
 void pe_destroy(pe *e) {
     if (e) e->vt->destroy(e);
 }
+
+/* *out = e's transform as data: zeroed, then hooks, qk_dim (QK) and embed_scale (EMBED) from the
+ * vtable, then the encoding's own fields by vt->describe; all zero for a NULL e. */
+void pe_describe(const pe *e, pe_data *out) {
+    memset(out, 0, sizeof *out);
+    if (!e) return;
+    const pe_vtable *vt = e->vt;
+    out->hooks = vt->hooks;
+    if (vt->hooks & PE_HOOK_QK) out->qk_dim = vt->qk_dim(e);
+    if (vt->hooks & PE_HOOK_EMBED) out->embed_scale = vt->embed_scale(e);
+    if (vt->describe) vt->describe(e, out);
+}

@@ -34,7 +34,8 @@ static void rope_bwd(const lrpe *L, const lrpe_tok *t, const float *dy, float *g
 }
 
 static const lrpe_core ROPE = {
-    .out_mult = 1, .nfreq = rope_nfreq, .ladder_e = rope_ladder_e, .fwd = rope_fwd, .bwd = rope_bwd,
+    .kind = PE_QK_ROPE, .out_mult = 1, .nfreq = rope_nfreq, .ladder_e = rope_ladder_e,
+    .fwd = rope_fwd, .bwd = rope_bwd,
     /* no dangle: rope's theta is fixed, never a parameter */
 };
 

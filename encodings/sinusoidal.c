@@ -6,7 +6,9 @@
  * Scale: a unit-amplitude table swamps token embeddings initialised with std 0.02, so the token
  * embeddings are multiplied by sqrt(C) (embed_scale), as the original Transformer and fairseq.
  * The tables are precomputed up to max_len (1-D) or grid_h / grid_w (2-D) rows; positions beyond
- * are computed on the fly (no cap). No parameters. */
+ * are computed on the fly (no cap). No parameters. For pe_describe the instance also keeps the
+ * whole table [max_len, C] (1-D: the axis table itself; 2-D: row p = row * grid_w + col holds the
+ * row's half-table entry then the column's). */
 #include <math.h>
 #include <stdlib.h>
 
@@ -17,6 +19,7 @@ typedef struct sinus {
     int axes;                     /* 1 or 2 */
     int off[2], width[2], rows[2]; /* channel offset, table width and rows of each axis */
     float *tab[2];                /* [rows, width] */
+    float *full;                  /* 2-D: [max_len, C] the flattened table (pe_data.table) */
 } sinus;
 
 /* Channel i of the width-w table at position p, in double. */
@@ -33,6 +36,7 @@ static void sin_destroy(pe *e) {
     sinus *s = (sinus *)e;
     free(s->tab[0]);
     free(s->tab[1]);
+    free(s->full);
     free(s);
 }
 
@@ -57,6 +61,21 @@ static int sin_create(pe **out, const pe_options *o, const pe_dims *d, char *err
         for (int p = 0; p < s->rows[a]; p++)
             for (int i = 0; i < s->width[a]; i++)
                 s->tab[a][(size_t)p * s->width[a] + i] = (float)sin_value(p, i, s->width[a]);
+    }
+    if (s->axes == 2) { /* flattened index p = row * grid_w + col; values as the forward's */
+        s->full = malloc((size_t)d->max_len * C * sizeof *s->full);
+        if (!s->full) {
+            sin_destroy(&s->pe);
+            return errf(err, errlen, "encoding 'sinusoidal': out of memory");
+        }
+        for (int p = 0; p < d->max_len; p++) {
+            const long at[2] = {p / d->grid_w, p % d->grid_w};
+            for (int a = 0; a < 2; a++)
+                for (int i = 0; i < s->width[a]; i++)
+                    s->full[(size_t)p * C + s->off[a] + i] =
+                        at[a] < s->rows[a] ? s->tab[a][(size_t)at[a] * s->width[a] + i]
+                                           : (float)sin_value(at[a], i, s->width[a]);
+        }
     }
     *out = &s->pe;
     return 0;
@@ -95,6 +114,13 @@ static void sin_embed_backward(const pe *e, const float *params, float *grads, f
     for (size_t i = 0; i < n; i++) dtok[i] += dout[i] * scale;
 }
 
+/* EMBED from the instance's table [max_len, C] (see the top of the file). */
+static void sin_describe(const pe *e, pe_data *out) {
+    const sinus *s = (const sinus *)e;
+    out->embed = PE_EMBED_TABLE;
+    out->table = s->axes == 1 ? s->tab[0] : s->full;
+}
+
 const pe_vtable pe_sinusoidal_vt = {
     .name = "sinusoidal",
     .summary = "absolute sin/cos table (two halves) added to tok * sqrt(d_model); 2-D: half row, half col",
@@ -108,4 +134,5 @@ const pe_vtable pe_sinusoidal_vt = {
     .embed_scale = sin_embed_scale,
     .embed_forward = sin_embed_forward,
     .embed_backward = sin_embed_backward,
+    .describe = sin_describe,
 };

@@ -1,15 +1,12 @@
 #include "model.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "attention.h"
+#include "backend.h"
 #include "err.h"
-#include "linattn.h"
-#include "ops.h"
 
 /* The one list of per-layer parameters: field, kind, init, std multiplier (of init_std; the
  * residual projections get 1/sqrt(2 layers)), rows, cols (0 = vector), present when.
@@ -87,18 +84,25 @@ typedef struct grad_acts { GRAD_ACTS(FIELD) } grad_acts;
 
 struct model {
     model_config cfg;
-    const attn_kernel *attn;
+    const backend *be;    /* where every array below lives and every op runs */
+    be_attn attn;
     int linear;           /* linear attention (else softmax) */
     featuremap phi;       /* linear: the feature map */
     int norm_ln;          /* linear: LayerNorm normaliser (else the denominator) */
     pe *abs, *rel;        /* absolute and relative encodings; NULL for none */
+    be_pe *abs_be, *rel_be; /* the same, opened on the backend */
     int rel_qk;           /* rel transforms q and k (QK hook) */
     int dqk;              /* per-head width of q and k as the kernel sees them */
-    float *decay;         /* [heads] per-head decay of linear attention, or NULL */
-    attn_bias bias;       /* the relative encoding's score bias (softmax), when it has one */
-    int32_t *default_pos; /* [max_batch * max_seq]: t in every row, for 1-D batches without pos */
+    float *decay;         /* device [heads] per-head decay of linear attention, or NULL */
+    float *slopes;        /* device [heads] ALiBi slopes of softmax scores, or NULL */
+    int32_t *default_pos; /* host [max_batch * max_seq]: t in every row, for 1-D batches without pos */
     tensor_table params;
-    float *param, *grad;
+    float *param, *grad;  /* device */
+    float *param_host, *grad_host, *logits_host; /* host views (the device arrays on the CPU) */
+    /* device copies of the batch (NULL on a backend with host memory: the batch is used as is) */
+    int32_t *dev_tokens, *dev_targets, *dev_pos;
+    float *dev_inputs;
+    uint8_t *dev_valid;
     top_params top;
     layer_params *layer;
     /* activation offsets (floats) into act / gact */
@@ -106,7 +110,7 @@ struct model {
     top_acts ta;
     layer_acts *la;
     grad_acts ga;
-    /* the last forward's batch, with its positions */
+    /* the last forward's batch, with its positions, in device memory */
     model_batch batch;
 };
 
@@ -115,7 +119,7 @@ model_config model_config_default(void) {
                       .d_model = 64, .heads = 4, .ffn_mult = 4, .causal = 1, .head = HEAD_LM,
                       .attention = "softmax", .feature_map = "1+elu", .normalizer = "layernorm",
                       .absolute = "none", .encoding = "none", .pe_opt = pe_options_default(),
-                      .pos_rank = 1, .ln_eps = 1e-5f, .init_std = 0.02f};
+                      .pos_rank = 1, .ln_eps = 1e-5f, .init_std = 0.02f, .device = "cpu", .precision = "fp32"};
     return c;
 }
 
@@ -128,7 +132,7 @@ static attn_shape attn_shape_for(const model *m, int B, int T) {
     attn_shape s = {.B = B, .T = T, .H = c->heads, .dqk = m->dqk, .dv = hd, .ldq = ldqk, .ldk = ldqk,
                     .ldv = 3 * C, .ldo = C, .causal = c->causal,
                     .scale = m->linear ? 1.0f : 1.0f / sqrtf((float)hd), .decay = m->decay,
-                    .bias = m->bias.add ? &m->bias : NULL};
+                    .slopes = m->slopes, .pos = m->batch.pos, .pos_rank = c->pos_rank};
     return s;
 }
 
@@ -187,13 +191,9 @@ static size_t layout_acts(model *m, size_t *gtotal) {
     const size_t lin = m->linear, lin_ln = lin && m->norm_ln, lin_den = lin && !m->norm_ln;
     const size_t qk = m->rel_qk, abs = m->abs != NULL;
     attn_shape sh = attn_shape_for(m, c->max_batch, c->max_seq);
-    const size_t S = m->attn->saved_floats(&sh);
-    size_t scratch = m->attn->scratch_floats(&sh, omp_get_max_threads());
-    if (lin_den) {
-        lin_denom_shape ds = denom_shape_for(m, c->max_batch, c->max_seq);
-        size_t dscratch = lin_denom_scratch_floats(&ds, omp_get_max_threads());
-        scratch = dscratch > scratch ? dscratch : scratch;
-    }
+    lin_denom_shape ds = denom_shape_for(m, c->max_batch, c->max_seq);
+    const size_t S = m->be->attn_saved_floats(m->be, m->attn, &sh);
+    const size_t scratch = m->be->scratch_floats(m->be, m->attn, &sh, lin_den ? &ds : NULL);
     size_t total = 0;
 #define PLACE(field, size) dst->field = total, total += ((size) + 15) / 16 * 16;
     {
@@ -215,7 +215,15 @@ static size_t layout_acts(model *m, size_t *gtotal) {
     return acts_total;
 }
 
-/* Builds the absolute and relative encodings and checks that each is used in its slot. */
+/* A new device array holding the bytes of host src; NULL when out of memory. */
+static void *device_copy(const backend *be, const void *src, size_t bytes) {
+    void *p = be->alloc(be, bytes);
+    if (p) be->upload(be, p, src, bytes);
+    return p;
+}
+
+/* Builds the absolute and relative encodings, checks that each is used in its slot, and uploads the
+ * per-head numbers the attention kernels apply. */
 static int create_encodings(model *m, char *err, size_t errlen) {
     const model_config *c = &m->cfg;
     pe_dims d = {.d_model = c->d_model, .heads = c->heads, .head_dim = c->d_model / c->heads,
@@ -241,19 +249,65 @@ static int create_encodings(model *m, char *err, size_t errlen) {
     const int H = c->heads, hd = c->d_model / c->heads;
     m->rel_qk = m->rel && (m->rel->vt->hooks & PE_HOOK_QK);
     m->dqk = m->rel_qk ? m->rel->vt->qk_dim(m->rel) : hd;
-    if (m->rel && (m->rel->vt->hooks & PE_HOOK_SCORE))
-        m->bias = (attn_bias){.add = NULL, .ctx = m->rel, .pos_rank = c->pos_rank};
-    if (m->rel && (m->rel->vt->hooks & PE_HOOK_DECAY) && m->linear && c->causal) {
-        if (!(m->decay = malloc((size_t)H * sizeof *m->decay))) return errf(err, errlen, "model: out of memory");
-        for (int h = 0; h < H; h++) m->decay[h] = m->rel->vt->decay(m->rel, h);
-    }
+    /* the per-head numbers the attention kernels apply: ALiBi slopes, linear attention's decay */
+    pe_data data;
+    pe_describe(m->rel, &data);
+    if (data.alibi_slope && !(m->slopes = device_copy(m->be, data.alibi_slope, (size_t)H * sizeof(float))))
+        return errf(err, errlen, "model: out of memory");
+    if (data.decay && m->linear && c->causal &&
+        !(m->decay = device_copy(m->be, data.decay, (size_t)H * sizeof(float))))
+        return errf(err, errlen, "model: out of memory");
     return 0;
 }
 
-/* the score-bias hook of the relative encoding, as the softmax kernel calls it */
-static void encoding_bias(const void *ctx, float *row, int h, const int32_t *qpos, const int32_t *kpos, int nk) {
-    const pe *e = ctx;
-    e->vt->score_bias(e, row, h, qpos, kpos, nk);
+/* Opens the encodings on the backend, once their parameters are registered (the backend reads
+ * their offsets); 0 or -1 with the backend's reason. */
+static int open_encodings(model *m, char *err, size_t errlen) {
+    if (m->abs && !(m->abs_be = m->be->pe_open(m->be, m->abs, err, errlen))) return -1;
+    if (m->rel && !(m->rel_be = m->be->pe_open(m->be, m->rel, err, errlen))) return -1;
+    return 0;
+}
+
+/* Opens the backend of cfg's device and precision; 0 or -1 with its one-line reason. */
+static int open_backend(model *m, char *err, size_t errlen) {
+    const char *dev = m->cfg.device ? m->cfg.device : "cpu", *prec = m->cfg.precision ? m->cfg.precision : "fp32";
+    int p = be_precision_parse(prec);
+    if (p < 0) return errf(err, errlen, "model.precision: unknown precision '%s' (fp32 | tf32 | bf16)", prec);
+    return backend_open(&m->be, dev, (be_precision)p, err, errlen);
+}
+
+/* Allocates the device arrays (parameters, gradients, activations, the batch's copies) and their
+ * host views; 0 or -1. */
+static int alloc_arrays(model *m) {
+    const backend *be = m->be;
+    const model_config *c = &m->cfg;
+    size_t gtotal, atotal = layout_acts(m, &gtotal), P = m->params.total * sizeof(float);
+    size_t N = (size_t)c->max_batch * c->max_seq;
+    size_t R = c->head == HEAD_LM ? N : (size_t)c->max_batch;
+    m->param = be->alloc(be, P);
+    m->grad = be->alloc(be, P);
+    m->act = be->alloc(be, atotal * sizeof(float));
+    m->gact = be->alloc(be, gtotal * sizeof(float));
+    m->default_pos = malloc(N * sizeof *m->default_pos);
+    if (!m->param || !m->grad || !m->act || !m->gact || !m->default_pos) return -1;
+    if (be->host_memory) {
+        m->param_host = m->param, m->grad_host = m->grad, m->logits_host = m->act + m->ta.logits;
+        return 0;
+    }
+    m->param_host = arena_alloc(m->params.total);
+    m->grad_host = arena_alloc(m->params.total);
+    m->logits_host = arena_alloc(R * (size_t)c->n_out);
+    m->dev_targets = be->alloc(be, N * sizeof(int32_t));
+    m->dev_pos = be->alloc(be, N * (size_t)c->pos_rank * sizeof(int32_t));
+    m->dev_valid = be->alloc(be, N);
+    if (c->input_dim)
+        m->dev_inputs = be->alloc(be, N * (size_t)c->input_dim * sizeof(float));
+    else
+        m->dev_tokens = be->alloc(be, N * sizeof(int32_t));
+    if (!m->param_host || !m->grad_host || !m->logits_host || !m->dev_targets || !m->dev_pos || !m->dev_valid ||
+        !(c->input_dim ? (void *)m->dev_inputs : (void *)m->dev_tokens))
+        return -1;
+    return 0;
 }
 
 int model_create(model **out, const model_config *cfg, char *err, size_t errlen) {
@@ -266,13 +320,14 @@ int model_create(model **out, const model_config *cfg, char *err, size_t errlen)
     if (cfg->pos_rank != 1 && (cfg->pos_rank != 2 || cfg->grid_h * cfg->grid_w != cfg->max_seq))
         return errf(err, errlen, "model: 2-D positions need grid_h * grid_w == max_seq (%d x %d vs %d)",
                     cfg->grid_h, cfg->grid_w, cfg->max_seq);
-    const attn_kernel *attn = attn_lookup(cfg->attention);
-    if (!attn) return errf(err, errlen, "model: unknown attention '%s' (softmax | linear)", cfg->attention);
+    int linear = strcmp(cfg->attention, "linear") == 0;
+    if (!linear && strcmp(cfg->attention, "softmax") != 0)
+        return errf(err, errlen, "model: unknown attention '%s' (softmax | linear)", cfg->attention);
     model *m = calloc(1, sizeof *m);
     if (!m) return errf(err, errlen, "model: out of memory");
     m->cfg = *cfg;
-    m->attn = attn;
-    m->linear = attn == &attn_linear;
+    m->attn = linear ? BE_ATTN_LINEAR : BE_ATTN_SOFTMAX;
+    m->linear = linear;
     if (m->linear && featuremap_parse(&m->phi, cfg->feature_map)) {
         model_destroy(m);
         return errf(err, errlen, "model: unknown feature_map '%s' (1+elu | relu)", cfg->feature_map);
@@ -282,27 +337,23 @@ int model_create(model **out, const model_config *cfg, char *err, size_t errlen)
         model_destroy(m);
         return errf(err, errlen, "model: unknown normalizer '%s' (layernorm | denominator)", cfg->normalizer);
     }
-    if (create_encodings(m, err, errlen)) {
+    if (open_backend(m, err, errlen) || create_encodings(m, err, errlen)) {
         model_destroy(m);
         return -1;
     }
-    if (m->bias.ctx) m->bias.add = encoding_bias;
     m->layer = calloc((size_t)cfg->layers, sizeof *m->layer);
     m->la = calloc((size_t)cfg->layers, sizeof *m->la);
-    m->default_pos = malloc((size_t)cfg->max_batch * cfg->max_seq * sizeof *m->default_pos);
-    if (!m->layer || !m->la || !m->default_pos || add_params(m) < 0) {
+    if (!m->layer || !m->la || add_params(m) < 0) {
         model_destroy(m);
         return errf(err, errlen, "model: could not build the parameter table");
     }
-    size_t gtotal;
-    size_t atotal = layout_acts(m, &gtotal);
-    m->param = arena_alloc(m->params.total);
-    m->grad = arena_alloc(m->params.total);
-    m->act = arena_alloc(atotal);
-    m->gact = arena_alloc(gtotal);
-    if (!m->param || !m->grad || !m->act || !m->gact) {
+    if (alloc_arrays(m)) {
         model_destroy(m);
-        return errf(err, errlen, "model: out of memory for parameters or activations");
+        return errf(err, errlen, "model: out of %s memory for parameters or activations", m->be->name);
+    }
+    if (open_encodings(m, err, errlen)) {
+        model_destroy(m);
+        return -1;
     }
     *out = m;
     return 0;
@@ -310,13 +361,23 @@ int model_create(model **out, const model_config *cfg, char *err, size_t errlen)
 
 void model_destroy(model *m) {
     if (!m) return;
-    free(m->param);
-    free(m->grad);
-    free(m->act);
-    free(m->gact);
+    const backend *be = m->be;
+    if (be) {
+        if (!be->host_memory) {
+            free(m->param_host);
+            free(m->grad_host);
+            free(m->logits_host);
+        }
+        void *dev[] = {m->param, m->grad, m->act, m->gact, m->decay, m->slopes, m->dev_tokens, m->dev_targets,
+                       m->dev_pos, m->dev_inputs, m->dev_valid};
+        for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
+            if (dev[i]) be->free(be, dev[i]);
+        if (m->abs_be) be->pe_close(be, m->abs_be);
+        if (m->rel_be) be->pe_close(be, m->rel_be);
+        backend_close(be);
+    }
     free(m->layer);
     free(m->la);
-    free(m->decay);
     free(m->default_pos);
     pe_destroy(m->abs);
     pe_destroy(m->rel);
@@ -325,19 +386,36 @@ void model_destroy(model *m) {
 }
 
 const tensor_table *model_param_table(const model *m) { return &m->params; }
-float *model_params(model *m) { return m->param; }
-float *model_grads(model *m) { return m->grad; }
 const model_config *model_cfg(const model *m) { return &m->cfg; }
+const backend *model_backend(const model *m) { return m->be; }
+float *model_device_params(model *m) { return m->param; }
+float *model_device_grads(model *m) { return m->grad; }
+
+float *model_params(model *m) {
+    if (!m->be->host_memory)
+        m->be->download(m->be, m->param_host, m->param, m->params.total * sizeof(float));
+    return m->param_host;
+}
+
+void model_upload_params(model *m) {
+    if (!m->be->host_memory) m->be->upload(m->be, m->param, m->param_host, m->params.total * sizeof(float));
+}
+
+float *model_grads(model *m) {
+    if (!m->be->host_memory) m->be->download(m->be, m->grad_host, m->grad, m->params.total * sizeof(float));
+    return m->grad_host;
+}
 
 int model_qk_dim(const model *m) { return m->dqk; }
 
 void model_init(model *m, uint64_t seed) {
-    tt_init_params(&m->params, m->param, seed);
-    if (m->abs) m->abs->vt->init_params(m->abs, &m->params, m->param);
-    if (m->rel) m->rel->vt->init_params(m->rel, &m->params, m->param);
+    tt_init_params(&m->params, m->param_host, seed);
+    if (m->abs) m->abs->vt->init_params(m->abs, &m->params, m->param_host);
+    if (m->rel) m->rel->vt->init_params(m->rel, &m->params, m->param_host);
+    model_upload_params(m);
 }
 
-void model_zero_grad(model *m) { memset(m->grad, 0, m->params.total * sizeof *m->grad); }
+void model_zero_grad(model *m) { m->be->zero(m->be, m->grad, m->params.total * sizeof(float)); }
 
 /* pointer to parameter / gradient tensor i */
 #define P(i) (m->param + m->params.t[i].offset)
@@ -347,11 +425,15 @@ void model_zero_grad(model *m) { memset(m->grad, 0, m->params.total * sizeof *m-
 #define GA(off) (m->gact + (off))
 
 /* zero a gradient buffer of n floats before a backward accumulates into it */
-static float *zeroed(float *p, size_t n) { return memset(p, 0, n * sizeof *p); }
+static float *zeroed(const model *m, float *p, size_t n) {
+    m->be->zero(m->be, p, n * sizeof *p);
+    return p;
+}
 
 /* The attention branch of layer l: ln1 -> qkv -> [phi] -> [encoding] -> kernel -> [normaliser].
  * Returns the branch output [N, C] (before the output projection). */
 static const float *attention_forward(model *m, int l) {
+    const backend *be = m->be;
     const model_config *c = &m->cfg;
     const model_batch *b = &m->batch;
     const layer_params *lp = &m->layer[l];
@@ -360,27 +442,27 @@ static const float *attention_forward(model *m, int l) {
     const float *qkv = A(la->qkv), *q = qkv, *k = qkv + C;
     int ld = 3 * C;
     if (m->linear) {
-        featuremap_forward_rows(A(la->fq), C, qkv, 3 * C, N, C, m->phi);
-        featuremap_forward_rows(A(la->fk), C, qkv + C, 3 * C, N, C, m->phi);
+        be->featuremap_forward_rows(be, A(la->fq), C, qkv, 3 * C, N, C, m->phi);
+        be->featuremap_forward_rows(be, A(la->fk), C, qkv + C, 3 * C, N, C, m->phi);
         q = A(la->fq), k = A(la->fk), ld = C;
     }
     if (m->rel_qk) {
         const int ldo = c->heads * m->dqk;
         pe_qk_rows rq = {.layer = l, .which = 0, .N = N, .pos = b->pos, .ld_in = ld, .ld_out = ldo}, rk = rq;
         rk.which = 1;
-        m->rel->vt->qk_forward(m->rel, &rq, m->param, q, A(la->qe));
-        m->rel->vt->qk_forward(m->rel, &rk, m->param, k, A(la->ke));
+        be->pe_qk_forward(be, m->rel_be, &rq, m->param, q, A(la->qe));
+        be->pe_qk_forward(be, m->rel_be, &rk, m->param, k, A(la->ke));
         q = A(la->qe), k = A(la->ke);
     }
     attn_shape sh = attn_shape_for(m, b->B, b->T);
-    m->attn->forward(&sh, A(la->att_num), A(la->att_saved), q, k, qkv + 2 * C, b->valid, A(m->ta.scratch));
+    be->attn_forward(be, m->attn, &sh, A(la->att_num), A(la->att_saved), q, k, qkv + 2 * C, b->valid, A(m->ta.scratch));
     if (!m->linear) return A(la->att_num);
     if (m->norm_ln) {
-        layernorm_forward(A(la->att), A(la->att_mean), A(la->att_rstd), A(la->att_num), P(lp->attn_ln_g),
+        be->layernorm_forward(be, A(la->att), A(la->att_mean), A(la->att_rstd), A(la->att_num), P(lp->attn_ln_g),
                           P(lp->attn_ln_b), N, C, c->ln_eps);
     } else {
         lin_denom_shape ds = denom_shape_for(m, b->B, b->T);
-        lin_denom_forward(&ds, A(la->att), A(la->z), A(la->att_num), A(la->fq), A(la->fk), b->valid, A(m->ta.scratch));
+        be->lin_denom_forward(be, &ds, A(la->att), A(la->z), A(la->att_num), A(la->fq), A(la->fk), b->valid, A(m->ta.scratch));
     }
     return A(la->att);
 }
@@ -388,6 +470,7 @@ static const float *attention_forward(model *m, int l) {
 /* Backward of the attention branch of layer l given datt (gradient of its output): accumulates
  * into dqkv (zeroed here) and the parameter gradients. */
 static void attention_backward(model *m, int l, const float *datt, float *dqkv) {
+    const backend *be = m->be;
     const model_config *c = &m->cfg;
     const model_batch *b = &m->batch;
     const layer_params *lp = &m->layer[l];
@@ -399,15 +482,15 @@ static void attention_backward(model *m, int l, const float *datt, float *dqkv) 
     /* where the gradients of the kernel's q and k inputs go: dqkv, dfq/dfk, or dqe/dke */
     float *dq = dqkv, *dk = dqkv + C, *dfq = GA(m->ga.dfq), *dfk = GA(m->ga.dfk);
     if (m->linear) {
-        zeroed(dfq, NC);
-        zeroed(dfk, NC);
-        float *dn = zeroed(GA(m->ga.datt_num), NC);
+        zeroed(m, dfq, NC);
+        zeroed(m, dfk, NC);
+        float *dn = zeroed(m, GA(m->ga.datt_num), NC);
         if (m->norm_ln) {
-            layernorm_backward(dn, G(lp->attn_ln_g), G(lp->attn_ln_b), datt, A(la->att_num), P(lp->attn_ln_g),
+            be->layernorm_backward(be, dn, G(lp->attn_ln_g), G(lp->attn_ln_b), datt, A(la->att_num), P(lp->attn_ln_g),
                                A(la->att_mean), A(la->att_rstd), N, C);
         } else {
             lin_denom_shape ds = denom_shape_for(m, b->B, b->T);
-            lin_denom_backward(&ds, dn, dfq, dfk, datt, A(la->att), A(la->z), A(la->fq), A(la->fk), b->valid,
+            be->lin_denom_backward(be, &ds, dn, dfq, dfk, datt, A(la->att), A(la->z), A(la->fq), A(la->fk), b->valid,
                                A(m->ta.scratch));
         }
         dnum = dn;
@@ -415,13 +498,13 @@ static void attention_backward(model *m, int l, const float *datt, float *dqkv) 
     }
     if (m->rel_qk) {
         size_t nq = (size_t)N * c->heads * m->dqk;
-        dq = zeroed(GA(m->ga.dqe), nq);
-        dk = zeroed(GA(m->ga.dke), nq);
+        dq = zeroed(m, GA(m->ga.dqe), nq);
+        dk = zeroed(m, GA(m->ga.dke), nq);
     }
     const float *q = m->rel_qk ? A(la->qe) : m->linear ? A(la->fq) : qkv;
     const float *k = m->rel_qk ? A(la->ke) : m->linear ? A(la->fk) : qkv + C;
     attn_shape sh = attn_shape_for(m, b->B, b->T);
-    m->attn->backward(&sh, dq, dk, dqkv + 2 * C, dnum, A(la->att_num), A(la->att_saved), q, k, qkv + 2 * C,
+    be->attn_backward(be, m->attn, &sh, dq, dk, dqkv + 2 * C, dnum, A(la->att_num), A(la->att_saved), q, k, qkv + 2 * C,
                       b->valid, A(m->ta.scratch));
     if (m->rel_qk) {
         /* back through the encoding, into the phi features (linear) or the qkv views (softmax) */
@@ -430,13 +513,27 @@ static void attention_backward(model *m, int l, const float *datt, float *dqkv) 
         const int ld = m->linear ? C : 3 * C, ldo = c->heads * m->dqk;
         pe_qk_rows rq = {.layer = l, .which = 0, .N = N, .pos = b->pos, .ld_in = ld, .ld_out = ldo}, rk = rq;
         rk.which = 1;
-        m->rel->vt->qk_backward(m->rel, &rq, m->param, m->grad, qin, dq, dqin);
-        m->rel->vt->qk_backward(m->rel, &rk, m->param, m->grad, kin, dk, dkin);
+        be->pe_qk_backward(be, m->rel_be, &rq, m->param, m->grad, qin, dq, dqin);
+        be->pe_qk_backward(be, m->rel_be, &rk, m->param, m->grad, kin, dk, dkin);
     }
     if (m->linear) {
-        featuremap_backward_rows(dqkv, 3 * C, qkv, 3 * C, dfq, C, N, C, m->phi);
-        featuremap_backward_rows(dqkv + C, 3 * C, qkv + C, 3 * C, dfk, C, N, C, m->phi);
+        be->featuremap_backward_rows(be, dqkv, 3 * C, qkv, 3 * C, dfq, C, N, C, m->phi);
+        be->featuremap_backward_rows(be, dqkv + C, 3 * C, qkv + C, 3 * C, dfk, C, N, C, m->phi);
     }
+}
+
+/* Copies the batch (host) into the model's device buffers and points m->batch at them. */
+static void upload_batch(model *m, const model_batch *b, const int32_t *pos) {
+    const backend *be = m->be;
+    const model_config *c = &m->cfg;
+    const size_t N = (size_t)b->B * b->T, R = c->head == HEAD_LM ? N : (size_t)b->B;
+    model_batch *d = &m->batch;
+    if (b->tokens) be->upload(be, m->dev_tokens, b->tokens, N * sizeof(int32_t)), d->tokens = m->dev_tokens;
+    if (b->inputs) be->upload(be, m->dev_inputs, b->inputs, N * c->input_dim * sizeof(float)), d->inputs = m->dev_inputs;
+    if (b->targets) be->upload(be, m->dev_targets, b->targets, R * sizeof(int32_t)), d->targets = m->dev_targets;
+    if (b->valid) be->upload(be, m->dev_valid, b->valid, N), d->valid = m->dev_valid;
+    be->upload(be, m->dev_pos, pos, N * c->pos_rank * sizeof(int32_t));
+    d->pos = m->dev_pos;
 }
 
 int model_forward(model *m, const model_batch *b, double *loss, char *err, size_t errlen) {
@@ -447,54 +544,66 @@ int model_forward(model *m, const model_batch *b, double *loss, char *err, size_
     if (!b->pos && c->pos_rank != 1) return errf(err, errlen, "model: 2-D positions are needed and the batch has none");
     if (c->input_dim ? !b->inputs : !b->tokens)
         return errf(err, errlen, "model: the batch has no %s", c->input_dim ? "input vectors" : "tokens");
-    m->batch = *b;
-    if (!b->pos) { /* 1-D positions 0..T-1 in every row */
+    const backend *be = m->be;
+    const int32_t *pos = b->pos;
+    if (!pos) { /* 1-D positions 0..T-1 in every row */
         for (int n = 0; n < b->B * b->T; n++) m->default_pos[n] = n % b->T;
-        m->batch.pos = m->default_pos;
+        pos = m->default_pos;
     }
-    m->bias.pos = m->batch.pos;
+    m->batch = *b;
+    m->batch.pos = pos;
+    if (!be->host_memory) upload_batch(m, b, pos);
+    b = &m->batch; /* from here on, the batch in device memory */
     const int B = b->B, T = b->T, N = B * T, C = c->d_model, F = c->ffn_mult * C;
 
     if (c->input_dim)
-        linear_forward(A(m->ta.emb_tok), b->inputs, P(m->top.patch_w), P(m->top.patch_b), N, c->input_dim, C);
+        be->linear_forward(be, A(m->ta.emb_tok), b->inputs, P(m->top.patch_w), P(m->top.patch_b), N, c->input_dim, C);
     else
-        embed_forward(A(m->ta.emb_tok), b->tokens, P(m->top.wte), N, C);
+        be->embed_forward(be, A(m->ta.emb_tok), b->tokens, P(m->top.wte), N, C);
     const float *x = A(m->ta.emb_tok);
     if (m->abs) {
-        m->abs->vt->embed_forward(m->abs, m->param, A(m->ta.emb), x, m->batch.pos, N);
+        be->pe_embed_forward(be, m->abs_be, m->param, A(m->ta.emb), x, m->batch.pos, N);
         x = A(m->ta.emb);
     }
     for (int l = 0; l < c->layers; l++) {
         const layer_params *lp = &m->layer[l];
         const layer_acts *la = &m->la[l];
-        layernorm_forward(A(la->ln1), A(la->ln1_mean), A(la->ln1_rstd), x, P(lp->ln1_g), P(lp->ln1_b), N, C, c->ln_eps);
-        linear_forward(A(la->qkv), A(la->ln1), P(lp->qkv_w), P(lp->qkv_b), N, C, 3 * C);
+        be->layernorm_forward(be, A(la->ln1), A(la->ln1_mean), A(la->ln1_rstd), x, P(lp->ln1_g), P(lp->ln1_b), N, C, c->ln_eps);
+        be->linear_forward(be, A(la->qkv), A(la->ln1), P(lp->qkv_w), P(lp->qkv_b), N, C, 3 * C);
         const float *att = attention_forward(m, l);
-        linear_forward(A(la->res1), att, P(lp->proj_w), P(lp->proj_b), N, C, C);
-        residual_forward(A(la->res1), A(la->res1), x, (size_t)N * C);
-        layernorm_forward(A(la->ln2), A(la->ln2_mean), A(la->ln2_rstd), A(la->res1), P(lp->ln2_g), P(lp->ln2_b), N, C, c->ln_eps);
-        linear_forward(A(la->fc), A(la->ln2), P(lp->fc_w), P(lp->fc_b), N, C, F);
-        gelu_forward(A(la->gelu), A(la->fc), (size_t)N * F);
-        linear_forward(A(la->res2), A(la->gelu), P(lp->fcproj_w), P(lp->fcproj_b), N, F, C);
-        residual_forward(A(la->res2), A(la->res2), A(la->res1), (size_t)N * C);
+        be->linear_forward(be, A(la->res1), att, P(lp->proj_w), P(lp->proj_b), N, C, C);
+        be->residual_forward(be, A(la->res1), A(la->res1), x, (size_t)N * C);
+        be->layernorm_forward(be, A(la->ln2), A(la->ln2_mean), A(la->ln2_rstd), A(la->res1), P(lp->ln2_g), P(lp->ln2_b), N, C, c->ln_eps);
+        be->linear_forward(be, A(la->fc), A(la->ln2), P(lp->fc_w), P(lp->fc_b), N, C, F);
+        be->gelu_forward(be, A(la->gelu), A(la->fc), (size_t)N * F);
+        be->linear_forward(be, A(la->res2), A(la->gelu), P(lp->fcproj_w), P(lp->fcproj_b), N, F, C);
+        be->residual_forward(be, A(la->res2), A(la->res2), A(la->res1), (size_t)N * C);
         x = A(la->res2);
     }
-    layernorm_forward(A(m->ta.lnf), A(m->ta.lnf_mean), A(m->ta.lnf_rstd), x, P(m->top.lnf_g), P(m->top.lnf_b), N, C, c->ln_eps);
+    be->layernorm_forward(be, A(m->ta.lnf), A(m->ta.lnf_mean), A(m->ta.lnf_rstd), x, P(m->top.lnf_g), P(m->top.lnf_b), N, C, c->ln_eps);
     const float *feat = A(m->ta.lnf);
     int rows = N;
     if (c->head == HEAD_CLS) {
-        meanpool_forward(A(m->ta.pooled), feat, b->valid, B, T, C);
+        be->meanpool_forward(be, A(m->ta.pooled), feat, b->valid, B, T, C);
         feat = A(m->ta.pooled);
         rows = B;
     }
-    linear_forward(A(m->ta.logits), feat, P(m->top.head_w), P(m->top.head_b), rows, C, c->n_out);
-    *loss = b->targets ? xent_forward(A(m->ta.lse), A(m->ta.logits), b->targets, rows, c->n_out) : 0.0;
+    be->linear_forward(be, A(m->ta.logits), feat, P(m->top.head_w), P(m->top.head_b), rows, C, c->n_out);
+    *loss = b->targets ? be->xent_forward(be, A(m->ta.lse), A(m->ta.logits), b->targets, rows, c->n_out) : 0.0;
     return 0;
 }
 
-const float *model_logits(const model *m) { return m->act + m->ta.logits; }
+const float *model_logits(model *m) {
+    const model_config *c = &m->cfg;
+    if (!m->be->host_memory) {
+        size_t rows = c->head == HEAD_LM ? (size_t)m->batch.B * m->batch.T : (size_t)m->batch.B;
+        m->be->download(m->be, m->logits_host, m->act + m->ta.logits, rows * c->n_out * sizeof(float));
+    }
+    return m->logits_host;
+}
 
 void model_backward(model *m) {
+    const backend *be = m->be;
     const model_config *c = &m->cfg;
     const model_batch *b = &m->batch;
     const int B = b->B, T = b->T, N = B * T, C = c->d_model, F = c->ffn_mult * C;
@@ -503,18 +612,18 @@ void model_backward(model *m) {
 
     /* head */
     int rows = c->head == HEAD_CLS ? B : N;
-    float *dlogits = zeroed(GA(m->ga.dlogits), (size_t)rows * c->n_out);
-    xent_backward(dlogits, A(m->ta.logits), A(m->ta.lse), b->targets, rows, c->n_out, 1.0f);
-    float *dln = zeroed(GA(m->ga.dln), NC);
+    float *dlogits = zeroed(m, GA(m->ga.dlogits), (size_t)rows * c->n_out);
+    be->xent_backward(be, dlogits, A(m->ta.logits), A(m->ta.lse), b->targets, rows, c->n_out, 1.0f);
+    float *dln = zeroed(m, GA(m->ga.dln), NC);
     if (c->head == HEAD_CLS) {
-        float *dpooled = zeroed(GA(m->ga.dpooled), (size_t)B * C);
-        linear_backward(dpooled, G(m->top.head_w), G(m->top.head_b), dlogits, A(m->ta.pooled), P(m->top.head_w), B, C, c->n_out);
-        meanpool_backward(dln, dpooled, b->valid, B, T, C);
+        float *dpooled = zeroed(m, GA(m->ga.dpooled), (size_t)B * C);
+        be->linear_backward(be, dpooled, G(m->top.head_w), G(m->top.head_b), dlogits, A(m->ta.pooled), P(m->top.head_w), B, C, c->n_out);
+        be->meanpool_backward(be, dln, dpooled, b->valid, B, T, C);
     } else {
-        linear_backward(dln, G(m->top.head_w), G(m->top.head_b), dlogits, A(m->ta.lnf), P(m->top.head_w), N, C, c->n_out);
+        be->linear_backward(be, dln, G(m->top.head_w), G(m->top.head_b), dlogits, A(m->ta.lnf), P(m->top.head_w), N, C, c->n_out);
     }
-    float *dres = zeroed(GA(m->ga.dres), NC);
-    layernorm_backward(dres, G(m->top.lnf_g), G(m->top.lnf_b), dln, x_last, P(m->top.lnf_g), A(m->ta.lnf_mean), A(m->ta.lnf_rstd), N, C);
+    float *dres = zeroed(m, GA(m->ga.dres), NC);
+    be->layernorm_backward(be, dres, G(m->top.lnf_g), G(m->top.lnf_b), dln, x_last, P(m->top.lnf_g), A(m->ta.lnf_mean), A(m->ta.lnf_rstd), N, C);
 
     /* blocks, last to first; dres holds the gradient of the current residual stream */
     const float *x0 = m->abs ? A(m->ta.emb) : A(m->ta.emb_tok);
@@ -523,31 +632,31 @@ void model_backward(model *m) {
         const layer_acts *la = &m->la[l];
         const float *x = l ? A(m->la[l - 1].res2) : x0;
         /* FFN branch: res2 = res1 + fcproj(gelu(fc(ln2(res1)))) */
-        float *dgelu = zeroed(GA(m->ga.dgelu), (size_t)N * F);
-        linear_backward(dgelu, G(lp->fcproj_w), G(lp->fcproj_b), dres, A(la->gelu), P(lp->fcproj_w), N, F, C);
-        float *dfc = zeroed(GA(m->ga.dfc), (size_t)N * F);
-        gelu_backward(dfc, A(la->fc), dgelu, (size_t)N * F);
-        zeroed(dln, NC);
-        linear_backward(dln, G(lp->fc_w), G(lp->fc_b), dfc, A(la->ln2), P(lp->fc_w), N, C, F);
-        layernorm_backward(dres, G(lp->ln2_g), G(lp->ln2_b), dln, A(la->res1), P(lp->ln2_g), A(la->ln2_mean), A(la->ln2_rstd), N, C);
+        float *dgelu = zeroed(m, GA(m->ga.dgelu), (size_t)N * F);
+        be->linear_backward(be, dgelu, G(lp->fcproj_w), G(lp->fcproj_b), dres, A(la->gelu), P(lp->fcproj_w), N, F, C);
+        float *dfc = zeroed(m, GA(m->ga.dfc), (size_t)N * F);
+        be->gelu_backward(be, dfc, A(la->fc), dgelu, (size_t)N * F);
+        zeroed(m, dln, NC);
+        be->linear_backward(be, dln, G(lp->fc_w), G(lp->fc_b), dfc, A(la->ln2), P(lp->fc_w), N, C, F);
+        be->layernorm_backward(be, dres, G(lp->ln2_g), G(lp->ln2_b), dln, A(la->res1), P(lp->ln2_g), A(la->ln2_mean), A(la->ln2_rstd), N, C);
         /* attention branch: res1 = x + proj(attention(ln1(x))) */
         const float *att = m->linear ? A(la->att) : A(la->att_num);
-        float *datt = zeroed(GA(m->ga.datt), NC);
-        linear_backward(datt, G(lp->proj_w), G(lp->proj_b), dres, att, P(lp->proj_w), N, C, C);
-        float *dqkv = zeroed(GA(m->ga.dqkv), 3 * NC);
+        float *datt = zeroed(m, GA(m->ga.datt), NC);
+        be->linear_backward(be, datt, G(lp->proj_w), G(lp->proj_b), dres, att, P(lp->proj_w), N, C, C);
+        float *dqkv = zeroed(m, GA(m->ga.dqkv), 3 * NC);
         attention_backward(m, l, datt, dqkv);
-        zeroed(dln, NC);
-        linear_backward(dln, G(lp->qkv_w), G(lp->qkv_b), dqkv, A(la->ln1), P(lp->qkv_w), N, C, 3 * C);
-        layernorm_backward(dres, G(lp->ln1_g), G(lp->ln1_b), dln, x, P(lp->ln1_g), A(la->ln1_mean), A(la->ln1_rstd), N, C);
+        zeroed(m, dln, NC);
+        be->linear_backward(be, dln, G(lp->qkv_w), G(lp->qkv_b), dqkv, A(la->ln1), P(lp->qkv_w), N, C, 3 * C);
+        be->layernorm_backward(be, dres, G(lp->ln1_g), G(lp->ln1_b), dln, x, P(lp->ln1_g), A(la->ln1_mean), A(la->ln1_rstd), N, C);
     }
     const float *dtok = dres;
     if (m->abs) {
-        float *d = zeroed(GA(m->ga.demb_tok), NC);
-        m->abs->vt->embed_backward(m->abs, m->param, m->grad, d, dres, m->batch.pos, N);
+        float *d = zeroed(m, GA(m->ga.demb_tok), NC);
+        be->pe_embed_backward(be, m->abs_be, m->param, m->grad, d, dres, m->batch.pos, N);
         dtok = d;
     }
     if (c->input_dim)
-        linear_backward(NULL, G(m->top.patch_w), G(m->top.patch_b), dtok, b->inputs, P(m->top.patch_w), N, c->input_dim, C);
+        be->linear_backward(be, NULL, G(m->top.patch_w), G(m->top.patch_b), dtok, b->inputs, P(m->top.patch_w), N, c->input_dim, C);
     else
-        embed_backward(G(m->top.wte), dtok, b->tokens, N, C);
+        be->embed_backward(be, G(m->top.wte), dtok, b->tokens, N, C);
 }

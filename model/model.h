@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "backend.h"
 #include "pe.h"
 
 typedef enum model_head { HEAD_LM = 0, HEAD_CLS } model_head;
@@ -34,6 +35,8 @@ typedef struct model_config {
     uint64_t seed;          /* fixed random structure of the encodings (permutations) */
     float ln_eps;           /* LayerNorm epsilon (1e-5) */
     float init_std;         /* std of weight init (0.02); residual projections / sqrt(2 layers) */
+    const char *device;     /* where it computes: "cpu" | "cuda" (backend.h; NULL = cpu) */
+    const char *precision;  /* matrix products: "fp32" | "tf32" | "bf16" (cuda only; NULL = fp32) */
 } model_config;
 
 /* A model_config with the defaults: a 2-layer, d=64, 4-head causal softmax LM over 256 bytes,
@@ -54,14 +57,22 @@ typedef struct model_batch {
 
 typedef struct model model;
 
-/* Builds the model and allocates all its memory; returns 0, or -1 with a reason in err. */
+/* Builds the model on its device's backend and allocates all its memory; returns 0, or -1 with a
+ * reason in err (including the backend's: a build without CUDA, no GPU). */
 int model_create(model **out, const model_config *cfg, char *err, size_t errlen);
 void model_destroy(model *m);
 
-/* The parameter table and the parallel parameter / gradient arrays (table->total floats). */
+/* The parameter table and HOST views of the parallel parameter / gradient arrays (table->total
+ * floats), current as of the call (on a GPU each call downloads). After writing into the
+ * parameters' host view, call model_upload_params. On the CPU the views are the arrays themselves. */
 const tensor_table *model_param_table(const model *m);
 float *model_params(model *m);
 float *model_grads(model *m);
+void model_upload_params(model *m);
+/* The backend the model computes on, and its device arrays of parameters and gradients. */
+const backend *model_backend(const model *m);
+float *model_device_params(model *m);
+float *model_device_grads(model *m);
 const model_config *model_cfg(const model *m);
 /* Per-head width of q and k as the attention kernel sees them (head_dim, or 2 x head_dim for
  * the encodings that double it: lrpe-unitary, cosformer). */
@@ -78,8 +89,9 @@ void model_init(model *m, uint64_t seed);
  * fit the model: B or T above the sizes it was built for, a 2-D model without positions, no tokens
  * (or input vectors). */
 int model_forward(model *m, const model_batch *b, double *loss, char *err, size_t errlen)
-    __attribute__((warn_unused_result));/* Logits of the last forward: [B*T, n_out] for lm, [B, n_out] for classification. */
-const float *model_logits(const model *m);
+    __attribute__((warn_unused_result));
+/* Logits of the last forward (host view): [B*T, n_out] for lm, [B, n_out] for classification. */
+const float *model_logits(model *m);
 
 /* Zeroes the gradients (once per step). */
 void model_zero_grad(model *m);

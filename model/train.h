@@ -1,5 +1,6 @@
 /* One optimisation step of a model: the loop body shared by the trainer, the benchmarks and the
- * tests. Owns the AdamW moments (two allocations of the parameter count, made once). */
+ * tests. Owns the AdamW moments (two allocations of the parameter count on the model's backend,
+ * made once, with host views for checkpoints). */
 #ifndef LRPE_TRAIN_H
 #define LRPE_TRAIN_H
 
@@ -9,13 +10,20 @@
 typedef struct trainer {
     model *m;
     adamw_config adam;
-    float *adam_m, *adam_v; /* first and second moments, parallel to the parameters */
+    float *adam_m, *adam_v; /* HOST views of the first and second moments, parallel to the parameters:
+                             * current after trainer_download; after writing them (and the parameters'
+                             * host view), call trainer_upload. On the CPU they are the moments. */
+    float *dev_m, *dev_v;   /* the moments on the model's backend */
     long step;              /* optimizer steps taken (AdamW's t is step after an update) */
 } trainer;
 
 /* Allocates the moments for model m; returns 0 or -1 (out of memory). */
 int trainer_init(trainer *tr, model *m, const adamw_config *adam);
 void trainer_free(trainer *tr);
+
+/* Brings the parameters' and moments' host views up to date (before a checkpoint), and back. */
+void trainer_download(trainer *tr);
+void trainer_upload(trainer *tr);
 
 /* zero grads -> forward -> backward -> clip the gradient norm to clip (<= 0: off) -> AdamW at lr.
  * Returns 0 with *loss the batch loss (before the update) and *gnorm (may be NULL) the pre-clip

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "test.h"
 
 TEST(cli_help_and_version) {
@@ -53,4 +54,38 @@ TEST(cli_encodings_lists_every_encoding) {
     CHECK(strstr(out, "alibi             score        softmax ") != NULL, "alibi row: %s", out);
     CHECK(strstr(out, "p=householder theta=fixed householder=fixed axes=sum") != NULL, "lrpe defaults: %s", out);
     CHECK(test_capture("./lrpe encodings extra", out, sizeof out) == 2, "an argument is bad usage");
+}
+
+/* `lrpe version` lists the GPUs this lrpe sees, or says on one line that there are none and why;
+ * `run --help` and `bench --help` show --device, and run's key listing model.device and
+ * model.precision with their values. */
+TEST(cli_version_gpus_and_device_help) {
+    char out[16384], cmd[1200], why[512] = "";
+    backend_gpu g;
+    int ngpus = backend_gpus(&g, 1, why, sizeof why);
+    snprintf(cmd, sizeof cmd, "%s version", test_lrpe_bin());
+    CHECK(test_capture(cmd, out, sizeof out) == 0, "version: %s", out);
+    if (ngpus) {
+        char line[256];
+        snprintf(line, sizeof line, "\nGPU 0: %s, compute capability %d.%d", g.name, g.cc_major, g.cc_minor);
+        CHECK(strstr(out, line) && strstr(out, "CUDA runtime") && strstr(out, "cuBLAS"), "GPU line: %s", out);
+    } else {
+        char line[600];
+        snprintf(line, sizeof line, "\nGPUs: none (%s)\n", why);
+        CHECK(strstr(out, line) != NULL, "no GPU, with the reason '%s': %s", why, out);
+        if (strstr(why, "built without CUDA")) CHECK(strstr(out, "rebuild with `make CUDA=1`"), "the fix: %s", out);
+    }
+    snprintf(cmd, sizeof cmd, "%s run --help", test_lrpe_bin());
+    CHECK(test_capture(cmd, out, sizeof out) == 0, "run --help: %s", out);
+    CHECK(strstr(out, "[--device cpu | cuda]"), "run --help shows --device: %.300s", out);
+    CHECK(strstr(out, "  model.device ") && strstr(out, "default cpu ") && strstr(out, "; cpu | cuda\n"),
+          "model.device listed with its default and values: %s", out);
+    CHECK(strstr(out, "  model.precision ") && strstr(out, "default fp32 ") && strstr(out, "; fp32 | tf32 | bf16\n"),
+          "model.precision listed: %s", out);
+    snprintf(cmd, sizeof cmd, "%s bench --help", test_lrpe_bin());
+    CHECK(test_capture(cmd, out, sizeof out) == 0 && strstr(out, "[--device cpu | cuda]"), "bench --help: %s", out);
+    snprintf(cmd, sizeof cmd, "%s run x.yaml --device", test_lrpe_bin());
+    CHECK(test_capture(cmd, out, sizeof out) == 2 && strstr(out, "missing value after --device"), "no value: %s", out);
+    snprintf(cmd, sizeof cmd, "%s bench --device cpu --device cuda --no-db", test_lrpe_bin());
+    CHECK(test_capture(cmd, out, sizeof out) == 2 && strstr(out, "--device is given twice"), "twice: %s", out);
 }

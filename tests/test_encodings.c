@@ -13,7 +13,10 @@
  *    formed, DCT from its definition, odd-even from its definition), the sinusoidal table and the
  *    ALiBi slopes from their formulas;
  *  - bitwise determinism across thread counts, accumulation, and no heap allocation in forward or
- *    backward.
+ *    backward; pe_create's out-of-memory paths;
+ *  - the transform as data (pe_describe): a slow reference that applies a pe_data using only that
+ *    struct (and the public dims and options) equals every encoding's hooks for every option
+ *    combination (see "the transform as data" below; tolerance DATA_TOL 1e-6).
  *
  * Tolerances (test_close: |a-b| <= atol + rtol*max(|a|,|b|)):
  *  - fast vs reference and norms: rtol 1e-5, atol 1e-5 (float outputs of O(1) values whose
@@ -1069,4 +1072,326 @@ TEST(pe_threads_accumulate_no_alloc) {
         free(din2), free(gr2), free(pos);
         fx_close(&f);
     }
+}
+
+/* ================================================================ the transform as data (pe_data)
+ *
+ * A slow reference that applies a pe_data (pe.h) using only that struct, the instance's public
+ * dims and options (pos_rank, grid_w, max_len, head_dim, heads, axes_split) and the parameter
+ * array: nothing of an encoding's own code or layout. It is what a GPU backend's kernels are held
+ * to, so it follows pe.h's contract line by line, in double, one token and one head at a time.
+ * The tests hold it against every encoding's hooks for every option combination it supports
+ * (rtol/atol DATA_TOL: the hooks round to float at a few steps (P x, u, the output), ~1e-7 each,
+ * and sum in another order; a wrong index, sign, angle or table is off by O(1)). */
+
+#define DATA_TOL 1e-6
+
+/* The position frequency (PERMUTE: coordinate) j of a token at p uses: 1-D t; 2-D with axes sum
+ * row + col; with axes split row for j < half, col for the rest. */
+static long dat_axis_pos(const pe_dims *dm, const pe_options *o, const int32_t *p, int j, int half) {
+    if (dm->pos_rank == 1) return p[0];
+    if (!o->axes_split) return (long)p[0] + p[1];
+    return j < half ? p[0] : p[1];
+}
+
+/* xt[d] = P x[d] for layer `layer`: identity; Householder x - 2 (x.u) u, u = v / (|v| + 1e-6) with
+ * v the layer's parameter at v_off; DCT sum_n dct[k d + n] x[n]; odd-even xt[2k] = x[k],
+ * xt[2k+1] = x[ceil(d/2) + k]. */
+static void dat_P(const pe_data *pd, const float *params, int layer, int d, const float *x, double *xt) {
+    switch (pd->p) {
+    case PE_P_IDENTITY:
+        for (int i = 0; i < d; i++) xt[i] = x[i];
+        break;
+    case PE_P_HOUSEHOLDER: {
+        const float *v = params + pd->v_off[layer];
+        double n = 0.0, xu = 0.0;
+        for (int i = 0; i < d; i++) n += (double)v[i] * v[i];
+        n = sqrt(n) + 1e-6;
+        for (int i = 0; i < d; i++) xu += x[i] * (v[i] / n);
+        for (int i = 0; i < d; i++) xt[i] = x[i] - 2.0 * xu * (v[i] / n);
+        break;
+    }
+    case PE_P_DCT:
+        for (int k = 0; k < d; k++) {
+            xt[k] = 0.0;
+            for (int n = 0; n < d; n++) xt[k] += (double)pd->dct[(size_t)k * d + n] * x[n];
+        }
+        break;
+    case PE_P_ODDEVEN:
+        for (int k = 0; 2 * k < d; k++) xt[2 * k] = x[k];
+        for (int k = 0; 2 * k + 1 < d; k++) xt[2 * k + 1] = x[(d + 1) / 2 + k];
+        break;
+    }
+}
+
+/* Angle of frequency j for a token at p in layer `layer`: pos_j * theta_j (double), theta_j the
+ * layer's parameter when theta_off[layer] is set, else theta0[j]. */
+static double dat_angle(const pe_data *pd, const pe_dims *dm, const pe_options *o, const float *params, int layer,
+                        const int32_t *p, int j) {
+    const int learned = pd->theta_off && pd->theta_off[layer] != (size_t)-1;
+    const double th = learned ? (double)params[pd->theta_off[layer] + j] : pd->theta0[j];
+    return (double)dat_axis_pos(dm, o, p, j, pd->half) * th;
+}
+
+/* pi^s(i) of permutation `set` of layer `layer` by pe_data.perm's cycle arrays (s >= 0). */
+static int dat_perm_pow(const pe_data *pd, int layer, int set, int i, long s) {
+    const int *const *a = pd->perm + ((size_t)layer * pd->perm_sets + set) * 4;
+    const int *cyc = a[0], *start = a[1], *len = a[2], *k = a[3];
+    return cyc[start[i] + (int)(((long)k[i] + s) % len[i])];
+}
+
+/* y[qk_dim] = the QK transform of one head x[d] of the token at p in layer `layer`. */
+static void dat_qk_head(const pe_data *pd, const pe_dims *dm, const pe_options *o, const float *params, int layer,
+                        const int32_t *p, const float *x, double *y) {
+    const int d = dm->head_dim, F = pd->nfreq;
+    double xt[PE_MAX_HEAD_DIM];
+    dat_P(pd, params, layer, d, x, xt);
+    switch (pd->qk) {
+    case PE_QK_NONE:
+        break;
+    case PE_QK_ROPE: /* pairs (i, i + F) */
+    case PE_QK_ROTATION: /* pairs (2j, 2j + 1) */
+        for (int j = 0; j < F; j++) {
+            const int a = pd->qk == PE_QK_ROPE ? j : 2 * j, b = pd->qk == PE_QK_ROPE ? j + F : 2 * j + 1;
+            const double ang = dat_angle(pd, dm, o, params, layer, p, j), c = cos(ang), s = sin(ang);
+            y[a] = xt[a] * c - xt[b] * s;
+            y[b] = xt[b] * c + xt[a] * s;
+        }
+        if (d % 2) y[d - 1] = xt[d - 1];
+        break;
+    case PE_QK_UNITARY: /* [x~ cos | x~ sin], one frequency per coordinate */
+        for (int j = 0; j < d; j++) {
+            const double ang = dat_angle(pd, dm, o, params, layer, p, j);
+            y[j] = xt[j] * cos(ang);
+            y[d + j] = xt[j] * sin(ang);
+        }
+        break;
+    case PE_QK_PERMUTE: /* y[j] = x~[pi^s(j)], set 1 (axes split, j >= half) indexed from half */
+        for (int j = 0; j < d; j++) {
+            const long s = dat_axis_pos(dm, o, p, j, pd->half);
+            const int set = pd->perm_sets == 2 && j >= pd->half, base = set ? pd->half : 0;
+            y[j] = xt[base + dat_perm_pow(pd, layer, set, j - base, s)];
+        }
+        break;
+    case PE_QK_COSFORMER: { /* [x sin a | x cos a], a = pi i / (2 max_len) */
+        const long i = dm->pos_rank == 1 ? p[0] : (long)p[0] * dm->grid_w + p[1];
+        const double a = 3.14159265358979323846 * (double)i / (2.0 * dm->max_len);
+        for (int j = 0; j < d; j++) {
+            y[j] = xt[j] * sin(a);
+            y[d + j] = xt[j] * cos(a);
+        }
+        break;
+    }
+    }
+}
+
+/* out[C] = tok[C] * embed_scale + the table row of the token at p (TABLE: pe_data.table; PARAM:
+ * the parameter at table_off, the row clamped into [0, max_len)). */
+static void dat_embed(const pe_data *pd, const pe_dims *dm, const float *params, const float *tok, const int32_t *p,
+                      double *out) {
+    const int C = dm->d_model;
+    long row = dm->pos_rank == 1 ? p[0] : (long)p[0] * dm->grid_w + p[1];
+    if (row < 0) row = 0;
+    if (row >= dm->max_len) row = dm->max_len - 1;
+    const float *tab = pd->embed == PE_EMBED_TABLE ? pd->table : params + pd->table_off;
+    for (int i = 0; i < C; i++) out[i] = (double)tok[i] * pd->embed_scale + tab[(size_t)row * C + i];
+}
+
+/* The ALiBi bias of head h between tokens at qp and kp: (float)(-(double)slope * distance),
+ * distance |s - t| or |dr| + |dc|. */
+static float dat_alibi(const pe_data *pd, const pe_dims *dm, int h, const int32_t *qp, const int32_t *kp) {
+    long dist = labs((long)qp[0] - kp[0]);
+    if (dm->pos_rank == 2) dist += labs((long)qp[1] - kp[1]);
+    return (float)(-(double)pd->alibi_slope[h] * dist);
+}
+
+/* Positions of N tokens for a data test: random in range (1-D [0, max_len), 2-D on the grid),
+ * and, when far, tokens 1 and 2 far beyond it (relative encodings take any position >= 0). */
+static int32_t *dat_positions(int N, const pe_dims *d, int far) {
+    int32_t *p = rand_pos(N, d, d->max_len);
+    if (far && d->pos_rank == 1) p[1] = 5000, p[2] = 123457;
+    if (far && d->pos_rank == 2) p[2] = 1000, p[3] = 37, p[4] = 3, p[5] = 3000;
+    return p;
+}
+
+/* The fields pe_describe fills from the vtable, and the zeros of the hooks an encoding lacks. */
+static void dat_check_fields(const fx *f, const pe_data *pd, const char *desc) {
+    const pe *e = f->e;
+    const pe_vtable *vt = e->vt;
+    CHECK(pd->hooks == vt->hooks, "%s: hooks %u", desc, pd->hooks);
+    if (vt->hooks & PE_HOOK_QK)
+        CHECK(pd->qk != PE_QK_NONE && pd->qk_dim == vt->qk_dim(e), "%s: qk %d, width %d", desc, pd->qk, pd->qk_dim);
+    else
+        CHECK(pd->qk == PE_QK_NONE && pd->qk_dim == 0 && !pd->theta0 && !pd->perm, "%s: QK fields without QK", desc);
+    if (vt->hooks & PE_HOOK_EMBED)
+        CHECK(pd->embed != PE_EMBED_NONE && pd->embed_scale == vt->embed_scale(e), "%s: embed %d scale %g", desc,
+              pd->embed, pd->embed_scale);
+    else
+        CHECK(pd->embed == PE_EMBED_NONE && !pd->table && pd->embed_scale == 0.0f, "%s: EMBED fields", desc);
+    CHECK(!!pd->alibi_slope == !!(vt->hooks & PE_HOOK_SCORE), "%s: alibi_slope", desc);
+    CHECK(!!pd->decay == !!(vt->hooks & PE_HOOK_DECAY), "%s: decay", desc);
+    for (int h = 0; pd->decay && h < e->dims.heads; h++)
+        CHECK(pd->decay[h] == vt->decay(e, h), "%s: decay[%d] %g vs %g", desc, h, pd->decay[h], vt->decay(e, h));
+    if (pd->qk == PE_QK_PERMUTE)
+        CHECK(pd->perm && pd->perm_sets == (e->opt.axes_split ? 2 : 1), "%s: %d permutation sets", desc,
+              pd->perm_sets);
+}
+
+/* qk_forward (q and k, both layers, N tokens, strided rows) against dat_qk_head. */
+static void dat_check_qk(fx *f, const pe_data *pd, const char *desc) {
+    const pe *e = f->e;
+    const pe_dims *dm = &e->dims;
+    const int N = 12, H = dm->heads, d = dm->head_dim, W = pd->qk_dim, ldi = H * d + 3, ldo = H * W + 2;
+    int32_t *pos = dat_positions(N, dm, 1);
+    float *x = tcalloc((size_t)N * ldi), *y = tcalloc((size_t)N * ldo), *want = tcalloc((size_t)N * ldo);
+    fill_inputs(x, (size_t)N * ldi, dm->attention);
+    double yh[2 * PE_MAX_HEAD_DIM];
+    char what[256];
+    for (int layer = 0; layer < dm->layers; layer++)
+        for (int which = 0; which < 2; which++) {
+            e->vt->qk_forward(e, &(pe_qk_rows){layer, which, N, pos, ldi, ldo}, f->params, x, y);
+            for (int n = 0; n < N; n++)
+                for (int h = 0; h < H; h++) {
+                    dat_qk_head(pd, dm, &e->opt, f->params, layer, pos + (size_t)n * dm->pos_rank,
+                                x + (size_t)n * ldi + (size_t)h * d, yh);
+                    for (int i = 0; i < W; i++) want[(size_t)n * ldo + (size_t)h * W + i] = (float)yh[i];
+                }
+            for (int n = 0; n < N; n++) /* the row gaps are not the transform's */
+                for (int i = H * W; i < ldo; i++) want[(size_t)n * ldo + i] = y[(size_t)n * ldo + i];
+            snprintf(what, sizeof what, "%s: qk_forward vs pe_data (layer %d)", desc, layer);
+            if (!CHECK_ARRAYS(what, y, want, (size_t)N * ldo, DATA_TOL, DATA_TOL)) goto out;
+        }
+out:
+    free(pos), free(x), free(y), free(want);
+}
+
+/* embed_forward against dat_embed (positions in the table; learned also beyond it, clamped). */
+static void dat_check_embed(fx *f, const pe_data *pd, const char *desc) {
+    const pe *e = f->e;
+    const pe_dims *dm = &e->dims;
+    const int N = 12, C = dm->d_model;
+    int32_t *pos = dat_positions(N, dm, 0);
+    if (pd->embed == PE_EMBED_PARAM) { /* clamping */
+        if (dm->pos_rank == 1) pos[2] = dm->max_len + 7;
+        else pos[4] = dm->grid_h + 3;
+    }
+    float *tok = tcalloc((size_t)N * C), *out = tcalloc((size_t)N * C), *want = tcalloc((size_t)N * C);
+    fill_normal(tok, (size_t)N * C, 1.0f, &R);
+    double row[4 * PE_MAX_HEAD_DIM];
+    e->vt->embed_forward(e, f->params, out, tok, pos, N);
+    for (int n = 0; n < N; n++) {
+        dat_embed(pd, dm, f->params, tok + (size_t)n * C, pos + (size_t)n * dm->pos_rank, row);
+        for (int i = 0; i < C; i++) want[(size_t)n * C + i] = (float)row[i];
+    }
+    char what[256];
+    snprintf(what, sizeof what, "%s: embed_forward vs pe_data", desc);
+    CHECK_ARRAYS(what, out, want, (size_t)N * C, DATA_TOL, DATA_TOL);
+    free(pos), free(tok), free(out), free(want);
+}
+
+/* score_bias against dat_alibi for every head and query of N tokens (far positions too). */
+static void dat_check_score(fx *f, const pe_data *pd, const char *desc) {
+    const pe *e = f->e;
+    const pe_dims *dm = &e->dims;
+    const int N = 12, rk = dm->pos_rank;
+    int32_t *pos = dat_positions(N, dm, 1);
+    float row[12], want[12];
+    char what[256];
+    snprintf(what, sizeof what, "%s: score_bias vs pe_data slopes", desc);
+    for (int h = 0; h < dm->heads; h++)
+        for (int s = 0; s < N; s++) {
+            for (int t = 0; t < N; t++) row[t] = 0.0f, want[t] = dat_alibi(pd, dm, h, pos + s * rk, pos + t * rk);
+            e->vt->score_bias(e, row, h, pos + s * rk, pos, N);
+            if (!CHECK_ARRAYS(what, row, want, (size_t)N, DATA_TOL, 0)) goto out;
+        }
+out:
+    free(pos);
+}
+
+/* Every encoding x attention it supports x 1-D (causal and not) / 2-D x option combination x head
+ * dims 6 and 7 (theta perturbed off the ladder): the description matches the hooks. */
+TEST(pe_describe_reference) {
+    reseed(51);
+    pe_options combos[64];
+    int cases = 0;
+    for (int i = 0; i < pe_count(); i++) {
+        const pe_vtable *vt = pe_at(i);
+        for (int two_d = 0; two_d <= 1; two_d++) {
+            const int nc = option_combos(vt, two_d, combos);
+            for (unsigned a = PE_ATTN_SOFTMAX; a <= PE_ATTN_LINEAR; a <<= 1)
+                for (int causal = 0; causal <= !two_d; causal++)
+                    for (int c = 0; (vt->attn_ok & a) && c < nc; c++)
+                        for (int hd = 6; hd <= 7; hd++) {
+                            pe_dims dm = two_d ? dims_2d(3, hd, 5, 6, a) : dims_1d(3, hd, 40, a, causal);
+                            char desc[200];
+                            describe(vt, &combos[c], &dm, desc, sizeof desc);
+                            fx f;
+                            if (fx_open(&f, vt->name, &combos[c], &dm)) continue;
+                            fx_perturb_theta(&f);
+                            pe_data pd;
+                            pe_describe(f.e, &pd);
+                            dat_check_fields(&f, &pd, desc);
+                            if (vt->hooks & PE_HOOK_QK) dat_check_qk(&f, &pd, desc);
+                            if (vt->hooks & PE_HOOK_EMBED) dat_check_embed(&f, &pd, desc);
+                            if (vt->hooks & PE_HOOK_SCORE) dat_check_score(&f, &pd, desc);
+                            fx_close(&f);
+                            cases++;
+                        }
+        }
+    }
+    printf("    %d configurations\n", cases);
+}
+
+/* none and a NULL instance describe nothing (all zero); ALiBi's float slopes are its reference
+ * slopes for head counts that are and are not powers of two. */
+TEST(pe_describe_none_and_slopes) {
+    pe_data pd, zero;
+    memset(&zero, 0, sizeof zero);
+    pe_describe(NULL, &pd);
+    CHECK(!memcmp(&pd, &zero, sizeof pd), "pe_describe(NULL) is not all zero");
+    pe_options o = pe_options_default();
+    pe_dims d = dims_1d(2, 4, 16, PE_ATTN_SOFTMAX, 1);
+    fx f;
+    if (fx_open(&f, "none", &o, &d)) return;
+    pe_describe(f.e, &pd);
+    CHECK(!memcmp(&pd, &zero, sizeof pd), "none's description is not all zero");
+    fx_close(&f);
+    for (int H = 1; H <= 12; H++) {
+        d = dims_1d(H, 4, 16, PE_ATTN_SOFTMAX, 1);
+        if (fx_open(&f, "alibi", &o, &d)) return;
+        pe_describe(f.e, &pd);
+        /* the geometric slopes of the largest power of two c <= H, then every other one of 2c */
+        int c = 1;
+        while (2 * c <= H) c *= 2;
+        for (int h = 0; h < H; h++) {
+            double want = h < c ? pow(2.0, -8.0 * (h + 1) / c) : pow(2.0, -8.0 * (2 * (h - c) + 1) / (2 * c));
+            CHECK(pd.alibi_slope[h] == (float)want, "alibi H %d slope %d: %g vs %g", H, h, pd.alibi_slope[h], want);
+        }
+        fx_close(&f);
+    }
+}
+
+/* pe_create of every encoding (1-D, and 2-D with axes split) with each of its allocations failing
+ * in turn: -1 with a reason, nothing leaked (the sanitizer build checks), then success. */
+TEST(pe_create_out_of_memory) {
+    for (int i = 0; i < pe_count(); i++)
+        for (int two_d = 0; two_d <= 1; two_d++) {
+            const pe_vtable *vt = pe_at(i);
+            const unsigned a = vt->attn_ok & PE_ATTN_SOFTMAX ? PE_ATTN_SOFTMAX : PE_ATTN_LINEAR;
+            pe_dims d = two_d ? dims_2d(3, 6, 3, 4, a) : dims_1d(3, 6, 16, a, 1);
+            pe_options o = pe_options_default();
+            o.p = PE_P_DCT, o.axes_split = two_d;
+            int rc = -1;
+            for (long k = 0; rc && k < 100; k++) {
+                char err[256] = "";
+                pe *e = NULL;
+                alloc_fail_after(k);
+                rc = pe_create(&e, vt->name, &o, &d, err, sizeof err);
+                alloc_fail_after(-1);
+                CHECK(rc == 0 ? e != NULL : e == NULL && strstr(err, "out of memory") != NULL,
+                      "%s: allocation %ld failing: rc %d, '%s'", vt->name, k, rc, err);
+                pe_destroy(e);
+            }
+            CHECK(rc == 0, "%s: still failing after 100 allocations", vt->name);
+        }
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "cmd_fixture.h"
 #include "db.h"
 #include "test.h"
@@ -220,5 +221,118 @@ TEST(harness_ctrl_c_checkpoints_and_resumes) {
     char out[16384];
     int rc = fx_lrpe(&f, "run s.yaml", out, sizeof out);
     CHECK(rc == 0 && strstr(out, "resuming from step"), "rerun: exit %d: %s", rc, out);
+    fx_close(&f);
+}
+
+/* Number of entries in folder dir (. and .. aside); -1 when it cannot be read. */
+static int count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+/* `lrpe run` and `lrpe bench` refuse a device this build or machine cannot use, or a precision the
+ * device lacks, before anything is written: exit 2, one line naming the cause and the fix, and the
+ * folder holds only the spec files (no database, no run folders). */
+TEST(harness_unusable_device_refused_up_front) {
+    harness_fx f;
+    if (fx_open(&f)) return;
+    fx_write(&f, "s.yaml", SPEC_HEAD "train: {steps: 20, batch: 8, warmup: 5, eval_every: 10, eval_batches: 1}\n");
+    fx_write(&f, "c.yaml", "name: t\ntask: {kind: synthetic, dataset: copy, seq_len: 16, vocab: 12}\n"
+                           "model: {layers: 1, d_model: 16, heads: 2, device: cuda}\n");
+    backend_gpu g;
+    char why[512] = "";
+    const int gpus = backend_gpus(&g, 1, why, sizeof why);
+    const char *no_cuda = strstr(why, "built without CUDA") ? "model.device=cuda: this lrpe was built without CUDA; rebuild "
+                                                              "with `make CUDA=1`" : "model.device=cuda: ";
+    static const struct {
+        const char *args, *cmd, *want;
+        int cuda; /* refused only where no GPU can be used */
+    } cases[] = {
+        {"run s.yaml model.precision=bf16", "lrpe run: ", "model.precision=bf16: the CPU computes in fp32 only; set model.precision=fp32", 0},
+        {"bench s.yaml model.precision=tf32 --steps 1", "lrpe bench: ", "model.precision=tf32: the CPU computes in fp32 only", 0},
+        {"run s.yaml --device tpu", "lrpe run: ", "argument 'model.device=tpu': model.device: invalid value 'tpu'", 0},
+        {"run c.yaml", "lrpe run: c.yaml:3:43: ", NULL, 1},
+        {"run s.yaml --device cuda", "lrpe run: argument 'model.device=cuda': ", NULL, 1},
+        {"run s.yaml --device cuda -j 2 --db other/x.db", "lrpe run: ", NULL, 1},
+        {"bench s.yaml --device cuda --steps 1", "lrpe bench: ", NULL, 1},
+        {"bench c.yaml --steps 1", "lrpe bench: c.yaml:3:43: ", NULL, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].cuda && gpus > 0) continue; /* a GPU is here: nothing to refuse */
+        char out[4096];
+        int rc = fx_lrpe(&f, cases[i].args, out, sizeof out);
+        const char *want = cases[i].want ? cases[i].want : no_cuda;
+        CHECK(rc == 2, "%s: exit %d: %s", cases[i].args, rc, out);
+        CHECK(strncmp(out, cases[i].cmd, strlen(cases[i].cmd)) == 0 && strstr(out, want), "%s: want '%s%s' in: %s",
+              cases[i].args, cases[i].cmd, want, out);
+        CHECK(strchr(out, '\n') == out + strlen(out) - 1, "%s: one line: %s", cases[i].args, out);
+        CHECK(count_entries(f.dir) == 2, "%s: wrote %d entries beside the two specs", cases[i].args, count_entries(f.dir) - 2);
+    }
+    if (gpus > 0) test_skip("a GPU is visible (%s): only the precision and name checks ran", g.name);
+    fx_close(&f);
+}
+
+/* The provenance of a run and of a benchmark says which device ran it; `lrpe report` keeps a cuda
+ * run of an otherwise identical config in its own row (labelled by device, not averaged with the
+ * cpu one), says what the row changes and lists the devices and GPU under the provenance. */
+TEST(harness_device_recorded_and_reported) {
+    harness_fx f;
+    if (fx_open(&f)) return;
+    fx_write(&f, "s.yaml", SPEC_HEAD "train: {steps: 10, batch: 8, warmup: 2, eval_every: 5, eval_batches: 1}\n");
+    char out[16384], err[512], path[512];
+    int rc = fx_lrpe(&f, "run s.yaml", out, sizeof out);
+    CHECK(rc == 0, "run: exit %d: %s", rc, out);
+    rc = fx_lrpe(&f, "bench s.yaml --steps 1 --warmup 0", out, sizeof out);
+    CHECK(rc == 0, "bench: exit %d: %s", rc, out);
+    db *d;
+    if (db_open(&d, fx_path(&f, "results/results.db", path, sizeof path), 0, err, sizeof err)) {
+        CHECK(0, "open: %s", err);
+        return fx_close(&f);
+    }
+    db_run *runs;
+    int n = 0;
+    CHECK(db_runs_list(d, NULL, DB_STALE_S, &runs, &n, err, sizeof err) == 0 && n == 2, "a run and a bench: %d %s", n, err);
+    char cfg[4096] = "", cpu_id[64] = "";
+    for (int i = 0; i < n; i++) {
+        db_text *prov;
+        int np = 0, device = 0;
+        CHECK(db_provenance_get(d, runs[i].run_id, &prov, &np, err, sizeof err) == 0, "%s", err);
+        for (int k = 0; k < np; k++) device |= !strcmp(prov[k].key, "device") && prov[k].value && !strcmp(prov[k].value, "cpu");
+        CHECK(device, "%s: provenance device = cpu", runs[i].experiment);
+        free(prov);
+        CHECK(runs[i].config_json && !strstr(runs[i].config_json, "device"), "config at the default: %s", runs[i].config_json);
+        if (!strcmp(runs[i].experiment, "t") && runs[i].config_json && strstr(runs[i].config_json, "\"encoding\":")) {
+            const char *enc = strstr(runs[i].config_json, "\"encoding\":"); /* the same config on cuda */
+            snprintf(cfg, sizeof cfg, "%.*s\"device\":\"cuda\",%s", (int)(enc - runs[i].config_json), runs[i].config_json, enc);
+            snprintf(cpu_id, sizeof cpu_id, "%s", runs[i].run_id);
+        }
+    }
+    CHECK(cfg[0], "the run's config");
+    db_run_info twin = {"0123456789abcdef0123456789abcdef", "t", "default", 1, cfg};
+    db_value *sum;
+    int ns = 0;
+    db_text prov[] = {{"device", "cuda"}, {"gpu", "Test GPU"}};
+    CHECK(cfg[0] && db_runs_register(d, &twin, 1, err, sizeof err) == 0 && db_run_start(d, twin.run_id, err, sizeof err) == 0 &&
+              db_summary_get(d, cpu_id, &sum, &ns, err, sizeof err) == 0 && db_summary_set(d, twin.run_id, sum, ns, err, sizeof err) == 0 &&
+              db_provenance_set(d, twin.run_id, prov, 2, err, sizeof err) == 0 &&
+              db_run_finish(d, twin.run_id, DB_COMPLETED, NULL, err, sizeof err) == 0, "the cuda twin: %s", err);
+    if (ns) free(sum);
+    free(runs);
+    db_close(d);
+    rc = fx_lrpe(&f, "report --experiment t --out rep", out, sizeof out);
+    CHECK(rc == 0 || (rc == 1 && strstr(out, "gnuplot")), "report: exit %d: %s", rc, out);
+    char *table = test_slurp(fx_path(&f, "rep/t/table.md", path, sizeof path), NULL);
+    char *md = test_slurp(fx_path(&f, "rep/report.md", path, sizeof path), NULL);
+    CHECK(table && strstr(table, "| default (device=cpu) |") && strstr(table, "| default (device=cuda) |") &&
+              !strstr(table, "(n=2)"), "one row per device, none averaged over both: %s", table ? table : "(none)");
+    CHECK(md && strstr(md, "- `default (device=cuda)`: `model.device` = `cuda`"), "what the cuda row changes: %s", md ? md : "");
+    CHECK(md && strstr(md, "| device | `cpu` (1 run); `cuda` (1 run) |") && strstr(md, "| GPU | `Test GPU` (1 run) |"),
+          "device and GPU in the provenance: %s", md ? md : "");
+    free(table);
+    free(md);
     fx_close(&f);
 }

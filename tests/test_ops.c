@@ -5,7 +5,8 @@
  *  (b) central finite differences of a scalar loss (dot_loss of the output with random weights;
  *      for cross-entropy the op's own mean loss) against the fast backward, for every input and
  *      parameter;
- *  (c) backward accumulates: pre-filled gradient buffers receive prefill + gradient.
+ *  (c) backward accumulates: pre-filled gradient buffers receive prefill + gradient;
+ * and the attention's ALiBi slopes (1-D and 2-D positions) against alibi's own score_bias hook.
  *
  * Tolerances (float32 kernels; test_close is |a-b| <= atol + rtol*max(|a|,|b|)):
  *  - fast vs reference: rtol 1e-4, atol 1e-5 (values are O(1); the fast kernels sum in float,
@@ -30,6 +31,7 @@
 #include "gradcheck.h"
 #include "fastmath.h"
 #include "ops.h"
+#include "pe.h"
 #include "ref.h"
 #include "test.h"
 #include "threads.h"
@@ -454,10 +456,20 @@ static void check_lse(const float *got, const float *want, size_t n) {
     }
 }
 
+/* ALiBi inputs of an attention case (attn_shape's slopes [H], pos [B*T*pos_rank], pos_rank). */
+typedef struct alibi_in {
+    const float *slopes;
+    const int32_t *pos;
+    int pos_rank;
+} alibi_in;
+
+/* One shape checked (a), (b), (c): the fast kernel vs the reference of core/ref.c (which also
+ * applies the ALiBi slopes when ab is not NULL), finite differences and accumulation. */
 static void attn_case(const char *name, int B, int T, int H, int dqk, int dv, int causal, mask_kind mk,
-                      int fused, int gap, const attn_bias *bias) {
+                      int fused, int gap, const alibi_in *ab) {
     attn_shape s = {.B = B, .T = T, .H = H, .dqk = dqk, .dv = dv, .causal = causal,
-                    .scale = 1.0f / sqrtf((float)dqk), .bias = bias};
+                    .scale = 1.0f / sqrtf((float)dqk), .slopes = ab ? ab->slopes : NULL,
+                    .pos = ab ? ab->pos : NULL, .pos_rank = ab ? ab->pos_rank : 0};
     const size_t N = (size_t)B * T;
     attn_fx f = {0};
     if (fused) { /* the model's qkv buffer: ld = 3C, o ld = C */
@@ -582,20 +594,90 @@ TEST(attn_lookup_by_name) {
     CHECK(attn_lookup("no-such-kernel") == NULL, "unknown kernel gives NULL");
 }
 
-/* the score-bias hook (ALiBi-like, slope per head, on positions that are not just 0..T-1) */
-static void test_bias_add(const void *ctx, float *row, int h, const int32_t *qpos, const int32_t *kpos, int nk) {
-    const float *slope = ctx;
-    for (int t = 0; t < nk; t++) row[t] -= slope[h] * (float)abs(qpos[0] - kpos[t]);
-}
-
+/* ALiBi slopes on the scores, on positions that are not just 0..T-1: 1-D positions with stride 3
+ * and an offset per batch row; 2-D (row, col) pairs walking a 9-wide grid from a per-row origin,
+ * so that |dr| + |dc| differs from |s - t|. T = 70 crosses the 64-row query tile. */
 TEST(ops_attention_score_bias) {
     enum { B = 3, T = 70, H = 2 };
     static const float slopes[H] = {0.5f, 0.125f};
-    int32_t pos[B * T];
+    int32_t pos[B * T], pos2[2 * B * T];
     for (int i = 0; i < B * T; i++) pos[i] = 3 * (i % T) + i / T; /* stride 3, offset per row */
-    attn_bias bias = {.add = test_bias_add, .ctx = slopes, .pos = pos, .pos_rank = 1};
-    attn_case("attn causal bias pad fused", B, T, H, 4, 4, 1, MASK_PAD, 1, 0, &bias);
-    attn_case("attn bidir bias gaps", B, T, H, 6, 5, 0, MASK_NONE, 0, 2, &bias);
+    for (int i = 0; i < B * T; i++) {
+        int t = i % T, b = i / T;
+        pos2[2 * i] = b + t / 9, pos2[2 * i + 1] = 2 * b + t % 9;
+    }
+    const alibi_in ab1 = {slopes, pos, 1}, ab2 = {slopes, pos2, 2};
+    attn_case("attn causal bias pad fused", B, T, H, 4, 4, 1, MASK_PAD, 1, 0, &ab1);
+    attn_case("attn bidir bias gaps", B, T, H, 6, 5, 0, MASK_NONE, 0, 2, &ab1);
+    attn_case("attn causal 2-D bias pad fused", B, T, H, 4, 4, 1, MASK_PAD, 1, 0, &ab2);
+    attn_case("attn bidir 2-D bias pad gaps", B, T, H, 6, 5, 0, MASK_PAD, 0, 2, &ab2);
+    attn_case("attn causal 2-D bias small", 2, 13, 1, 3, 3, 1, MASK_NONE, 0, 1, &ab2);
+}
+
+/* want[T] = the attention probabilities of query qs (head h, batch row with positions pos_b and
+ * mask valid_b) when the scores are alibi's score_bias row alone: softmax over the visible keys in
+ * double, zeros when none is visible. */
+static void alibi_probs(const pe *e, int h, int qs, int T, int causal, const int32_t *pos_b,
+                        const uint8_t *valid_b, float *want) {
+    const int rank = e->dims.pos_rank;
+    float row[512];
+    for (int t = 0; t < T; t++) row[t] = 0.0f;
+    e->vt->score_bias(e, row, h, pos_b + (size_t)qs * rank, pos_b, T);
+    double mx = -INFINITY, sum = 0.0;
+    for (int t = 0; t < T; t++)
+        if ((!causal || t <= qs) && valid_b[t] && row[t] > mx) mx = row[t];
+    for (int t = 0; t < T; t++)
+        if ((!causal || t <= qs) && valid_b[t]) sum += exp(row[t] - mx);
+    for (int t = 0; t < T; t++)
+        want[t] = (!causal || t <= qs) && valid_b[t] ? (float)(exp(row[t] - mx) / sum) : 0.0f;
+}
+
+/* The kernel's bias is alibi's own (encodings/alibi.c): with q = 0 the scores are the bias alone,
+ * and with one-hot values (v_t = e_t, dv = T) the output row of query s is its probability row,
+ * so o must equal the softmax of the rows alibi's score_bias hook writes (slopes from pe_describe;
+ * H = 3 and 4: the non-power-of-two slopes too; 1-D and 2-D; causal, bidirectional, padded). The
+ * slopes are the hook's double ones rounded to float: rtol 1e-5 covers bias ~35 x 6e-8. */
+TEST(ops_attention_alibi_matches_hook) {
+    reseed(11);
+    enum { B = 4, T = 70 };
+    for (int H = 3; H <= 4; H++)
+        for (int rank = 1; rank <= 2; rank++)
+            for (int causal = 0; causal <= 1; causal++) {
+                char err[256] = "", what[96];
+                pe_options o = pe_options_default();
+                pe_dims d = {.d_model = 4 * H, .heads = H, .head_dim = 4, .layers = 1, .max_len = 80,
+                             .pos_rank = rank, .grid_h = 8, .grid_w = 10, .causal = causal,
+                             .attention = PE_ATTN_SOFTMAX};
+                pe *e = NULL;
+                if (pe_create(&e, "alibi", &o, &d, err, sizeof err)) {
+                    CHECK(0, "alibi: %s", err);
+                    return;
+                }
+                pe_data pd;
+                pe_describe(e, &pd);
+                int32_t pos[2 * B * T];
+                for (int i = 0; i < B * T * rank; i++) pos[i] = (int32_t)rng_below(&R, rank == 1 ? 200 : 9);
+                const size_t N = (size_t)B * T, ld = (size_t)H * T; /* v and o rows: H one-hot blocks */
+                attn_shape s = {.B = B, .T = T, .H = H, .dqk = 1, .dv = T, .ldq = H, .ldk = H, .ldv = (int)ld,
+                                .ldo = (int)ld, .causal = causal, .scale = 1.0f, .slopes = pd.alibi_slope,
+                                .pos = pos, .pos_rank = rank};
+                float *q = tcalloc(N * H), *k = trandn(&R, N * H, 1.0f), *v = tcalloc(N * ld);
+                float *out = tcalloc(N * ld), *want = tcalloc(N * ld), *lse = tcalloc((size_t)B * H * T);
+                float *scratch = tcalloc(attn_softmax.scratch_floats(&s, omp_get_max_threads()));
+                for (size_t n = 0; n < N; n++)
+                    for (int h = 0; h < H; h++) v[n * ld + (size_t)h * T + n % T] = 1.0f;
+                uint8_t *valid = make_mask(MASK_PAD, B, T);
+                attn_softmax.forward(&s, out, lse, q, k, v, valid, scratch);
+                for (int b = 0; b < B; b++)
+                    for (int h = 0; h < H; h++)
+                        for (int qs = 0; qs < T; qs++)
+                            alibi_probs(e, h, qs, T, causal, pos + (size_t)b * T * rank, valid + (size_t)b * T,
+                                        want + ((size_t)b * T + qs) * ld + (size_t)h * T);
+                snprintf(what, sizeof what, "alibi softmax probabilities H=%d %d-D causal=%d", H, rank, causal);
+                CHECK_ARRAYS(what, out, want, N * ld, 1e-5, 1e-7);
+                free(q), free(k), free(v), free(out), free(want), free(lse), free(scratch), free(valid);
+                pe_destroy(e);
+            }
 }
 
 /* ---------------------------------------------------------------- fastmath */

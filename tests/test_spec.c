@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "cfg.h"
 #include "sha256.h"
 #include "spec.h"
@@ -415,13 +416,17 @@ TEST(spec_canonical_json) {
     if (*j.p == '{') j_object(&j);
     else j.ok = 0;
     CHECK(j.ok && *j.p == 0, "valid JSON: %s", json);
-    CHECK(j.nleaves == schema_count(), "%d leaves for %d keys", j.nleaves, schema_count());
+    int omitted = 0; /* keys marked SK_OMIT_DEFAULT are left out at their default (all of them, here) */
+    for (int i = 0; i < schema_count(); i++) omitted += (schema_at(i)->flags & SK_OMIT_DEFAULT) != 0;
+    CHECK(omitted == 2, "model.device and model.precision are left out at their default (%d keys)", omitted);
+    CHECK(j.nleaves == schema_count() - omitted, "%d leaves for %d keys", j.nleaves, schema_count() - omitted);
     for (int i = 0; i < schema_count(); i++) {
         char want[400];
         snprintf(want, sizeof want, "%s=%s", schema_at(i)->key, cfg_str(c, schema_at(i)->key));
         int found = 0;
         for (int l = 0; l < j.nleaves; l++) found |= strcmp(j.leaves[l], want) == 0;
-        CHECK(found, "JSON holds %s", want);
+        if (schema_at(i)->flags & SK_OMIT_DEFAULT) CHECK(!found, "JSON leaves out %s at its default", want);
+        else CHECK(found, "JSON holds %s", want);
     }
     for (int l = 1; l < j.nleaves; l++) CHECK(strcmp(j.leaves[l - 1], j.leaves[l]) < 0, "sorted: %s", j.leaves[l]);
     CHECK(strstr(json, "\"lr\":0.001,") && strstr(json, "\"eps\":1e-08") && strstr(json, "\"steps\":2000") &&
@@ -617,4 +622,94 @@ TEST(spec_errors_name_the_real_cause) {
           "stem: %s", err);
     spec_free(&s);
     tmp_done(&t);
+}
+
+/* The ids of the configs that were there before model.device and model.precision existed, pinned
+ * as the previous lrpe computed them: the demo spec and a config of defaults only. */
+TEST(spec_device_keys_keep_earlier_ids) {
+    spec s;
+    char err[1024] = "";
+    CHECK(spec_load(&s, "experiments/synthetic-demo.yaml", NULL, 0, err, sizeof err) == 0, "demo: %s", err);
+    if (s.nruns == 6) {
+        CHECK(strcmp(s.runs[0].config_id, "7e9fc9466109fdb39e76576815496e51") == 0, "demo config id %s", s.runs[0].config_id);
+        CHECK(strcmp(s.runs[0].run_id, "43f2df93835f341fc023cc52cb907d6f") == 0, "demo run id %s", s.runs[0].run_id);
+        CHECK(strcmp(s.runs[5].run_id, "4c68d5f03bec4ee08a28b28d448990a3") == 0, "demo lrpe-unitary seed 2 %s", s.runs[5].run_id);
+        CHECK(!strstr(cfg_json(s.runs[0].cfg), "device") && !strstr(cfg_json(s.runs[0].cfg), "precision"),
+              "the recorded config is unchanged: %s", cfg_json(s.runs[0].cfg));
+    } else {
+        CHECK(0, "the demo has 6 runs, not %d", s.nruns);
+    }
+    spec_free(&s);
+    char *spelled[] = {"model.device=cpu", "model.precision=fp32"}; /* the defaults spelled out: the same ids */
+    for (int n = 0; n <= 2; n++) {
+        CHECK(spec_load(&s, NULL, spelled, n, err, sizeof err) == 0, "defaults: %s", err);
+        if (s.nruns == 1) CHECK(strcmp(s.runs[0].run_id, "0f100da7f18b019575d8a959e9e9539c") == 0, "%d spelled: %s", n, s.runs[0].run_id);
+        spec_free(&s);
+    }
+}
+
+/* Resolves the defaults with model.device and model.precision set (no device check) into a config. */
+static cfg *config_on(const char *device, const char *precision) {
+    int n = schema_count(), blame;
+    cfg_value *v = calloc((size_t)n, sizeof *v);
+    unsigned char *set = calloc((size_t)n, 1);
+    cfg *c = NULL;
+    char err[512] = "";
+    const int D = schema_find("model.device"), P = schema_find("model.precision");
+    int ok = v && set && !schema_parse(D, device, &v[D], err, sizeof err) && !schema_parse(P, precision, &v[P], err, sizeof err);
+    if (set) set[D] = set[P] = 1;
+    ok = ok && !schema_resolve(v, set, &blame, err, sizeof err) && !cfg_create(&c, v, err, sizeof err);
+    CHECK(ok, "config on %s/%s: %s", device, precision, err);
+    for (int k = 0; v && k < n; k++) cfg_value_free(&v[k]);
+    free(v);
+    free(set);
+    return c;
+}
+
+/* model.device and model.precision: their values are the backend's, a non-default value is part of
+ * the config and its id, they reach model_config, and a device this build or machine cannot use is
+ * refused when the spec is loaded, pointing at where it was set, with the backend's own line. */
+TEST(spec_device_and_precision) {
+    char list[128], err[1024] = "";
+    schema_choices(schema_find("model.device"), list, sizeof list);
+    CHECK(strcmp(list, BACKEND_DEVICES) == 0, "devices: %s", list);
+    schema_choices(schema_find("model.precision"), list, sizeof list);
+    for (int p = BE_FP32; p <= BE_BF16; p++) CHECK(strstr(list, be_precision_name((be_precision)p)), "%s listed", list);
+    for (char *w = strtok(list, " |"); w; w = strtok(NULL, " |")) CHECK(be_precision_parse(w) >= 0, "precision %s", w);
+    cfg *cpu = config_on("cpu", "fp32"), *cuda = config_on("cuda", "fp32"), *bf16 = config_on("cuda", "bf16");
+    if (cpu && cuda && bf16) {
+        CHECK(strcmp(cfg_id(cpu), cfg_id(cuda)) && strcmp(cfg_id(cuda), cfg_id(bf16)) && strcmp(cfg_id(cpu), cfg_id(bf16)),
+              "cpu, cuda and cuda/bf16 have different ids");
+        CHECK(strstr(cfg_json(cuda), "\"device\":\"cuda\"") && !strstr(cfg_json(cuda), "precision"), "%s", cfg_json(cuda));
+        CHECK(strstr(cfg_json(bf16), "\"device\":\"cuda\"") && strstr(cfg_json(bf16), "\"precision\":\"bf16\""), "%s",
+              cfg_json(bf16));
+        model_config m = model_config_default();
+        CHECK(cfg_model_config(bf16, &m, err, sizeof err) == 0 && m.device && m.precision && !strcmp(m.device, "cuda") &&
+                  !strcmp(m.precision, "bf16"), "model_config: %s", err);
+        CHECK(cfg_model_config(cpu, &m, err, sizeof err) == 0 && !strcmp(m.device, "cpu") && !strcmp(m.precision, "fp32"),
+              "model_config on the cpu: %s", err);
+    }
+    cfg_free(cpu), cfg_free(cuda), cfg_free(bf16);
+    EXPECT_ARG_ERROR("model.device=gpu", "argument 'model.device=gpu': model.device: invalid value 'gpu'");
+    EXPECT_ARG_ERROR("model.precision=fp16", "argument 'model.precision=fp16': model.precision: invalid value 'fp16'");
+    EXPECT_ARG_ERROR("model.precision=bf16", "argument 'model.precision=bf16': model.precision=bf16: the CPU computes in fp32 only");
+    EXPECT_ERROR("model:\n  layers: 1\n  precision: tf32\n", "3:3: model.precision=tf32: the CPU computes in fp32 only");
+    backend_gpu g;
+    char why[512] = "";
+    if (backend_gpus(&g, 1, why, sizeof why) > 0) {
+        spec s;
+        char *ov[] = {"model.device=cuda"};
+        CHECK(spec_load(&s, NULL, ov, 1, err, sizeof err) == 0, "a GPU is here: %s", err);
+        spec_free(&s);
+        return;
+    }
+    if (strstr(why, "built without CUDA")) { /* this build: refused with the rebuild line */
+        EXPECT_ARG_ERROR("model.device=cuda", "argument 'model.device=cuda': model.device=cuda: this lrpe was built "
+                                              "without CUDA; rebuild with `make CUDA=1`");
+        EXPECT_ERROR("model: {layers: 1, device: cuda}\nvariants:\n  - {name: a}\n",
+                     "1:20: model.device=cuda: this lrpe was built without CUDA; rebuild with `make CUDA=1`");
+        EXPECT_ERROR("variants:\n  - {name: a}\n  - {name: b, model.device: cuda}\n", "3:15: model.device=cuda:");
+    } else { /* a CUDA build without a GPU: refused all the same */
+        EXPECT_ARG_ERROR("model.device=cuda", "argument 'model.device=cuda': model.device=cuda");
+    }
 }

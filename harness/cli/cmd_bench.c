@@ -1,5 +1,5 @@
-/* `lrpe bench [SPEC.yaml] [key=value ...] [--steps N] [--warmup N] [--seq-lens a,b,...] [--tsv]
- * [--db FILE] [--no-db]`: training throughput of every config of the spec (variants x sweep; the
+/* `lrpe bench [SPEC.yaml] [key=value ...] [--device cpu|cuda] [--steps N] [--warmup N] [--seq-lens a,b,...]
+ * [--tsv] [--db FILE] [--no-db]`: training throughput of every config of the spec (variants x sweep; the
  * first seed), one line each: tokens/s (median of the timed steps, and the slowest..fastest),
  * ms/step, achieved GFLOP/s (core/flops.c), the sgemm rate this machine reaches at the model's
  * shapes and the share of it, peak resident memory. --seq-lens measures each config at every
@@ -25,6 +25,7 @@ typedef struct bench_args {
     char **overrides; /* room for two more: task.seq_len and train.batch */
     int noverrides, steps, warmup, tsv, nlens;
     int lens[MAX_LENS];
+    char device[80]; /* --device D as the override model.device=D */
 } bench_args;
 
 /* One-line usage error; returns 2. */
@@ -56,6 +57,14 @@ static int parse_lens(const char *s, bench_args *a) {
     return a->nlens ? 0 : usage_error("--seq-lens needs a comma list, e.g. 256,1024,4096", NULL);
 }
 
+/* --device D: the override model.device=D, in its place among the others; 0 or 2. */
+static int device_option(bench_args *a, const char *value) {
+    if (a->device[0]) return usage_error("--device is given twice", NULL);
+    snprintf(a->device, sizeof a->device, "model.device=%.60s", value);
+    a->overrides[a->noverrides++] = a->device;
+    return 0;
+}
+
 /* Parses argv into a; 0, or 2 after printing a one-line reason. */
 static int parse_args(int argc, char **argv, bench_args *a) {
     memset(a, 0, sizeof *a);
@@ -64,13 +73,15 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     if (!a->overrides) return usage_error("out of memory", NULL);
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        int has_value = !strcmp(s, "--steps") || !strcmp(s, "--warmup") || !strcmp(s, "--seq-lens") || !strcmp(s, "--db");
+        int has_value = !strcmp(s, "--steps") || !strcmp(s, "--warmup") || !strcmp(s, "--seq-lens") || !strcmp(s, "--db") ||
+                        !strcmp(s, "--device");
         if (has_value && i + 1 >= argc) return usage_error("missing value after", s);
         int rc = 0;
         if (!strcmp(s, "--steps")) rc = parse_count(s, argv[++i], 1, 100000, &a->steps);
         else if (!strcmp(s, "--warmup")) rc = parse_count(s, argv[++i], 0, 100000, &a->warmup);
         else if (!strcmp(s, "--seq-lens")) rc = parse_lens(argv[++i], a);
         else if (!strcmp(s, "--db")) a->db_path = argv[++i];
+        else if (!strcmp(s, "--device")) rc = device_option(a, argv[++i]);
         else if (!strcmp(s, "--no-db")) a->db_path = NULL;
         else if (!strcmp(s, "--tsv")) a->tsv = 1;
         else if (s[0] == '-') return usage_error("unknown option", s);
@@ -85,7 +96,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
 /* What the provenance callback needs. */
 typedef struct record_ctx {
     db *db;
-    const char *run_id;
+    const char *run_id, *device;
     int threads;
     char *err;
     size_t errlen;
@@ -94,7 +105,7 @@ typedef struct record_ctx {
 /* Writes the run's provenance while its task is open (bench_measure's callback). */
 static int record_provenance(const task *t, void *arg) {
     record_ctx *r = arg;
-    return r->db ? provenance_record(r->db, r->run_id, r->threads, t, r->err, r->errlen) : 0;
+    return r->db ? provenance_record(r->db, r->run_id, r->threads, t, r->device, r->err, r->errlen) : 0;
 }
 
 /* Records one measurement as the completed result of run run_id (reset and started before it was
@@ -106,7 +117,7 @@ static int record_result(db *d, const char *run_id, const bench_result *b, char 
         {"perf/tokens_per_s_max", b->tokens_per_s_max}, {"perf/step_ms", b->step_ms},
         {"perf/flops_per_token", b->flops_per_token}, {"perf/gflops", b->gflops},
         {"perf/peak_gflops", b->peak_gflops}, {"perf/peak_pct", b->peak_pct},
-        {"perf/peak_rss_mb", b->peak_rss_mb}, {"params", (double)b->params},
+        {"perf/peak_rss_mb", b->peak_rss_mb}, {"perf/peak_dev_mb", b->peak_dev_mb}, {"params", (double)b->params},
     };
     if (db_summary_set(d, run_id, sum, (int)(sizeof sum / sizeof sum[0]), err, errlen)) return -1;
     return db_run_finish(d, run_id, DB_COMPLETED, NULL, err, errlen) ? -1 : 0;
@@ -116,29 +127,30 @@ static int record_result(db *d, const char *run_id, const bench_result *b, char 
 static void print_header(int tsv, const char *name, int threads) {
     if (tsv) {
         printf("variant\tattention\tencoding\td_model\tlayers\theads\tseq_len\tbatch\ttokens_per_s\ttokens_per_s_min\t"
-               "tokens_per_s_max\tstep_ms\tgflops\tpeak_gflops\tpeak_pct\tpeak_rss_mb\tcore\tthreads\n");
+               "tokens_per_s_max\tstep_ms\tgflops\tpeak_gflops\tpeak_pct\tpeak_rss_mb\tcore\tthreads\tpeak_dev_mb\n");
         return;
     }
     printf("lrpe bench %s: OpenBLAS core %s (%s), %d thread%s\n", name, blas_core_name(), blas_core_source(), threads,
            threads > 1 ? "s" : "");
-    printf("%-24s %-7s %6s %5s %9s %17s %9s %8s %8s %6s %8s\n", "variant", "attn", "T", "B", "tokens/s", "(slowest..fastest)",
-           "ms/step", "GFLOP/s", "sgemm", "%peak", "RSS MB");
+    printf("%-24s %-7s %6s %5s %9s %17s %9s %8s %8s %6s %8s %8s\n", "variant", "attn", "T", "B", "tokens/s",
+           "(slowest..fastest)", "ms/step", "GFLOP/s", "sgemm", "%peak", "RSS MB", "dev MB");
 }
 
 /* One result line. */
 static void print_result(int tsv, const char *variant, const cfg *c, const bench_result *b, int threads) {
     if (tsv) {
-        printf("%s\t%s\t%s\t%lld\t%lld\t%lld\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.3f\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%d\n", variant,
+        printf("%s\t%s\t%s\t%lld\t%lld\t%lld\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.3f\t%.2f\t%.2f\t%.1f\t%.1f\t%s\t%d\t%.1f\n",
+               variant,
                cfg_str(c, "model.attention"), cfg_str(c, "model.encoding"), cfg_int(c, "model.d_model"),
                cfg_int(c, "model.layers"), cfg_int(c, "model.heads"), b->seq_len, b->batch, b->tokens_per_s,
                b->tokens_per_s_min, b->tokens_per_s_max, b->step_ms, b->gflops, b->peak_gflops, b->peak_pct,
-               b->peak_rss_mb, blas_core_name(), threads);
+               b->peak_rss_mb, blas_core_name(), threads, b->peak_dev_mb);
     } else {
         char range[40];
         snprintf(range, sizeof range, "(%.0f..%.0f)", b->tokens_per_s_min, b->tokens_per_s_max);
-        printf("%-24.24s %-7s %6d %5d %9.0f %17s %9.2f %8.2f %8.2f %5.1f%% %8.1f\n", variant, cfg_str(c, "model.attention"),
-               b->seq_len, b->batch, b->tokens_per_s, range, b->step_ms, b->gflops, b->peak_gflops, b->peak_pct,
-               b->peak_rss_mb);
+        printf("%-24.24s %-7s %6d %5d %9.0f %17s %9.2f %8.2f %8.2f %5.1f%% %8.1f %8.1f\n", variant,
+               cfg_str(c, "model.attention"), b->seq_len, b->batch, b->tokens_per_s, range, b->step_ms, b->gflops,
+               b->peak_gflops, b->peak_pct, b->peak_rss_mb, b->peak_dev_mb);
     }
     fflush(stdout);
 }
@@ -166,7 +178,8 @@ static int bench_spec(const spec *s, const bench_args *a, db *d, const char *exp
         fprintf(stderr, "bench: %s, T=%lld: %d warm-up + %d timed steps\n", r->variant, cfg_int(r->cfg, "task.seq_len"),
                 a->warmup, a->steps);
         bench_result b;
-        record_ctx ctx = {.db = d, .run_id = run_id, .threads = threads, .err = err, .errlen = sizeof err};
+        record_ctx ctx = {.db = d, .run_id = run_id, .device = cfg_str(r->cfg, "model.device"), .threads = threads,
+                          .err = err, .errlen = sizeof err};
         db_run_info info = {.run_id = run_id, .experiment = exp, .variant = r->variant, .config_json = cfg_json(r->cfg)};
         /* a point measured again replaces the old one: reset (its summary and provenance go), then start */
         if ((d && (db_runs_register(d, &info, 1, err, sizeof err) || db_run_reset(d, run_id, err, sizeof err) ||

@@ -16,6 +16,7 @@
 #include "db.h"
 #include "fs.h"
 #include "report_out.h"
+#include "schema.h"
 
 #define USAGE "usage: lrpe report [--db FILE] [--out DIR] [--experiment NAME] [--baseline VARIANT]"
 #define DEFAULT_OUT "results/report"
@@ -146,6 +147,11 @@ int cmd_report(int argc, char **argv) {
         fprintf(stderr, "lrpe report: %s\n", err);
         return 1;
     }
+    static db_text defaults[16]; /* the keys recorded configs leave out at their default (schema.h: SK_OMIT_DEFAULT) */
+    int ndefaults = 0;
+    for (int i = 0; i < schema_count() && ndefaults < 16; i++)
+        if (schema_at(i)->flags & SK_OMIT_DEFAULT) defaults[ndefaults++] = (db_text){schema_at(i)->key, schema_at(i)->def};
+    rep_key_defaults(defaults, ndefaults);
     int rc = rep_load(&s, d, a.experiment, err, sizeof err);
     db_close(d);
     if (rc) {

@@ -1,4 +1,4 @@
-/* `lrpe run SPEC.yaml [key=value ...] [-j N] [--db FILE] [--runs-dir DIR] [--dry-run] [--force]`:
+/* `lrpe run SPEC.yaml [key=value ...] [--device cpu|cuda] [-j N] [--db FILE] [--runs-dir DIR] [--dry-run] [--force]`:
  * expands the spec, skips runs already completed, resumes interrupted ones from their checkpoints,
  * trains the rest (in N worker processes sharing the database with -j N), and exits 0 when every
  * run completed, 1 when some run failed, 2 on a bad spec or usage, 130 when stopped by Ctrl-C.
@@ -31,6 +31,7 @@ typedef struct run_args {
     const char *spec_path, *db_path, *runs_dir; /* runs_dir: NULL = beside the database */
     char **overrides;
     int noverrides, jobs, dry_run, force;
+    char device[80]; /* --device D as the override model.device=D */
 } run_args;
 
 static int usage_error(const char *msg, const char *arg) {
@@ -47,7 +48,12 @@ static int parse_args(int argc, char **argv, run_args *a) {
     if (!a->overrides) return usage_error("out of memory", NULL);
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        if (strcmp(s, "-j") == 0 || strcmp(s, "--db") == 0 || strcmp(s, "--runs-dir") == 0) {
+        if (strcmp(s, "--device") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0]) return usage_error("missing value after", s);
+            if (a->device[0]) return usage_error("--device is given twice", NULL);
+            snprintf(a->device, sizeof a->device, "model.device=%.60s", argv[++i]);
+            a->overrides[a->noverrides++] = a->device;
+        } else if (strcmp(s, "-j") == 0 || strcmp(s, "--db") == 0 || strcmp(s, "--runs-dir") == 0) {
             if (i + 1 >= argc || !argv[i + 1][0]) return usage_error("missing value after", s);
             if (s[1] == 'j') {
                 char *end;

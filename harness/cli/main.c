@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "blas_core.h"
 #include "cli.h"
+#include "provenance.h"
 #include "spec.h"
 #include "threads.h"
 #include "version.h"
@@ -20,13 +22,13 @@ static int cmd_version(int argc, char **argv);
 /* Every subcommand, in the order --help lists them. */
 static const command commands[] = {
     {"help", "[CMD]", "usage of lrpe or of one command", cmd_help},
-    {"run", "SPEC.yaml [key=value ...] [-j N] [--db FILE] [--runs-dir DIR] [--dry-run] [--force]",
+    {"run", "SPEC.yaml [key=value ...] [--device " BACKEND_DEVICES "] [-j N] [--db FILE] [--runs-dir DIR] [--dry-run] [--force]",
      "train the runs of an experiment spec (skips completed runs, resumes interrupted ones)", cmd_run},
-    {"version", "", "version, commit and BLAS build", cmd_version},
+    {"version", "", "version, commit, BLAS build and the GPUs this lrpe can use", cmd_version},
     {"encodings", "", "every positional encoding: hooks, attentions, options, parameters", cmd_encodings},
     {"status", "[--db FILE]", "runs per experiment and state, and why failed runs failed", cmd_status},
     {"merge", "OUT.db IN...", "merge databases written by separate workers (idempotent)", cmd_merge},
-    {"bench", "[SPEC.yaml] [key=value ...] [--steps N] [--warmup N] [--seq-lens a,b,...] [--tsv] [--db FILE] [--no-db]",
+    {"bench", "[SPEC.yaml] [key=value ...] [--device " BACKEND_DEVICES "] [--steps N] [--warmup N] [--seq-lens a,b,...] [--tsv] [--db FILE] [--no-db]",
      "training throughput: tokens/s, ms/step, GFLOP/s, % of the measured sgemm peak, peak memory", cmd_bench},
     {"report", "[--db FILE] [--out DIR] [--experiment NAME] [--baseline VARIANT]", "tables (md, csv, tex) and gnuplot plots per experiment, and report.md", cmd_report},
 };
@@ -67,12 +69,18 @@ static int cmd_help(int argc, char **argv) {
     return 0;
 }
 
+/* Version, commit, BLAS build and core, and the GPUs this lrpe can use (or why none). */
 static int cmd_version(int argc, char **argv) {
     (void)argc;
     (void)argv;
     printf("lrpe %s (commit %s)\n", lrpe_version(), lrpe_commit());
     printf("blas: %s\n", threads_blas_config());
     printf("blas core: %s, source: %s\n", blas_core_name(), blas_core_source());
+    backend_gpu gpus[16];
+    char why[512], line[768];
+    int n = backend_gpus(gpus, 16, why, sizeof why);
+    if (!n) printf("GPUs: none (%s)\n", why);
+    for (int i = 0; i < n; i++) printf("GPU %d: %s\n", i, provenance_gpu_line(&gpus[i], line, sizeof line));
     return 0;
 }
 

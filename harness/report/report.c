@@ -36,9 +36,17 @@ const char *rep_prov(const rep_run *run, const char *key) {
     return NULL;
 }
 
+/* The keys left out of recorded configs at their default, and those defaults (rep_key_defaults). */
+static const db_text *key_defaults;
+static int nkey_defaults;
+
+void rep_key_defaults(const db_text *kv, int n) { key_defaults = kv, nkey_defaults = n; }
+
 const char *rep_cfg(const rep_run *run, const char *key) {
     for (int i = 0; i < run->ncfg; i++)
         if (run->cfg[i].key && strcmp(run->cfg[i].key, key) == 0) return run->cfg[i].value;
+    for (int i = 0; i < nkey_defaults; i++)
+        if (strcmp(key_defaults[i].key, key) == 0) return key_defaults[i].value;
     return NULL;
 }
 
@@ -105,7 +113,7 @@ static int find_sweep_keys(rep_exp *e) {
         for (int k = 0; k < x->ncfg; k++)
             if (!same_str(x->cfg[k].value, rep_cfg(a, x->cfg[k].key)) && add_sweep_key(e, x->cfg[k].key)) return -1;
         for (int k = 0; k < a->ncfg; k++)
-            if (!rep_cfg(x, a->cfg[k].key) && add_sweep_key(e, a->cfg[k].key)) return -1;
+            if (!same_str(rep_cfg(x, a->cfg[k].key), a->cfg[k].value) && add_sweep_key(e, a->cfg[k].key)) return -1;
     }
     return 0;
 }

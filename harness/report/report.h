@@ -96,8 +96,13 @@ void rep_free(rep_set *s);
 double rep_sum(const rep_run *run, const char *key);
 /* Provenance value key of run, NULL when absent. */
 const char *rep_prov(const rep_run *run, const char *key);
-/* The value of dotted config key of run ("model.attention"), NULL when absent. */
+/* The value of dotted config key of run ("model.attention"): the recorded one, else the key's
+ * default when it is one of the keys configs leave out at their default (rep_key_defaults), else NULL. */
 const char *rep_cfg(const rep_run *run, const char *key);
+/* The config keys that recorded configs leave out while at their default (model.device=cpu ...),
+ * with those defaults: kv[n], kept by reference; call before rep_load (lrpe report passes the
+ * schema's). Without it, such a key reads as absent. */
+void rep_key_defaults(const db_text *kv, int n);
 /* The finite values of summary key over the completed runs of row w into vals (and their seeds
  * into seeds when not NULL); both hold w->nruns entries. Returns how many. */
 int rep_values(const rep_exp *e, const rep_row *w, const char *key, double *vals, long long *seeds);

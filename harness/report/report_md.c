@@ -63,6 +63,13 @@ static void md_files(FILE *f, const rep_exp *e, const rep_written *w, int gnuplo
     }
 }
 
+/* 1 when run's recorded config has key (rep_cfg also answers keys left out at their default). */
+static int recorded(const rep_run *run, const char *key) {
+    for (int i = 0; i < run->ncfg; i++)
+        if (run->cfg[i].key && !strcmp(run->cfg[i].key, key)) return 1;
+    return 0;
+}
+
 /* The resolved config of the reference run (the first whose config can be read), and per row the
  * keys where its config differs. */
 static void md_config(FILE *f, const rep_exp *e) {
@@ -88,8 +95,13 @@ static void md_config(FILE *f, const rep_exp *e) {
             fprintf(f, "%s `%s` = `%s`", any ? "," : "", c->cfg[i].key, v);
             any = 1;
         }
-        for (int i = 0; i < r0->ncfg; i++)
-            if (!rep_cfg(c, r0->cfg[i].key)) fprintf(f, "%s `%s` absent", any ? "," : "", r0->cfg[i].key), any = 1;
+        for (int i = 0; i < r0->ncfg; i++) { /* keys c does not record: absent, or left out at their default */
+            const char *v = rep_cfg(c, r0->cfg[i].key), *v0 = r0->cfg[i].value ? r0->cfg[i].value : "";
+            if (recorded(c, r0->cfg[i].key) || (v && !strcmp(v, v0))) continue;
+            if (v) fprintf(f, "%s `%s` = `%s`", any ? "," : "", r0->cfg[i].key, v);
+            else fprintf(f, "%s `%s` absent", any ? "," : "", r0->cfg[i].key);
+            any = 1;
+        }
         fprintf(f, "%s\n", any ? "" : " nothing (the reference config)");
     }
     fputc('\n', f);
@@ -119,11 +131,15 @@ static void md_provenance(FILE *f, const rep_exp *e) {
     static const struct {
         const char *label, *key;
     } rows[] = {{"data", "data"},          {"CPU", "cpu_model"},      {"host", "host"},
-                {"BLAS", "blas"},          {"threads (OpenMP)", "threads_omp"}, {"commit", "git_commit"},
+                {"BLAS", "blas"},          {"threads (OpenMP)", "threads_omp"}, {"device", "device"},
+                {"GPU", "gpu"},            {"commit", "git_commit"},
                 {"uncommitted changes", "git_dirty"}, {"compiler", "compiler"}, {"flags", "cflags"}};
     fprintf(f, "**Provenance** (values over the runs that recorded them; a count where runs differ):\n\n"
                "| | |\n|---|---|\n");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        int any = 0; /* device and GPU only where some run recorded them (runs before they were recorded ran on the CPU) */
+        for (int r = 0; r < e->nruns && !any; r++) any = rep_prov(&e->runs[r], rows[i].key) != NULL;
+        if (!any && (!strcmp(rows[i].key, "device") || !strcmp(rows[i].key, "gpu"))) continue;
         fprintf(f, "| %s | ", rows[i].label);
         md_prov_values(f, e, rows[i].key);
         fprintf(f, " |\n");

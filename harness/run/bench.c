@@ -77,6 +77,7 @@ int bench_measure(const cfg *c, unsigned long long seed, const char *data_dir, i
         return -1;
     }
     const float lr = (float)cfg_float(c, "train.lr"), clip = (float)cfg_float(c, "train.grad_clip");
+    const backend *be = model_backend(w.model);
     for (int s = -warmup; s < steps; s++) {
         double t0 = now_ms();
         workload_train_batch(&w);
@@ -87,9 +88,11 @@ int bench_measure(const cfg *c, unsigned long long seed, const char *data_dir, i
             free(ms);
             return -1;
         }
+        be->synchronize(be); /* a step ends when the device has finished it */
         if (s >= 0) ms[s] = now_ms() - t0;
     }
     out->peak_rss_mb = peak_rss_mb();
+    out->peak_dev_mb = (double)be->memory_peak(be) / (1 << 20);
     qsort(ms, (size_t)steps, sizeof *ms, cmp_double);
     const int B = w.batch.B, T = w.batch.T;
     out->seq_len = T, out->batch = B;
@@ -99,7 +102,7 @@ int bench_measure(const cfg *c, unsigned long long seed, const char *data_dir, i
     out->tokens_per_s_max = B * T / ms[0] * 1e3;
     out->flops_per_token = model_train_flops_per_token(w.model, T);
     out->gflops = out->flops_per_token * out->tokens_per_s / 1e9;
-    out->peak_gflops = sgemm_peak(w.model, B * T);
+    out->peak_gflops = be->host_memory ? sgemm_peak(w.model, B * T) : 0; /* OpenBLAS's rate says nothing of a GPU */
     out->peak_pct = out->peak_gflops > 0 ? 100.0 * out->gflops / out->peak_gflops : 0;
     out->params = (long long)model_param_table(w.model)->total;
     int rc = done ? done(w.task, arg) : 0;

@@ -13,9 +13,10 @@ typedef struct bench_result {
     double step_ms;                                         /* median */
     double flops_per_token;                                 /* model_train_flops_per_token */
     double gflops;                                          /* at the median step */
-    double peak_gflops;                                     /* best sgemm rate at the model's shapes */
+    double peak_gflops;                                     /* best sgemm rate at the model's shapes (cpu; 0 otherwise) */
     double peak_pct;                                        /* gflops / peak_gflops x 100 */
     double peak_rss_mb;                                     /* high-water mark while training */
+    double peak_dev_mb;                                     /* the backend's peak device memory (0: cpu) */
     long long params;
 } bench_result;
 

@@ -25,12 +25,33 @@ static const char *cpu_model(char *buf, size_t len) {
     return buf;
 }
 
-int provenance_record(db *d, const char *run_id, int threads, const task *t, char *err, size_t errlen) {
+/* bytes as "79.1 GiB". */
+static const char *gib(size_t bytes, char *buf, size_t len) {
+    snprintf(buf, len, "%.1f GiB", (double)bytes / (1u << 30));
+    return buf;
+}
+
+/* A CUDA driver or runtime version number (1000 x major + 10 x minor, e.g. 12080) as "12.8". */
+static const char *cuda_version(int v, char *buf, size_t len) {
+    snprintf(buf, len, "%d.%d", v / 1000, v % 1000 / 10);
+    return buf;
+}
+
+const char *provenance_gpu_line(const backend_gpu *g, char *buf, size_t len) {
+    char mem[32], drv[16], rt[16];
+    snprintf(buf, len, "%s, compute capability %d.%d, %s, driver %s, CUDA runtime %s, cuBLAS %d", g->name,
+             g->cc_major, g->cc_minor, gib(g->memory, mem, sizeof mem), cuda_version(g->driver, drv, sizeof drv),
+             cuda_version(g->runtime, rt, sizeof rt), g->cublas);
+    return buf;
+}
+
+int provenance_record(db *d, const char *run_id, int threads, const task *t, const char *device, char *err,
+                      size_t errlen) {
     char cpu[256], host[256] = "unknown", nthreads[32], dirty[8];
     gethostname(host, sizeof host - 1);
     snprintf(nthreads, sizeof nthreads, "%d", threads);
     snprintf(dirty, sizeof dirty, "%d", strstr(lrpe_commit(), "-dirty") != NULL);
-    db_text rows[] = {
+    db_text rows[20] = {
         {"git_commit", lrpe_commit()},
         {"git_dirty", dirty},
         {"lrpe_version", lrpe_version()},
@@ -44,6 +65,24 @@ int provenance_record(db *d, const char *run_id, int threads, const task *t, cha
         {"cpu_model", cpu_model(cpu, sizeof cpu)},
         {"host", host},
         {"data", t->info.data_id ? t->info.data_id : "unknown"},
+        {"device", device},
     };
-    return db_provenance_set(d, run_id, rows, (int)(sizeof rows / sizeof rows[0]), err, errlen);
+    int n = 0;
+    while (rows[n].key) n++;
+    backend_gpu g; /* a cuda model computes on GPU 0 */
+    char why[512], gpu[600], cc[16], mem[32], drv[16], rt[16], cublas[16];
+    if (strcmp(device, "cuda") == 0 && backend_gpus(&g, 1, why, sizeof why) < 1) {
+        snprintf(gpu, sizeof gpu, "unknown (%s)", why);
+        rows[n++] = (db_text){"gpu", gpu};
+    } else if (strcmp(device, "cuda") == 0) {
+        snprintf(cc, sizeof cc, "%d.%d", g.cc_major, g.cc_minor);
+        snprintf(cublas, sizeof cublas, "%d", g.cublas);
+        rows[n++] = (db_text){"gpu", g.name};
+        rows[n++] = (db_text){"gpu_compute_capability", cc};
+        rows[n++] = (db_text){"gpu_memory", gib(g.memory, mem, sizeof mem)};
+        rows[n++] = (db_text){"gpu_driver", cuda_version(g.driver, drv, sizeof drv)};
+        rows[n++] = (db_text){"cuda_runtime", cuda_version(g.runtime, rt, sizeof rt)};
+        rows[n++] = (db_text){"cublas", cublas};
+    }
+    return db_provenance_set(d, run_id, rows, n, err, errlen);
 }

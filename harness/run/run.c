@@ -187,6 +187,7 @@ static int save_checkpoint(run_state *s, char *err, size_t errlen) {
     s->w.task->vt->cursor_save(s->w.task, s->cursor);
     ckpt_state st = {.step = s->w.tr.step, .rngs = NULL, .n_rng = 0, .cursor = s->cursor, .cursor_len = s->cursor_len,
                      .cursor_cap = s->cursor_len, .commit = lrpe_commit()};
+    trainer_download(&s->w.tr);
     if (ckpt_save(s->dir, model_param_table(s->w.model), model_params(s->w.model), s->w.tr.adam_m, s->w.tr.adam_v, &st,
                   s->r->run_id, s->r->config_id, err, errlen))
         return -1;
@@ -203,6 +204,7 @@ static int resume(run_state *s, char *err, size_t errlen) {
     if (warnings[0]) fprintf(s->env->out, "%s\n", warnings);
     if (rc == CKPT_ERROR) return -1;
     if (rc == CKPT_LOADED) {
+        trainer_upload(&s->w.tr);
         if (st.cursor_len != s->cursor_len || s->w.task->vt->cursor_load(s->w.task, s->cursor, st.cursor_len)) {
             snprintf(err, errlen, "checkpoint in %s: the data cursor does not fit this task", s->dir);
             return -1;
@@ -366,7 +368,8 @@ run_result run_train(const run_env *env, const spec_run *r, char *err, size_t er
     if (setup(s, reason, sizeof reason)) {
         /* a run that cannot be built (missing data, bad combination) fails; the sweep goes on */
         result = fail_run(s, reason, err, errlen);
-    } else if (provenance_record(env->db, r->run_id, env->threads, s->w.task, err, errlen) ||
+    } else if (provenance_record(env->db, r->run_id, env->threads, s->w.task, cfg_str(s->c, "model.device"), err,
+                                 errlen) ||
                choose_dir(s, err, errlen)) {
         result = RUN_ERROR;
     } else if (resume(s, err, errlen)) {

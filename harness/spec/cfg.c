@@ -100,9 +100,10 @@ static char *canonical_json(const cfg_value *v) {
     sb_str(&b, "{");
     const char *prev[8] = {0};
     size_t prevlen[8] = {0};
-    int depth = 0; /* objects open below the root, = parts of the previous key - 1 */
+    int depth = 0, written = 0; /* objects open below the root, = parts of the previous key - 1 */
     for (int o = 0; o < n; o++) {
         const schema_key *k = schema_at(order[o]);
+        if ((k->flags & SK_OMIT_DEFAULT) && k->def && strcmp(v[order[o]].s, k->def) == 0) continue;
         const char *part[8] = {0};
         size_t len[8] = {0};
         int np = split_key(k->key, part, len);
@@ -111,7 +112,7 @@ static char *canonical_json(const cfg_value *v) {
                strncmp(part[common], prev[common], len[common]) == 0)
             common++;
         for (; depth > common; depth--) sb_str(&b, "}");
-        if (o) sb_str(&b, ",");
+        if (written++) sb_str(&b, ",");
         for (int p = common; p < np - 1; p++) {
             sb_json_string(&b, part[p], len[p]);
             sb_str(&b, ":{");

@@ -7,8 +7,9 @@
  * hex digits of SHA-256 of "<config id>:<seed in decimal>". In Python:
  *     cid = hashlib.sha256(config_json.encode()).hexdigest()[:32]
  *     rid = hashlib.sha256(f"{cid}:{seed}".encode()).hexdigest()[:32]
- * Every key is always present (a key a run does not read still counts), so adding a key to the
- * schema changes every id. */
+ * Every key is present (a key a run does not read still counts), so adding a key to the schema
+ * changes every id, except a key marked SK_OMIT_DEFAULT (schema.h: model.device, model.precision),
+ * which is left out while at its default: a config that does not set it keeps its earlier id. */
 #ifndef LRPE_CFG_H
 #define LRPE_CFG_H
 
@@ -43,8 +44,8 @@ void cfg_run_id(const char *config_id, unsigned long long seed, char *out);
  * it back as a spec gives the same config id. Returns 0, or -1 on a write error. */
 int cfg_dump(FILE *f, const cfg *c);
 
-/* Sets the model fields a config decides: attention, feature_map, normalizer, absolute, encoding
- * (pointing into c: keep c alive), pe_opt, layers, d_model, heads, ffn_mult. The task's fields
+/* Sets the model fields a config decides: attention, feature_map, normalizer, absolute, encoding,
+ * device, precision (pointing into c: keep c alive), pe_opt, layers, d_model, heads, ffn_mult. The task's fields
  * (vocab, n_out, causal, head, max_seq, max_batch, pos_rank, grid) and seed are the caller's.
  * 0, or -1 with a reason. */
 int cfg_model_config(const cfg *c, model_config *m, char *err, size_t errlen);

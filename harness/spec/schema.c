@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "err.h"
 #include "pe.h"
 #include "schema.h"
@@ -17,7 +18,7 @@
 #define BIG 1e9
 /* clang-format off */
 static const schema_key KEYS[] = {
-/*  key                       type         default      lo    hi    open         values                                     description */
+/*  key                       type         default      lo    hi    flags        values                                     description */
     {"task.kind",             SK_TASK,     "lm",        0, 0, 0, NULL,
      "task family"},
     {"task.dataset",          SK_DATASET,  NULL,        0, 0, 0, NULL,
@@ -50,6 +51,10 @@ static const schema_key KEYS[] = {
      "absolute encoding added to the embeddings"},
     {"model.encoding",        SK_ENCODING, "none",      0, 0, 0, NULL,
      "relative encoding (on q/k or the scores); see lrpe encodings"},
+    {"model.device",          SK_ENUM,     "cpu",       0, 0, SK_OMIT_DEFAULT, BACKEND_DEVICES,
+     "where the model computes (cuda: an lrpe built with make CUDA=1 and an NVIDIA GPU)"},
+    {"model.precision",       SK_ENUM,     "fp32",      0, 0, SK_OMIT_DEFAULT, "fp32 | tf32 | bf16",
+     "matrix-product precision: fp32 exact (cpu: the only one); tf32, bf16 tensor cores (cuda)"},
     {"model.lrpe.p",          SK_PEOPT,    "householder", 0, 0, 0, NULL,
      "lrpe-*: the unitary P applied before the positional core"},
     {"model.lrpe.theta",      SK_PEOPT,    "fixed",     0, 0, 0, NULL,
@@ -221,7 +226,7 @@ const char *schema_choices(int i, char *buf, size_t n) {
         char lo[32], hi[32];
         fmt_bound(lo, sizeof lo, k->lo, k->type == SK_INT);
         fmt_bound(hi, sizeof hi, k->hi, k->type == SK_INT);
-        snprintf(buf, n, "%c%s, %s%c", k->open & SK_LO_OPEN ? '(' : '[', lo, hi, k->open & SK_HI_OPEN ? ')' : ']');
+        snprintf(buf, n, "%c%s, %s%c", k->flags & SK_LO_OPEN ? '(' : '[', lo, hi, k->flags & SK_HI_OPEN ? ')' : ']');
         break;
     }
     case SK_STR: break;
@@ -333,8 +338,8 @@ int schema_parse(int i, const char *text, cfg_value *out, char *err, size_t errl
         double x;
         if (parse_double(text, &x)) return errf(err, errlen, "%s: expected a number, got '%.60s'", k->key, text);
         fmt_double(canon, sizeof canon, x);
-        int lo_bad = k->open & SK_LO_OPEN ? x <= k->lo : x < k->lo;
-        int hi_bad = k->open & SK_HI_OPEN ? x >= k->hi : x > k->hi;
+        int lo_bad = k->flags & SK_LO_OPEN ? x <= k->lo : x < k->lo;
+        int hi_bad = k->flags & SK_HI_OPEN ? x >= k->hi : x > k->hi;
         if (lo_bad || hi_bad) return range_fail(k, i, canon, err, errlen);
         out->f = x;
         s = canon;

@@ -22,14 +22,17 @@ typedef enum schema_type {
     SK_PEOPT     /* an encoding option: the key's last part is a pe_options_set key */
 } schema_type;
 
-enum { SK_LO_OPEN = 1u, SK_HI_OPEN = 2u };
+/* schema_key.flags: SK_LO_OPEN / SK_HI_OPEN, that bound is excluded; SK_OMIT_DEFAULT, the key is
+ * left out of the canonical config (cfg.h) while at its default, so adding it kept the ids of
+ * every config that does not set it. */
+enum { SK_LO_OPEN = 1u, SK_HI_OPEN = 2u, SK_OMIT_DEFAULT = 4u };
 
 typedef struct schema_key {
     const char *key;    /* dotted path, e.g. "model.d_model" */
     schema_type type;
     const char *def;    /* default as text; NULL: derived from other keys (see desc) */
     double lo, hi;      /* SK_INT / SK_FLOAT range */
-    unsigned open;      /* SK_LO_OPEN / SK_HI_OPEN: that bound is excluded */
+    unsigned flags;     /* SK_LO_OPEN, SK_HI_OPEN, SK_OMIT_DEFAULT */
     const char *values; /* SK_ENUM / SK_INT: the allowed values, "a | b"; NULL otherwise */
     const char *desc;   /* one line */
 } schema_key;

@@ -1,9 +1,15 @@
 /* spec_load: read the file and the overrides, expand variants x sweep combinations x seeds,
- * resolve and check every config, and give each run its ids. Nothing is returned half-checked. */
+ * resolve and check every config (its device included: the backend is opened and closed), and
+ * give each run its ids. Nothing is returned half-checked. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "backend.h"
+#include "err.h"
 #include "fs.h"
 #include "spec.h"
 #include "spec_internal.h"
@@ -75,8 +81,75 @@ static int apply_sets(layer *L, const spec_sets *s) {
     return 0;
 }
 
+/* The (model.device, model.precision) pairs one load has opened a backend for. */
+typedef struct devices_seen {
+    int n;
+    char pair[8][2][16];
+} devices_seen;
+
+/* Opens and closes the backend of device at precision; 0, or -1 with the backend's one line (which
+ * and how to fix it). A device other than the CPU is opened in a child process: a CUDA runtime
+ * started before fork could not be used by the workers `lrpe run -j N` forks later. */
+static int open_device(const char *device, const char *precision, char *err, size_t errlen) {
+    const backend *be;
+    int p = be_precision_parse(precision);
+    if (p < 0) return errf(err, errlen, "model.precision: unknown precision '%s'", precision);
+    if (strcmp(device, "cpu") == 0) {
+        if (backend_open(&be, device, (be_precision)p, err, errlen)) return -1;
+        backend_close(be);
+        return 0;
+    }
+    int fd[2], status = 0;
+    if (pipe(fd)) return errf(err, errlen, "model.device=%s: cannot check the device: %s", device, strerror(errno));
+    pid_t pid = fork();
+    if (pid == 0) { /* the child: the reason, if any, down the pipe */
+        char why[512] = "";
+        int rc = backend_open(&be, device, (be_precision)p, why, sizeof why);
+        if (!rc) backend_close(be);
+        ssize_t w = rc ? write(fd[1], why, strlen(why)) : 0;
+        _exit(rc || w < 0 ? 1 : 0);
+    }
+    int fork_errno = errno;
+    close(fd[1]);
+    if (pid < 0) {
+        close(fd[0]);
+        return errf(err, errlen, "model.device=%s: cannot check the device: %s", device, strerror(fork_errno));
+    }
+    char why[512];
+    size_t len = 0;
+    while (len + 1 < sizeof why) {
+        ssize_t k = read(fd[0], why + len, sizeof why - 1 - len);
+        if (k > 0) len += (size_t)k;
+        else if (k == 0 || errno != EINTR) break;
+    }
+    why[len] = 0;
+    close(fd[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    if (len) return errf(err, errlen, "%s", why);
+    return errf(err, errlen, "model.device=%s: opening the device failed without a reason (%s %d)", device,
+                WIFSIGNALED(status) ? "signal" : "exit status", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+/* Opens the backend of a resolved config's device and precision once per pair and load; 0, or -1
+ * with the reason and *blame = the key to point at (the precision when the device is the CPU). */
+static int check_device(const cfg_value *v, devices_seen *seen, int *blame, char *err, size_t errlen) {
+    const int D = schema_find("model.device"), P = schema_find("model.precision");
+    for (int i = 0; i < seen->n; i++)
+        if (!strcmp(seen->pair[i][0], v[D].s) && !strcmp(seen->pair[i][1], v[P].s)) return 0;
+    *blame = strcmp(v[D].s, "cpu") == 0 ? P : D;
+    if (open_device(v[D].s, v[P].s, err, errlen)) return -1;
+    if (seen->n < 8) {
+        snprintf(seen->pair[seen->n][0], sizeof seen->pair[0][0], "%s", v[D].s);
+        snprintf(seen->pair[seen->n++][1], sizeof seen->pair[0][1], "%s", v[P].s);
+    }
+    return 0;
+}
+
 /* Resolves and checks combo c into *out. */
-static int build_config(const spec_raw *r, const combo *c, int named, cfg **out, char *err, size_t errlen) {
+static int build_config(const spec_raw *r, const combo *c, int named, devices_seen *seen, cfg **out, char *err,
+                        size_t errlen) {
     int n = schema_count(), rc = -1;
     layer L = {calloc((size_t)n, sizeof *L.v), calloc((size_t)n, 1), calloc((size_t)n, sizeof *L.where)};
     spec_loc file_at = {.file = r->file};
@@ -93,7 +166,7 @@ static int build_config(const spec_raw *r, const combo *c, int named, cfg **out,
         goto done;
     }
     int blame;
-    if (schema_resolve(L.v, L.set, &blame, msg, sizeof msg)) {
+    if (schema_resolve(L.v, L.set, &blame, msg, sizeof msg) || check_device(L.v, seen, &blame, msg, sizeof msg)) {
         spec_loc at = combo_loc(r, c);
         describe(r, c, named, ctx, sizeof ctx);
         spec_fail(err, errlen, blame >= 0 && L.where[blame] ? L.where[blame] : &at, "%s%s%s%s", msg,
@@ -171,6 +244,7 @@ static int load(spec *s, const char *path, const char *text, size_t len, char *c
     cfg **configs = NULL;
     combo *combos = NULL;
     int *idx = NULL, nconfigs = 0, rc = -1;
+    devices_seen seen = {0};
     if (path && !(s->path = strdup(path))) return spec_fail(err, errlen, NULL, "out of memory");
     r.file = path ? s->path : "command line";
     spec_loc file_at = {.file = r.file};
@@ -204,7 +278,7 @@ static int load(spec *s, const char *path, const char *text, size_t len, char *c
         int rest = c;
         for (int a = r.naxes - 1; a >= 0; a--) combos[c].idx[a] = rest % r.axes[a].n, rest /= r.axes[a].n;
         combos[c].variant = rest;
-        if (build_config(&r, &combos[c], named, &configs[c], err, errlen)) goto done;
+        if (build_config(&r, &combos[c], named, &seen, &configs[c], err, errlen)) goto done;
     }
     if (check_distinct(&r, configs, combos, nconfigs, named, err, errlen)) goto done;
     int filled = fill_spec(s, &r, configs, combos, nconfigs);
