@@ -373,6 +373,11 @@ static void attention_suite(const backend *be) {
         }
         if (causal) attention_case(be, BE_ATTN_LINEAR, 4, 150, 2, 6, 6, 1, MASK_PAD, 2, 0, 1);
     }
+    /* heads wider than one 64-column slice of the GPU kernels (dqk != dv), more than two chunks */
+    attention_case(be, BE_ATTN_LINEAR, 1, 130, 1, 70, 66, 1, MASK_PAD, 1, 0, 1);
+    attention_case(be, BE_ATTN_LINEAR, 1, 70, 1, 66, 70, 0, MASK_PAD, 1, 0, 0);
+    attention_case(be, BE_ATTN_SOFTMAX, 1, 70, 1, 80, 72, 1, MASK_PAD, 0, 1, 0);
+    denom_case(be, 1, 130, 1, 70, 1, MASK_PAD);
 }
 
 TEST(backend_cpu_attention_vs_reference) { attention_suite(&backend_cpu); }
@@ -433,26 +438,30 @@ TEST(backend_cuda_optimizer) {
 typedef struct model_case {
     const char *attention, *encoding, *absolute, *normalizer, *feature_map;
     int causal, cls, pos_rank;
+    const char *p; /* the lrpe P option (NULL: the default, householder) */
 } model_case;
 
 /* Every relative encoding with each attention it supports, and the other code paths once. */
 static const model_case MODEL_CASES[] = {
-    {"softmax", "none", "none", "layernorm", "1+elu", 1, 0, 1},
-    {"softmax", "rope", "learned", "layernorm", "1+elu", 1, 0, 1},
-    {"softmax", "lrpe-rotation", "none", "layernorm", "1+elu", 1, 0, 1},
-    {"softmax", "lrpe-unitary", "sinusoidal", "layernorm", "1+elu", 0, 1, 1},
-    {"softmax", "lrpe-permutation", "none", "layernorm", "1+elu", 1, 0, 1},
-    {"softmax", "alibi", "none", "layernorm", "1+elu", 0, 1, 2},
-    {"softmax", "alibi", "none", "layernorm", "1+elu", 1, 0, 1},
-    {"linear", "none", "sinusoidal", "layernorm", "1+elu", 1, 0, 1},
-    {"linear", "rope", "none", "denominator", "relu", 1, 0, 1},
-    {"linear", "lrpe-rotation", "none", "layernorm", "1+elu", 0, 1, 2},
-    {"linear", "lrpe-unitary", "none", "denominator", "1+elu", 1, 0, 1},
-    {"linear", "lrpe-permutation", "learned", "layernorm", "relu", 1, 0, 1},
-    {"linear", "permuteformer", "none", "layernorm", "1+elu", 1, 0, 1},
-    {"linear", "permuteformer", "none", "denominator", "1+elu", 0, 1, 2},
-    {"linear", "cosformer", "none", "layernorm", "relu", 1, 0, 1},
-    {"linear", "cosformer", "none", "denominator", "relu", 0, 1, 1},
+    {"softmax", "none", "none", "layernorm", "1+elu", 1, 0, 1, NULL},
+    {"softmax", "rope", "learned", "layernorm", "1+elu", 1, 0, 1, NULL},
+    {"softmax", "lrpe-rotation", "none", "layernorm", "1+elu", 1, 0, 1, NULL},
+    {"softmax", "lrpe-unitary", "sinusoidal", "layernorm", "1+elu", 0, 1, 1, NULL},
+    {"softmax", "lrpe-permutation", "none", "layernorm", "1+elu", 1, 0, 1, NULL},
+    {"softmax", "alibi", "none", "layernorm", "1+elu", 0, 1, 2, NULL},
+    {"softmax", "alibi", "none", "layernorm", "1+elu", 1, 0, 1, NULL},
+    {"linear", "none", "sinusoidal", "layernorm", "1+elu", 1, 0, 1, NULL},
+    {"linear", "rope", "none", "denominator", "relu", 1, 0, 1, NULL},
+    {"linear", "lrpe-rotation", "none", "layernorm", "1+elu", 0, 1, 2, NULL},
+    {"linear", "lrpe-rotation", "none", "layernorm", "1+elu", 1, 0, 1, "identity"},
+    {"softmax", "lrpe-unitary", "none", "layernorm", "1+elu", 1, 0, 1, "dct"},
+    {"linear", "lrpe-unitary", "none", "layernorm", "1+elu", 1, 0, 1, "oddeven"},
+    {"linear", "lrpe-unitary", "none", "denominator", "1+elu", 1, 0, 1, NULL},
+    {"linear", "lrpe-permutation", "learned", "layernorm", "relu", 1, 0, 1, NULL},
+    {"linear", "permuteformer", "none", "layernorm", "1+elu", 1, 0, 1, NULL},
+    {"linear", "permuteformer", "none", "denominator", "1+elu", 0, 1, 2, NULL},
+    {"linear", "cosformer", "none", "layernorm", "relu", 1, 0, 1, NULL},
+    {"linear", "cosformer", "none", "denominator", "relu", 0, 1, 1, NULL},
 };
 
 /* A small model of case mc on device, initialised from seed 7 with learned theta (where it has
@@ -467,6 +476,7 @@ static model *build_model(const model_case *mc, const char *device, int B, int T
     if (mc->pos_rank == 2) c.pos_rank = 2, c.grid_h = T / 4, c.grid_w = 4;
     char err[256];
     pe_options_set(&c.pe_opt, "theta", "learned", err, sizeof err);
+    if (mc->p) pe_options_set(&c.pe_opt, "p", mc->p, err, sizeof err);
     model *m;
     if (model_create(&m, &c, err, sizeof err)) {
         test_fail(__FILE__, __LINE__, "%s/%s on %s: %s", mc->attention, mc->encoding, device, err);

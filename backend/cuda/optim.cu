@@ -44,7 +44,7 @@ void cuda_adamw_step(const backend *be, float *params, const float *grads, float
     // bias corrections in double, as core/optim.c
     k.bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, (double)t));
     k.step_size = (float)(lr / (1.0 - pow(c->beta1, (double)t)));
-    adamw_batch tb;
+    adamw_batch tb = {};
     int nb = 0;
     size_t most = 0;
     for (int i = 0; i <= tt->n; i++) {

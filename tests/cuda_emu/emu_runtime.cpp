@@ -73,6 +73,7 @@ static std::mutex mem_mu;
 static std::map<uintptr_t, region> regions; // by first byte
 static size_t device_bytes;                  // live cudaMalloc bytes
 
+// ASan: makes [p, p + n) unaddressable (an access is a "use-after-poison" report), or addressable again.
 static void poison(const void *p, size_t n) {
 #if EMU_ASAN
     if (n) __asan_poison_memory_region(p, n);
@@ -474,6 +475,7 @@ static void context_init(context *c, char *lo, size_t bytes, void (*entry)(void)
     sp[7] = (void *)emu_fiber_start;                      // return address
     c->sp = sp;
 }
+// Saves the running context into save and resumes load.
 static inline void context_switch(context *save, context *load) { emu_ctx_switch(&save->sp, load->sp); }
 #else
 struct context {
@@ -541,6 +543,7 @@ const char *kind_name(int k) { return k == WARP_SHFL ? "a shuffle" : k == WARP_V
           b.idx.z, threadIdx.x, threadIdx.y, threadIdx.z, msg);
 }
 
+// ASan's fiber annotations: the stack [lo, lo + bytes) runs next (start), the switch is done (finish).
 void asan_start(const void *lo, size_t bytes) {
 #if EMU_ASAN
     __sanitizer_start_switch_fiber(nullptr, lo, bytes);
@@ -694,6 +697,7 @@ struct launch_note {
 };
 launch_note running;
 
+// After a sanitizer's report: which launch, block and thread it came from.
 void on_death(void) {
     if (!running.name) return;
     say("the report above came from kernel %s, launched at %s:%d, block (%u,%u,%u) thread (%u,%u,%u)%s", running.name,
@@ -713,12 +717,14 @@ struct site_count {
 };
 std::map<std::pair<std::string, int>, site_count> *site_counts;
 
+// The table of LRPE_CUDA_EMU_STATS=1 (at exit).
 void print_counts(void) {
     for (const auto &s : *site_counts)
         fprintf(stderr, "cuda-emu stats: %s:%d %s: %ld launches, %llu blocks\n", s.first.first.c_str(),
                 s.first.second, s.second.name, s.second.launches, (unsigned long long)s.second.blocks);
 }
 
+// Counts one launch of the site file:line.
 void count_launch(const char *file, int line, const char *name, uint64_t blocks) {
     static const bool on = getenv("LRPE_CUDA_EMU_STATS") && strcmp(getenv("LRPE_CUDA_EMU_STATS"), "0") != 0;
     if (!on) return;
