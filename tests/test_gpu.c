@@ -117,12 +117,15 @@ static void checkpoint_loads_on_cpu(const char *from) {
     char dir[512], err[512], path[1024];
     if (test_tmpdir(dir, sizeof dir, "ckptdev")) return;
     model *g = small_model(from), *c = small_model("cpu");
-    trainer tg, tc;
-    if (!g || !c || trainer_init(&tg, g, &(adamw_config){0}) || trainer_init(&tc, c, &(adamw_config){0})) {
+    trainer tg = {0}, tc = {0};
+    const adamw_config ac = adamw_defaults();
+    if (!g || !c || trainer_init(&tg, g, &ac) || trainer_init(&tc, c, &ac)) {
         test_fail(__FILE__, __LINE__, "set-up");
+        trainer_free(&tg), trainer_free(&tc);
+        model_destroy(g), model_destroy(c);
+        test_rmtree(dir);
         return;
     }
-    tg.adam = tc.adam = adamw_defaults();
     int32_t tok[4 * 32];
     for (int i = 0; i < 4 * 32; i++) tok[i] = (i * 7 + 3) % 256;
     model_batch b = {.B = 4, .T = 32, .tokens = tok, .targets = tok};
