@@ -124,8 +124,9 @@ struct backend {
     int (*supports)(const backend *be, const char *what, const char *value, char *err, size_t errlen);
 };
 
-/* The devices a backend can be opened for, in `lrpe` spellings. */
+/* The devices a backend can be opened for, and the precisions, in `lrpe` spellings. */
 #define BACKEND_DEVICES "cpu | cuda"
+#define BACKEND_PRECISIONS "fp32 | tf32 | bf16"
 
 /* Opens the backend of `device` ("cpu" | "cuda") at this precision. Returns 0, or -1 with one line
  * saying which and how to fix it (unknown device, a build without CUDA, no GPU visible, a precision

@@ -143,10 +143,7 @@ static void cpu_adamw_step(const backend *be, float *params, const float *grads,
     adamw_step(params, grads, m, v, tt, c, lr, t);
 }
 static double cpu_grad_norm(const backend *be, const float *g, size_t n) { return grad_norm(g, n); }
-static void cpu_scale(const backend *be, float *g, size_t n, float s) {
-#pragma omp parallel for schedule(static) if (n >= 65536)
-    for (size_t i = 0; i < n; i++) g[i] *= s;
-}
+static void cpu_scale(const backend *be, float *g, size_t n, float s) { grad_scale(g, n, s); }
 
 /* The CPU runs everything in fp32. */
 static int cpu_supports(const backend *be, const char *what, const char *value, char *err, size_t errlen) {

@@ -54,13 +54,15 @@ float grad_clip_coef(double norm, float max_norm) {
     return coef < 1.0 ? (float)coef : 1.0f;
 }
 
+void grad_scale(float *g, size_t n, float s) {
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < n; j++) g[j] *= s;
+}
+
 double grad_clip(float *g, size_t n, float max_norm) {
     double norm = grad_norm(g, n);
     float cf = grad_clip_coef(norm, max_norm);
-    if (cf != 1.0f) {
-#pragma omp parallel for schedule(static)
-        for (size_t j = 0; j < n; j++) g[j] *= cf;
-    }
+    if (cf != 1.0f) grad_scale(g, n, cf);
     return norm;
 }
 

@@ -23,6 +23,8 @@ void adamw_step(float *params, const float *grads, float *m, float *v, const ten
 
 /* L2 norm of g[n], summed in double over fixed blocks: the same bits for any thread count. */
 double grad_norm(const float *g, size_t n);
+/* g[n] *= s (OpenMP over fixed blocks). */
+void grad_scale(float *g, size_t n, float s);
 /* The factor clipping multiplies gradients of this norm by: max_norm / (norm + 1e-6) when that is
  * below 1 and max_norm > 0, else 1. */
 float grad_clip_coef(double norm, float max_norm);

@@ -272,7 +272,7 @@ static int open_encodings(model *m, char *err, size_t errlen) {
 static int open_backend(model *m, char *err, size_t errlen) {
     const char *dev = m->cfg.device ? m->cfg.device : "cpu", *prec = m->cfg.precision ? m->cfg.precision : "fp32";
     int p = be_precision_parse(prec);
-    if (p < 0) return errf(err, errlen, "model.precision: unknown precision '%s' (fp32 | tf32 | bf16)", prec);
+    if (p < 0) return errf(err, errlen, "model.precision: unknown precision '%s' (" BACKEND_PRECISIONS ")", prec);
     return backend_open(&m->be, dev, (be_precision)p, err, errlen);
 }
 

@@ -42,6 +42,13 @@ static float *to_host(const backend *be, const void *dev, size_t n) {
     return h;
 }
 
+/* Frees the device arrays p[n] (NULL entries skipped); FREE_DEV(be, a, b, ...) lists them. */
+static void free_dev(const backend *be, void *const *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i]) be->free(be, p[i]);
+}
+#define FREE_DEV(be, ...) free_dev(be, (void *const[]){__VA_ARGS__}, sizeof((void *[]){__VA_ARGS__}) / sizeof(void *))
+
 /* Downloads dev[n] and compares it with want[n]. */
 static void check_dev(const backend *be, const char *what, const void *dev, const float *want, size_t n,
                       double rtol, double atol) {
@@ -80,8 +87,7 @@ static void embed_case(const backend *be, int N, int C, int V) {
     be->embed_backward(be, dwte_d, dout_d, dtok, N, C);
     ref_embed_backward(dwant, dout, tok, N, C);
     check_dev(be, "embed backward", dwte_d, dwant, (size_t)V * C, RTOL, ATOL);
-    void *dev[] = {dtok, dw, dout_d, out_d, dwte_d};
-    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be->free(be, dev[i]);
+    FREE_DEV(be, dtok, dw, dout_d, out_d, dwte_d);
     free(tok), free(wte), free(dout), free(dwte), free(want), free(dwant);
 }
 
@@ -104,8 +110,7 @@ static void linear_case(const backend *be, int N, int IC, int OC, int bias) {
     check_dev(be, "linear backward dinp", dx_d, dxw, (size_t)N * IC, RTOL, ATOL);
     check_dev(be, "linear backward dw", dw_d, dww, (size_t)OC * IC, RTOL, ATOL);
     check_dev(be, "linear backward db", db_d, dbw, OC, RTOL, ATOL);
-    void *dev[] = {x_d, w_d, b_d, dout_d, out_d, dx_d, dw_d, db_d};
-    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be->free(be, dev[i]);
+    FREE_DEV(be, x_d, w_d, b_d, dout_d, out_d, dx_d, dw_d, db_d);
     free(x), free(w), free(b), free(dout), free(dx), free(dw), free(db), free(out), free(dxw), free(dww), free(dbw);
 }
 
@@ -131,8 +136,7 @@ static void layernorm_case(const backend *be, int N, int C) {
     check_dev(be, "layernorm backward dinp", dx_d, dxw, (size_t)N * C, RTOL, ATOL);
     check_dev(be, "layernorm backward dg", dg_d, dgw, C, RTOL, ATOL);
     check_dev(be, "layernorm backward db", db_d, dbw, C, RTOL, ATOL);
-    void *dev[] = {x_d, g_d, b_d, out_d, mean_d, rstd_d, dout_d, dx_d, dg_d, db_d};
-    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be->free(be, dev[i]);
+    FREE_DEV(be, x_d, g_d, b_d, out_d, mean_d, rstd_d, dout_d, dx_d, dg_d, db_d);
     free(x), free(g), free(b), free(dout), free(dx), free(dg), free(db), free(out), free(mean), free(rstd);
     free(dxw), free(dgw), free(dbw);
 }
@@ -154,8 +158,7 @@ static void elementwise_case(const backend *be, size_t n) {
     check_dev(be, "residual forward", out_d, out, n, RTOL, ATOL);
     be->residual_forward(be, x_d, x_d, y_d, n); /* in place, as the model calls it */
     check_dev(be, "residual forward in place", x_d, out, n, RTOL, ATOL);
-    void *dev[] = {x_d, y_d, dout_d, out_d, dx_d};
-    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be->free(be, dev[i]);
+    FREE_DEV(be, x_d, y_d, dout_d, out_d, dx_d);
     free(x), free(y), free(dout), free(dx), free(out), free(dxw);
 }
 
@@ -176,8 +179,7 @@ static void xent_case(const backend *be, int N, int V, int ignore) {
     be->xent_backward(be, dl_d, lg_d, lse_d, tg_d, N, V, 0.5f);
     ref_xent_backward(dlw, logits, tg, N, V, 0.5f);
     check_dev(be, "xent backward", dl_d, dlw, (size_t)N * V, RTOL, ATOL);
-    void *dev[] = {lg_d, lse_d, dl_d, tg_d};
-    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be->free(be, dev[i]);
+    FREE_DEV(be, lg_d, lse_d, dl_d, tg_d);
     free(logits), free(dl), free(lse), free(dlw), free(tg), free(lse_got);
 }
 
@@ -196,9 +198,7 @@ static void meanpool_case(const backend *be, int B, int T, int C, mask_kind mk) 
     be->meanpool_backward(be, dx_d, dout_d, v_d, B, T, C);
     ref_meanpool_backward(dxw, dout, valid, B, T, C);
     check_dev(be, "meanpool backward", dx_d, dxw, n, RTOL, ATOL);
-    void *dev[] = {x_d, dout_d, out_d, dx_d};
-    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be->free(be, dev[i]);
-    if (v_d) be->free(be, v_d);
+    FREE_DEV(be, x_d, dout_d, out_d, dx_d, v_d);
     free(valid), free(x), free(dout), free(dx), free(out), free(dxw);
 }
 
@@ -249,8 +249,7 @@ static void featuremap_case(const backend *be, int rows, int cols, int ld, featu
     check_dev(be, "featuremap forward rows", out_d, outw, n, RTOL, ATOL);
     be->featuremap_backward_rows(be, dx_d, ld, x_d, ld, dout_d, ld, rows, cols, fm);
     check_dev(be, "featuremap backward rows", dx_d, dxw, n, RTOL, ATOL);
-    void *dev[] = {x_d, dout_d, dx_d, out_d};
-    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be->free(be, dev[i]);
+    FREE_DEV(be, x_d, dout_d, dx_d, out_d);
     free(x), free(dout), free(dx), free(out), free(dxw), free(outw);
 }
 
@@ -279,9 +278,7 @@ static void denom_case(const backend *be, int B, int T, int H, int d, int causal
     check_dev(be, "denominator backward dnum", dnum_d, dnw, n, RTOL, ATOL);
     check_dev(be, "denominator backward dfq", dfq_d, dqw, n, RTOL, ATOL);
     check_dev(be, "denominator backward dfk", dfk_d, dkw, n, RTOL, ATOL);
-    void *dev[] = {fq_d, fk_d, num_d, dout_d, dnum_d, dfq_d, dfk_d, out_d, z_d, scratch};
-    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be->free(be, dev[i]);
-    if (v_d) be->free(be, v_d);
+    FREE_DEV(be, fq_d, fk_d, num_d, dout_d, dnum_d, dfq_d, dfk_d, out_d, z_d, scratch, v_d);
     free(valid), free(fq), free(fk), free(num), free(dout), free(dnum), free(dfq), free(dfk), free(out), free(z);
     free(dnw), free(dqw), free(dkw);
 }
@@ -346,9 +343,7 @@ static void attention_case(const backend *be, be_attn kind, int B, int T, int H,
     check_dev(be, fw, dk_d, dkw, nq, 1e-4, 1e-4);
     snprintf(fw, sizeof fw, "%s backward dv", what);
     check_dev(be, fw, dv_d, dvw, nv, 1e-4, 1e-4);
-    void *dev[] = {slopes_d, dec_d, pos_d, q_d, k_d, v_d, dout_d, dq_d, dk_d, dv_d, o_d, saved, scratch};
-    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be->free(be, dev[i]);
-    if (valid_d) be->free(be, valid_d);
+    FREE_DEV(be, slopes_d, dec_d, pos_d, q_d, k_d, v_d, dout_d, dq_d, dk_d, dv_d, o_d, saved, scratch, valid_d);
     free(valid), free(slopes), free(dec), free(pos), free(q), free(k), free(v), free(dout), free(dq), free(dk);
     free(dvv), free(o), free(lse), free(dqw), free(dkw), free(dvw), free(og);
 }
@@ -417,8 +412,7 @@ static void optim_suite(const backend *be) {
     be->scale(be, g_d, n, 0.25f);
     for (size_t i = 0; i < n; i++) g[i] *= 0.25f;
     check_dev(be, "scale", g_d, g, n, 0, 0);
-    void *dev[] = {p_d, g_d, m_d, v_d};
-    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) be->free(be, dev[i]);
+    FREE_DEV(be, p_d, g_d, m_d, v_d);
     free(p), free(g), free(m), free(v);
     tt_free(&tt);
 }

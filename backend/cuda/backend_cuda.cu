@@ -90,7 +90,7 @@ static void cuda_zero(const backend *be, void *p, size_t bytes) {
 static int cuda_supports(const backend *be, const char *what, const char *value, char *err, size_t errlen) {
     if (strcmp(what, "precision") == 0) {
         if (be_precision_parse(value) >= 0) return 1;
-        return errf(err, errlen, "the CUDA backend has no precision '%s' (fp32 | tf32 | bf16)", value), 0;
+        return errf(err, errlen, "the CUDA backend has no precision '%s' (" BACKEND_PRECISIONS ")", value), 0;
     }
     if (strcmp(what, "encoding") == 0 || strcmp(what, "absolute") == 0) {
         if (strcmp(value, "none") == 0 || pe_lookup(value)) return 1;
@@ -185,7 +185,7 @@ int backend_cuda_open(const backend **out, be_precision precision, char *err, si
                     "GPU and its driver, or set model.device=cpu", why);
     }
     if ((unsigned)precision > BE_BF16)
-        return errf(err, errlen, "model.precision: the CUDA backend has no precision %d (fp32 | tf32 | bf16)",
+        return errf(err, errlen, "model.precision: the CUDA backend has no precision %d (" BACKEND_PRECISIONS ")",
                     (int)precision);
     cuda_ctx *c = (cuda_ctx *)calloc(1, sizeof *c);
     backend *be = (backend *)calloc(1, sizeof *be);

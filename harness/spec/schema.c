@@ -53,7 +53,7 @@ static const schema_key KEYS[] = {
      "relative encoding (on q/k or the scores); see lrpe encodings"},
     {"model.device",          SK_ENUM,     "cpu",       0, 0, SK_OMIT_DEFAULT, BACKEND_DEVICES,
      "where the model computes (cuda: an lrpe built with make CUDA=1 and an NVIDIA GPU)"},
-    {"model.precision",       SK_ENUM,     "fp32",      0, 0, SK_OMIT_DEFAULT, "fp32 | tf32 | bf16",
+    {"model.precision",       SK_ENUM,     "fp32",      0, 0, SK_OMIT_DEFAULT, BACKEND_PRECISIONS,
      "matrix-product precision: fp32 exact (cpu: the only one); tf32, bf16 tensor cores (cuda)"},
     {"model.lrpe.p",          SK_PEOPT,    "householder", 0, 0, 0, NULL,
      "lrpe-*: the unitary P applied before the positional core"},
