@@ -3,7 +3,8 @@
 # Switches: SANITIZE=1 (AddressSanitizer + UndefinedBehaviorSanitizer, separate build folder),
 #           WERROR=1 (warnings are errors; CI sets it), NATIVE=1 (-march=native),
 #           BLAS=openmp|pthread (OpenBLAS threading variant; see README, "Threads"),
-#           CUDA=1 (the CUDA backend, built with nvcc from CUDA_HOME; separate build folder).
+#           CUDA=1 (the CUDA backend, built with nvcc from CUDA_HOME; separate build folder),
+#           MPI=1 (data-parallel training over MPI ranks, with Open MPI's mpicc; separate build folder).
 
 CC      ?= gcc
 BLAS    ?= openmp
@@ -62,6 +63,12 @@ ifeq ($(CUDA),1)
   ifeq ($(WERROR),1)
     NVFLAGS += -Werror all-warnings -Xcompiler -Werror
   endif
+endif
+# MPI: `lrpe run` under mpirun or srun trains each run over the ranks (harness/run/dist.c)
+ifeq ($(MPI),1)
+  BUILD := $(BUILD)-mpi
+  CC := mpicc
+  CPPFLAGS += -DLRPE_MPI
 endif
 ifeq ($(NATIVE),1)
   OPT += -march=native
@@ -122,10 +129,14 @@ data:
 # Tests run with a fixed thread count so results (and the determinism test) do not depend on
 # the machine, and with OpenMP threads that sleep rather than spin while waiting (unless the caller
 # sets OMP_WAIT_POLICY): on a shared, busy machine spinning threads made a learning test 4x slower
-# (76.7 s vs 18.3 s). LRPE_TEST_FILTER=substring runs a subset.
+# (76.7 s vs 18.3 s). LRPE_TEST_FILTER=substring runs a subset. Where Open MPI's mpicc is installed
+# the MPI build (build/release-mpi/lrpe) is made too, for the MPI tests of tests/test_cluster.c.
 test: deps data
 	@$(MAKE) --no-print-directory lrpe $(BUILD)/lrpe_tests
-	LRPE_THREADS=$${LRPE_THREADS:-2} OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/lrpe_tests $(LRPE_TEST_FILTER)
+	@if command -v mpicc >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory MPI=1 SANITIZE= CUDA= BUILD=build/release-mpi build/release-mpi/lrpe; fi
+	LRPE_MPI_BIN=$${LRPE_MPI_BIN:-build/release-mpi/lrpe} LRPE_THREADS=$${LRPE_THREADS:-2} \
+		OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/lrpe_tests $(LRPE_TEST_FILTER)
 
 # The whole study: installs what is missing, prepares the data, builds, trains every experiment of
 # experiments/paper/ at TIER (smoke | default | full; see scripts/reproduce.sh) and writes the report.

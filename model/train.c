@@ -51,20 +51,29 @@ void trainer_upload(trainer *tr) {
     be->upload(be, tr->dev_v, tr->adam_v, bytes);
 }
 
-int trainer_step(trainer *tr, const model_batch *b, float lr, float clip, double *loss, double *gnorm, char *err,
-                 size_t errlen) {
+int trainer_grads(trainer *tr, const model_batch *b, double *loss, char *err, size_t errlen) {
+    model_zero_grad(tr->m);
+    if (model_forward(tr->m, b, loss, err, errlen)) return -1;
+    model_backward(tr->m);
+    return 0;
+}
+
+void trainer_apply(trainer *tr, float lr, float clip, double *gnorm) {
     model *m = tr->m;
     const backend *be = model_backend(m);
     const tensor_table *tt = model_param_table(m);
     float *grads = model_device_grads(m);
-    model_zero_grad(m);
-    if (model_forward(m, b, loss, err, errlen)) return -1;
-    model_backward(m);
     double norm = be->grad_norm(be, grads, tt->total);
     float coef = grad_clip_coef(norm, clip);
     if (coef != 1.0f) be->scale(be, grads, tt->total, coef);
     if (gnorm) *gnorm = norm;
     tr->step++;
     be->adamw_step(be, model_device_params(m), grads, tr->dev_m, tr->dev_v, tt, &tr->adam, lr, tr->step);
+}
+
+int trainer_step(trainer *tr, const model_batch *b, float lr, float clip, double *loss, double *gnorm, char *err,
+                 size_t errlen) {
+    if (trainer_grads(tr, b, loss, err, errlen)) return -1;
+    trainer_apply(tr, lr, clip, gnorm);
     return 0;
 }

@@ -25,6 +25,13 @@ void trainer_free(trainer *tr);
 void trainer_download(trainer *tr);
 void trainer_upload(trainer *tr);
 
+/* The two halves of a step, for data-parallel training (the gradients are summed over the processes
+ * in between): zero grads -> forward -> backward (0, or -1 with err as trainer_step); then clip the
+ * gradient norm to clip (<= 0: off) -> AdamW at lr, *gnorm (may be NULL) the pre-clip norm. */
+int trainer_grads(trainer *tr, const model_batch *b, double *loss, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void trainer_apply(trainer *tr, float lr, float clip, double *gnorm);
+
 /* zero grads -> forward -> backward -> clip the gradient norm to clip (<= 0: off) -> AdamW at lr.
  * Returns 0 with *loss the batch loss (before the update) and *gnorm (may be NULL) the pre-clip
  * norm, or -1 with err (may be NULL) when the batch does not fit the model: nothing is updated. */

@@ -816,3 +816,56 @@ TEST(db_refuses_foreign_and_damaged_files_untouched) {
     db_close(d);
     test_rmtree(dir);
 }
+
+/* db_publish: a one-file copy (no -wal beside it) whose running runs read as interrupted, the
+ * source untouched; publishing again replaces it whole. db_runs_newer and db_merge_runs: what a
+ * merge would take (new runs, more advanced ones, and on a tie of status the row that changed
+ * last), and a merge of chosen runs only. */
+TEST(db_publish_snapshot_and_shard_merges) {
+    char dir[256], src[512], dst[512], main_path[512], err[512], buf[128];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(src, sizeof src, "%s/local.db", dir);
+    snprintf(dst, sizeof dst, "%s/shards/r1.db", dir);
+    snprintf(main_path, sizeof main_path, "%s/main.db", dir);
+    db *d, *m;
+    const char *ids[] = {"r1", "r2"};
+    db_metric rows[2] = {{1, "train/loss", 2.5}, {2, "train/loss", 2.0}};
+    CHECK(db_open(&d, src, 0, err, sizeof err) == 0 && register_ids(d, "exp", ids, 2, err, sizeof err) == 0 &&
+              db_run_start(d, "r1", err, sizeof err) == 0 && db_metrics_add(d, "r1", rows, 1, err, sizeof err) == 0,
+          "set up: %s", err);
+    CHECK(db_publish(d, dst, err, sizeof err) == 0, "publish: %s", err);
+    char wal[600];
+    snprintf(wal, sizeof wal, "%s-wal", dst);
+    CHECK(access(wal, F_OK) != 0, "the published copy has a -wal file beside it");
+    CHECK(strcmp(raw_text(dst, "SELECT status FROM runs WHERE run_id = 'r1'", buf, sizeof buf), "interrupted") == 0 &&
+              strstr(raw_text(dst, "SELECT error FROM runs WHERE run_id = 'r1'", buf, sizeof buf), "still running"),
+          "a running run reads as interrupted in the copy");
+    CHECK(strcmp(raw_text(src, "SELECT status FROM runs WHERE run_id = 'r1'", buf, sizeof buf), "running") == 0,
+          "the source keeps its state");
+    CHECK(db_metrics_add(d, "r1", rows + 1, 1, err, sizeof err) == 0 &&
+              db_run_finish(d, "r1", DB_INTERRUPTED, NULL, err, sizeof err) == 0 && db_publish(d, dst, err, sizeof err) == 0,
+          "publish again: %s", err);
+    CHECK(raw_int(dst, "SELECT count(*) FROM metrics") == 2, "the second copy replaced the first");
+
+    /* main holds r1 interrupted earlier (one row): the shard's later interrupted row wins the tie */
+    CHECK(db_open(&m, main_path, 0, err, sizeof err) == 0 && register_ids(m, "exp", ids, 1, err, sizeof err) == 0 &&
+              raw_exec(main_path, "UPDATE runs SET status = 'interrupted', ended_at = '2000-01-01T00:00:00.000Z'") == 0,
+          "main: %s", err);
+    db_run *newer = NULL;
+    int n = 0;
+    CHECK(db_runs_newer(m, dst, &newer, &n, err, sizeof err) == 0 && n == 2, "newer: %d runs (%s)", n, err);
+    free(newer);
+    db_merge_stats s;
+    CHECK(db_merge_runs(m, dst, (const char *const[]){"r1"}, 1, &s, err, sizeof err) == 0 && s.runs_updated == 1 &&
+              s.runs_added == 0 && s.metrics == 2,
+          "merge of r1 only: updated %d added %d metrics %lld (%s)", s.runs_updated, s.runs_added, s.metrics, err);
+    CHECK(raw_int(main_path, "SELECT count(*) FROM runs") == 1, "r2 was left out");
+    CHECK(db_runs_newer(m, dst, &newer, &n, err, sizeof err) == 0 && n == 1 && strcmp(newer[0].run_id, "r2") == 0,
+          "after the merge only r2 is newer (%d)", n);
+    free(newer);
+    CHECK(db_merge(m, dst, &s, err, sizeof err) == 0 && s.runs_added == 1 && s.runs_updated == 0, "merge all: %s", err);
+    CHECK(db_merge(m, dst, &s, err, sizeof err) == 0 && s.runs_added + s.runs_updated == 0, "idempotent");
+    db_close(m);
+    db_close(d);
+    test_rmtree(dir);
+}

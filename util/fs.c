@@ -127,3 +127,14 @@ int fs_remove_tree(const char *path, char *err, size_t errlen) {
     if (remove_failed) return errf(err, errlen, "cannot remove %s: %s", path, strerror(remove_failed));
     return 0;
 }
+
+int fs_sync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    if (rc != 0 && e == EINVAL) rc = 0; /* folders that cannot be synced (some file systems) */
+    errno = e;
+    return rc;
+}

@@ -21,4 +21,8 @@ int fs_mkdirs(const char *dir, char *err, size_t errlen);
  * followed). 0 when it is gone (or was never there), or -1 with "cannot remove <path>: <why>". */
 int fs_remove_tree(const char *path, char *err, size_t errlen);
 
+/* fsyncs the folder dir so a rename in it is durable (a folder that cannot be synced counts as
+ * synced). 0, or -1 with errno set. */
+int fs_sync_dir(const char *dir);
+
 #endif

@@ -29,10 +29,7 @@ typedef struct bench_args {
 } bench_args;
 
 /* One-line usage error; returns 2. */
-static int usage_error(const char *msg, const char *arg) {
-    fprintf(stderr, "lrpe bench: %s%s%s (see lrpe bench --help)\n", msg, arg ? " " : "", arg ? arg : "");
-    return 2;
-}
+static int usage_error(const char *msg, const char *arg) { return cli_usage_error("bench", msg, arg); }
 
 /* A count option's value in [lo, hi] into *v; 0 or 2. */
 static int parse_count(const char *opt, const char *s, int lo, int hi, int *v) {
@@ -84,10 +81,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (!strcmp(s, "--device")) rc = device_option(a, argv[++i]);
         else if (!strcmp(s, "--no-db")) a->db_path = NULL;
         else if (!strcmp(s, "--tsv")) a->tsv = 1;
-        else if (s[0] == '-') return usage_error("unknown option", s);
-        else if (strchr(s, '=')) a->overrides[a->noverrides++] = argv[i];
-        else if (!a->spec_path) a->spec_path = s;
-        else return usage_error("a second spec file is not allowed:", s);
+        else rc = cli_spec_word("bench", argv[i], &a->spec_path, a->overrides, &a->noverrides);
         if (rc) return rc;
     }
     return 0;

@@ -1,9 +1,12 @@
-/* `lrpe run SPEC.yaml [key=value ...] [--device cpu|cuda] [-j N] [--db FILE] [--runs-dir DIR] [--dry-run] [--force]`:
- * expands the spec, skips runs already completed, resumes interrupted ones from their checkpoints,
- * trains the rest (in N worker processes sharing the database with -j N), and exits 0 when every
- * run completed, 1 when some run failed, 2 on a bad spec or usage, 130 when stopped by Ctrl-C.
- * Checkpoints belong to their database: they go to <db without .db>-runs/<run id>/ beside it
- * (results/results-runs/ for the default database), or under --runs-dir. */
+/* `lrpe run SPEC.yaml [key=value ...] [--device cpu|cuda] [-j N] [--db FILE] [--runs-dir DIR] [--only IDS]
+ * [--publish FILE] [--dry-run] [--force]`: expands the spec, skips runs already completed, resumes
+ * interrupted ones from their checkpoints, trains the rest (in N worker processes sharing the
+ * database with -j N), and exits 0 when every run completed, 1 when some run failed, 2 on a bad
+ * spec or usage, 130 when stopped by Ctrl-C or SIGTERM. Checkpoints belong to their database: they
+ * go to <db without .db>-runs/<run id>/ beside it (results/results-runs/ for the default
+ * database), or under --runs-dir. --only keeps the runs with those ids (a Slurm array task trains
+ * its share this way); --publish copies the database to FILE atomically after every checkpoint and
+ * at the end (a node-local shard reaching the shared folder: see cmd_submit.c). */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -15,7 +18,9 @@
 
 #include "cli.h"
 #include "db.h"
+#include "dist.h"
 #include "fs.h"
+#include "paths.h"
 #include "run.h"
 #include "spec.h"
 #include "threads.h"
@@ -27,17 +32,24 @@ static void on_signal(int sig) {
     stop_requested = 1;
 }
 
+/* Ctrl-C and SIGTERM (scancel, a time limit, mpirun stopping its ranks) ask the training to stop:
+ * a checkpoint, the run recorded as interrupted. */
+static void catch_stop_signals(void) {
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 typedef struct run_args {
     const char *spec_path, *db_path, *runs_dir; /* runs_dir: NULL = beside the database */
+    const char *only, *publish;                 /* NULL: every run; no publishing */
     char **overrides;
     int noverrides, jobs, dry_run, force;
     char device[80]; /* --device D as the override model.device=D */
 } run_args;
 
-static int usage_error(const char *msg, const char *arg) {
-    fprintf(stderr, "lrpe run: %s%s%s (see lrpe run --help)\n", msg, arg ? " " : "", arg ? arg : "");
-    return 2;
-}
+static int usage_error(const char *msg, const char *arg) { return cli_usage_error("run", msg, arg); }
 
 /* Parses argv into a; 0, or 2 after printing a one-line reason. */
 static int parse_args(int argc, char **argv, run_args *a) {
@@ -53,9 +65,15 @@ static int parse_args(int argc, char **argv, run_args *a) {
             if (a->device[0]) return usage_error("--device is given twice", NULL);
             snprintf(a->device, sizeof a->device, "model.device=%.60s", argv[++i]);
             a->overrides[a->noverrides++] = a->device;
-        } else if (strcmp(s, "-j") == 0 || strcmp(s, "--db") == 0 || strcmp(s, "--runs-dir") == 0) {
+        } else if (strcmp(s, "-j") == 0 || strcmp(s, "--db") == 0 || strcmp(s, "--runs-dir") == 0 ||
+                   strcmp(s, "--only") == 0 || strcmp(s, "--publish") == 0) {
             if (i + 1 >= argc || !argv[i + 1][0]) return usage_error("missing value after", s);
-            if (s[1] == 'j') {
+            if (strcmp(s, "--only") == 0) {
+                if (a->only) return usage_error("--only is given twice (give one comma-separated list)", NULL);
+                a->only = argv[++i];
+            } else if (strcmp(s, "--publish") == 0) {
+                a->publish = argv[++i];
+            } else if (s[1] == 'j') {
                 char *end;
                 long j = strtol(argv[++i], &end, 10);
                 if (*end || j < 1 || j > 256) return usage_error("-j needs a number of processes in 1..256, got", argv[i]);
@@ -69,17 +87,38 @@ static int parse_args(int argc, char **argv, run_args *a) {
             a->dry_run = 1;
         } else if (strcmp(s, "--force") == 0) {
             a->force = 1;
-        } else if (s[0] == '-') {
-            return usage_error("unknown option", s);
-        } else if (strchr(s, '=')) {
-            a->overrides[a->noverrides++] = argv[i];
-        } else if (!a->spec_path) {
-            a->spec_path = s;
-        } else {
-            return usage_error("a second spec file is not allowed:", s);
+        } else if (cli_spec_word("run", argv[i], &a->spec_path, a->overrides, &a->noverrides)) {
+            return 2;
         }
     }
     if (!a->spec_path) return usage_error("missing the spec file: lrpe run SPEC.yaml [key=value ...]", NULL);
+    return 0;
+}
+
+/* 1 when the comma-separated list names id. */
+static int listed(const char *list, const char *id) {
+    size_t n = strlen(id);
+    for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',')
+        if (strcspn(p, ",") == n && strncmp(p, id, n) == 0) return 1;
+    return 0;
+}
+
+/* Keeps the runs of s that the comma-separated list of run ids names, in the spec's order; 0, or
+ * 2 after naming an id no run of the spec has. */
+static int keep_only(spec *s, const char *list) {
+    int kept = 0;
+    for (int i = 0; i < s->nruns; i++)
+        if (listed(list, s->runs[i].run_id)) s->runs[kept++] = s->runs[i];
+    for (const char *p = list; *p; p += strcspn(p, ","), p += *p == ',') {
+        int n = (int)strcspn(p, ","), found = 0;
+        for (int i = 0; i < kept && !found; i++) found = (int)strlen(s->runs[i].run_id) == n && !strncmp(p, s->runs[i].run_id, (size_t)n);
+        if (!found) {
+            fprintf(stderr, "lrpe run: --only %.*s: no run of %s has this id (lrpe run SPEC --dry-run lists them)\n", n, p,
+                    s->name);
+            return 2;
+        }
+    }
+    s->nruns = kept;
     return 0;
 }
 
@@ -99,27 +138,6 @@ static int remove_checkpoints(db *d, const char *runs_dir, const char *run_id, c
         }
     free(prov);
     return rc;
-}
-
-/* The folder of the run folders: `given`, else beside the database, named after it
- * ("results/results.db" -> "results/results-runs"); made absolute and canonical (the folder, or
- * its parent when it does not exist yet), so provenance and `lrpe status` name it the same from
- * any working directory. 0, or -1 when the path does not fit. */
-static int runs_dir_for(const char *db_path, const char *given, char *out, size_t len) {
-    char rel[PATH_MAX], real[PATH_MAX];
-    if (given) {
-        snprintf(rel, sizeof rel, "%s", given);
-    } else {
-        const char *base = strrchr(db_path, '/') ? strrchr(db_path, '/') + 1 : db_path, *dot = strrchr(base, '.');
-        size_t stem = dot && dot != base ? (size_t)(dot - db_path) : strlen(db_path);
-        snprintf(rel, sizeof rel, "%.*s-runs", (int)stem, db_path);
-    }
-    if (realpath(rel, real)) return snprintf(out, len, "%s", real) < (int)len ? 0 : -1;
-    char *slash = strrchr(rel, '/');
-    const char *name = slash ? slash + 1 : rel;
-    if (slash) *slash = 0;
-    if (!realpath(slash ? (rel[0] ? rel : "/") : ".", real)) return -1;
-    return snprintf(out, len, "%s%s%s", real, strcmp(real, "/") ? "/" : "", name) < (int)len ? 0 : -1;
 }
 
 /* Registers every run, resets the ones to train again (--force: all; failed runs always), and
@@ -156,7 +174,7 @@ static int prepare_runs(db *d, const spec *s, const char *runs_dir, int force) {
 typedef struct tally { int completed, failed, interrupted, errors; } tally;
 
 /* Claims and trains runs of s until none is left or a stop is requested; one process. */
-static void worker(db *d, const spec *s, const char *runs_dir, int threads, int tty, tally *t) {
+static void worker(db *d, const spec *s, const char *runs_dir, const char *publish, int threads, int tty, tally *t) {
     const char **ids = calloc((size_t)s->nruns, sizeof *ids);
     if (!ids) {
         t->errors++;
@@ -176,7 +194,7 @@ static void worker(db *d, const spec *s, const char *runs_dir, int threads, int 
         const spec_run *r = &s->runs[index];
         snprintf(label, sizeof label, "[%d/%d]", index + 1, s->nruns);
         run_env env = {.db = d, .experiment = s->name, .runs_dir = runs_dir, .data_dir = "data", .threads = threads,
-                       .tty = tty, .out = stdout, .label = label, .stop = &stop_requested};
+                       .tty = tty, .out = stdout, .label = label, .stop = &stop_requested, .publish = publish};
         switch (run_train(&env, r, err, sizeof err)) {
         case RUN_COMPLETED: t->completed++; break;
         case RUN_FAILED:
@@ -185,8 +203,9 @@ static void worker(db *d, const spec *s, const char *runs_dir, int threads, int 
             break;
         case RUN_INTERRUPTED:
             t->interrupted++;
-            fprintf(stdout, "%s %s seed %llu: interrupted; checkpoint saved, `lrpe run` again resumes it\n", label,
-                    r->variant, r->seed);
+            if (dist_why()[0]) fprintf(stdout, "%s %s seed %llu: interrupted: %s\n", label, r->variant, r->seed, err);
+            else fprintf(stdout, "%s %s seed %llu: interrupted; checkpoint saved, `lrpe run` again resumes it\n", label,
+                         r->variant, r->seed);
             break;
         case RUN_LOST: fprintf(stdout, "%s %s: taken over by another process\n", label, r->variant); break;
         case RUN_ERROR:
@@ -201,7 +220,8 @@ static void worker(db *d, const spec *s, const char *runs_dir, int threads, int 
 }
 
 /* One worker process: its own database handle and `threads` threads; writes its tally to fd. */
-static void worker_process(const char *db_path, const spec *s, const char *runs_dir, int threads, int fd) {
+static void worker_process(const char *db_path, const spec *s, const char *runs_dir, const char *publish, int threads,
+                           int fd) {
     threads_set(threads);
     tally t = {0};
     db *d;
@@ -210,7 +230,7 @@ static void worker_process(const char *db_path, const spec *s, const char *runs_
         fprintf(stderr, "lrpe run: %s\n", err);
         t.errors = 1;
     } else {
-        worker(d, s, runs_dir, threads, 0, &t);
+        worker(d, s, runs_dir, publish, threads, 0, &t);
         db_close(d);
     }
     ssize_t w = write(fd, &t, sizeof t);
@@ -219,8 +239,8 @@ static void worker_process(const char *db_path, const spec *s, const char *runs_
 
 /* Runs `jobs` worker processes sharing the database, threads / jobs threads each, and adds up
  * their tallies (a worker that died without reporting counts as an error). */
-static void run_workers(const char *db_path, const spec *s, const char *runs_dir, int jobs, int threads,
-                        tally *total) {
+static void run_workers(const char *db_path, const spec *s, const char *runs_dir, const char *publish, int jobs,
+                        int threads, tally *total) {
     pid_t pids[256];
     int fds[256];
     const int per = threads / jobs > 0 ? threads / jobs : 1;
@@ -232,7 +252,7 @@ static void run_workers(const char *db_path, const spec *s, const char *runs_dir
         pids[j] = fork();
         if (pids[j] == 0) {
             close(fd[0]);
-            worker_process(db_path, s, runs_dir, per, fd[1]);
+            worker_process(db_path, s, runs_dir, publish, per, fd[1]);
         }
         close(fd[1]);
         fds[j] = fd[0];
@@ -255,6 +275,89 @@ static void run_workers(const char *db_path, const spec *s, const char *runs_dir
     }
 }
 
+/* The last publication of the database (d, or a fresh handle on db_path when the workers had
+ * their own), after every run ended; 0 or -1 after saying why. */
+static int publish_final(db *d, const char *db_path, const char *dest) {
+    char err[1024];
+    db *own = NULL;
+    int rc = d ? 0 : db_open(&own, db_path, 0, err, sizeof err);
+    if (!rc) rc = db_publish(d ? d : own, dest, err, sizeof err);
+    db_close(own);
+    if (rc) fprintf(stderr, "lrpe run: %s\n", err);
+    return rc ? -1 : 0;
+}
+
+/* Rank 0 (or the only process): the dry run, or the database, the claims and the training. */
+static int run_spec(const run_args *a, spec *s) {
+    char err[1024];
+    if (a->dry_run) { /* statuses from the database when it exists ("?" when it cannot say); nothing is written */
+        const char **status = calloc((size_t)s->nruns, sizeof *status);
+        db *d = NULL;
+        int unknown = status && access(a->db_path, F_OK) == 0 && db_open(&d, a->db_path, DB_OPEN_READONLY, err, sizeof err);
+        for (int i = 0; status && d && !unknown && i < s->nruns; i++) {
+            db_status st = DB_NONE;
+            unknown = db_run_status(d, s->runs[i].run_id, &st, err, sizeof err) != 0;
+            status[i] = st == DB_NONE ? "new" : db_status_name(st);
+        }
+        db_close(d);
+        if (unknown) fprintf(stderr, "lrpe run: the runs' statuses are unknown (shown as ?): %s\n", err);
+        for (int i = 0; status && i < s->nruns; i++)
+            if (!status[i] || unknown) status[i] = unknown ? "?" : "new";
+        spec_print(stdout, s, status);
+        free(status);
+        return 0;
+    }
+    db *d;
+    if (db_open(&d, a->db_path, 0, err, sizeof err)) {
+        fprintf(stderr, "lrpe run: %s\n", err);
+        return 1;
+    }
+    char runs_dir[PATH_MAX];
+    if (paths_beside_db(a->db_path, "-runs", a->runs_dir, runs_dir, sizeof runs_dir)) { /* after db_open made its folder */
+        fprintf(stderr, "lrpe run: the folder for the checkpoints (%s) cannot be found: %s\n",
+                a->runs_dir ? a->runs_dir : "beside the database", strerror(errno));
+        db_close(d);
+        return 2;
+    }
+    int done_before = prepare_runs(d, s, runs_dir, a->force);
+    if (done_before < 0) {
+        db_close(d);
+        return 1;
+    }
+    int threads = threads_setup();
+    const int procs = dist_size() > 1 ? dist_size() : a->jobs, per = threads / a->jobs > 0 ? threads / a->jobs : 1;
+    printf("%s: %d runs (%d already completed), %d %s x %d thread%s, database %s, checkpoints in %s\n", s->name,
+           s->nruns, done_before, procs, dist_size() > 1 ? "MPI ranks" : procs > 1 ? "processes" : "process", per,
+           per > 1 ? "s" : "", a->db_path, runs_dir);
+    catch_stop_signals();
+    tally t = {0};
+    if (a->jobs == 1) {
+        worker(d, s, runs_dir, a->publish, threads, isatty(fileno(stdout)), &t);
+    } else {
+        db_close(d); /* children open their own handles */
+        d = NULL;
+        run_workers(a->db_path, s, runs_dir, a->publish, a->jobs, threads, &t);
+    }
+    if (a->publish && publish_final(d, a->db_path, a->publish)) t.errors++;
+    printf("%s: %d trained now, %d already completed, %d failed%s\n", s->name, t.completed, done_before, t.failed,
+           t.interrupted ? ", interrupted (run the same command to resume)" : "");
+    db_close(d);
+    if (dist_why()[0]) return 1; /* the ranks lost each other: said and recorded */
+    if (stop_requested && !t.errors) return 130;
+    return t.errors || t.failed ? 1 : 0;
+}
+
+/* A follower rank of an MPI job: its share of every run rank 0 trains; 0, or 1 when the ranks lost
+ * each other. */
+static int follow(const spec *s) {
+    catch_stop_signals();
+    run_env env = {.experiment = s->name, .data_dir = "data", .threads = threads_setup(), .out = stdout, .label = "",
+                   .stop = &stop_requested};
+    if (run_follow(&env, s) == 0) return 0;
+    fprintf(stderr, "lrpe run: rank %d of %d stops: %s\n", dist_rank(), dist_size(), dist_why());
+    return 1;
+}
+
 int cmd_run(int argc, char **argv) {
     run_args a;
     int rc = parse_args(argc, argv, &a);
@@ -262,73 +365,29 @@ int cmd_run(int argc, char **argv) {
         free(a.overrides);
         return rc;
     }
-    spec s;
     char err[1024];
-    if (spec_load(&s, a.spec_path, a.overrides, a.noverrides, err, sizeof err)) {
+    if (dist_init(&stop_requested, err, sizeof err)) {
         fprintf(stderr, "lrpe run: %s\n", err);
-        spec_free(&s);
         free(a.overrides);
         return 2;
     }
+    if (dist_size() > 1 && a.jobs > 1) {
+        free(a.overrides);
+        dist_finalize();
+        return usage_error("-j N trains runs side by side in one machine's processes; under MPI the ranks train each run "
+                           "together: leave -j out", NULL);
+    }
+    if (dist_rank() > 0 && !freopen("/dev/null", "w", stdout)) return 1; /* rank 0 speaks for the job */
+    spec s;
+    rc = spec_load(&s, a.spec_path, a.overrides, a.noverrides, err, sizeof err) ? 2 : 0;
+    if (rc) fprintf(stderr, "lrpe run: %s\n", err);
     free(a.overrides);
-    if (a.dry_run) { /* statuses from the database when it exists ("?" when it cannot say); nothing is written */
-        const char **status = calloc((size_t)s.nruns, sizeof *status);
-        db *d = NULL;
-        int unknown = status && access(a.db_path, F_OK) == 0 && db_open(&d, a.db_path, DB_OPEN_READONLY, err, sizeof err);
-        for (int i = 0; status && d && !unknown && i < s.nruns; i++) {
-            db_status st = DB_NONE;
-            unknown = db_run_status(d, s.runs[i].run_id, &st, err, sizeof err) != 0;
-            status[i] = st == DB_NONE ? "new" : db_status_name(st);
-        }
-        db_close(d);
-        if (unknown) fprintf(stderr, "lrpe run: the runs' statuses are unknown (shown as ?): %s\n", err);
-        for (int i = 0; status && i < s.nruns; i++)
-            if (!status[i] || unknown) status[i] = unknown ? "?" : "new";
-        spec_print(stdout, &s, status);
-        free(status);
-        spec_free(&s);
-        return 0;
-    }
-    db *d;
-    if (db_open(&d, a.db_path, 0, err, sizeof err)) {
-        fprintf(stderr, "lrpe run: %s\n", err);
-        spec_free(&s);
-        return 1;
-    }
-    char runs_dir[PATH_MAX];
-    if (runs_dir_for(a.db_path, a.runs_dir, runs_dir, sizeof runs_dir)) { /* after db_open made its folder */
-        fprintf(stderr, "lrpe run: the folder for the checkpoints (%s) cannot be found: %s\n",
-                a.runs_dir ? a.runs_dir : "beside the database", strerror(errno));
-        db_close(d);
-        spec_free(&s);
-        return 2;
-    }
-    int done_before = prepare_runs(d, &s, runs_dir, a.force);
-    if (done_before < 0) {
-        db_close(d);
-        spec_free(&s);
-        return 1;
-    }
-    int threads = threads_setup();
-    printf("%s: %d runs (%d already completed), %d process%s x %d thread%s, database %s, checkpoints in %s\n", s.name,
-           s.nruns, done_before, a.jobs, a.jobs > 1 ? "es" : "", threads / a.jobs > 0 ? threads / a.jobs : 1,
-           threads / a.jobs > 1 ? "s" : "", a.db_path, runs_dir);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    tally t = {0};
-    if (a.jobs == 1) {
-        worker(d, &s, runs_dir, threads, isatty(fileno(stdout)), &t);
-    } else {
-        db_close(d); /* children open their own handles */
-        d = NULL;
-        run_workers(a.db_path, &s, runs_dir, a.jobs, threads, &t);
-    }
-    printf("%s: %d trained now, %d already completed, %d failed%s\n", s.name, t.completed, done_before, t.failed,
-           t.interrupted ? ", interrupted (run the same command to resume)" : "");
-    db_close(d);
+    if (!rc && a.only) rc = keep_only(&s, a.only);
+    const int listening = !rc && !a.dry_run; /* the followers wait for rank 0's word from here on */
+    if (!rc && dist_rank() > 0) rc = a.dry_run ? 0 : follow(&s);
+    else if (!rc) rc = run_spec(&a, &s);
+    if (listening && dist_rank() == 0 && dist_size() > 1 && !dist_why()[0]) run_followers_quit();
+    dist_finalize();
     spec_free(&s);
-    if (stop_requested && !t.errors) return 130;
-    return t.errors || t.failed ? 1 : 0;
+    return rc;
 }

@@ -22,8 +22,10 @@ static int cmd_version(int argc, char **argv);
 /* Every subcommand, in the order --help lists them. */
 static const command commands[] = {
     {"help", "[CMD]", "usage of lrpe or of one command", cmd_help},
-    {"run", "SPEC.yaml [key=value ...] [--device " BACKEND_DEVICES "] [-j N] [--db FILE] [--runs-dir DIR] [--dry-run] [--force]",
+    {"run", "SPEC.yaml [key=value ...] [--device " BACKEND_DEVICES "] [-j N] [--db FILE] [--runs-dir DIR] [--only RUN_ID,...] [--publish FILE] [--dry-run] [--force]",
      "train the runs of an experiment spec (skips completed runs, resumes interrupted ones)", cmd_run},
+    {"submit", "SPEC.yaml [key=value ...] [--db FILE] [--runs-dir DIR] [--max-parallel K] [--runs-per-task G] [--sbatch-args '...'] [--dry-run]",
+     "train the runs of a spec on a Slurm cluster: a job array (shards on node-local disks) and a job that merges and reports", cmd_submit},
     {"version", "", "version, commit, BLAS build and the GPUs this lrpe can use", cmd_version},
     {"encodings", "", "every positional encoding: hooks, attentions, options, parameters", cmd_encodings},
     {"status", "[--db FILE]", "runs per experiment and state, and why failed runs failed", cmd_status},

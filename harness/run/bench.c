@@ -71,7 +71,7 @@ int bench_measure(const cfg *c, unsigned long long seed, const char *data_dir, i
     if (!ms) return errf(err, errlen, "out of memory");
     reset_peak_rss();
     workload w;
-    if (workload_open(&w, c, seed, data_dir, err, errlen)) {
+    if (workload_open(&w, c, seed, data_dir, 0, err, errlen)) {
         workload_close(&w);
         free(ms);
         return -1;

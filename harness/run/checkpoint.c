@@ -117,17 +117,6 @@ static void append_line(char *buf, size_t len, const char *line) {
 
 /* ---------------------------------------------------------------- folders */
 
-/* fsyncs a folder so a rename in it is durable. Returns 0 or -1 (errno set). */
-static int sync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc != 0 && e == EINVAL) rc = 0; /* folders that cannot be synced (some file systems) */
-    errno = e;
-    return rc;
-}
 
 /* Descending order of longs, for qsort. */
 static int cmp_desc(const void *a, const void *b) {
@@ -338,7 +327,7 @@ int ckpt_save(const char *dir, const tensor_table *tt, const float *params, cons
         return errf(err, errlen, "checkpoint %s: cannot rename %s into place: %s (nothing saved; earlier checkpoints kept)",
                     path, tmp, strerror(e));
     }
-    if (sync_dir(dir) != 0)
+    if (fs_sync_dir(dir) != 0)
         return errf(err, errlen, "checkpoint %s: written, but syncing folder %s failed: %s", path, dir, strerror(errno));
     prune(dir, state->step);
     return 0;

@@ -21,6 +21,7 @@ typedef struct run_env {
     FILE *out;              /* progress output */
     const char *label;      /* e.g. "[3/12]": printed before the run's name */
     volatile sig_atomic_t *stop; /* set by the SIGINT / SIGTERM handler: checkpoint and stop */
+    const char *publish;    /* NULL, or where db_publish copies the database after each checkpoint */
 } run_env;
 
 typedef enum run_result {
@@ -35,5 +36,13 @@ typedef enum run_result {
  * checkpoint, and records its end. Returns the outcome; err holds a one-line reason for
  * RUN_FAILED and RUN_ERROR. */
 run_result run_train(const run_env *env, const spec_run *r, char *err, size_t errlen);
+
+/* Data-parallel training over MPI ranks (dist.h): rank 0 claims runs and calls run_train as usual,
+ * which also drives the other ranks; after its last run it calls run_followers_quit. Every other
+ * rank calls run_follow with the same spec: it computes its share of each step and evaluation of
+ * the runs rank 0 trains, and writes nothing. run_follow returns 0 when rank 0 said quit, -1 when
+ * the ranks lost each other (dist_why). */
+int run_follow(const run_env *env, const spec *sp);
+void run_followers_quit(void);
 
 #endif

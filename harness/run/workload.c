@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int workload_open(workload *w, const cfg *c, unsigned long long seed, const char *data_dir, char *err, size_t errlen) {
+int workload_open(workload *w, const cfg *c, unsigned long long seed, const char *data_dir, int max_rows, char *err,
+                  size_t errlen) {
     memset(w, 0, sizeof *w);
     task_params tp = {.kind = cfg_str(c, "task.kind"), .dataset = cfg_str(c, "task.dataset"),
                       .path = cfg_str(c, "task.path"), .view = cfg_str(c, "task.view"),
@@ -17,7 +18,7 @@ int workload_open(workload *w, const cfg *c, unsigned long long seed, const char
     const int B = (int)cfg_int(c, "train.batch"), T = ti->seq_len;
     mc.vocab = ti->vocab, mc.input_dim = ti->input_dim, mc.n_out = ti->n_out, mc.causal = ti->causal;
     mc.head = ti->output == TASK_CLS ? HEAD_CLS : HEAD_LM;
-    mc.max_batch = B, mc.max_seq = T, mc.pos_rank = ti->pos_rank, mc.grid_h = ti->grid_h, mc.grid_w = ti->grid_w;
+    mc.max_batch = max_rows > 0 && max_rows < B ? max_rows : B, mc.max_seq = T, mc.pos_rank = ti->pos_rank, mc.grid_h = ti->grid_h, mc.grid_w = ti->grid_w;
     mc.seed = seed;
     if (model_create(&w->model, &mc, err, errlen)) return -1;
     model_init(w->model, seed);
@@ -59,10 +60,16 @@ void workload_eval_batch(workload *w, task_split split, int i) {
     w->task->vt->eval_batch(w->task, split, i, &w->batch);
 }
 
-model_batch workload_model_batch(const workload *w) {
+model_batch workload_model_rows(const workload *w, int lo, int hi) {
     const task_batch *b = &w->batch;
+    const task_info *ti = &w->task->info;
+    const size_t at = (size_t)lo * b->T;
     int padded = 0;
     for (int i = 0; i < b->B * b->T && !padded; i++) padded = !b->valid[i];
-    return (model_batch){.B = b->B, .T = b->T, .tokens = b->inputs ? NULL : b->tokens, .inputs = b->inputs,
-                         .targets = b->targets, .valid = padded ? b->valid : NULL, .pos = b->pos};
+    return (model_batch){.B = hi - lo, .T = b->T, .tokens = b->inputs ? NULL : b->tokens + at,
+                         .inputs = b->inputs ? b->inputs + at * (size_t)ti->input_dim : NULL,
+                         .targets = b->targets + (ti->output == TASK_CLS ? (size_t)lo : at),
+                         .valid = padded ? b->valid + at : NULL, .pos = b->pos ? b->pos + at * (size_t)ti->pos_rank : NULL};
 }
+
+model_batch workload_model_batch(const workload *w) { return workload_model_rows(w, 0, w->batch.B); }

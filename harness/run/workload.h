@@ -22,9 +22,12 @@ typedef struct workload {
 } workload;
 
 /* Opens the task of config c (data from data_dir, data order from seed) and builds the model
- * (initialised from seed), its AdamW trainer and batch buffers; 0, or -1 with a one-line reason
- * in err (missing data, impossible combination, out of memory). w is zeroed first. */
-int workload_open(workload *w, const cfg *c, unsigned long long seed, const char *data_dir, char *err, size_t errlen);
+ * (initialised from seed) for at most max_rows rows of a batch (0: the whole train.batch; a rank of
+ * a data-parallel run computes its share of each batch), its AdamW trainer and batch buffers of
+ * the whole batch; 0, or -1 with a one-line reason in err (missing data, impossible combination,
+ * out of memory). w is zeroed first. */
+int workload_open(workload *w, const cfg *c, unsigned long long seed, const char *data_dir, int max_rows, char *err,
+                  size_t errlen);
 /* Frees everything (a partly opened or zeroed workload is fine). */
 void workload_close(workload *w);
 /* Draws the next training batch into the buffers. */
@@ -33,5 +36,8 @@ void workload_train_batch(workload *w);
 void workload_eval_batch(workload *w, task_split split, int i);
 /* The model's view of the current batch (the padding mask only when some token is padding). */
 model_batch workload_model_batch(const workload *w);
+/* The same for rows lo..hi-1 of the batch only (the padding mask when some token of the whole
+ * batch is padding). */
+model_batch workload_model_rows(const workload *w, int lo, int hi);
 
 #endif

@@ -166,6 +166,9 @@ int db_status_counts(db *d, double stale_s, db_status_count **out, int *n, char 
  * under (a run shared by several experiments is listed in each); free(*out). */
 int db_runs_list(db *d, const char *experiment, double stale_s, db_run **out, int *n, char *err,
                  size_t errlen);
+/* The runs of the database at in_path (a shard) that db_merge would take into d: absent from d, or
+ * newer by db_merge's rule; as in_path's rows, in its registration order, into *out[*n]; free(*out). */
+int db_runs_newer(db *d, const char *in_path, db_run **out, int *n, char *err, size_t errlen);
 /* The curve of metric key of run_id, ordered by step, into *out[*n]; free(*out). */
 int db_metric_curve(db *d, const char *run_id, const char *key, db_point **out, int *n, char *err,
                     size_t errlen);
@@ -197,9 +200,21 @@ typedef struct db_merge_stats {
 
 /* Copies runs, metrics, summary and provenance of the database at in_path into d, in one
  * transaction. A run in both keeps the row with the more advanced status (completed > failed >
- * interrupted > running > pending; on a tie d's row), and its metrics, summary and provenance come
- * whole from the same database as that row (rows of runs absent from in_path's runs table are not
- * copied). So merging the same file twice changes nothing. stats may be NULL. */
+ * interrupted > running > pending; on a tie the row that changed last (ended_at, else heartbeat_at,
+ * else started_at), and on a tie of both d's row), and its metrics, summary and provenance come whole from the same database as that
+ * row (rows of runs absent from in_path's runs table are not copied). So merging the same file
+ * twice changes nothing. stats may be NULL. */
 int db_merge(db *d, const char *in_path, db_merge_stats *stats, char *err, size_t errlen);
+/* db_merge of the runs ids[n] only (their memberships included); the others are left alone. */
+int db_merge_runs(db *d, const char *in_path, const char *const *ids, int n, db_merge_stats *stats, char *err,
+                  size_t errlen);
+
+/* ---------------------------------------------------------------- publish */
+
+/* Publishes a consistent copy of d at dest atomically (dest.tmp.<pid>, fsynced, renamed over dest,
+ * folder synced): readers of dest see the old copy or the new one, never a partial file. In the
+ * copy, runs still running are marked interrupted ("still running when this copy was published"), since
+ * whoever reads the copy reads it as a snapshot. 0, or a db_error with a one-line reason. */
+int db_publish(db *d, const char *dest, char *err, size_t errlen);
 
 #endif

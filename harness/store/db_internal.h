@@ -24,6 +24,18 @@ struct db {
 #define DB_DEAD_SQL(cutoff) \
     "(status = 'running' AND (coalesce(heartbeat_at, started_at, '') < " cutoff " OR lrpe_pid_dead(host, pid)))"
 
+/* How advanced a status is: of two rows of one run, the higher rank wins a merge. */
+#define DB_RANK_SQL(col)                                                                                       \
+    "CASE " col " WHEN 'completed' THEN 4 WHEN 'failed' THEN 3 WHEN 'interrupted' THEN 2 WHEN 'running' THEN 1" \
+    " ELSE 0 END"
+/* When a row last changed (ISO timestamps sort as text): the later of two rows of equal rank wins. */
+#define DB_LAST_SQL(t) "coalesce(" t ".ended_at, " t ".heartbeat_at, " t ".started_at, '')"
+/* True when the source row s (of an attached database) wins over main's row m (LEFT JOINed: m.run_id
+ * NULL when main lacks the run): db_merge's rule. */
+#define DB_WINS_SQL                                                                                    \
+    "(m.run_id IS NULL OR " DB_RANK_SQL("s.status") " > " DB_RANK_SQL("m.status") " OR ("                  \
+    DB_RANK_SQL("s.status") " = " DB_RANK_SQL("m.status") " AND " DB_LAST_SQL("s") " > " DB_LAST_SQL("m") "))"
+
 /* Checks the handle belongs to this process and locks it; nonzero (with err) when not. */
 int db_enter(db *d, const char *op, char *err, size_t errlen);
 /* Unlocks the handle and returns rc. */

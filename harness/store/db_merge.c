@@ -9,17 +9,13 @@
 #include "db.h"
 #include "db_internal.h"
 
-/* How advanced a status is: a run in both databases keeps the row with the higher rank. */
-#define RANK(col)                                                                                              \
-    "CASE " col " WHEN 'completed' THEN 4 WHEN 'failed' THEN 3 WHEN 'interrupted' THEN 2 WHEN 'running' THEN 1" \
-    " ELSE 0 END"
-
 #define RUN_COLS                                                                                            \
     "run_id, experiment, variant, seed, status, config_json, created_at, started_at, ended_at, heartbeat_at," \
     " step, pid, host, attempts, error"
 
 /* The steps of a merge, in order, inside one transaction; stat says which ones fill the
- * statistics. temp.lrpe_win holds the runs whose source row wins (is_new: absent here). */
+ * statistics. temp.lrpe_only holds the runs to consider (filled by merge_attached), temp.lrpe_win
+ * those whose source row wins (is_new: absent here). */
 static const struct {
     const char *sql;
     int stat; /* 0 none, 1 metrics, 2 summary, 3 provenance */
@@ -27,7 +23,7 @@ static const struct {
     {"CREATE TEMP TABLE lrpe_win(run_id TEXT PRIMARY KEY, is_new INTEGER)", 0},
     {"INSERT INTO temp.lrpe_win SELECT s.run_id, m.run_id IS NULL FROM lrpe_src.runs s"
      " LEFT JOIN main.runs m ON m.run_id = s.run_id"
-     " WHERE m.run_id IS NULL OR " RANK("s.status") " > " RANK("m.status"), 0},
+     " WHERE s.run_id IN (SELECT run_id FROM temp.lrpe_only) AND " DB_WINS_SQL, 0},
     {"DELETE FROM main.metrics WHERE run_id IN (SELECT run_id FROM temp.lrpe_win WHERE NOT is_new)", 0},
     {"DELETE FROM main.summary WHERE run_id IN (SELECT run_id FROM temp.lrpe_win WHERE NOT is_new)", 0},
     {"DELETE FROM main.provenance WHERE run_id IN (SELECT run_id FROM temp.lrpe_win WHERE NOT is_new)", 0},
@@ -47,7 +43,7 @@ static const struct {
      " FROM lrpe_src.provenance WHERE run_id IN (SELECT run_id FROM temp.lrpe_win)", 3},
     /* memberships add up, whichever side's run row won */
     {"INSERT OR IGNORE INTO main.members(experiment, run_id, variant) SELECT experiment, run_id, variant"
-     " FROM lrpe_src.members ORDER BY rowid", 0},
+     " FROM lrpe_src.members WHERE run_id IN (SELECT run_id FROM temp.lrpe_only) ORDER BY rowid", 0},
 };
 
 /* A single integer from a query on the attached source; *v. */
@@ -81,9 +77,22 @@ static int check_source(db *d, const char *in_path, char *err, size_t errlen) {
 }
 
 /* The merge transaction itself (source attached). */
-static int merge_attached(db *d, const char *in_path, db_merge_stats *stats, char *err, size_t errlen) {
+static int merge_attached(db *d, const char *in_path, const char *const *ids, int n, db_merge_stats *stats, char *err,
+                          size_t errlen) {
     int rc = db_begin(d, "merge", err, errlen);
     if (rc) return rc;
+    rc = db_exec(d, "CREATE TEMP TABLE lrpe_only(run_id TEXT PRIMARY KEY)", "merge", err, errlen);
+    if (!rc && !ids)
+        rc = db_exec(d, "INSERT INTO temp.lrpe_only SELECT run_id FROM lrpe_src.runs UNION SELECT run_id FROM lrpe_src.members",
+                     "merge", err, errlen);
+    for (int i = 0; !rc && ids && i < n; i++) {
+        sqlite3_stmt *st;
+        if ((rc = db_prepare(d, "INSERT OR IGNORE INTO temp.lrpe_only VALUES(?1)", &st, "merge", err, errlen))) break;
+        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (s != SQLITE_DONE) rc = db_sql_fail(d, s, err, errlen, "merge %s", in_path);
+    }
     for (size_t i = 0; !rc && i < sizeof steps / sizeof steps[0]; i++) {
         int s = sqlite3_exec(d->h, steps[i].sql, NULL, NULL, NULL);
         if (s != SQLITE_OK) {
@@ -98,7 +107,7 @@ static int merge_attached(db *d, const char *in_path, db_merge_stats *stats, cha
     long long added = 0, all = 0;
     if (!rc) rc = src_int(d, "SELECT count(*) FROM temp.lrpe_win WHERE is_new", &added, in_path, err, errlen);
     if (!rc) rc = src_int(d, "SELECT count(*) FROM temp.lrpe_win", &all, in_path, err, errlen);
-    if (!rc) rc = db_exec(d, "DROP TABLE temp.lrpe_win", "merge", err, errlen);
+    if (!rc) rc = db_exec(d, "DROP TABLE temp.lrpe_win; DROP TABLE temp.lrpe_only", "merge", err, errlen);
     if (rc) {
         db_rollback(d);
         return rc;
@@ -108,8 +117,13 @@ static int merge_attached(db *d, const char *in_path, db_merge_stats *stats, cha
     return db_commit(d, "merge", err, errlen);
 }
 
-/* Merges the database at in_path into d. */
 int db_merge(db *d, const char *in_path, db_merge_stats *stats, char *err, size_t errlen) {
+    return db_merge_runs(d, in_path, NULL, 0, stats, err, errlen);
+}
+
+/* Merges the runs ids[n] (every run when ids is NULL) of the database at in_path into d. */
+int db_merge_runs(db *d, const char *in_path, const char *const *ids, int n, db_merge_stats *stats, char *err,
+                  size_t errlen) {
     db_merge_stats local;
     if (!stats) stats = &local;
     memset(stats, 0, sizeof *stats);
@@ -129,7 +143,7 @@ int db_merge(db *d, const char *in_path, db_merge_stats *stats, char *err, size_
     sqlite3_finalize(st);
     if (s != SQLITE_DONE) return db_leave(d, db_sql_fail(d, s, err, errlen, "merge %s: cannot open it", in_path));
     rc = check_source(d, in_path, err, errlen);
-    if (!rc) rc = merge_attached(d, in_path, stats, err, errlen);
+    if (!rc) rc = merge_attached(d, in_path, ids, n, stats, err, errlen);
     sqlite3_exec(d->h, "DETACH DATABASE lrpe_src", NULL, NULL, NULL);
     return db_leave(d, rc);
 }

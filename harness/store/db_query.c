@@ -161,6 +161,13 @@ static void run_row(pack *p, sqlite3_stmt *st) {
     r->dead = sqlite3_column_int(st, 15);
 }
 
+/* The string fields of db_run, in run_row's order. */
+static const size_t run_fields[] = {
+    offsetof(db_run, run_id),      offsetof(db_run, experiment), offsetof(db_run, variant),
+    offsetof(db_run, config_json), offsetof(db_run, created_at), offsetof(db_run, started_at),
+    offsetof(db_run, ended_at),    offsetof(db_run, heartbeat_at), offsetof(db_run, host),
+    offsetof(db_run, error)};
+
 /* Runs of one experiment (or all), in registration order. */
 int db_runs_list(db *d, const char *experiment, double stale_s, db_run **out, int *n, char *err, size_t errlen) {
     const char *op = "list runs";
@@ -180,12 +187,34 @@ int db_runs_list(db *d, const char *experiment, double stale_s, db_run **out, in
     db_stale_cutoff(cutoff, stale_s);
     if (experiment) sqlite3_bind_text(st, 1, experiment, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, cutoff, -1, SQLITE_TRANSIENT);
-    static const size_t fields[] = {
-        offsetof(db_run, run_id),     offsetof(db_run, experiment), offsetof(db_run, variant),
-        offsetof(db_run, config_json), offsetof(db_run, created_at), offsetof(db_run, started_at),
-        offsetof(db_run, ended_at),   offsetof(db_run, heartbeat_at), offsetof(db_run, host),
-        offsetof(db_run, error)};
-    return db_leave(d, collect(d, st, sizeof(db_run), run_row, fields, 10, (void **)out, n, op, err, errlen));
+    return db_leave(d, collect(d, st, sizeof(db_run), run_row, run_fields, 10, (void **)out, n, op, err, errlen));
+}
+
+/* Runs of the database at in_path that db_merge would take into d. */
+int db_runs_newer(db *d, const char *in_path, db_run **out, int *n, char *err, size_t errlen) {
+    const char *op = "compare with a shard";
+    *out = NULL;
+    *n = 0;
+    int rc = db_enter(d, op, err, errlen);
+    if (rc) return rc;
+    sqlite3_stmt *st;
+    if ((rc = db_prepare(d, "ATTACH DATABASE ?1 AS lrpe_src", &st, op, err, errlen))) return db_leave(d, rc);
+    sqlite3_bind_text(st, 1, in_path, -1, SQLITE_TRANSIENT);
+    int s = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE) return db_leave(d, db_sql_fail(d, s, err, errlen, "%s %s: cannot open it", op, in_path));
+    int empty;
+    rc = db_check_file(d, "lrpe_src", in_path, op, &empty, err, errlen);
+    if (!rc && !empty)
+        rc = db_prepare(d,
+                        "SELECT " RUN_COLUMNS ", 0 FROM lrpe_src.runs WHERE run_id IN (SELECT s.run_id FROM lrpe_src.runs s"
+                        " LEFT JOIN main.runs m ON m.run_id = s.run_id WHERE " DB_WINS_SQL ") ORDER BY rowid",
+                        &st, op, err, errlen);
+    if (!rc && !empty) {
+        rc = collect(d, st, sizeof(db_run), run_row, run_fields, 10, (void **)out, n, op, err, errlen);
+    }
+    sqlite3_exec(d->h, "DETACH DATABASE lrpe_src", NULL, NULL, NULL);
+    return db_leave(d, rc);
 }
 
 /* ---------------------------------------------------------------- per-run key/value reads */
