@@ -121,6 +121,11 @@ TEST(mpi_two_ranks_match_one_process) {
         free(runs);
         db_close(d);
     }
+    /* more ranks than rows of a batch: refused before anything is written */
+    char path[700];
+    int rc = mpi_run(&f, bin, 2, NULL, "lm.yaml train.batch=1 --db refused.db", out, sizeof out);
+    CHECK(rc == 2 && strstr(out, "give train.batch at least 2"), "2 ranks, batch 1: exit %d:\n%s", rc, out);
+    CHECK(access(fx_path(&f, "refused.db", path, sizeof path), F_OK) != 0, "the refused run wrote %s", path);
     fx_close(&f);
 }
 

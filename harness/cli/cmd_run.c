@@ -383,6 +383,13 @@ int cmd_run(int argc, char **argv) {
     if (rc) fprintf(stderr, "lrpe run: %s\n", err);
     free(a.overrides);
     if (!rc && a.only) rc = keep_only(&s, a.only);
+    for (int i = 0; !rc && dist_size() > 1 && i < s.nruns; i++) /* every rank needs a row of each batch */
+        if (cfg_int(s.runs[i].cfg, "train.batch") < dist_size()) {
+            if (dist_rank() == 0) fprintf(stderr, "lrpe run: %d MPI ranks share a batch of %lld rows (variant %s): give train.batch at least %d, "
+                    "or start fewer ranks\n", dist_size(), (long long)cfg_int(s.runs[i].cfg, "train.batch"), s.runs[i].variant,
+                    dist_size());
+            rc = 2;
+        }
     const int listening = !rc && !a.dry_run; /* the followers wait for rank 0's word from here on */
     if (!rc && dist_rank() > 0) rc = a.dry_run ? 0 : follow(&s);
     else if (!rc) rc = run_spec(&a, &s);

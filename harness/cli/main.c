@@ -6,6 +6,7 @@
 #include "backend.h"
 #include "blas_core.h"
 #include "cli.h"
+#include "dist.h"
 #include "provenance.h"
 #include "spec.h"
 #include "threads.h"
@@ -78,6 +79,8 @@ static int cmd_version(int argc, char **argv) {
     printf("lrpe %s (commit %s)\n", lrpe_version(), lrpe_commit());
     printf("blas: %s\n", threads_blas_config());
     printf("blas core: %s, source: %s\n", blas_core_name(), blas_core_source());
+    if (strcmp(dist_library(), "none")) printf("mpi: %s (under mpirun or srun, lrpe run trains each run over the ranks)\n", dist_library());
+    else printf("mpi: none (make MPI=1 builds lrpe with Open MPI, to train one run over several processes)\n");
     backend_gpu gpus[16];
     char why[512], line[768];
     int n = backend_gpus(gpus, 16, why, sizeof why);

@@ -38,7 +38,7 @@ static int rank, size = 1, joined, gave_up;
 static volatile sig_atomic_t *stop_flag;
 static pid_t *peer_pid;  /* [size]: each rank's pid, */
 static int *peer_local;  /* [size]: 1 when it runs on this host */
-static char library[MPI_MAX_LIBRARY_VERSION_STRING] = "none";
+static char library[MPI_MAX_LIBRARY_VERSION_STRING];
 
 /* 1 when process pid has ended (gone, or a zombie its launcher has not reaped yet). */
 static int pid_ended(pid_t pid) {
@@ -106,9 +106,6 @@ int dist_init(volatile sig_atomic_t *stop, char *err, size_t errlen) {
     joined = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    int len = 0;
-    MPI_Get_library_version(library, &len);
-    library[strcspn(library, "\n")] = 0;
     /* who runs where, for the liveness checks */
     char host[64] = "", *hosts = malloc((size_t)size * sizeof host);
     peer_pid = malloc((size_t)size * sizeof *peer_pid);
@@ -140,7 +137,12 @@ void dist_finalize(void) {
 
 int dist_rank(void) { return rank; }
 int dist_size(void) { return size; }
-const char *dist_library(void) { return library; }
+const char *dist_library(void) { /* the library may be asked before MPI_Init */
+    int len = 0;
+    if (MPI_Get_library_version(library, &len) != MPI_SUCCESS) snprintf(library, sizeof library, "MPI (unknown version)");
+    library[strcspn(library, "\n")] = 0;
+    return library;
+}
 
 /* Collectives take at most INT_MAX elements at once: large arrays go in slices. */
 #define SLICE (1 << 30)

@@ -27,7 +27,7 @@ int dist_init(volatile sig_atomic_t *stop, char *err, size_t errlen);
 void dist_finalize(void);
 int dist_rank(void);
 int dist_size(void);
-/* "Open MPI v4.1.4, ..." (the library's own line), or "none". */
+/* "Open MPI v4.1.4, ..." (the library's own line) in a build with MPI, else "none". */
 const char *dist_library(void);
 /* Why the last collective gave up ("" when none did). */
 const char *dist_why(void);

@@ -55,12 +55,7 @@ static int log_metric(run_state *s, long step, const char *key, double value, ch
 
 /* Opens the task and builds model and trainer from the run's config; 0 or -1 with err. */
 static int setup(run_state *s, char *err, size_t errlen) {
-    const int B = (int)cfg_int(s->c, "train.batch"), ranks = dist_size();
-    if (ranks > B) {
-        snprintf(err, errlen, "%d MPI ranks share a batch of %d rows: give train.batch at least %d, or use fewer ranks", ranks, B,
-                 ranks);
-        return -1;
-    }
+    const int B = (int)cfg_int(s->c, "train.batch"), ranks = dist_size(); /* ranks <= B: cmd_run checked */
     if (workload_open(&s->w, s->c, s->r->seed, s->env->data_dir, (B + ranks - 1) / ranks, err, errlen)) return -1;
     s->confusion = calloc(3 * (size_t)s->w.task->info.n_out, sizeof *s->confusion);
     s->sums = calloc(3 + 3 * (size_t)s->w.task->info.n_out, sizeof *s->sums);
@@ -500,12 +495,12 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
     return finish(s, RUN_COMPLETED, NULL, err, errlen);
 }
 
-/* Records the world size (and the MPI library) with the run. */
+/* Records the world size and the MPI library ("none" without MPI) with the run. */
 static int record_world(run_state *s, char *err, size_t errlen) {
     char n[16];
     snprintf(n, sizeof n, "%d", dist_size());
     db_text rows[2] = {{"world_size", n}, {"mpi_library", dist_library()}};
-    return db_provenance_set(s->env->db, s->r->run_id, rows, dist_size() > 1 ? 2 : 1, err, errlen);
+    return db_provenance_set(s->env->db, s->r->run_id, rows, 2, err, errlen);
 }
 
 /* Builds the run on every rank; 0 when all could, else -1 with the reason in err (this rank's, or
