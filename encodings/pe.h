@@ -246,4 +246,8 @@ static inline int pe_axis_pos(const pe *e, const int32_t *pos, int j, int half) 
     return j < half ? pos[0] : pos[1];
 }
 
+/* PermuteFormer's per-head recency decay r_h = sigmoid(3h/H + 2) of head h of `heads` (0.88 ..
+ * 0.99): what permuteformer applies, and what model.decay = per-head gives any encoding. */
+float pe_recency_decay(int h, int heads);
+
 #endif

@@ -14,11 +14,11 @@ static int permuteformer_create(pe **out, const pe_options *o, const pe_dims *d,
     return lrpe_create(out, &pe_permuteformer_vt, &spec, o, d, err, errlen);
 }
 
+float pe_recency_decay(int h, int heads) { return (float)(1.0 / (1.0 + exp(-(3.0 * h / heads + 2.0)))); }
+
 /* r_h = sigmoid(3h/H + 2) for causal attention, 1 for bidirectional. */
 static float permuteformer_decay(const pe *e, int h) {
-    if (!e->dims.causal) return 1.0f;
-    double z = 3.0 * h / e->dims.heads + 2.0;
-    return (float)(1.0 / (1.0 + exp(-z)));
+    return e->dims.causal ? pe_recency_decay(h, e->dims.heads) : 1.0f;
 }
 
 static const char *const KEYS[] = {"axes", NULL};

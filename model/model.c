@@ -254,9 +254,16 @@ static int create_encodings(model *m, char *err, size_t errlen) {
     pe_describe(m->rel, &data);
     if (data.alibi_slope && !(m->slopes = device_copy(m->be, data.alibi_slope, (size_t)H * sizeof(float))))
         return errf(err, errlen, "model: out of memory");
-    if (data.decay && m->linear && c->causal &&
-        !(m->decay = device_copy(m->be, data.decay, (size_t)H * sizeof(float))))
+    const int per_head = c->decay && strcmp(c->decay, "per-head") == 0;
+    float *rates = per_head ? malloc((size_t)H * sizeof *rates) : NULL;
+    for (int h = 0; rates && h < H; h++) rates[h] = pe_recency_decay(h, H);
+    const float *decay = per_head ? rates : c->decay && strcmp(c->decay, "none") == 0 ? NULL : data.decay;
+    if ((per_head && !rates) ||
+        (decay && m->linear && c->causal && !(m->decay = device_copy(m->be, decay, (size_t)H * sizeof(float))))) {
+        free(rates);
         return errf(err, errlen, "model: out of memory");
+    }
+    free(rates);
     return 0;
 }
 

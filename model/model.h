@@ -35,6 +35,9 @@ typedef struct model_config {
     uint64_t seed;          /* fixed random structure of the encodings (permutations) */
     float ln_eps;           /* LayerNorm epsilon (1e-5) */
     float init_std;         /* std of weight init (0.02); residual projections / sqrt(2 layers) */
+    const char *decay;      /* causal linear attention's per-head decay of scores with distance:
+                             * "encoding" (NULL: the encoding's own, permuteformer's), "none", or
+                             * "per-head" (pe_recency_decay, whatever the encoding) */
     const char *device;     /* where it computes: "cpu" | "cuda" (backend.h; NULL = cpu) */
     const char *precision;  /* matrix products: "fp32" | "tf32" | "bf16" (cuda only; NULL = fp32) */
 } model_config;

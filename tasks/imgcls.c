@@ -300,6 +300,7 @@ static const task_metric METRICS[] = TASK_CLS_METRICS;
 
 const task_vtable task_imgcls_vt = {
     .kind = "imgcls",
+    .causal = 0,
     .datasets = DATASETS,
     .seq_min = 1,
     .seq_max = PIXELS,

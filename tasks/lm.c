@@ -132,6 +132,7 @@ static const task_metric METRICS[] = {{"test/bpc", "test BPC", 1, 0}, {"test/ppl
 
 const task_vtable task_lm_vt = {
     .kind = "lm",
+    .causal = 1,
     .datasets = DATASETS,
     .seq_min = 2,
     .seq_max = 1 << 20,

@@ -110,6 +110,7 @@ static const task_metric METRICS[] = {{"test/acc", "test accuracy", 0, 1}, {NULL
 
 const task_vtable task_synthetic_vt = {
     .kind = "synthetic",
+    .causal = 1,
     .datasets = DATASETS,
     .seq_min = 4,
     .seq_max = 4096,

@@ -66,6 +66,7 @@ typedef struct task_metric {
  * datasets, the default and the range of task.seq_len, the report's metrics. */
 typedef struct task_vtable {
     const char *kind;               /* "lm", "textcls", "imgcls", "synthetic" */
+    int causal;                     /* 1: causal attention (language models), 0: bidirectional encoders */
     const task_dataset *datasets;   /* the datasets it serves, the default first; ends with {NULL} */
     int seq_min, seq_max;           /* the task.seq_len it serves */
     /* The tokens per example its other keys force (imgcls: view and patch), or 0 when task.seq_len

@@ -315,6 +315,7 @@ static const task_metric METRICS[] = TASK_CLS_METRICS;
 
 const task_vtable task_textcls_vt = {
     .kind = "textcls",
+    .causal = 0,
     .datasets = DATASETS,
     .seq_min = 1,
     .seq_max = 65536,

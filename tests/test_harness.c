@@ -63,6 +63,14 @@ TEST(harness_runs_sweep_and_skips_completed) {
               "train/loss curve has %d points", np);
         rows_before += np;
         free(pts);
+        /* the validation curve: 3 points on the same eval_batches sample; the whole splits only in the summary */
+        CHECK(db_metric_curve(d, runs[i].run_id, "val/loss", &pts, &np, err, sizeof err) == 0 && np == 3 &&
+                  pts[2].step == 30 && pts[2].value != summary_value(d, runs[i].run_id, "val/loss"),
+              "val/loss curve: %d points, the last one the whole split's", np);
+        free(pts);
+        CHECK(db_metric_curve(d, runs[i].run_id, "test/loss", &pts, &np, err, sizeof err) == 0 && np == 0,
+              "test/loss in the metric rows (%d)", np);
+        free(pts);
         db_text *prov;
         int nprov;
         CHECK(db_provenance_get(d, runs[i].run_id, &prov, &nprov, err, sizeof err) == 0 && nprov >= 8,

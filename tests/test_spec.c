@@ -418,7 +418,7 @@ TEST(spec_canonical_json) {
     CHECK(j.ok && *j.p == 0, "valid JSON: %s", json);
     int omitted = 0; /* keys marked SK_OMIT_DEFAULT are left out at their default (all of them, here) */
     for (int i = 0; i < schema_count(); i++) omitted += (schema_at(i)->flags & SK_OMIT_DEFAULT) != 0;
-    CHECK(omitted == 2, "model.device and model.precision are left out at their default (%d keys)", omitted);
+    CHECK(omitted == 3, "model.decay, model.device and model.precision are left out at their default (%d keys)", omitted);
     CHECK(j.nleaves == schema_count() - omitted, "%d leaves for %d keys", j.nleaves, schema_count() - omitted);
     for (int i = 0; i < schema_count(); i++) {
         char want[400];
@@ -640,8 +640,8 @@ TEST(spec_device_keys_keep_earlier_ids) {
         CHECK(0, "the demo has 6 runs, not %d", s.nruns);
     }
     spec_free(&s);
-    char *spelled[] = {"model.device=cpu", "model.precision=fp32"}; /* the defaults spelled out: the same ids */
-    for (int n = 0; n <= 2; n++) {
+    char *spelled[] = {"model.device=cpu", "model.precision=fp32", "model.decay=encoding"}; /* defaults: the same ids */
+    for (int n = 0; n <= 3; n++) {
         CHECK(spec_load(&s, NULL, spelled, n, err, sizeof err) == 0, "defaults: %s", err);
         if (s.nruns == 1) CHECK(strcmp(s.runs[0].run_id, "0f100da7f18b019575d8a959e9e9539c") == 0, "%d spelled: %s", n, s.runs[0].run_id);
         spec_free(&s);
@@ -712,4 +712,22 @@ TEST(spec_device_and_precision) {
     } else { /* a CUDA build without a GPU: refused all the same */
         EXPECT_ARG_ERROR("model.device=cuda", "argument 'model.device=cuda': model.device=cuda");
     }
+}
+
+/* model.decay: per-head is refused where there is no causal linear attention, naming both keys'
+ * values; none and per-head are configs of their own. */
+TEST(spec_decay_needs_causal_linear_attention) {
+    spec s;
+    char err[1024] = "";
+    char *softmax[] = {"model.decay=per-head", "model.attention=softmax"}, *cls[] = {"model.decay=per-head", "task.kind=imgcls"};
+    CHECK(spec_load(&s, NULL, softmax, 2, err, sizeof err) != 0 && strstr(err, "model.decay 'per-head' needs causal linear") &&
+              strstr(err, "softmax attention"),
+          "softmax: %s", err);
+    spec_free(&s);
+    CHECK(spec_load(&s, NULL, cls, 2, err, sizeof err) != 0 && strstr(err, "task kind imgcls"), "imgcls: %s", err);
+    spec_free(&s);
+    char *ok[] = {"model.decay=none,per-head"};
+    CHECK(spec_load(&s, NULL, ok, 1, err, sizeof err) == 0 && s.nruns == 2 && strcmp(s.runs[0].run_id, s.runs[1].run_id),
+          "decay sweep: %s", err);
+    spec_free(&s);
 }

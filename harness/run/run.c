@@ -256,8 +256,9 @@ static int eval_all(run_state *s, task_split split, int n, eval_result *out, cha
     return evaluate(s, split, n, out, err, errlen);
 }
 
-/* Logs the metrics of an evaluation under prefix "val" or "test" (and into the summary when sum
- * is not NULL). */
+/* The metrics of an evaluation under prefix "val" or "test": as metric rows of step (a curve, every
+ * point on the same validation sample), or, when sum is not NULL, into the summary only (the final
+ * numbers on the whole splits, which the curves never mix with). */
 static int log_eval(run_state *s, long step, const char *split, const eval_result *e, db_value *sum, int *nsum,
                     char *err, size_t errlen) {
     static const char *const names[2][5] = {{"val/loss", "val/bpc", "val/ppl", "val/acc", "val/macro_f1"},
@@ -273,8 +274,8 @@ static int log_eval(run_state *s, long step, const char *split, const eval_resul
     }
     for (int i = 0; i < 5; i++) {
         if (isnan(v[i]) && i) continue;
-        if (log_metric(s, step, k[i], v[i], err, errlen)) return -1;
         if (sum) sum[(*nsum)++] = (db_value){k[i], v[i]};
+        else if (log_metric(s, step, k[i], v[i], err, errlen)) return -1;
     }
     return 0;
 }

@@ -11,6 +11,7 @@ int cfg_model_config(const cfg *c, model_config *m, char *err, size_t errlen) {
     m->normalizer = cfg_str(c, "model.normalizer");
     m->absolute = cfg_str(c, "model.absolute");
     m->encoding = cfg_str(c, "model.encoding");
+    m->decay = cfg_str(c, "model.decay");
     m->device = cfg_str(c, "model.device");
     m->precision = cfg_str(c, "model.precision");
     m->layers = (int)cfg_int(c, "model.layers");

@@ -51,6 +51,8 @@ static const schema_key KEYS[] = {
      "absolute encoding added to the embeddings"},
     {"model.encoding",        SK_ENCODING, "none",      0, 0, 0, NULL,
      "relative encoding (on q/k or the scores); see lrpe encodings"},
+    {"model.decay",           SK_ENUM,     "encoding",  0, 0, SK_OMIT_DEFAULT, "encoding | none | per-head",
+     "causal linear attention: scores scaled by r_h^distance; encoding: its own (permuteformer), per-head: PermuteFormer's r_h"},
     {"model.device",          SK_ENUM,     "cpu",       0, 0, SK_OMIT_DEFAULT, BACKEND_DEVICES,
      "where the model computes (cuda: an lrpe built with make CUDA=1 and an NVIDIA GPU)"},
     {"model.precision",       SK_ENUM,     "fp32",      0, 0, SK_OMIT_DEFAULT, BACKEND_PRECISIONS,

@@ -102,6 +102,12 @@ static int check_model(const cfg_value *v, const unsigned char *set, int *blame,
     }
     const char *attn = v[schema_find("model.attention")].s;
     unsigned bit = strcmp(attn, "linear") == 0 ? PE_ATTN_LINEAR : PE_ATTN_SOFTMAX;
+    const task_vtable *kind = task_lookup(v[schema_find("task.kind")].s, NULL);
+    if (strcmp(v[schema_find("model.decay")].s, "per-head") == 0 && (bit != PE_ATTN_LINEAR || (kind && !kind->causal))) {
+        *blame = pick(set, "model.decay", bit != PE_ATTN_LINEAR ? "model.attention" : "task.kind");
+        return errf(err, errlen, "model.decay 'per-head' needs causal linear attention (model.attention linear, a task kind "
+                    "lm or synthetic); here: %s attention, task kind %s", attn, v[schema_find("task.kind")].s);
+    }
     const char *slots[2] = {"model.encoding", "model.absolute"};
     for (int s = 0; s < 2; s++) {
         const pe_vtable *vt = pe_lookup(v[schema_find(slots[s])].s);
