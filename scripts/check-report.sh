@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks a report folder written by `lrpe report` (CI runs it on the smoke tier): report.md, and in
-# every experiment folder the tables (md, csv, tex) and plots (png, svg: curves and final, or
-# throughput and memory for an lrpe bench experiment) exist and are non-empty,
+# every experiment folder the tables (md, csv, tex; and lengths.md/.csv/.tex with the lengths plot
+# where runs were evaluated at eval.lengths) and plots (png, svg: curves and final, or throughput
+# and memory for an lrpe bench experiment) exist and are non-empty,
 # every PNG has the PNG signature and an IHDR chunk with a positive width and height, every SVG
 # has an <svg> element. Usage: scripts/check-report.sh REPORT_DIR [EXPECTED_EXPERIMENTS]
 set -u
@@ -20,7 +21,10 @@ for exp in "$dir"/*/; do
     n=$((n + 1))
     plots="curves final"
     [ -e "$exp/throughput.png" ] && plots="throughput memory" # an lrpe bench experiment
-    for f in table.md table.csv table.tex $(for p in $plots; do echo "$p.png $p.svg"; done); do
+    [ -e "$exp/lengths.md" ] && plots="$plots lengths" # evaluated at eval.lengths
+    tables="table.md table.csv table.tex"
+    [ -e "$exp/lengths.md" ] && tables="$tables lengths.md lengths.csv lengths.tex"
+    for f in $tables $(for p in $plots; do echo "$p.png $p.svg"; done); do
         [ -s "$exp/$f" ] || fail "$exp/$f is missing or empty"
     done
     for png in "$exp"/*.png; do

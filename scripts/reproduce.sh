@@ -2,7 +2,7 @@
 # Regenerates the study: trains every experiment of experiments/paper/ at one tier, then writes the
 # report. Usage: scripts/reproduce.sh [smoke|default|full|gpu]   (make reproduce [TIER=...] runs this
 # after installing the packages, preparing the data and building ./lrpe).
-#   smoke    every table at a few steps and 2 seeds (checks the pipeline; a couple of minutes)
+#   smoke    every table at a few steps and 2 seeds, eval.lengths cut to 256 (checks the pipeline; a few minutes)
 #   default  the tables of results/reference/ (about an hour on 2 cores)
 #   full     4x the steps, d_model 128, 4 layers, 5 seeds (days on 2 cores; meant for a bigger machine)
 #   gpu      on one NVIDIA GPU (model.device=cuda; lrpe built with `make CUDA=1`: make reproduce TIER=gpu
@@ -66,6 +66,8 @@ start=$SECONDS
 for spec in experiments/paper/*.yaml; do
     name=$(basename "$spec" .yaml)
     extra=()
+    # smoke: one extrapolation length (each length scores the whole test split)
+    [ "$tier" = smoke ] && grep -q '^eval:' "$spec" && extra=(eval.lengths=256)
     if [ "$tier" = full ]; then # 4x the steps of the default tier
         steps=$(sed -n 's/.*steps: *\([0-9]*\).*/\1/p' "$spec" | head -1)
         extra=(train.steps=$((steps * 4)))

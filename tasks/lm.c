@@ -89,21 +89,25 @@ static void lm_train_batch(task *t, task_batch *b) {
     }
 }
 
-/* Windows covering a split (each predicts T bytes; the last may be partial). */
-static int lm_windows(const lm_task *s, task_split split) {
+/* Windows of T bytes covering a split (each predicts T bytes; the last may be partial). */
+static int lm_windows(const lm_task *s, task_split split, int T) {
     size_t pred = s->hi[split] - s->lo[split] - 1;
-    return (int)((pred + (size_t)s->T - 1) / (size_t)s->T);
+    return (int)((pred + (size_t)T - 1) / (size_t)T);
+}
+
+/* All windows of T bytes of the split, B at a time. */
+static int lm_eval_windows(const task *t, task_split split, int B, int T) {
+    return (lm_windows((const lm_task *)t, split, T) + B - 1) / B;
 }
 
 /* All windows of the split, B at a time. */
-static int lm_eval_count(const task *t, task_split split, int B) {
-    return (lm_windows((const lm_task *)t, split) + B - 1) / B;
-}
+static int lm_eval_count(const task *t, task_split split, int B) { return lm_eval_windows(t, split, B, ((const lm_task *)t)->T); }
 
-/* Evaluation batch i: windows iB .. iB + B - 1 of the split (rows past the end ignored). */
+/* Evaluation batch i: windows iB .. iB + B - 1 of b->T bytes of the split (rows past the end
+ * ignored). */
 static void lm_eval_batch(task *t, task_split split, int i, task_batch *b) {
     lm_task *s = (lm_task *)t;
-    const int T = s->T, nw = lm_windows(s, split);
+    const int T = b->T, nw = lm_windows(s, split, T);
     const unsigned char *text = (const unsigned char *)s->text;
     for (int row = 0; row < b->B; row++) {
         int w = i * b->B + row;
@@ -142,6 +146,7 @@ const task_vtable task_lm_vt = {
     .close = lm_close,
     .train_batch = lm_train_batch,
     .eval_count = lm_eval_count,
+    .eval_windows = lm_eval_windows,
     .eval_batch = lm_eval_batch,
     .cursor_size = lm_cursor_size,
     .cursor_save = lm_cursor_save,

@@ -82,6 +82,10 @@ typedef struct task_vtable {
     void (*train_batch)(task *t, task_batch *b);
     /* Number of evaluation batches of size B in a split (all of it, or a documented subset). */
     int (*eval_count)(const task *t, task_split split, int B);
+    /* Tasks that evaluate at any length (lm): the number of evaluation batches of B windows of T
+     * tokens (the split cut into consecutive windows); eval_batch then serves them for a batch of
+     * that T. NULL for tasks whose examples have one length. */
+    int (*eval_windows)(const task *t, task_split split, int B, int T);
     /* Evaluation batch i of a split: fixed, whatever the training has done. Rows past the end of
      * the split are filled with ignored targets. */
     void (*eval_batch)(task *t, task_split split, int i, task_batch *b);

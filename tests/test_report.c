@@ -602,3 +602,48 @@ TEST(report_shared_run_in_both_experiments) {
     free(abl), free(lm);
     fx_close(&f);
 }
+
+/* An experiment evaluated at several lengths gets lengths.md/.csv/.tex and a lengths plot: one row
+ * per variant, one column per length, mean ± std over seeds, the best of each column bold, and
+ * "n/a" with its reason where a run recorded one (provenance eval@L); report.md embeds the table. */
+TEST(report_length_extrapolation_table_and_plot) {
+    report_fx f;
+    if (fx_open(&f)) return;
+    char path[PATH_MAX + 64], err[512], id[64], out[8192];
+    snprintf(path, sizeof path, "%s/results/results.db", f.dir);
+    db *d = NULL;
+    CHECK(db_open(&d, path, 0, err, sizeof err) == 0, "%s", err);
+    static const char *const variant[2] = {"rope", "learned"};
+    for (int v = 0; d && v < 2; v++)
+        for (int s = 1; s <= 2; s++) {
+            snprintf(id, sizeof id, "%s-%d", variant[v], s);
+            add_run(d, id, "ext", variant[v], s, v ? LM_CFG("none") : LM_CFG("rope"), DB_COMPLETED, NULL);
+            lm_summary(d, id, 2.0 + v, 100.0);
+            /* rope: 2.0 / 2.1 / 2.3 (+0.1 for seed 2) at 64 / 128 / 256; learned: 1.9 at 64, n/a beyond */
+            db_value kv[] = {{"test/bpc@64", v ? 1.9 : 2.0 + 0.1 * (s - 1)}, {"test/bpc@128", v ? NAN : 2.1 + 0.1 * (s - 1)},
+                             {"test/bpc@256", v ? NAN : 2.3 + 0.1 * (s - 1)}};
+            CHECK(db_summary_set(d, id, kv, 3, err, sizeof err) == 0, "%s", err);
+            db_text na[] = {{"eval@128", "n/a: the learned absolute table ends at the training length 64"},
+                            {"eval@256", "n/a: the learned absolute table ends at the training length 64"}};
+            if (v) CHECK(db_provenance_set(d, id, na, 2, err, sizeof err) == 0, "%s", err);
+        }
+    db_close(d);
+    int rc = fx_lrpe(&f, NULL, "report", out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "lengths.png/.svg"), "report: exit %d:\n%s", rc, out);
+    size_t n;
+    char *md = slurp(&f, "results/report/ext/lengths.md", &n), *csv = slurp(&f, "results/report/ext/lengths.csv", &n),
+         *tex = slurp(&f, "results/report/ext/lengths.tex", &n), *rep = slurp(&f, "results/report/report.md", &n);
+    CHECK(md && strstr(md, "| variant | 64 (train) | 128 | 256 |") && strstr(md, "| rope | 2.050 ± 0.071 (n=2) | **2.150** ± 0.071 (n=2) |") &&
+              strstr(md, "| learned | **1.900** ± 0.000 (n=2) | n/a: the learned absolute table ends at the training length 64 |"),
+          "lengths.md:\n%s", SHOW(md));
+    CHECK(csv && strstr(csv, "learned,128,64,test/bpc,,,0,,,n/a: the learned absolute table ends") &&
+              strstr(csv, "rope,256,64,test/bpc,2.35,"),
+          "lengths.csv:\n%s", SHOW(csv));
+    CHECK(tex && strstr(tex, "\\toprule") && strstr(tex, "64$^*$") && strstr(tex, "& n/a"), "lengths.tex:\n%s", SHOW(tex));
+    CHECK(rep && strstr(rep, "Length extrapolation: test BPC") && strstr(rep, "[lengths.csv](ext/lengths.csv)"),
+          "report.md lacks the length table");
+    check_png(&f, "results/report/ext/lengths.png");
+    check_svg(&f, "results/report/ext/lengths.svg");
+    free(md), free(csv), free(tex), free(rep);
+    fx_close(&f);
+}

@@ -418,7 +418,8 @@ TEST(spec_canonical_json) {
     CHECK(j.ok && *j.p == 0, "valid JSON: %s", json);
     int omitted = 0; /* keys marked SK_OMIT_DEFAULT are left out at their default (all of them, here) */
     for (int i = 0; i < schema_count(); i++) omitted += (schema_at(i)->flags & SK_OMIT_DEFAULT) != 0;
-    CHECK(omitted == 3, "model.decay, model.device and model.precision are left out at their default (%d keys)", omitted);
+    CHECK(omitted == 4, "model.decay, model.device, model.precision and eval.lengths are left out at their default (%d keys)",
+          omitted);
     CHECK(j.nleaves == schema_count() - omitted, "%d leaves for %d keys", j.nleaves, schema_count() - omitted);
     for (int i = 0; i < schema_count(); i++) {
         char want[400];
@@ -729,5 +730,38 @@ TEST(spec_decay_needs_causal_linear_attention) {
     char *ok[] = {"model.decay=none,per-head"};
     CHECK(spec_load(&s, NULL, ok, 1, err, sizeof err) == 0 && s.nruns == 2 && strcmp(s.runs[0].run_id, s.runs[1].run_id),
           "decay sweep: %s", err);
+    spec_free(&s);
+}
+
+/* eval.lengths, a list key: a YAML list or a comma list (never a sweep), sorted, duplicates and
+ * out-of-range values refused; a JSON array in the canonical config; a sweep of lists in a file. */
+TEST(spec_eval_lengths_list_key) {
+    spec s;
+    char err[1024] = "";
+    char *ov[] = {"eval.lengths=1024,128,256"};
+    CHECK(spec_load(&s, NULL, ov, 1, err, sizeof err) == 0 && s.nruns == 1, "override: %s", err);
+    if (s.nruns == 1) {
+        CHECK(strcmp(cfg_str(s.runs[0].cfg, "eval.lengths"), "128,256,1024") == 0, "canonical %s",
+              cfg_str(s.runs[0].cfg, "eval.lengths"));
+        CHECK(strstr(cfg_json(s.runs[0].cfg), "\"eval\":{\"lengths\":[128,256,1024]}") != NULL, "json %s",
+              cfg_json(s.runs[0].cfg));
+        long long v[SCHEMA_MAX_INTS];
+        CHECK(cfg_ints(s.runs[0].cfg, "eval.lengths", v, SCHEMA_MAX_INTS) == 3 && v[2] == 1024, "cfg_ints");
+    }
+    spec_free(&s);
+    const char *text = "eval: {lengths: [512, 128]}\n";
+    CHECK(spec_load_text(&s, "t.yaml", text, strlen(text), NULL, 0, err, sizeof err) == 0 && s.nruns == 1 &&
+              strcmp(cfg_str(s.runs[0].cfg, "eval.lengths"), "128,512") == 0,
+          "yaml list: %s", err);
+    spec_free(&s);
+    text = "sweep: {eval.lengths: [[128], [128, 256]]}\n";
+    CHECK(spec_load_text(&s, "t.yaml", text, strlen(text), NULL, 0, err, sizeof err) == 0 && s.nruns == 2, "sweep of lists: %s", err);
+    spec_free(&s);
+    char *dup[] = {"eval.lengths=128,128"}, *low[] = {"eval.lengths=1"}, *bad[] = {"eval.lengths=128,x"};
+    CHECK(spec_load(&s, NULL, dup, 1, err, sizeof err) && strstr(err, "128 is listed twice"), "dup: %s", err);
+    spec_free(&s);
+    CHECK(spec_load(&s, NULL, low, 1, err, sizeof err) && strstr(err, "each value must be in [2, 1048576]"), "low: %s", err);
+    spec_free(&s);
+    CHECK(spec_load(&s, NULL, bad, 1, err, sizeof err) && strstr(err, "expected a list of integers"), "bad: %s", err);
     spec_free(&s);
 }

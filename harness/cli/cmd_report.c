@@ -116,6 +116,9 @@ static int write_experiment(const rep_exp *e, const char *out, const char *gnupl
     }
     int bad = write_table(dir, "table.md", rep_table_md, e) | write_table(dir, "table.csv", rep_table_csv, e) |
               write_table(dir, "table.tex", rep_table_tex, e);
+    if (e->nlengths)
+        bad |= write_table(dir, "lengths.md", rep_lengths_md, e) | write_table(dir, "lengths.csv", rep_lengths_csv, e) |
+               write_table(dir, "lengths.tex", rep_lengths_tex, e);
     w->tables_ok = !bad;
     char err[4096 + 256];
     if (rep_plot(e, dir, gnuplot, &w->plots, err, sizeof err)) {

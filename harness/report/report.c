@@ -65,6 +65,51 @@ static char *safe_dir(const char *name) {
     return d;
 }
 
+static int by_length(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+/* The lengths e's completed runs were evaluated at: summary keys "<prim[0]>@L", and provenance
+ * eval@L (not applicable there), ascending; the training length of the reference run. */
+static void collect_lengths(rep_exp *e) {
+    const size_t n = strlen(e->prim[0].key);
+    e->nlengths = 0;
+    for (int i = 0; i < e->nruns; i++) {
+        const rep_run *a = &e->runs[i];
+        for (int k = 0; a->status == DB_COMPLETED && k < a->nsum + a->nprov; k++) {
+            const char *key = k < a->nsum ? a->sum[k].key : a->prov[k - a->nsum].key, *at;
+            if (!key) continue;
+            if (k < a->nsum ? strncmp(key, e->prim[0].key, n) || key[n] != '@' : strncmp(key, "eval@", 5)) continue;
+            at = strchr(key, '@') + 1;
+            long long L = atoll(at);
+            int seen = L <= 0;
+            for (int j = 0; j < e->nlengths && !seen; j++) seen = e->lengths[j] == L;
+            if (!seen && e->nlengths < REP_MAXLEN) e->lengths[e->nlengths++] = L;
+        }
+    }
+    qsort(e->lengths, (size_t)e->nlengths, sizeof *e->lengths, by_length);
+    const char *T = e->ref >= 0 ? rep_cfg(&e->runs[e->ref], "task.seq_len") : NULL;
+    e->train_len = T ? atoll(T) : 0;
+}
+
+const char *rep_length_key(const rep_exp *e, long long L, char *buf, size_t len) {
+    snprintf(buf, len, "%s@%lld", e->prim[0].key, L);
+    return buf;
+}
+
+const char *rep_length_na(const rep_exp *e, const rep_row *w, long long L) {
+    char key[64];
+    if (rep_row_ci(e, w, rep_length_key(e, L, key, sizeof key)).n) return NULL;
+    snprintf(key, sizeof key, "eval@%lld", L);
+    for (int k = 0; k < w->nruns; k++) {
+        const rep_run *a = &e->runs[w->runs[k]];
+        const char *why = a->status == DB_COMPLETED ? rep_prov(a, key) : NULL;
+        if (why) return why;
+    }
+    return NULL;
+}
+
 /* Picks the primary metrics (those of the kind, as the task registry lists them, that some
  * completed run recorded; the first one when none did) and the curve metric of e. */
 static void choose_metrics(rep_exp *e) {
@@ -221,6 +266,7 @@ static int load_runs(rep_exp *e, db *d, char *err, size_t errlen) {
     e->kind = kind ? kind : "?";
     e->dataset = dataset ? dataset : "?";
     choose_metrics(e);
+    collect_lengths(e);
     for (int i = 0; i < e->nruns && !e->bench; i++) {
         rep_run *a = &e->runs[i];
         if (a->status == DB_COMPLETED &&

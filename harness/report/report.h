@@ -15,6 +15,7 @@
 #include "task.h"
 
 #define REP_MAXPRIM 2 /* primary metrics per table */
+#define REP_MAXLEN 32 /* evaluation lengths of an experiment (eval.lengths) */
 #define REP_ENOEXP -10 /* rep_load: no such experiment (err lists the known ones) */
 #define REP_ENORUNS -11 /* rep_load: the database holds no runs */
 
@@ -64,6 +65,10 @@ typedef struct rep_exp {
     int nruns;
     rep_row *rows;
     int nrows;
+    long long lengths[REP_MAXLEN]; /* the lengths its runs were evaluated at (summary keys prim[0]@L, from
+                                    * eval.lengths), ascending; none: no length table or plot */
+    int nlengths;
+    long long train_len;           /* task.seq_len of the reference run (the plot marks it) */
     char **sweep;                  /* keys whose value differs between runs of one variant */
     int nsweep;
     db_run *block;                 /* db_runs_list's block of this experiment (the runs' strings) */
@@ -113,6 +118,11 @@ stats_ci rep_row_ci(const rep_exp *e, const rep_row *w, const char *key);
 stats_ci rep_row_diff(const rep_exp *e, const rep_row *w, const char *key);
 /* The benchmark points of row w sorted by sequence length into pts (w->nruns entries); how many. */
 int rep_bench_points(const rep_exp *e, const rep_row *w, rep_bench_pt *pts);
+/* The summary key of the first primary metric at evaluation length L ("test/bpc@1024") into buf. */
+const char *rep_length_key(const rep_exp *e, long long L, char *buf, size_t len);
+/* Why row w has no value at length L (the provenance eval@L of one of its completed runs, "n/a:
+ * ..."), or NULL when it has values or none of its runs recorded a reason. */
+const char *rep_length_na(const rep_exp *e, const rep_row *w, long long L);
 /* "(n=2; 1 failed, 1 pending)"-style note of row w for a metric with n values, into buf. */
 const char *rep_count_note(const rep_row *w, int n, char *buf, size_t len);
 /* Decimals to print values of magnitude v with (3 below 10, 2 below 100, 1 below 1000, else 0). */

@@ -169,6 +169,11 @@ int rep_markdown(FILE *f, const rep_set *s, const rep_written *w, const char *db
         fprintf(f, "\n## %s\n\n", e->name);
         md_runs_line(f, e);
         rep_table_md(f, e);
+        if (e->nlengths) {
+            rep_lengths_md(f, e);
+            fprintf(f, "Length tables: [lengths.md](%s/lengths.md), [lengths.csv](%s/lengths.csv), [lengths.tex](%s/lengths.tex).\n\n",
+                    e->dir, e->dir, e->dir);
+        }
         md_files(f, e, &w[x], gnuplot_missing);
         md_config(f, e);
         md_provenance(f, e);

@@ -15,6 +15,12 @@ int rep_table_csv(FILE *f, const rep_exp *e);
 /* The same as a LaTeX table (booktabs rules; \usepackage{booktabs}). */
 int rep_table_tex(FILE *f, const rep_exp *e);
 
+/* The length-extrapolation table of e (e->nlengths > 0: rows = variants, columns = evaluation
+ * lengths) as Markdown, CSV and LaTeX (report_lengths.c). */
+int rep_lengths_md(FILE *f, const rep_exp *e);
+int rep_lengths_csv(FILE *f, const rep_exp *e);
+int rep_lengths_tex(FILE *f, const rep_exp *e);
+
 /* The benchmark versions of the three (report_bench.c); rep_table_* call them when e->bench. */
 int rep_bench_md(FILE *f, const rep_exp *e);
 int rep_bench_csv(FILE *f, const rep_exp *e);
@@ -39,8 +45,8 @@ void rep_csv_str(FILE *f, const char *s);
 /* The plots one experiment got (names without extension, e.g. "curves"), with a caption each. */
 typedef struct rep_plots {
     int n;
-    const char *name[4];
-    const char *caption[4];
+    const char *name[5];
+    const char *caption[5];
 } rep_plots;
 
 /* Writes the .dat and .gp files of e's plots into dir and, when gnuplot is not NULL (the path
@@ -55,7 +61,7 @@ const char *rep_find_gnuplot(char *buf, size_t len);
 /* What report.md says about the experiments written (parallel to s->exps). */
 typedef struct rep_written {
     rep_plots plots;
-    int tables_ok; /* the three table files were written */
+    int tables_ok; /* the three table files (and the three length tables, when e has lengths) were written */
 } rep_written;
 
 /* The top-level report.md: per experiment its table, plots (relative links into its folder),

@@ -255,6 +255,67 @@ static int write_final(const rep_exp *e, const char *dir, int *has, char *err, s
     return close_checked(f, path, err, errlen);
 }
 
+/* ---------------------------------------------------------------- length extrapolation */
+
+/* lengths.dat (one block per row: length mean min max n over seeds) and lengths.gp (log2 axis, a
+ * band per row, a mark at the training length); *has = any row has a value. */
+static int write_lengths(const rep_exp *e, const char *dir, int *has, char *err, size_t errlen) {
+    const rep_metric *m = &e->prim[0];
+    const double s = m->percent ? 100.0 : 1.0;
+    char path[4096], title[512], ylabel[128], key[64];
+    FILE *f = open_in(dir, "lengths.dat", path, sizeof path);
+    if (!f) return errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    int *index = malloc(((size_t)e->nrows + 1) * sizeof *index), nidx = 0;
+    double *v = malloc(((size_t)e->nruns + 1) * sizeof *v);
+    if (!index || !v) return free(index), free(v), fclose(f), errf(err, errlen, "out of memory");
+    fprintf(f, "# lrpe report: %s of experiment %s against evaluation length, per row; blocks in the order of "
+               "lengths.gp\n", m->key, e->name);
+    for (int k = 0; k < e->nrows; k++) {
+        int lines = 0;
+        for (int j = 0; j < e->nlengths; j++) {
+            int n = rep_values(e, &e->rows[k], rep_length_key(e, e->lengths[j], key, sizeof key), v, NULL);
+            double sum = 0, lo = INFINITY, hi = -INFINITY;
+            for (int i = 0; i < n; i++) sum += v[i] * s, lo = fmin(lo, v[i] * s), hi = fmax(hi, v[i] * s);
+            if (!n) continue;
+            if (!lines++) fprintf(f, "# %s\n# length mean min max n\n", e->rows[k].label);
+            fprintf(f, "%lld %.10g %.10g %.10g %d\n", e->lengths[j], sum / n, lo, hi, n);
+        }
+        if (lines) fprintf(f, "\n\n");
+        index[k] = lines ? nidx++ : -1;
+    }
+    free(v);
+    if (close_checked(f, path, err, errlen)) return free(index), -1;
+    *has = nidx > 0;
+    if (!(f = open_in(dir, "lengths.gp", path, sizeof path))) {
+        free(index);
+        return errf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    }
+    snprintf(title, sizeof title, "%s: %s against evaluation length (trained at %lld)", e->name, m->label, e->train_len);
+    snprintf(ylabel, sizeof ylabel, "%s%s %s", m->label, unit(m), m->lower_better ? "(lower is better)" : "(higher is better)");
+    gp_head(f, "lengths", title, "line: mean over seeds; band: min..max over seeds; dashed: the training length",
+            "evaluation length (tokens, log2 scale)", ylabel);
+    fprintf(f, "set logscale x 2\nset offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05\n"
+               "set key outside right top vertical Left reverse\n"
+               "set style fill transparent solid 0.18 noborder\n");
+    if (e->train_len > 0)
+        fprintf(f, "set arrow from %lld, graph 0 to %lld, graph 1 nohead dt 2 lw 1.5 lc rgb '#555555'\n", e->train_len,
+                e->train_len);
+    const char *sep = "plot ";
+    for (int k = 0; k < e->nrows; k++) {
+        if (index[k] < 0) continue;
+        const char *c = palette[k % NPALETTE];
+        fprintf(f, "%s'lengths.dat' index %d using 1:3:4 with filledcurves fc rgb '%s' notitle, \\\n"
+                   "     '' index %d using 1:2 with linespoints lw 2 pt 7 ps 0.7 lc rgb '%s' dt %d title ",
+                sep, index[k], c, index[k], c, k / NPALETTE + 1);
+        gp_str(f, e->rows[k].label);
+        sep = ", \\\n     ";
+    }
+    fputc('\n', f);
+    gp_tail(f, "lengths");
+    free(index);
+    return close_checked(f, path, err, errlen);
+}
+
 /* ---------------------------------------------------------------- benchmarks */
 
 /* bench.dat (one block per row: seq_len tokens_per_s step_ms gflops peak_pct peak_rss_mb n) and
@@ -331,6 +392,9 @@ int rep_plot(const rep_exp *e, const char *dir, const char *gnuplot, rep_plots *
         if (write_curves(e, dir, &has[0], err, errlen) || write_final(e, dir, &has[1], err, errlen)) return -1;
         if (has[0]) made->name[made->n] = "curves", made->caption[made->n++] = "validation curves";
         if (has[1]) made->name[made->n] = "final", made->caption[made->n++] = "final test metric per variant";
+        int lens = 0;
+        if (e->nlengths && write_lengths(e, dir, &lens, err, errlen)) return -1;
+        if (lens) made->name[made->n] = "lengths", made->caption[made->n++] = "test metric against evaluation length";
     }
     if (!gnuplot) return 0;
     char log[4096];

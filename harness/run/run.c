@@ -10,6 +10,7 @@
 #include "checkpoint.h"
 #include "dist.h"
 #include "err.h"
+#include "lengths.h"
 #include "ops.h"
 #include "provenance.h"
 #include "task.h"
@@ -402,6 +403,28 @@ static run_result ranks_lost(run_state *s, char *err, size_t errlen) {
     return r;
 }
 
+/* The evaluation at eval.lengths (test/loss@L, test/bpc@L, test/ppl@L into sum[*nsum]; an
+ * evaluation that does not apply is NaN there, and its reason is recorded as provenance
+ * eval@L = "n/a: ..."). 0, or RUN_ERROR when the database refuses. */
+static run_result record_lengths(run_state *s, length_eval *lens, int *n, db_value *sum, int *nsum, char *err,
+                                 size_t errlen) {
+    if (lengths_evaluate(&s->w, s->c, s->r->seed, lens, n, err, errlen)) return RUN_ERROR;
+    const double bytes = s->w.task->info.bytes_per_token;
+    for (int i = 0; i < *n; i++) {
+        const double l = lens[i].loss;
+        sum[(*nsum)++] = (db_value){lens[i].keys[0], l};
+        sum[(*nsum)++] = (db_value){lens[i].keys[1], bytes > 0 ? l / log(2.0) / bytes : NAN};
+        sum[(*nsum)++] = (db_value){lens[i].keys[2], exp(l)};
+        if (!lens[i].why[0]) continue;
+        char key[40], text[240];
+        snprintf(key, sizeof key, "eval@%lld", lens[i].len);
+        snprintf(text, sizeof text, "n/a: %s", lens[i].why);
+        db_text row = {key, text};
+        if (db_provenance_set(s->env->db, s->r->run_id, &row, 1, err, errlen)) return RUN_ERROR;
+    }
+    return RUN_COMPLETED;
+}
+
 /* The training loop proper, after setup and resume. */
 static run_result train_loop(run_state *s, char *err, size_t errlen) {
     const cfg *c = s->c;
@@ -476,7 +499,7 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
         progress(s, step, steps, loss, step == steps);
     }
     /* final evaluation on the whole val and test splits (or their first test_batches), and the summary */
-    db_value sum[16];
+    db_value sum[16 + 3 * SCHEMA_MAX_INTS];
     int nsum = 0;
     eval_result val, test;
     int rc = eval_all(s, SPLIT_VAL, cap > 0 && cap < val_all ? (int)cap : val_all, &val, e2, sizeof e2);
@@ -490,6 +513,9 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
         sum[nsum++] = (db_value){"perf/tokens_per_s", trained * (double)s->w.batch.B * s->w.batch.T / train_s};
         sum[nsum++] = (db_value){"perf/step_ms", train_s / trained * 1e3};
     }
+    length_eval lens[SCHEMA_MAX_INTS];
+    int nlens = 0;
+    if (s->w.task->vt->eval_windows && (rc = record_lengths(s, lens, &nlens, sum, &nsum, err, errlen))) return rc;
     sum[nsum++] = (db_value){"perf/peak_rss_mb", peak_rss_mb()};
     sum[nsum++] = (db_value){"params", (double)model_param_table(s->w.model)->total};
     if (db_summary_set(s->env->db, s->r->run_id, sum, nsum, err, errlen)) return RUN_ERROR;
@@ -541,6 +567,9 @@ run_result run_train(const run_env *env, const spec_run *r, char *err, size_t er
     } else if (tell((dist_cmd){.op = CMD_SYNC}) || sync_ranks(s)) {
         result = ranks_lost(s, err, errlen);
     } else {
+        if (cfg_str(s->c, "eval.lengths")[0] && !s->w.task->vt->eval_windows)
+            fprintf(env->out, "%s %s seed %llu: eval.lengths is ignored: task kind %s evaluates at its own length only\n",
+                    env->label, r->variant, r->seed, s->w.task->vt->kind);
         result = train_loop(s, err, errlen);
     }
     if (!built && !dist_why()[0]) tell((dist_cmd){.op = CMD_END_RUN});

@@ -4,6 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The model config c asks for on the task ti (sized train.batch x seq_len); 0 or -1 with err. */
+static int model_config_of(const task_info *ti, const cfg *c, unsigned long long seed, model_config *mc, char *err,
+                           size_t errlen) {
+    *mc = model_config_default();
+    if (cfg_model_config(c, mc, err, errlen)) return -1;
+    mc->vocab = ti->vocab, mc->input_dim = ti->input_dim, mc->n_out = ti->n_out, mc->causal = ti->causal;
+    mc->head = ti->output == TASK_CLS ? HEAD_CLS : HEAD_LM;
+    mc->max_batch = (int)cfg_int(c, "train.batch"), mc->max_seq = ti->seq_len;
+    mc->pos_rank = ti->pos_rank, mc->grid_h = ti->grid_h, mc->grid_w = ti->grid_w;
+    mc->seed = seed;
+    return 0;
+}
+
+model_config workload_model_config(const workload *w, const cfg *c, unsigned long long seed) {
+    model_config mc;
+    char err[8];
+    model_config_of(&w->task->info, c, seed, &mc, err, sizeof err); /* it built the workload's model: it cannot fail */
+    return mc;
+}
+
 int workload_open(workload *w, const cfg *c, unsigned long long seed, const char *data_dir, int max_rows, char *err,
                   size_t errlen) {
     memset(w, 0, sizeof *w);
@@ -13,13 +33,10 @@ int workload_open(workload *w, const cfg *c, unsigned long long seed, const char
                       .patch = (int)cfg_int(c, "task.patch"), .seed = seed, .data_dir = data_dir};
     if (task_open(&w->task, &tp, err, errlen)) return -1;
     const task_info *ti = &w->task->info;
-    model_config mc = model_config_default();
-    if (cfg_model_config(c, &mc, err, errlen)) return -1;
-    const int B = (int)cfg_int(c, "train.batch"), T = ti->seq_len;
-    mc.vocab = ti->vocab, mc.input_dim = ti->input_dim, mc.n_out = ti->n_out, mc.causal = ti->causal;
-    mc.head = ti->output == TASK_CLS ? HEAD_CLS : HEAD_LM;
-    mc.max_batch = max_rows > 0 && max_rows < B ? max_rows : B, mc.max_seq = T, mc.pos_rank = ti->pos_rank, mc.grid_h = ti->grid_h, mc.grid_w = ti->grid_w;
-    mc.seed = seed;
+    model_config mc;
+    if (model_config_of(ti, c, seed, &mc, err, errlen)) return -1;
+    const int B = mc.max_batch, T = mc.max_seq;
+    if (max_rows > 0 && max_rows < B) mc.max_batch = max_rows;
     if (model_create(&w->model, &mc, err, errlen)) return -1;
     model_init(w->model, seed);
     adamw_config adam = cfg_adamw_config(c);

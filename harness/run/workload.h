@@ -28,6 +28,9 @@ typedef struct workload {
  * out of memory). w is zeroed first. */
 int workload_open(workload *w, const cfg *c, unsigned long long seed, const char *data_dir, int max_rows, char *err,
                   size_t errlen);
+/* The model config the workload's model was built from (before max_rows), for another model of
+ * the same run (the length evaluation's). */
+model_config workload_model_config(const workload *w, const cfg *c, unsigned long long seed);
 /* Frees everything (a partly opened or zeroed workload is fine). */
 void workload_close(workload *w);
 /* Draws the next training batch into the buffers. */

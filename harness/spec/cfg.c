@@ -120,6 +120,7 @@ static char *canonical_json(const cfg_value *v) {
         sb_json_string(&b, part[np - 1], len[np - 1]);
         sb_str(&b, ":");
         if (k->type == SK_INT || k->type == SK_FLOAT) sb_str(&b, v[order[o]].s);
+        else if (k->type == SK_INTS) sb_str(&b, "["), sb_str(&b, v[order[o]].s), sb_str(&b, "]");
         else sb_json_string(&b, v[order[o]].s, strlen(v[order[o]].s));
         memcpy(prev, part, sizeof prev);
         memcpy(prevlen, len, sizeof prevlen);
@@ -192,6 +193,13 @@ const char *cfg_str(const cfg *c, const char *key) {
     int t;
     const cfg_value *v = value(c, key, &t);
     return v ? v->s : NULL;
+}
+
+int cfg_ints(const cfg *c, const char *key, long long *out, int max) {
+    const char *s = cfg_str(c, key);
+    int n = 0;
+    for (const char *p = s; p && *p && n < max; p += strcspn(p, ","), p += *p == ',') out[n++] = atoll(p);
+    return n;
 }
 
 /* The canonical JSON. */

@@ -33,6 +33,8 @@ void cfg_free(cfg *c);
 long long cfg_int(const cfg *c, const char *key);
 double cfg_float(const cfg *c, const char *key);
 const char *cfg_str(const cfg *c, const char *key);
+/* The values of an SK_INTS key (ascending) into out[max]; their number. */
+int cfg_ints(const cfg *c, const char *key, long long *out, int max);
 
 /* The canonical JSON (for the runs table's config_json) and the config id (CFG_ID_LEN hex). */
 const char *cfg_json(const cfg *c);

@@ -53,7 +53,8 @@ int cfg_dump(FILE *f, const cfg *c) {
         nprev = np;
         const char *leaf = np ? part[np - 1] + len[np - 1] + 1 : k->key, *val = cfg_str(c, k->key);
         int col = fprintf(f, "%*s%s: ", 2 * np, "", leaf);
-        if (k->type == SK_INT || k->type == SK_FLOAT || plain_ok(val)) col += fprintf(f, "%s", val);
+        if (k->type == SK_INTS) col += fprintf(f, "[%s]", val);
+        else if (k->type == SK_INT || k->type == SK_FLOAT || plain_ok(val)) col += fprintf(f, "%s", val);
         else quoted(f, val), col += (int)strlen(val) + 2;
         char choices[512], desc[512];
         schema_choices(i, choices, sizeof choices);

@@ -95,6 +95,8 @@ static const schema_key KEYS[] = {
      "batches of the final evaluation on each of val and test (0: the whole split)"},
     {"train.checkpoint_every", SK_INT,     "500",       0, BIG, 0, NULL,
      "checkpoint every this many steps (0: never)"},
+    {"eval.lengths",          SK_INTS,     "",          2, 1048576, SK_OMIT_DEFAULT, NULL,
+     "lm: the final test evaluation also in windows of each of these lengths (test/bpc@L, ...); [] none"},
 };
 /* clang-format on */
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
@@ -231,6 +233,13 @@ const char *schema_choices(int i, char *buf, size_t n) {
         snprintf(buf, n, "%c%s, %s%c", k->flags & SK_LO_OPEN ? '(' : '[', lo, hi, k->flags & SK_HI_OPEN ? ')' : ']');
         break;
     }
+    case SK_INTS: {
+        char lo[32], hi[32];
+        fmt_bound(lo, sizeof lo, k->lo, 1);
+        fmt_bound(hi, sizeof hi, k->hi, 1);
+        snprintf(buf, n, "list of integers in [%s, %s]", lo, hi);
+        break;
+    }
     case SK_STR: break;
     }
     return buf;
@@ -313,6 +322,41 @@ static int check_encoding(const schema_key *k, const char *t, char *err, size_t 
                 list);
 }
 
+static int by_value(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+/* An SK_INTS value: "a,b,c" or "[a, b, c]" (spaces anywhere), into out->s as "a,b,c" ascending. */
+static int parse_ints(const schema_key *k, const char *text, cfg_value *out, char *err, size_t errlen) {
+    long long v[SCHEMA_MAX_INTS];
+    int n = 0;
+    char word[64], canon[SCHEMA_MAX_INTS * 21 + 1] = "";
+    const char *p = text + strspn(text, " ["), *end = text + strlen(text);
+    while (end > p && (end[-1] == ' ' || end[-1] == ']')) end--;
+    while (p < end) {
+        size_t len = strcspn(p, ","), w = len;
+        if (p + len > end) len = w = (size_t)(end - p);
+        while (w && p[w - 1] == ' ') w--;
+        snprintf(word, sizeof word, "%.*s", (int)(w < 63 ? w : 63), p + strspn(p, " "));
+        if (n == SCHEMA_MAX_INTS) return errf(err, errlen, "%s: at most %d values", k->key, SCHEMA_MAX_INTS);
+        if (parse_ll(word, &v[n]))
+            return errf(err, errlen, "%s: expected a list of integers such as [128, 256], got '%.60s'", k->key, text);
+        if ((double)v[n] < k->lo || (double)v[n] > k->hi)
+            return errf(err, errlen, "%s: %lld is out of range: each value must be in [%.0f, %.0f]", k->key, v[n], k->lo,
+                        k->hi);
+        n++;
+        p += len + (p[len] == ',');
+    }
+    qsort(v, (size_t)n, sizeof *v, by_value);
+    for (int j = 0; j < n; j++) {
+        if (j && v[j] == v[j - 1]) return errf(err, errlen, "%s: %lld is listed twice", k->key, v[j]);
+        snprintf(canon + strlen(canon), sizeof canon - strlen(canon), "%s%lld", j ? "," : "", v[j]);
+    }
+    if (!(out->s = strdup(canon))) return errf(err, errlen, "%s: out of memory", k->key);
+    return 0;
+}
+
 /* Parses text as the value of key i into out (canonical text in out->s). */
 int schema_parse(int i, const char *text, cfg_value *out, char *err, size_t errlen) {
     const schema_key *k = schema_at(i);
@@ -370,6 +414,8 @@ int schema_parse(int i, const char *text, cfg_value *out, char *err, size_t errl
             return check_word(k, "invalid value", schema_choices(i, list, sizeof list), text, err, errlen);
         break;
     }
+    case SK_INTS:
+        return parse_ints(k, text, out, err, errlen);
     }
     if (!(out->s = strdup(s))) return errf(err, errlen, "%s: out of memory", k->key);
     return 0;

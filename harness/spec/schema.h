@@ -19,13 +19,16 @@ typedef enum schema_type {
     SK_ENCODING, /* an encoding from the registry without the EMBED hook (none included) */
     SK_TASK,     /* a task kind from the task registry */
     SK_DATASET,  /* a dataset of some task of the registry (schema_resolve checks it fits the kind) */
-    SK_PEOPT     /* an encoding option: the key's last part is a pe_options_set key */
+    SK_PEOPT,    /* an encoding option: the key's last part is a pe_options_set key */
+    SK_INTS      /* a list of up to SCHEMA_MAX_INTS distinct integers in [lo, hi], given as "a,b,c" or
+                  * "[a, b, c]" (a YAML list in a spec); canonical text "a,b,c" ascending, "" empty */
 } schema_type;
 
 /* schema_key.flags: SK_LO_OPEN / SK_HI_OPEN, that bound is excluded; SK_OMIT_DEFAULT, the key is
  * left out of the canonical config (cfg.h) while at its default, so adding it kept the ids of
  * every config that does not set it. */
 enum { SK_LO_OPEN = 1u, SK_HI_OPEN = 2u, SK_OMIT_DEFAULT = 4u };
+#define SCHEMA_MAX_INTS 32
 
 typedef struct schema_key {
     const char *key;    /* dotted path, e.g. "model.d_model" */
@@ -44,7 +47,7 @@ typedef struct cfg_value {
     char *s;
 } cfg_value;
 
-/* Number of keys, key i (table order: task, model, train), and the index of a key or -1. */
+/* Number of keys, key i (table order: task, model, train, eval), and the index of a key or -1. */
 int schema_count(void);
 const schema_key *schema_at(int i);
 int schema_find(const char *key);

@@ -1,4 +1,5 @@
-/* Command-line overrides: `key=value` sets a key, `key=a,b,c` adds (or replaces) a sweep axis,
+/* Command-line overrides: `key=value` sets a key, `key=a,b,c` adds (or replaces) a sweep axis
+ * (a list key such as eval.lengths takes the list itself),
  * `seed=1,2,3` / `seeds=...` sets the seeds, `name=X` the experiment name. Errors name the
  * argument. Later arguments win over earlier ones and over the file. */
 #include <stdio.h>
@@ -95,7 +96,7 @@ int spec_read_args(spec_raw *r, char *const *args, int n, char *err, size_t errl
                 return spec_fail(err, errlen, &at, "unknown key '%s' (did you mean %s?)", key, near);
             return spec_fail(err, errlen, &at, "unknown key '%s'", key);
         }
-        if (schema_at(k)->type != SK_STR && strchr(value, ',')) {
+        if (schema_at(k)->type != SK_STR && schema_at(k)->type != SK_INTS && strchr(value, ',')) {
             if (read_axis(r, k, value, &at, err, errlen)) return -1;
             continue;
         }

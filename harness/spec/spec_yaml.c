@@ -47,6 +47,20 @@ static int unknown_key(reader *x, const yaml_node_t *keynode, const char *full, 
 /* Parses scalar node as the value of key k into *out; errors at the node. */
 static int parse_node(reader *x, int k, const yaml_node_t *node, cfg_value *out) {
     spec_loc at = loc_of(x, node);
+    if (schema_at(k)->type == SK_INTS && node->type == YAML_SEQUENCE_NODE) { /* [a, b, c]: the items joined */
+        char text[SCHEMA_MAX_INTS * 24 + 64] = "", msg[512];
+        for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++) {
+            const yaml_node_t *en = yaml_document_get_node(x->doc, *it);
+            spec_loc eat = loc_of(x, en);
+            if (en->type != YAML_SCALAR_NODE)
+                return spec_fail(x->err, x->errlen, &eat, "%s: expected integers, got %s", schema_at(k)->key, node_word(en));
+            if (strlen(text) + strlen(text_of(en)) + 2 >= sizeof text)
+                return spec_fail(x->err, x->errlen, &eat, "%s: at most %d values", schema_at(k)->key, SCHEMA_MAX_INTS);
+            snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s", text[0] ? "," : "", text_of(en));
+        }
+        if (schema_parse(k, text, out, msg, sizeof msg)) return spec_fail(x->err, x->errlen, &at, "%s", msg);
+        return 0;
+    }
     if (node->type != YAML_SCALAR_NODE)
         return spec_fail(x->err, x->errlen, &at, "%s: expected a single value, got %s", schema_at(k)->key,
                          node_word(node));
