@@ -34,40 +34,29 @@ static double test_loss(workload *w, model *m, int rows, int L, char *why, size_
     return loss;
 }
 
-int lengths_evaluate(workload *w, const cfg *c, unsigned long long seed, length_eval *out, int *n, char *err,
-                     size_t errlen) {
-    long long lens[SCHEMA_MAX_INTS];
-    *n = cfg_ints(c, "eval.lengths", lens, SCHEMA_MAX_INTS);
-    if (*n && !w->task->vt->eval_windows)
-        return snprintf(err, errlen, "task kind %s evaluates at its own length only", w->task->vt->kind), -1;
-    const int B = w->batch.B, T = w->batch.T;
-    const size_t total = model_param_table(w->model)->total;
-    const float *trained = model_params(w->model);
-    for (int i = 0; i < *n; i++) {
-        length_eval *e = &out[i];
-        const int L = (int)lens[i];
-        const long tokens = (long)B * T / L;
-        const int rows = tokens < 1 ? 1 : tokens > B ? B : (int)tokens;
-        *e = (length_eval){.len = L, .loss = NAN};
-        snprintf(e->keys[0], sizeof e->keys[0], "test/loss@%d", L);
-        snprintf(e->keys[1], sizeof e->keys[1], "test/bpc@%d", L);
-        snprintf(e->keys[2], sizeof e->keys[2], "test/ppl@%d", L);
-        if (L > T && strcmp(cfg_str(c, "model.absolute"), "learned") == 0) {
-            snprintf(e->why, sizeof e->why, "the learned absolute table ends at the training length %d", T);
-            continue;
-        }
-        model_config mc = workload_model_config(w, c, seed);
-        mc.max_batch = rows, mc.max_seq = L > T ? L : T;
-        model *m = NULL;
-        if (model_create(&m, &mc, e->why, sizeof e->why)) continue;
-        if (model_param_table(m)->total != total) {
-            snprintf(e->why, sizeof e->why, "its parameters depend on the sequence length");
-        } else {
-            memcpy(model_params(m), trained, total * sizeof(float));
-            model_upload_params(m);
-            e->loss = test_loss(w, m, rows, L, e->why, sizeof e->why);
-        }
-        model_destroy(m);
+void length_evaluate(workload *w, const cfg *c, unsigned long long seed, long long len, length_eval *e) {
+    const int B = w->batch.B, T = w->batch.T, L = (int)len;
+    const long tokens = (long)B * T / L;
+    const int rows = tokens < 1 ? 1 : tokens > B ? B : (int)tokens;
+    *e = (length_eval){.len = L, .loss = NAN};
+    snprintf(e->keys[0], sizeof e->keys[0], "test/loss@%d", L);
+    snprintf(e->keys[1], sizeof e->keys[1], "test/bpc@%d", L);
+    snprintf(e->keys[2], sizeof e->keys[2], "test/ppl@%d", L);
+    if (L > T && strcmp(cfg_str(c, "model.absolute"), "learned") == 0) {
+        snprintf(e->why, sizeof e->why, "the learned absolute table ends at the training length %d", T);
+        return;
     }
-    return 0;
+    model_config mc = workload_model_config(w, c, seed);
+    mc.max_batch = rows, mc.max_seq = L > T ? L : T;
+    model *m = NULL;
+    if (model_create(&m, &mc, e->why, sizeof e->why)) return;
+    const size_t total = model_param_table(w->model)->total;
+    if (model_param_table(m)->total != total) {
+        snprintf(e->why, sizeof e->why, "its parameters depend on the sequence length");
+    } else {
+        memcpy(model_params(m), model_params(w->model), total * sizeof(float));
+        model_upload_params(m);
+        e->loss = test_loss(w, m, rows, L, e->why, sizeof e->why);
+    }
+    model_destroy(m);
 }

@@ -19,12 +19,10 @@ typedef struct length_eval {
     char keys[3][32]; /* "test/loss@L", "test/bpc@L", "test/ppl@L": the summary keys */
 } length_eval;
 
-/* Evaluates the trained model of w (built from config c) at each length of eval.lengths into
- * out[*n] (at most SCHEMA_MAX_INTS). Memory stays of the training run's order: a window of L
- * tokens is evaluated in batches of max(1, min(B, B T / L)) rows, softmax attention in query
- * tiles, linear attention chunked. cosFormer's M is the longer of the training and the evaluation
- * length. 0, or -1 with err when the task cannot (the caller checked it can). */
-int lengths_evaluate(workload *w, const cfg *c, unsigned long long seed, length_eval *out, int *n, char *err,
-                     size_t errlen);
+/* Evaluates the trained model of w (built from config c) at length L into *out (the task serves
+ * windows of any length: vt->eval_windows). Memory stays of the training run's order: windows of
+ * L tokens in batches of max(1, min(B, B T / L)) rows, softmax attention in query tiles, linear
+ * attention chunked. cosFormer's M is the longer of the training and the evaluation length. */
+void length_evaluate(workload *w, const cfg *c, unsigned long long seed, long long L, length_eval *out);
 
 #endif

@@ -403,14 +403,18 @@ static run_result ranks_lost(run_state *s, char *err, size_t errlen) {
     return r;
 }
 
-/* The evaluation at eval.lengths (test/loss@L, test/bpc@L, test/ppl@L into sum[*nsum]; an
- * evaluation that does not apply is NaN there, and its reason is recorded as provenance
- * eval@L = "n/a: ..."). 0, or RUN_ERROR when the database refuses. */
-static run_result record_lengths(run_state *s, length_eval *lens, int *n, db_value *sum, int *nsum, char *err,
-                                 size_t errlen) {
-    if (lengths_evaluate(&s->w, s->c, s->r->seed, lens, n, err, errlen)) return RUN_ERROR;
+/* The evaluation at eval.lengths, a heartbeat after each length (test/loss@L, test/bpc@L,
+ * test/ppl@L into sum[*nsum]; an evaluation that does not apply is NaN there, and its reason is
+ * recorded as provenance eval@L = "n/a: ..."). RUN_COMPLETED (0), RUN_LOST, or RUN_ERROR when the
+ * database refuses. */
+static run_result record_lengths(run_state *s, length_eval *lens, db_value *sum, int *nsum, char *err, size_t errlen) {
+    long long L[SCHEMA_MAX_INTS];
+    const int n = cfg_ints(s->c, "eval.lengths", L, SCHEMA_MAX_INTS);
     const double bytes = s->w.task->info.bytes_per_token;
-    for (int i = 0; i < *n; i++) {
+    for (int i = 0; i < n; i++) {
+        length_evaluate(&s->w, s->c, s->r->seed, L[i], &lens[i]);
+        int hb = db_run_heartbeat(s->env->db, s->r->run_id, s->w.tr.step, err, errlen); /* an evaluation can be long */
+        if (hb) return hb == DB_ELOST ? RUN_LOST : RUN_ERROR;
         const double l = lens[i].loss;
         sum[(*nsum)++] = (db_value){lens[i].keys[0], l};
         sum[(*nsum)++] = (db_value){lens[i].keys[1], bytes > 0 ? l / log(2.0) / bytes : NAN};
@@ -514,8 +518,7 @@ static run_result train_loop(run_state *s, char *err, size_t errlen) {
         sum[nsum++] = (db_value){"perf/step_ms", train_s / trained * 1e3};
     }
     length_eval lens[SCHEMA_MAX_INTS];
-    int nlens = 0;
-    if (s->w.task->vt->eval_windows && (rc = record_lengths(s, lens, &nlens, sum, &nsum, err, errlen))) return rc;
+    if (s->w.task->vt->eval_windows && (rc = record_lengths(s, lens, sum, &nsum, err, errlen))) return rc;
     sum[nsum++] = (db_value){"perf/peak_rss_mb", peak_rss_mb()};
     sum[nsum++] = (db_value){"params", (double)model_param_table(s->w.model)->total};
     if (db_summary_set(s->env->db, s->r->run_id, sum, nsum, err, errlen)) return RUN_ERROR;
