@@ -410,6 +410,12 @@ TEST(submit_dry_run_and_refusals) {
     CHECK(rc == 2 && strstr(out, "unknown option --frobnicate"), "unknown option: exit %d:\n%s", rc, out);
     rc = fx_lrpe(&f, "submit s.yaml model.widht=3 --dry-run", out, sizeof out);
     CHECK(rc == 2 && strstr(out, "unknown key 'model.widht'"), "bad key: exit %d:\n%s", rc, out);
+    /* a run that failed in the database goes with its record (a shard made from it: lrpe run then
+     * retries it from scratch, its checkpoints removed, as it does on one machine) */
+    rc = fx_lrpe(&f, "run s.yaml seed=1 train.lr=1e30 train.grad_clip=0", out, sizeof out);
+    CHECK(rc == 1, "the diverging run: exit %d:\n%s", rc, out);
+    rc = fx_lrpe(&f, "submit s.yaml seed=1 train.lr=1e30 train.grad_clip=0 --dry-run", out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "1 runs: 1 to train (1 carried over from the database"), "failed run: exit %d:\n%s", rc, out);
     rc = fx_lrpe(&f, "run s.yaml --only 0123abcd", out, sizeof out);
     CHECK(rc == 2 && strstr(out, "--only 0123abcd: no run of dry has this id"), "run --only: exit %d:\n%s", rc, out);
     fx_close(&f);

@@ -7,9 +7,9 @@
  * of G (default 1) into the tasks of the array. Each task copies its run's shard (if any) to
  * node-local storage, trains there with `lrpe run --only ID`, checkpoints in the shared runs
  * folder, and publishes the local database atomically to <db>-shards/<run id>.db after every
- * checkpoint and at the end (SQLite must not be shared between hosts). A run interrupted earlier
- * whose history is only in the database gets a shard made from it first, so its curves stay
- * whole. The merge job (afterany) merges every shard into the database and runs `lrpe report`.
+ * checkpoint and at the end (SQLite must not be shared between hosts). A run interrupted (or
+ * failed) earlier whose record is only in the database gets a shard made from it first, so its
+ * curves stay whole (and a failed run is retried from scratch, as lrpe run retries it). The merge job (afterany) merges every shard into the database and runs `lrpe report`.
  * What is submitted is kept under <db>-slurm/<experiment>/<UTC time>/: the spec, tasks.txt (the
  * run ids of each task), runs.tsv, array.sbatch, merge.sbatch, logs/ and submitted.txt. */
 #include <errno.h>
@@ -138,7 +138,8 @@ static int plan_runs(const spec *s, const submit_paths *p, run_plan *plan) {
         if (here == DB_COMPLETED) plan[i] = RUN_DONE;
         else if (in_shard == DB_COMPLETED) plan[i] = RUN_DONE_IN_SHARD;
         else if (here == DB_RUNNING && !r->dead) plan[i] = RUN_BUSY;
-        else if (in_shard == DB_NONE && (here == DB_INTERRUPTED || here == DB_RUNNING)) plan[i] = RUN_SEED_AND_TRAIN;
+        else if (in_shard == DB_NONE && (here == DB_INTERRUPTED || here == DB_RUNNING || here == DB_FAILED))
+            plan[i] = RUN_SEED_AND_TRAIN; /* its history (or its failure: retried from scratch) goes with it */
         else plan[i] = RUN_TRAIN;
     }
     free(runs);
@@ -430,10 +431,10 @@ int cmd_submit(int argc, char **argv) {
     const int train = count[RUN_TRAIN] + count[RUN_SEED_AND_TRAIN];
     submit_ctx x = {.s = &s, .p = p, .a = &a, .plan = plan, .ntasks = (train + a.per_task - 1) / a.per_task,
                     .spec_text = text, .spec_len = len};
-    printf("%s: %d runs: %d to train (%d resume%s), %d completed (%d of them in shards, not merged yet), %d running "
-           "elsewhere (left alone)\n",
-           s.name, s.nruns, train, count[RUN_SEED_AND_TRAIN], count[RUN_SEED_AND_TRAIN] == 1 ? "s from the database" : " from the database",
-           count[RUN_DONE] + count[RUN_DONE_IN_SHARD], count[RUN_DONE_IN_SHARD], count[RUN_BUSY]);
+    printf("%s: %d runs: %d to train (%d carried over from the database: interrupted ones resume, failed ones start "
+           "again), %d completed (%d of them in shards, not merged yet), %d running elsewhere (left alone)\n",
+           s.name, s.nruns, train, count[RUN_SEED_AND_TRAIN], count[RUN_DONE] + count[RUN_DONE_IN_SHARD],
+           count[RUN_DONE_IN_SHARD], count[RUN_BUSY]);
     if (a.dry_run) {
         char cmd[2 * PATH_MAX + 512], script[PATH_MAX + 40];
         printf("\n# %s/array.sbatch (%d task%s)\n", p->sub, x.ntasks, x.ntasks == 1 ? "" : "s");
