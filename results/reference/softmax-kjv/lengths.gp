@@ -1,0 +1,29 @@
+# lrpe report plot; re-run in this folder with: gnuplot lengths.gp (writes lengths.png and lengths.svg)
+if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {
+    set terminal pngcairo size 900,550 noenhanced font 'Sans,10'
+} else {
+    set terminal png size 900,550 noenhanced
+}
+set output 'lengths.png'
+set title 'softmax-kjv: test BPC against evaluation length (trained at 128)' . "\n" . 'line: mean over seeds; band: min..max over seeds; dashed: the training length'
+set xlabel 'evaluation length (tokens, log2 scale)'
+set ylabel 'test BPC (bits per byte) (lower is better)'
+set grid lw 0.5 lc rgb '#dddddd'
+set border lw 1
+set logscale x 2
+set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05
+set key outside right top vertical Left reverse
+set style fill transparent solid 0.18 noborder
+set arrow from 128, graph 0 to 128, graph 1 nohead dt 2 lw 1.5 lc rgb '#555555'
+plot 'lengths.dat' index 0 using 1:3:4 with filledcurves fc rgb '#0072b2' notitle, \
+     '' index 0 using 1:2 with linespoints lw 2 pt 7 ps 0.7 lc rgb '#0072b2' dt 1 title 'none', \
+     'lengths.dat' index 1 using 1:3:4 with filledcurves fc rgb '#d55e00' notitle, \
+     '' index 1 using 1:2 with linespoints lw 2 pt 7 ps 0.7 lc rgb '#d55e00' dt 1 title 'sinusoidal', \
+     'lengths.dat' index 2 using 1:3:4 with filledcurves fc rgb '#009e73' notitle, \
+     '' index 2 using 1:2 with linespoints lw 2 pt 7 ps 0.7 lc rgb '#009e73' dt 1 title 'rope', \
+     'lengths.dat' index 3 using 1:3:4 with filledcurves fc rgb '#cc79a7' notitle, \
+     '' index 3 using 1:2 with linespoints lw 2 pt 7 ps 0.7 lc rgb '#cc79a7' dt 1 title 'lrpe-unitary (fixed theta)'
+set terminal svg size 900,550 noenhanced font 'Sans,10' background rgb 'white'
+set output 'lengths.svg'
+replot
+set output
