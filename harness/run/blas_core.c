@@ -1,6 +1,7 @@
 #include "blas_core.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -197,9 +198,11 @@ static void set_source(const char *fmt, ...) {
 /* Sets OPENBLAS_CORETYPE=core and the marker, and re-executes this program with argv; returns
  * only when that failed (both variables removed again), with errno's text in err. */
 static void restart(const char *core, const char *marker, char **argv, char *err, size_t errlen) {
+    char self[PATH_MAX];
     if (setenv("OPENBLAS_CORETYPE", core, 1) == 0 && setenv(MARKER, marker, 1) == 0) {
         fflush(NULL);
-        execv("/proc/self/exe", argv);
+        /* by its real path, so the process keeps its name (ps, top, pkill lrpe), not "exe" */
+        execv(realpath("/proc/self/exe", self) ? self : "/proc/self/exe", argv);
     }
     snprintf(err, errlen, "%s", strerror(errno));
     unsetenv("OPENBLAS_CORETYPE");

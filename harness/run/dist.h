@@ -16,7 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DIST_STOP_GRACE_S 2.0
+/* Long enough for the other ranks to finish a step and meet rank 0, which then checkpoints; short
+ * of Slurm's default KillWait (30 s), so rank 0 still records the run before SIGKILL. */
+#define DIST_STOP_GRACE_S 20.0
 
 /* Joins the MPI job when launched by mpirun or srun (else one rank); when neither LRPE_THREADS nor
  * OMP_NUM_THREADS is set, gives each rank an equal share of this host's cores (LRPE_THREADS), so
