@@ -101,6 +101,22 @@ static const schema_key KEYS[] = {
 /* clang-format on */
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
+const char *schema_type_word(schema_type t) {
+    switch (t) { /* every type named: -Wswitch says when one is added */
+    case SK_INT: return "int";
+    case SK_FLOAT: return "float";
+    case SK_STR: return "text";
+    case SK_ENUM:
+    case SK_TASK:
+    case SK_DATASET:
+    case SK_PEOPT: return "enum";
+    case SK_ABSOLUTE:
+    case SK_ENCODING: return "encoding";
+    case SK_INTS: return "list";
+    }
+    return "?";
+}
+
 /* Number of keys. */
 int schema_count(void) { return NKEYS; }
 

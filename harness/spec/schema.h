@@ -47,6 +47,9 @@ typedef struct cfg_value {
     char *s;
 } cfg_value;
 
+/* The word --help shows for a type ("int", "float", "text", "enum", "encoding", "list"). */
+const char *schema_type_word(schema_type t);
+
 /* Number of keys, key i (table order: task, model, train, eval), and the index of a key or -1. */
 int schema_count(void);
 const schema_key *schema_at(int i);

@@ -46,12 +46,12 @@ void spec_print(FILE *f, const spec *s, const char *const *status) {
 
 /* Every key: name, type, default, valid values, description. */
 void spec_print_keys(FILE *f) {
-    static const char *const TYPE[] = {"int", "float", "text", "enum", "encoding", "encoding", "enum", "enum", "enum"};
     for (int i = 0; i < schema_count(); i++) {
         const schema_key *k = schema_at(i);
         char choices[512], desc[512];
         schema_choices(i, choices, sizeof choices);
-        fprintf(f, "  %-24s %-8s default %-12s %s%s%s\n", k->key, TYPE[k->type], k->def ? k->def : "(by kind)",
+        const char *def = !k->def ? "(by kind)" : !k->def[0] && k->type == SK_INTS ? "[]" : k->def;
+        fprintf(f, "  %-24s %-8s default %-12s %s%s%s\n", k->key, schema_type_word(k->type), def,
                 schema_describe(i, desc, sizeof desc), choices[0] ? "; " : "", choices);
     }
     fprintf(f, "  %-24s %-8s default %-12s %s\n", "seeds", "list", "[1]", "run seeds (seed=1,2,3 on the command line)");
