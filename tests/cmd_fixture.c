@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -129,4 +130,23 @@ long fx_metrics_text(const char *path, char *buf, size_t cap) {
     sqlite3_finalize(st);
     sqlite3_close(h);
     return rows;
+}
+
+double fx_only_summary(const harness_fx *f, const char *db_name, const char *key, char *run_id, size_t idlen) {
+    db *d = fx_db(f, db_name);
+    db_run *runs = NULL;
+    db_value *kv = NULL;
+    int n = 0, k = 0;
+    char err[512];
+    double v = NAN;
+    if (d && !db_runs_list(d, NULL, 0, &runs, &n, err, sizeof err) && n == 1) {
+        if (run_id) snprintf(run_id, idlen, "%s", runs[0].run_id);
+        if (!db_summary_get(d, runs[0].run_id, &kv, &k, err, sizeof err))
+            for (int i = 0; i < k; i++)
+                if (strcmp(kv[i].key, key) == 0) v = kv[i].value;
+    }
+    free(kv);
+    free(runs);
+    db_close(d);
+    return v;
 }

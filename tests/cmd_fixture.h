@@ -33,6 +33,10 @@ int fx_start(const harness_fx *f, const char *env, const char *args);
 int fx_signal_after_checkpoint(const harness_fx *f, int pid, long after, int sig);
 /* Opens <dir>/<db_name> read-only (db_name NULL: results/results.db); NULL after a recorded failure. */
 db *fx_db(const harness_fx *f, const char *db_name);
+/* The summary value of key of the only run of <dir>/<db_name> (NULL: results/results.db), NaN when
+ * there is no such value or not exactly one run; that run's id into run_id[idlen] when run_id is
+ * not NULL. */
+double fx_only_summary(const harness_fx *f, const char *db_name, const char *key, char *run_id, size_t idlen);
 /* Waits (up to ~60 s) until a checkpoint of step > after exists in some run folder under
  * <dir>/<runs>; 0, or -1 on timeout. */
 int fx_wait_for_checkpoint(const harness_fx *f, const char *runs, long after);

@@ -40,24 +40,6 @@ static int mpi_run(const harness_fx *f, const char *bin, int ranks, const char *
     return test_capture(cmd, out, cap);
 }
 
-/* The summary value of key of the only run in database db_name; NaN when missing. */
-static double summary_of(const harness_fx *f, const char *db_name, const char *key) {
-    db *d = fx_db(f, db_name);
-    db_run *runs = NULL;
-    db_value *kv = NULL;
-    int n = 0, k = 0;
-    char err[512];
-    double v = NAN;
-    if (d && !db_runs_list(d, NULL, 0, &runs, &n, err, sizeof err) && n == 1 &&
-        !db_summary_get(d, runs[0].run_id, &kv, &k, err, sizeof err))
-        for (int i = 0; i < k; i++)
-            if (strcmp(kv[i].key, key) == 0) v = kv[i].value;
-    free(kv);
-    free(runs);
-    db_close(d);
-    return v;
-}
-
 /* ---------------------------------------------------------------- MPI */
 
 /* The specs the MPI tests train: a byte LM, text classification with padding, image patches on a
@@ -101,7 +83,7 @@ TEST(mpi_two_ranks_match_one_process) {
             snprintf(args, sizeof args, "%s --db %s", file, dbname);
             int rc = mpi_run(&f, bin, ranks ? 2 : 0, NULL, args, out, sizeof out);
             CHECK(rc == 0, "%s with %d process(es): exit %d:\n%s", mpi_cases[c].name, ranks ? 2 : 1, rc, out);
-            loss[ranks] = summary_of(&f, dbname, "test/loss");
+            loss[ranks] = fx_only_summary(&f, dbname, "test/loss", NULL, 0);
         }
         /* same global batches, gradients summed in another order: equal to float32 round-off */
         CHECK_CLOSE(loss[1], loss[0], 1e-5, 0, mpi_cases[c].name);
@@ -160,7 +142,8 @@ TEST(mpi_dead_rank_is_recorded_and_resumable) {
     CHECK(rc == 0 && strstr(out, "resuming from step 20"), "resume with one process: exit %d:\n%s", rc, out);
     rc = mpi_run(&f, bin, 0, NULL, "s.yaml --db straight.db", out, sizeof out);
     CHECK(rc == 0, "straight run: exit %d", rc);
-    CHECK_CLOSE(summary_of(&f, NULL, "test/loss"), summary_of(&f, "straight.db", "test/loss"), 1e-5, 0,
+    CHECK_CLOSE(fx_only_summary(&f, NULL, "test/loss", NULL, 0), fx_only_summary(&f, "straight.db", "test/loss", NULL, 0),
+                1e-5, 0,
                 "resumed over a changed world size vs straight");
     fx_close(&f);
 }
@@ -316,8 +299,9 @@ TEST(slurm_cancelled_task_resumes_bitwise) {
         long na = fx_metrics_text(fx_path(&f, "results/results.db", p1, sizeof p1), a, sizeof a);
         long nb = fx_metrics_text(fx_path(&f, "straight.db", p2, sizeof p2), b, sizeof b);
         CHECK(na > 8000 && na == nb && strcmp(a, b) == 0, "metric rows differ: %ld vs %ld rows", na, nb);
-        CHECK(summary_of(&f, NULL, "test/loss") == summary_of(&f, "straight.db", "test/loss"), "test/loss %.9g vs %.9g",
-              summary_of(&f, NULL, "test/loss"), summary_of(&f, "straight.db", "test/loss"));
+        double got = fx_only_summary(&f, NULL, "test/loss", NULL, 0),
+               want = fx_only_summary(&f, "straight.db", "test/loss", NULL, 0);
+        CHECK(got == want, "test/loss %.9g vs %.9g", got, want);
     }
     fx_close(&f);
 }

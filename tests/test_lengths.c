@@ -28,26 +28,6 @@ static void write_corpus(const char *path, size_t n) {
     if (f) fclose(f);
 }
 
-/* The summary value of key of the only run of the fixture's database; NaN when absent. */
-static double only_summary(const harness_fx *f, const char *key, char *run_id, size_t idlen) {
-    db *d = fx_db(f, NULL);
-    db_run *runs = NULL;
-    db_value *kv = NULL;
-    int n = 0, k = 0;
-    char err[512];
-    double v = NAN;
-    if (d && !db_runs_list(d, NULL, 0, &runs, &n, err, sizeof err) && n == 1) {
-        if (run_id) snprintf(run_id, idlen, "%s", runs[0].run_id);
-        if (!db_summary_get(d, runs[0].run_id, &kv, &k, err, sizeof err))
-            for (int i = 0; i < k; i++)
-                if (strcmp(kv[i].key, key) == 0) v = kv[i].value;
-    }
-    free(kv);
-    free(runs);
-    db_close(d);
-    return v;
-}
-
 #define SPEC(model, extra)                                                                                   \
     "name: ext\ntask: {kind: lm, dataset: file, path: corpus.txt, seq_len: 32}\n"                          \
     "model: {layers: 2, d_model: 32, heads: 2, " model "}\n"                                                 \
@@ -66,7 +46,7 @@ TEST(lengths_windows_at_2t_match_a_hand_cut) {
     fx_write(&f, "s.yaml", text);
     int rc = fx_lrpe(&f, "run s.yaml", out, sizeof out);
     CHECK(rc == 0, "run: exit %d:\n%s", rc, out);
-    double want = only_summary(&f, "test/loss@64", run_id, sizeof run_id);
+    double want = fx_only_summary(&f, NULL, "test/loss@64", run_id, sizeof run_id);
     CHECK(isfinite(want), "no test/loss@64 recorded");
     /* the trained weights, from the checkpoint of the last step */
     spec s;
@@ -132,8 +112,8 @@ TEST(lengths_learned_table_is_not_applicable_past_its_length) {
     fx_write(&f, "s.yaml", SPEC("attention: softmax, absolute: learned", "eval: {lengths: [16, 64]}\n"));
     int rc = fx_lrpe(&f, "run s.yaml", out, sizeof out);
     CHECK(rc == 0, "run: exit %d:\n%s", rc, out);
-    CHECK(isfinite(only_summary(&f, "test/bpc@16", run_id, sizeof run_id)), "test/bpc@16 not evaluated");
-    CHECK(isnan(only_summary(&f, "test/bpc@64", NULL, 0)), "test/bpc@64 should be n/a");
+    CHECK(isfinite(fx_only_summary(&f, NULL, "test/bpc@16", run_id, sizeof run_id)), "test/bpc@16 not evaluated");
+    CHECK(isnan(fx_only_summary(&f, NULL, "test/bpc@64", NULL, 0)), "test/bpc@64 should be n/a");
     db *d = fx_db(&f, NULL);
     db_text *prov = NULL;
     int k = 0, found = 0;
@@ -167,19 +147,9 @@ TEST(lengths_memory_at_16x_stays_bounded) {
     int rc = fx_lrpe(&f, "run base.yaml --db base.db", out, sizeof out);
     rc |= fx_lrpe(&f, "run long.yaml", out, sizeof out);
     CHECK(rc == 0, "runs: %s", out);
-    db *d = fx_db(&f, "base.db");
-    db_run *runs = NULL;
-    db_value *kv = NULL;
-    int n = 0, k = 0;
-    char err[512];
-    double base = NAN;
-    if (d && !db_runs_list(d, NULL, 0, &runs, &n, err, sizeof err) && n == 1 &&
-        !db_summary_get(d, runs[0].run_id, &kv, &k, err, sizeof err))
-        for (int i = 0; i < k; i++)
-            if (!strcmp(kv[i].key, "perf/peak_rss_mb")) base = kv[i].value;
-    free(kv), free(runs), db_close(d);
-    double rss = only_summary(&f, "perf/peak_rss_mb", NULL, 0);
-    CHECK(isfinite(only_summary(&f, "test/bpc@2048", NULL, 0)), "test/bpc@2048 not evaluated");
+    double base = fx_only_summary(&f, "base.db", "perf/peak_rss_mb", NULL, 0);
+    double rss = fx_only_summary(&f, NULL, "perf/peak_rss_mb", NULL, 0);
+    CHECK(isfinite(fx_only_summary(&f, NULL, "test/bpc@2048", NULL, 0)), "test/bpc@2048 not evaluated");
     CHECK(isfinite(base) && isfinite(rss) && rss < base * 1.3 + 40, "peak RSS %.0f MB at 16x vs %.0f MB", rss, base);
     printf("    peak RSS: %.0f MB without, %.0f MB with the evaluation at 2048\n", base, rss);
     fx_close(&f);
