@@ -43,6 +43,10 @@ typedef struct task_params {
     int seq_len, vocab, patch;
     uint64_t seed;
     const char *data_dir; /* prepared data files (data/) */
+    struct {                /* textcls listops: the generator (task.listops.*; min_len 0: seq_len / 4) */
+        int depth, arity, min_len, n[3];
+        uint64_t seed;
+    } listops;
 } task_params;
 
 typedef struct task task;

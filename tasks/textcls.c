@@ -8,8 +8,12 @@
  * Examples are numbered over the concatenation in that order; example i is train when i % 10 is
  * 0..7, val when 8, test when 9. Tokens are the first seq_len bytes (vocab 256, no id reserved):
  * shorter texts are padded with valid = 0 (an empty text keeps one real token, a newline, so no row
- * is all padding). Training draws the train examples in a seeded shuffled order, reshuffled every
- * epoch; the data cursor is (epoch, position). Evaluation covers a split in example order. */
+ * is all padding);
+ *  listops: ListOps expressions generated from task.listops.* (listops.h), tokens 1..15 (vocab 16,
+ *           0 padding), lengths from task.listops.min_len (0: a quarter of seq_len) to seq_len,
+ *           the splits of the given sizes (train, validation, test in example order).
+ * Training draws the train examples in a seeded shuffled order, reshuffled every epoch; the data
+ * cursor is (epoch, position). Evaluation covers a split in example order. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,7 @@
 
 #include "datafile.h"
 #include "fs.h"
+#include "listops.h"
 #include "rng.h"
 #include "sha256.h"
 #include "task_internal.h"
@@ -39,7 +44,8 @@ typedef struct textcls {
     int *split_idx[3], split_n[3];
     int *perm;        /* train order of the current epoch */
     uint64_t seed, epoch, pos; /* the data cursor: epoch and position in its order */
-    int T, K;
+    int T, K, vocab;
+    int sizes[3];     /* train, val, test examples in that order; 0: the i % 10 rule */
     char data_id[1024];
 } textcls;
 
@@ -199,6 +205,29 @@ static int load_spam(textcls *s, const char *dir, char *err, size_t errlen) {
     return 0;
 }
 
+/* Generates the ListOps splits of p (their SHA-256 in the data id); 0 or -1 with err. */
+static int load_listops(textcls *s, const task_params *p, char *err, size_t errlen) {
+    listops_params lp = {.depth = p->listops.depth, .arity = p->listops.arity,
+                         .min_len = p->listops.min_len, .max_len = s->T,
+                         .n = {p->listops.n[0], p->listops.n[1], p->listops.n[2]}, .seed = p->listops.seed};
+    listops_data d;
+    if (listops_generate(&lp, &d, err, errlen)) return -1;
+    s->bufs[s->nbufs++] = (char *)d.tokens, d.tokens = NULL;
+    for (int i = 0; i < d.n; i++)
+        if (add_example(s, s->bufs[s->nbufs - 1] + d.start[i], d.len[i], d.label[i])) {
+            listops_free(&d);
+            return errf(err, errlen, "textcls: out of memory");
+        }
+    snprintf(s->data_id, sizeof s->data_id,
+             "listops (LRA recipe: depth %d, arity %d, %d-%d tokens, %d/%d/%d examples, data seed %llu) sha256 %s",
+             lp.depth, lp.arity, listops_shortest(&lp), lp.max_len, lp.n[0], lp.n[1], lp.n[2], (unsigned long long)lp.seed,
+             d.sha256);
+    listops_free(&d);
+    for (int k = 0; k < 3; k++) s->sizes[k] = lp.n[k];
+    s->K = 10, s->vocab = LISTOPS_VOCAB;
+    return 0;
+}
+
 /* Draws the train order of the current epoch. */
 static void shuffle_epoch(textcls *s) {
     const int n = s->split_n[SPLIT_TRAIN];
@@ -223,13 +252,15 @@ static void tc_close(task *t) {
 
 /* Loads the dataset, splits it and draws the first epoch's order. */
 static int tc_open(task **out, const task_params *p, char *err, size_t errlen) {
-    int spam = strcmp(p->dataset, "spam") == 0;
     const int T = p->seq_len;
     textcls *s = calloc(1, sizeof *s);
     if (!s) return errf(err, errlen, "textcls: out of memory");
-    s->T = T, s->seed = p->seed;
+    s->T = T, s->seed = p->seed, s->vocab = 256;
     const char *dir = p->data_dir && *p->data_dir ? p->data_dir : "data";
-    if (spam ? load_spam(s, dir, err, errlen) : load_wordnet(s, dir, err, errlen)) {
+    int rc = strcmp(p->dataset, "listops") == 0 ? load_listops(s, p, err, errlen)
+             : strcmp(p->dataset, "spam") == 0  ? load_spam(s, dir, err, errlen)
+                                                : load_wordnet(s, dir, err, errlen);
+    if (rc) {
         tc_close(&s->base);
         return -1;
     }
@@ -240,11 +271,12 @@ static int tc_open(task **out, const task_params *p, char *err, size_t errlen) {
         return errf(err, errlen, "textcls: out of memory");
     }
     for (int i = 0; i < s->n; i++) {
-        int k = i % 10 < 8 ? SPLIT_TRAIN : i % 10 == 8 ? SPLIT_VAL : SPLIT_TEST;
+        int k = s->sizes[0] ? (i < s->sizes[0] ? SPLIT_TRAIN : i < s->sizes[0] + s->sizes[1] ? SPLIT_VAL : SPLIT_TEST)
+                : i % 10 < 8 ? SPLIT_TRAIN : i % 10 == 8 ? SPLIT_VAL : SPLIT_TEST;
         s->split_idx[k][s->split_n[k]++] = i;
     }
     shuffle_epoch(s);
-    s->base.info = (task_info){.vocab = 256, .n_out = s->K, .seq_len = T, .causal = 0, .output = TASK_CLS,
+    s->base.info = (task_info){.vocab = s->vocab, .n_out = s->K, .seq_len = T, .causal = 0, .output = TASK_CLS,
                                .pos_rank = 1, .bytes_per_token = 0.0, .data_id = s->data_id};
     *out = &s->base;
     return 0;
@@ -310,7 +342,7 @@ static int tc_cursor_load(task *t, const void *buf, size_t n) {
     return 0;
 }
 
-static const task_dataset DATASETS[] = {{"wordnet", 128}, {"spam", 1024}, {NULL, 0}};
+static const task_dataset DATASETS[] = {{"wordnet", 128}, {"spam", 1024}, {"listops", 2000}, {NULL, 0}};
 static const task_metric METRICS[] = TASK_CLS_METRICS;
 
 const task_vtable task_textcls_vt = {

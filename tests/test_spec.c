@@ -418,8 +418,8 @@ TEST(spec_canonical_json) {
     CHECK(j.ok && *j.p == 0, "valid JSON: %s", json);
     int omitted = 0; /* keys marked SK_OMIT_DEFAULT are left out at their default (all of them, here) */
     for (int i = 0; i < schema_count(); i++) omitted += (schema_at(i)->flags & SK_OMIT_DEFAULT) != 0;
-    CHECK(omitted == 4, "model.decay, model.device, model.precision and eval.lengths are left out at their default (%d keys)",
-          omitted);
+    CHECK(omitted == 11, "the 7 task.listops keys, model.decay, model.device, model.precision and eval.lengths are left "
+          "out at their default (%d keys)", omitted);
     CHECK(j.nleaves == schema_count() - omitted, "%d leaves for %d keys", j.nleaves, schema_count() - omitted);
     for (int i = 0; i < schema_count(); i++) {
         char want[400];
@@ -763,5 +763,28 @@ TEST(spec_eval_lengths_list_key) {
     CHECK(spec_load(&s, NULL, low, 1, err, sizeof err) && strstr(err, "each value must be in [2, 1048576]"), "low: %s", err);
     spec_free(&s);
     CHECK(spec_load(&s, NULL, bad, 1, err, sizeof err) && strstr(err, "expected a list of integers"), "bad: %s", err);
+    spec_free(&s);
+}
+
+/* The task.listops keys: only with dataset listops, a min_len the generator can reach (checked when
+ * the spec loads, before anything runs), and left out of the recorded config at their defaults. */
+TEST(spec_listops_keys) {
+    EXPECT_ARG_ERROR("task.listops.depth=5", "task.listops.depth applies to task.dataset listops only (here: kjv): remove it");
+    char *wordnet[] = {"task.kind=textcls", "task.listops.train=100"};
+    expect_error("", wordnet, 2, "task.listops.train applies to task.dataset listops only (here: wordnet)", __LINE__);
+    char *far[] = {"task.kind=textcls", "task.dataset=listops", "task.seq_len=64", "task.listops.min_len=65"};
+    expect_error("", far, 4, "task.listops.min_len 65 is out of reach: expressions here have 1 to 64 tokens", __LINE__);
+    char *shallow[] = {"task.kind=textcls", "task.dataset=listops", "task.seq_len=64", "task.listops.depth=2"};
+    expect_error("", shallow, 4, "task.listops.min_len 16 is out of reach", __LINE__);
+    spec s;
+    char err[1024] = "";
+    char *ok[] = {"task.kind=textcls", "task.dataset=listops", "task.listops.data_seed=2", "task.listops.train=96000,1000"};
+    CHECK(spec_load(&s, NULL, ok, 4, err, sizeof err) == 0 && s.nruns == 2, "listops: %s", err);
+    if (s.nruns == 2) {
+        const char *a = cfg_json(s.runs[0].cfg), *b = cfg_json(s.runs[1].cfg);
+        CHECK(strstr(a, "\"data_seed\":2") && !strstr(a, "96000") && strstr(b, "\"train\":1000") &&
+                  cfg_int(s.runs[0].cfg, "task.seq_len") == 2000,
+              "defaults left out, seq_len 2000 (LRA): %s | %s", a, b);
+    }
     spec_free(&s);
 }

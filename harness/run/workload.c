@@ -30,7 +30,13 @@ int workload_open(workload *w, const cfg *c, unsigned long long seed, const char
     task_params tp = {.kind = cfg_str(c, "task.kind"), .dataset = cfg_str(c, "task.dataset"),
                       .path = cfg_str(c, "task.path"), .view = cfg_str(c, "task.view"),
                       .seq_len = (int)cfg_int(c, "task.seq_len"), .vocab = (int)cfg_int(c, "task.vocab"),
-                      .patch = (int)cfg_int(c, "task.patch"), .seed = seed, .data_dir = data_dir};
+                      .patch = (int)cfg_int(c, "task.patch"), .seed = seed, .data_dir = data_dir,
+                      .listops = {.depth = (int)cfg_int(c, "task.listops.depth"),
+                                  .arity = (int)cfg_int(c, "task.listops.arity"),
+                                  .min_len = (int)cfg_int(c, "task.listops.min_len"),
+                                  .n = {(int)cfg_int(c, "task.listops.train"), (int)cfg_int(c, "task.listops.val"),
+                                        (int)cfg_int(c, "task.listops.test")},
+                                  .seed = (uint64_t)cfg_int(c, "task.listops.data_seed")}};
     if (task_open(&w->task, &tp, err, errlen)) return -1;
     const task_info *ti = &w->task->info;
     model_config mc;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "listops.h"
 #include "pe.h"
 #include "schema.h"
 #include "task.h"
@@ -66,6 +67,29 @@ static int fill_defaults(cfg_value *v, const unsigned char *set, int *blame, cha
     return 0;
 }
 
+/* The task.listops keys: away from their defaults only for dataset listops (a dump of another
+ * config spells them out), and then a generator that can run. */
+static int check_listops(const cfg_value *v, const unsigned char *set, const char *dataset, int seq_len, int *blame,
+                         char *err, size_t errlen) {
+    const int first = schema_find("task.listops.depth"), last = schema_find("task.listops.data_seed");
+    int given = -1;
+    for (int k = first; k <= last && given < 0; k++)
+        if (set[k] && strcmp(v[k].s, schema_at(k)->def) != 0) given = k;
+    if (strcmp(dataset, "listops") != 0) {
+        if (given < 0) return 0;
+        *blame = given;
+        return errf(err, errlen, "%s applies to task.dataset listops only (here: %s): remove it", schema_at(given)->key,
+                    dataset);
+    }
+    listops_params lp = {.depth = (int)v[first].i, .arity = (int)v[schema_find("task.listops.arity")].i,
+                         .min_len = (int)v[schema_find("task.listops.min_len")].i, .max_len = seq_len,
+                         .n = {(int)v[schema_find("task.listops.train")].i, (int)v[schema_find("task.listops.val")].i,
+                               (int)v[schema_find("task.listops.test")].i}};
+    if (!listops_check(&lp, err, errlen)) return 0;
+    *blame = given >= 0 ? given : schema_find("task.seq_len");
+    return -1;
+}
+
 /* The task keys: file has a path, the sequence length is one the task serves. */
 static int check_task(const cfg_value *v, const unsigned char *set, int *blame, char *err, size_t errlen) {
     const int L = schema_find("task.seq_len");
@@ -75,6 +99,7 @@ static int check_task(const cfg_value *v, const unsigned char *set, int *blame, 
         return errf(err, errlen, "task.dataset file needs task.path (the text file to model)");
     }
     p.seq_len = (int)v[L].i;
+    if (check_listops(v, set, p.dataset, p.seq_len, blame, err, errlen)) return -1;
     if (task_seq_len(task_lookup(p.kind, p.dataset), &p, err, errlen) < 0) {
         *blame = L;
         return -1;
