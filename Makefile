@@ -107,6 +107,8 @@ $(BUILD)/lrpe_tests: $(TEST_OBJ) $(LIB_OBJ)
 BUILD_ID := -DLRPE_VERSION='"$(VERSION)"' -DLRPE_GIT='"$(GIT)"' -DLRPE_CFLAGS='"$(strip $(CFLAGS))"'
 $(BUILD)/util/version.o: CPPFLAGS += $(BUILD_ID)
 $(BUILD)/util/version.o: FORCE
+# the source tree, where a built lrpe finds data/ and scripts/ when it is not installed (paths.c)
+$(BUILD)/harness/cli/paths.o: CPPFLAGS += -DLRPE_SOURCE_DIR='"$(CURDIR)"'
 .PHONY: FORCE
 FORCE:
 

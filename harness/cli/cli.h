@@ -10,6 +10,7 @@ int cmd_merge(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 /* "lrpe CMD: msg arg (see lrpe CMD --help)" on stderr; returns 2. */
 int cli_usage_error(const char *cmd, const char *msg, const char *arg);

@@ -5,6 +5,7 @@
  * shapes and the share of it, peak resident memory. --seq-lens measures each config at every
  * length with the tokens per step held at the spec's batch x seq_len. Results are recorded as
  * completed runs of experiment "<name>-bench" (seed 0, summary keys perf/...) for `lrpe report`. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "bench.h"
 #include "blas_core.h"
 #include "cli.h"
+#include "paths.h"
 #include "db.h"
 #include "provenance.h"
 #include "sha256.h"
@@ -26,6 +28,8 @@ typedef struct bench_args {
     int noverrides, steps, warmup, tsv, nlens;
     int lens[MAX_LENS];
     char device[80]; /* --device D as the override model.device=D */
+    const char *data_opt; /* --data-dir, or NULL */
+    char data_dir[PATH_MAX]; /* the data folder (paths_data_dir) */
 } bench_args;
 
 /* One-line usage error; returns 2. */
@@ -71,7 +75,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int has_value = !strcmp(s, "--steps") || !strcmp(s, "--warmup") || !strcmp(s, "--seq-lens") || !strcmp(s, "--db") ||
-                        !strcmp(s, "--device");
+                        !strcmp(s, "--device") || !strcmp(s, "--data-dir");
         if (has_value && i + 1 >= argc) return usage_error("missing value after", s);
         int rc = 0;
         if (!strcmp(s, "--steps")) rc = parse_count(s, argv[++i], 1, 100000, &a->steps);
@@ -79,6 +83,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         else if (!strcmp(s, "--seq-lens")) rc = parse_lens(argv[++i], a);
         else if (!strcmp(s, "--db")) a->db_path = argv[++i];
         else if (!strcmp(s, "--device")) rc = device_option(a, argv[++i]);
+        else if (!strcmp(s, "--data-dir")) a->data_opt = argv[++i];
         else if (!strcmp(s, "--no-db")) a->db_path = NULL;
         else if (!strcmp(s, "--tsv")) a->tsv = 1;
         else rc = cli_spec_word("bench", argv[i], &a->spec_path, a->overrides, &a->noverrides);
@@ -178,7 +183,7 @@ static int bench_spec(const spec *s, const bench_args *a, db *d, const char *exp
         /* a point measured again replaces the old one: reset (its summary and provenance go), then start */
         if ((d && (db_runs_register(d, &info, 1, err, sizeof err) || db_run_reset(d, run_id, err, sizeof err) ||
                    db_run_start(d, run_id, err, sizeof err))) ||
-            bench_measure(r->cfg, r->seed, "data", a->warmup, a->steps, &b, record_provenance, &ctx, err, sizeof err) ||
+            bench_measure(r->cfg, r->seed, a->data_dir, a->warmup, a->steps, &b, record_provenance, &ctx, err, sizeof err) ||
             (d && record_result(d, run_id, &b, err, sizeof err))) {
             fprintf(stderr, "lrpe bench: %s: %s\n", r->variant, err);
             char e2[256]; /* the point is recorded as failed with its reason, not left pending */
@@ -200,6 +205,11 @@ int cmd_bench(int argc, char **argv) {
     }
     spec s;
     char err[1024];
+    const char *how;
+    if (paths_data_dir(a.data_opt, a.data_dir, sizeof a.data_dir, &how)) {
+        free(a.overrides);
+        return usage_error("the data folder's path is too long:", a.data_opt ? a.data_opt : getenv("LRPE_DATA"));
+    }
     if (load(&s, &a, 0, 0, err, sizeof err)) {
         fprintf(stderr, "lrpe bench: %s\n", err);
         spec_free(&s);

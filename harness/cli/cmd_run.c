@@ -47,6 +47,8 @@ typedef struct run_args {
     char **overrides;
     int noverrides, jobs, dry_run, force;
     char device[80]; /* --device D as the override model.device=D */
+    const char *data_opt; /* --data-dir, or NULL */
+    char data_dir[PATH_MAX]; /* the data folder (paths_data_dir) */
 } run_args;
 
 static int usage_error(const char *msg, const char *arg) { return cli_usage_error("run", msg, arg); }
@@ -83,6 +85,9 @@ static int parse_args(int argc, char **argv, run_args *a) {
             } else {
                 a->runs_dir = argv[++i];
             }
+        } else if (strcmp(s, "--data-dir") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0]) return usage_error("missing value after", s);
+            a->data_opt = argv[++i];
         } else if (strcmp(s, "--dry-run") == 0) {
             a->dry_run = 1;
         } else if (strcmp(s, "--force") == 0) {
@@ -173,8 +178,13 @@ static int prepare_runs(db *d, const spec *s, const char *runs_dir, int force) {
 
 typedef struct tally { int completed, failed, interrupted, errors; } tally;
 
+/* Where a worker reads and writes: checkpoints, the shard it publishes (NULL: none), the data. */
+typedef struct places {
+    const char *runs_dir, *publish, *data_dir;
+} places;
+
 /* Claims and trains runs of s until none is left or a stop is requested; one process. */
-static void worker(db *d, const spec *s, const char *runs_dir, const char *publish, int threads, int tty, tally *t) {
+static void worker(db *d, const spec *s, const places *pl, int threads, int tty, tally *t) {
     const char **ids = calloc((size_t)s->nruns, sizeof *ids);
     if (!ids) {
         t->errors++;
@@ -193,8 +203,9 @@ static void worker(db *d, const spec *s, const char *runs_dir, const char *publi
         }
         const spec_run *r = &s->runs[index];
         snprintf(label, sizeof label, "[%d/%d]", index + 1, s->nruns);
-        run_env env = {.db = d, .experiment = s->name, .runs_dir = runs_dir, .data_dir = "data", .threads = threads,
-                       .tty = tty, .out = stdout, .label = label, .stop = &stop_requested, .publish = publish};
+        run_env env = {.db = d, .experiment = s->name, .runs_dir = pl->runs_dir, .data_dir = pl->data_dir,
+                       .threads = threads, .tty = tty, .out = stdout, .label = label, .stop = &stop_requested,
+                       .publish = pl->publish};
         switch (run_train(&env, r, err, sizeof err)) {
         case RUN_COMPLETED: t->completed++; break;
         case RUN_FAILED:
@@ -220,8 +231,7 @@ static void worker(db *d, const spec *s, const char *runs_dir, const char *publi
 }
 
 /* One worker process: its own database handle and `threads` threads; writes its tally to fd. */
-static void worker_process(const char *db_path, const spec *s, const char *runs_dir, const char *publish, int threads,
-                           int fd) {
+static void worker_process(const char *db_path, const spec *s, const places *pl, int threads, int fd) {
     threads_set(threads);
     tally t = {0};
     db *d;
@@ -230,7 +240,7 @@ static void worker_process(const char *db_path, const spec *s, const char *runs_
         fprintf(stderr, "lrpe run: %s\n", err);
         t.errors = 1;
     } else {
-        worker(d, s, runs_dir, publish, threads, 0, &t);
+        worker(d, s, pl, threads, 0, &t);
         db_close(d);
     }
     ssize_t w = write(fd, &t, sizeof t);
@@ -239,8 +249,7 @@ static void worker_process(const char *db_path, const spec *s, const char *runs_
 
 /* Runs `jobs` worker processes sharing the database, threads / jobs threads each, and adds up
  * their tallies (a worker that died without reporting counts as an error). */
-static void run_workers(const char *db_path, const spec *s, const char *runs_dir, const char *publish, int jobs,
-                        int threads, tally *total) {
+static void run_workers(const char *db_path, const spec *s, const places *pl, int jobs, int threads, tally *total) {
     pid_t pids[256];
     int fds[256];
     const int per = threads / jobs > 0 ? threads / jobs : 1;
@@ -252,7 +261,7 @@ static void run_workers(const char *db_path, const spec *s, const char *runs_dir
         pids[j] = fork();
         if (pids[j] == 0) {
             close(fd[0]);
-            worker_process(db_path, s, runs_dir, publish, per, fd[1]);
+            worker_process(db_path, s, pl, per, fd[1]);
         }
         close(fd[1]);
         fds[j] = fd[0];
@@ -331,12 +340,13 @@ static int run_spec(const run_args *a, spec *s) {
            per > 1 ? "s" : "", a->db_path, runs_dir);
     catch_stop_signals();
     tally t = {0};
+    const places pl = {.runs_dir = runs_dir, .publish = a->publish, .data_dir = a->data_dir};
     if (a->jobs == 1) {
-        worker(d, s, runs_dir, a->publish, threads, isatty(fileno(stdout)), &t);
+        worker(d, s, &pl, threads, isatty(fileno(stdout)), &t);
     } else {
         db_close(d); /* children open their own handles */
         d = NULL;
-        run_workers(a->db_path, s, runs_dir, a->publish, a->jobs, threads, &t);
+        run_workers(a->db_path, s, &pl, a->jobs, threads, &t);
     }
     if (a->publish && publish_final(d, a->db_path, a->publish)) t.errors++;
     printf("%s: %d trained now, %d already completed, %d failed%s\n", s->name, t.completed, done_before, t.failed,
@@ -349,9 +359,9 @@ static int run_spec(const run_args *a, spec *s) {
 
 /* A follower rank of an MPI job: its share of every run rank 0 trains; 0, or 1 when the ranks lost
  * each other. */
-static int follow(const spec *s) {
+static int follow(const spec *s, const char *data_dir) {
     catch_stop_signals();
-    run_env env = {.experiment = s->name, .data_dir = "data", .threads = threads_setup(), .out = stdout, .label = "",
+    run_env env = {.experiment = s->name, .data_dir = data_dir, .threads = threads_setup(), .out = stdout, .label = "",
                    .stop = &stop_requested};
     if (run_follow(&env, s) == 0) return 0;
     fprintf(stderr, "lrpe run: rank %d of %d stops: %s\n", dist_rank(), dist_size(), dist_why());
@@ -366,6 +376,11 @@ int cmd_run(int argc, char **argv) {
         return rc;
     }
     char err[1024];
+    const char *how;
+    if (paths_data_dir(a.data_opt, a.data_dir, sizeof a.data_dir, &how)) {
+        free(a.overrides);
+        return usage_error("the data folder's path is too long:", a.data_opt ? a.data_opt : getenv("LRPE_DATA"));
+    }
     if (dist_init(&stop_requested, err, sizeof err)) {
         fprintf(stderr, "lrpe run: %s\n", err);
         free(a.overrides);
@@ -391,7 +406,7 @@ int cmd_run(int argc, char **argv) {
             rc = 2;
         }
     const int listening = !rc && !a.dry_run; /* the followers wait for rank 0's word from here on */
-    if (!rc && dist_rank() > 0) rc = a.dry_run ? 0 : follow(&s);
+    if (!rc && dist_rank() > 0) rc = a.dry_run ? 0 : follow(&s, a.data_dir);
     else if (!rc) rc = run_spec(&a, &s);
     if (listening && dist_rank() == 0 && dist_size() > 1 && !dist_why()[0]) run_followers_quit();
     dist_finalize();

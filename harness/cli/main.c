@@ -1,5 +1,6 @@
 /* lrpe: the command-line entry point, a table-driven subcommand dispatcher.
  * Exit codes: 0 success, 1 some run failed, 2 bad usage or bad spec. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "blas_core.h"
 #include "cli.h"
 #include "dist.h"
+#include "paths.h"
 #include "provenance.h"
 #include "spec.h"
 #include "threads.h"
@@ -33,6 +35,8 @@ static const command commands[] = {
     {"merge", "OUT.db IN...", "merge databases written by separate workers (idempotent)", cmd_merge},
     {"bench", "[SPEC.yaml] [key=value ...] [--device " BACKEND_DEVICES "] [--steps N] [--warmup N] [--seq-lens a,b,...] [--tsv] [--db FILE] [--no-db]",
      "training throughput: tokens/s, ms/step, GFLOP/s, % of the measured sgemm peak, peak memory", cmd_bench},
+    {"data", "[kjv] [sotu] [wordnet] [spam] [--data-dir DIR]",
+     "prepare the datasets (all by default) in the data folder lrpe run reads, and say where it is", cmd_data},
     {"report", "[--db FILE] [--out DIR] [--experiment NAME] [--baseline VARIANT]", "tables (md, csv, tex) and gnuplot plots per experiment, and report.md", cmd_report},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
@@ -79,6 +83,9 @@ static int cmd_version(int argc, char **argv) {
     printf("lrpe %s (commit %s)\n", lrpe_version(), lrpe_commit());
     printf("blas: %s\n", threads_blas_config());
     printf("blas core: %s, source: %s\n", blas_core_name(), blas_core_source());
+    char data[PATH_MAX];
+    const char *how;
+    if (!paths_data_dir(NULL, data, sizeof data, &how)) printf("data: %s (the data folder of %s)\n", data, how);
     if (strcmp(dist_library(), "none")) printf("mpi: %s (under mpirun or srun, lrpe run trains each run over the ranks)\n", dist_library());
     else printf("mpi: none (make MPI=1 builds lrpe with Open MPI, to train one run over several processes)\n");
     backend_gpu gpus[16];
