@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks a report folder written by `lrpe report` (CI runs it on the smoke tier): report.md, and in
+# Checks a report folder written by `lrpe report` (CI runs it on the smoke tier): report.md, report.html, and in
 # every experiment folder the tables (md, csv, tex; and lengths.md/.csv/.tex with the lengths plot
 # where runs were evaluated at eval.lengths) and plots (png, svg: curves and final, or throughput
 # and memory for an lrpe bench experiment) exist and are non-empty,
@@ -15,6 +15,7 @@ fail() { echo "check-report: $*" >&2; bad=1; }
 be32() { od -An -tu1 -j "$2" -N4 "$1" | awk '{print (($1 * 256 + $2) * 256 + $3) * 256 + $4}'; }
 
 [ -s "$dir/report.md" ] || fail "$dir/report.md is missing or empty"
+grep -q '</html>' "$dir/report.html" 2>/dev/null || fail "$dir/report.html is missing or cut short"
 n=0
 for exp in "$dir"/*/; do
     exp=${exp%/}
@@ -39,6 +40,7 @@ for exp in "$dir"/*/; do
         [ -s "$svg" ] && grep -q "<svg" "$svg" || fail "$svg: no <svg> element"
     done
     grep -q "$(basename "$exp")" "$dir/report.md" || fail "report.md does not mention $(basename "$exp")"
+    grep -qF "<h2>$(basename "$exp")</h2>" "$dir/report.html" 2>/dev/null || fail "report.html has no section for $(basename "$exp")"
 done
 [ "$n" -ge "$expected" ] || fail "$n experiment folders in $dir, expected $expected"
 [ $bad = 0 ] && echo "check-report: $dir: $n experiments, every table and plot present and valid"

@@ -3,8 +3,10 @@
  * and a benchmark experiment), the report run through the binary (./lrpe or $LRPE_BIN), and every
  * file checked: tables (bold best, missing runs shown, CSV numbers equal to the stats module's),
  * LaTeX booktabs, valid PNG and SVG plots, report.md; and the error paths (no database, unknown
- * experiment or variant, no gnuplot, unwritable output); runs whose config cannot be read; and the
- * config leaves the report reads through SQLite's JSON functions. */
+ * experiment or variant, no gnuplot, unwritable output); runs whose config cannot be read; the
+ * config leaves the report reads through SQLite's JSON functions; and report.html: self-contained,
+ * every table, plot and failed run in it, text from the database escaped, and (with Debian's
+ * chromium installed) loaded in headless Chromium by tests/browser/check_report.py. */
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "report_out.h"
 #include "stats.h"
 #include "test.h"
 
@@ -57,6 +60,38 @@ static char *slurp(const report_fx *f, const char *rel, size_t *len) {
     char path[PATH_MAX + 256];
     snprintf(path, sizeof path, "%s/%s", f->dir, rel);
     return test_slurp(path, len);
+}
+
+/* Writes <dir>/<out>/report.html from the database and the experiment folders `lrpe report --out
+ * out` wrote, as lrpe report does (rep_html; gnuplot_missing as when it found no gnuplot); the
+ * number of plots into *nplots. 0, or -1 after recording a failure. */
+static int write_html(const report_fx *f, const char *out, int gnuplot_missing, int *nplots) {
+    char path[PATH_MAX + 64], dir[PATH_MAX + 512], err[4096] = "out of memory";
+    rep_set s = {0};
+    db *d = NULL;
+    *nplots = 0;
+    snprintf(path, sizeof path, "%s/results/results.db", f->dir);
+    if (db_open(&d, path, DB_OPEN_READONLY, err, sizeof err) || rep_load(&s, d, NULL, err, sizeof err)) {
+        test_fail(__FILE__, __LINE__, "loading %s: %s", path, err);
+        db_close(d);
+        rep_free(&s);
+        return -1;
+    }
+    db_close(d);
+    rep_written *w = calloc((size_t)s.nexps + 1, sizeof *w);
+    int rc = w ? 0 : -1;
+    for (int x = 0; x < s.nexps && !rc; x++) { /* the plots of each experiment (files as they are; no gnuplot run) */
+        snprintf(dir, sizeof dir, "%s/%s/%s", f->dir, out, s.exps[x].dir);
+        rc = rep_plot(&s.exps[x], dir, NULL, &w[x].plots, err, sizeof err);
+        w[x].tables_ok = 1;
+        *nplots += w[x].plots.n;
+    }
+    snprintf(path, sizeof path, "%s/%s", f->dir, out);
+    if (!rc) rc = rep_html(path, &s, w, "results/results.db", gnuplot_missing, err, sizeof err);
+    CHECK(rc == 0, "report.html: %s", err);
+    free(w);
+    rep_free(&s);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- the database */
@@ -572,6 +607,13 @@ TEST(report_broken_config_is_an_error) {
     }
     CHECK(rep && strstr(rep, "No run has a readable config"), "report.md of lonex says so: %s", SHOW(rep));
     free(md), free(csv), free(tex), free(rep), free(lone);
+    int nplots;
+    char *html = write_html(&f, "results/report", 0, &nplots) ? NULL : slurp(&f, "results/report/report.html", NULL);
+    CHECK(html && strstr(html, "<td>mangled</td><td class=\"r\" data-v=\"1\">1</td><td>mangled-1</td><td>completed</td>"
+                               "<td>in no row: config_json is not valid JSON") &&
+              strstr(html, "<p>No rows: no run has a readable config") && !strstr(html, "<tbody>\n</tbody>"),
+          "report.html lists the unreadable configs, and no empty table: %s", SHOW(html));
+    free(html);
     fx_close(&f);
 }
 
@@ -645,5 +687,216 @@ TEST(report_length_extrapolation_table_and_plot) {
     check_png(&f, "results/report/ext/lengths.png");
     check_svg(&f, "results/report/ext/lengths.svg");
     free(md), free(csv), free(tex), free(rep);
+    fx_close(&f);
+}
+
+/* ---------------------------------------------------------------- report.html */
+
+#define ESC_EXP "esc<&>"              /* an experiment and a variant whose names need escaping in HTML */
+#define ESC_VARIANT "v<&>\"1'"
+#define ESC_ERROR "<script>alert('x')</script> & more"
+
+/* Adds experiment ESC_EXP to d: ESC_VARIANT and plain with two seeds each, a failed run whose
+ * error is markup. */
+static void add_escape_experiment(db *d) {
+    char id[32];
+    for (int s = 1; s <= 2; s++) {
+        snprintf(id, sizeof id, "esc-%d", s);
+        add_run(d, id, ESC_EXP, ESC_VARIANT, s, LM_CFG("rope"), DB_COMPLETED, NULL);
+        lm_summary(d, id, 2.0 + 0.1 * s, 100.0);
+        snprintf(id, sizeof id, "plain-%d", s);
+        add_run(d, id, ESC_EXP, "plain", s, LM_CFG("none"), DB_COMPLETED, NULL);
+        lm_summary(d, id, 2.5 - 0.1 * s, 100.0);
+    }
+    add_run(d, "plain-3", ESC_EXP, "plain", 3, LM_CFG("none"), DB_FAILED, ESC_ERROR);
+}
+
+/* A new folder with build_db's data and add_escape_experiment's, `lrpe report` run on it and
+ * results/report/report.html written (write_html); 0, or -1 after recording a failure (the folder
+ * then removed). */
+static int html_fixture(report_fx *f, int *nplots) {
+    if (fx_open(f)) return -1;
+    db *d = build_db(f);
+    if (d) add_escape_experiment(d);
+    db_close(d);
+    char out[16384];
+    int rc = fx_lrpe(f, NULL, "report", out, sizeof out);
+    CHECK(rc == 0, "exit %d: %s", rc, out);
+    char *written = slurp(f, "results/report/report.html", NULL); /* by lrpe report itself */
+    CHECK(written && strstr(written, "<svg") && strstr(written, "</html>") && strstr(out, "wrote results/report/report.html"),
+          "lrpe report wrote report.html: %s", out);
+    free(written);
+    if (rc || write_html(f, "results/report", 0, nplots)) {
+        fx_close(f);
+        return -1;
+    }
+    return 0;
+}
+
+/* The values of the attributes named name (e.g. " id=") in html, quoted with ' or ", as
+ * malloc'd strings into *vals; how many. */
+static int attr_values(const char *html, const char *name, char ***vals) {
+    int n = 0, cap = 0;
+    *vals = NULL;
+    for (const char *p = html; (p = strstr(p, name)); p++) {
+        const char *v = p + strlen(name), *end = (*v == '"' || *v == '\'') ? strchr(v + 1, *v) : NULL;
+        if (!end) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **grown = realloc(*vals, (size_t)cap * sizeof *grown);
+            if (!grown) break;
+            *vals = grown;
+        }
+        (*vals)[n++] = strndup(v + 1, (size_t)(end - v - 1));
+    }
+    return n;
+}
+
+static int by_string(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Releases attr_values' strings. */
+static void free_values(char **v, int n) {
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/* Checks html loads nothing: no src attribute, stylesheet link or script file; every href is a
+ * fragment or a relative path (no scheme, no host, not absolute). */
+static void check_self_contained(const char *html) {
+    CHECK(!strstr(html, " src=") && !strstr(html, "<link") && !strstr(html, "@import") && !strstr(html, "url(http") &&
+              !strstr(html, "url(//"),
+          "report.html names no resource to load");
+    char **href;
+    int n = attr_values(html, "href=", &href);
+    CHECK(n > 10, "links in report.html: %d", n);
+    for (int i = 0; i < n; i++)
+        CHECK(href[i] && href[i][0] != '/' && !strstr(href[i], "://") && !strstr(href[i], "http"),
+              "href '%s' is not relative", href[i] ? href[i] : "(null)");
+    free_values(href, n);
+}
+
+/* Checks every id in html is unique and every reference to one (href="#id", url(#id)) names one. */
+static void check_ids(const char *html) {
+    char **ids, **refs;
+    int nid = attr_values(html, " id=", &ids), nref = attr_values(html, "href=", &refs);
+    qsort(ids, (size_t)nid, sizeof *ids, by_string);
+    for (int i = 1; i < nid; i++) CHECK(strcmp(ids[i - 1], ids[i]), "id '%s' twice in report.html", ids[i]);
+    int checked = 0;
+    for (int i = 0; i < nref; i++) {
+        if (refs[i][0] != '#') continue;
+        const char *key = refs[i] + 1;
+        CHECK(bsearch(&key, ids, (size_t)nid, sizeof *ids, by_string), "href to a missing id: %s", refs[i]);
+        checked++;
+    }
+    for (const char *p = html; (p = strstr(p, "url(#")); p++) {
+        char id[128];
+        snprintf(id, sizeof id, "%.*s", (int)strcspn(p + 5, ")"), p + 5);
+        const char *key = id;
+        CHECK(bsearch(&key, ids, (size_t)nid, sizeof *ids, by_string), "url(#%s) names no id", id);
+        checked++;
+    }
+    CHECK(nid > 50 && checked > 10, "%d ids, %d references checked", nid, checked);
+    free_values(ids, nid);
+    free_values(refs, nref);
+}
+
+/* How many times needle occurs in s. */
+static int count_of(const char *s, const char *needle) {
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* report.html: one page that loads nothing from anywhere, with every experiment's table rows,
+ * an inline <svg> per plot (prolog dropped, ids unique across plots), the failed and unfinished
+ * runs with their errors, configuration and provenance, and every text from the database escaped. */
+TEST(report_html_is_self_contained) {
+    report_fx f;
+    int nplots;
+    if (html_fixture(&f, &nplots)) return;
+    char *html = slurp(&f, "results/report/report.html", NULL);
+    CHECK(html != NULL, "report.html written");
+    if (!html) {
+        fx_close(&f);
+        return;
+    }
+    CHECK(!strncmp(html, "<!DOCTYPE html>", 15) && strstr(html, "<meta charset=\"utf-8\">") &&
+              strstr(html, "name=\"viewport\" content=\"width=device-width"),
+          "an HTML5 page with a viewport");
+    check_self_contained(html);
+    check_ids(html);
+    /* the tables: every row of lmx, benchx and the escaped experiment */
+    static const char *const rows[] = {
+        "<tr><td>base</td><td data-v=\"2.2\">2.200 ± 0.200 (n=3)</td>",
+        "<tr><td>rope</td><td data-v=\"1.975\"><b>1.975</b> ± 0.106 (n=2; 1 failed)</td>",
+        "<tr><td>single</td><td data-v=\"2.5\">2.500 ± — (n=1; 1 pending)</td>",
+        "<tr><td>broken</td><td>no completed run (1 failed)</td>",
+        "<td data-v=\"-0.125\">-0.125 ± 0.318 (2 pairs)</td>",
+        "<tr><td class=\"r\" data-v=\"1024\">1024</td><td>linear</td><td>linear</td><td class=\"r\" data-v=\"5000\"><b>5000</b></td>",
+        "<tr><td class=\"r\" data-v=\"256\">256</td><td>softmax</td><td>softmax</td><td class=\"r\" data-v=\"8000\"><b>8000</b></td>",
+        "<tr><td>v&lt;&amp;&gt;&quot;1&#39;</td>", "<tr><td>plain</td>"};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) CHECK(strstr(html, rows[i]), "table row %s", rows[i]);
+    CHECK(count_of(html, "<table class=\"sortable\">") == count_of(html, "<tbody>\n<tr>"), "every table has rows");
+    CHECK(strstr(html, "<th>Δ test BPC vs <code>base</code></th>"), "the difference column names its baseline");
+    /* the plots: one inline svg each, without the XML prolog or doctype or a namespace URL */
+    CHECK(nplots == 6 && count_of(html, "<svg role=\"img\"") == nplots, "%d inline svgs for %d plots",
+          count_of(html, "<svg role=\"img\""), nplots);
+    CHECK(!strstr(html, "<?xml") && !strstr(html, "<!DOCTYPE svg") && !strstr(html, "xmlns"), "SVG prologs dropped");
+    CHECK(strstr(html, "id='p0-0-gpPt0'") && strstr(html, "href='#p0-0-gpPt") && strstr(html, "id='p1-0-gpPt0'"),
+          "gnuplot's ids prefixed per plot");
+    CHECK(strstr(html, "<a href=\"lmx/curves.svg\">SVG</a>") && strstr(html, "<a href=\"lmx/table.csv\">table.csv</a>") &&
+              strstr(html, "<a href=\"benchx/bench.dat\">bench.dat</a>"),
+          "relative links to the report's files");
+    /* the runs not in the means, with their errors */
+    CHECK(strstr(html, "<td>rope</td><td class=\"r\" data-v=\"3\">3</td><td>rope-3</td><td>failed</td><td>" FAIL_TEXT "</td>"),
+          "the failed run with its error");
+    CHECK(strstr(html, "out of memory | really") && strstr(html, "out of memory at 2048 tokens"), "the other errors");
+    CHECK(strstr(html, "<td>single</td><td class=\"r\" data-v=\"2\">2</td><td>single-2</td><td>pending</td>"), "the pending run");
+    /* escaped: the experiment, the variant and the error, nowhere raw */
+    CHECK(strstr(html, "<h2>esc&lt;&amp;&gt;</h2>") && strstr(html, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"),
+          "names and errors escaped");
+    CHECK(!strstr(html, ESC_EXP) && !strstr(html, ESC_VARIANT) && !strstr(html, "<script>alert"), "no raw database text");
+    CHECK(count_of(html, "<script") == 1 && strstr(html, "<script>\n(function () {"), "one inline script");
+    /* configuration and provenance */
+    CHECK(strstr(html, "<tr><td>task.kind</td><td>lm</td></tr>") && strstr(html, "<tr><td>rope</td><td>model.encoding = rope</td></tr>"),
+          "configuration");
+    CHECK(strstr(html, "<tr><td>CPU</td><td>Test CPU 9000</td></tr>") && strstr(html, "abc123def456") &&
+              strstr(html, "OpenBLAS 0.3.21 openmp") && strstr(html, "kjv.txt md5 0123abcd"),
+          "provenance");
+    CHECK(strstr(html, "Runs: 6 of 9 completed, 2 failed, 0 interrupted, 0 running, 1 pending."), "run counts");
+    free(html);
+    /* without gnuplot: no plot inlined, each says why, the page says how to get them */
+    html = write_html(&f, "results/report", 1, &nplots) ? NULL : slurp(&f, "results/report/report.html", NULL);
+    CHECK(html && !strstr(html, "<svg") && count_of(html, "(not drawn: gnuplot is missing; make deps installs it)") == nplots &&
+              strstr(html, "<p class=\"warn\">Plots were not drawn: gnuplot is not installed"),
+          "report.html without gnuplot: %.300s", SHOW(html));
+    free(html);
+    fx_close(&f);
+}
+
+/* report.html in a real browser: Debian's chromium, headless, loads it from disk with no console
+ * error and nothing fetched, every table has rows and every plot a size, the screenshot is not
+ * blank, the page fits a narrow window, and a click on a column head sorts the rows (another
+ * reverses them): tests/browser/check_report.py, each browser step under a deadline. */
+TEST(report_html_in_browser) {
+    if (access("/usr/bin/chromium", X_OK)) {
+        test_skip("Debian's chromium is not installed (apt-get install chromium): report.html not checked in a browser");
+        return;
+    }
+    char script[PATH_MAX];
+    if (!realpath("tests/browser/check_report.py", script)) {
+        test_fail(__FILE__, __LINE__, "tests/browser/check_report.py not found (run the tests from the source tree)");
+        return;
+    }
+    report_fx f;
+    int nplots;
+    if (html_fixture(&f, &nplots)) return;
+    char out[16384], cmd[4 * PATH_MAX + 256];
+    /* each browser step has 60 s; the whole check 180 s, then it and its browser are killed */
+    snprintf(cmd, sizeof cmd, "TMPDIR='%s' timeout -k 5 180 /usr/bin/python3 '%s' --timeout 60 --screenshot '%s/shot.png' "
+             "'%s/results/report/report.html'", f.dir, script, f.dir, f.dir);
+    int rc = test_capture(cmd, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "check_report: ok:"), "browser check (exit %d%s): %s", rc,
+          rc == 124 || rc == 137 ? ", killed after 180 s" : "", out);
     fx_close(&f);
 }

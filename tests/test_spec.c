@@ -204,7 +204,7 @@ TEST(spec_errors_located) {
     EXPECT_ERROR("variants:\n  - {name: a, model.layers: 2}\n  - {name: b, model.layers: 2}\n",
                  "3:12: variant 'b' gives the same config as variant 'a'");
     EXPECT_ERROR("model: {d_model: 64}\nmodel.d_model: 32\n", "2:1: duplicate key 'model.d_model' (first set at line 1, column 9)");
-    EXPECT_ERROR("train: {steps: 50}\n", "1:9: train.warmup (100) must be less than train.steps (50)");
+    EXPECT_ERROR("train: {steps: 40, warmup: 40}\n", "1:20: train.warmup (40) must be less than train.steps (40)");
     EXPECT_ERROR("train: {min_lr: 0.01}\n", "1:9: train.min_lr (0.01) must not exceed train.lr (0.001)");
     EXPECT_ERROR("task: {kind: textcls, dataset: kjv}\n", "1:23: task.dataset 'kjv' is not a dataset of task.kind 'textcls'");
     EXPECT_ERROR("task: {dataset: file}\n", "1:8: task.dataset file needs task.path");
@@ -463,7 +463,7 @@ TEST(spec_run_identity) {
                         "  steps: 500\n"
                         "seeds: [1, 2]\n";
     const char *flow = "seeds: [1, 2]\n"
-                       "train: {steps: 500, lr: 0.001, warmup: 100, schedule: cosine}\n"
+                       "train: {steps: 500, lr: 0.001, warmup: 50, schedule: cosine}\n"
                        "model.lrpe.theta: learned\n"
                        "model: {encoding: lrpe-unitary, heads: 4, d_model: 64.0, lrpe: {p: householder}, absolute: none}\n"
                        "task: {dataset: kjv, seq_len: 256}\n";
@@ -549,7 +549,7 @@ TEST(spec_dry_run_print) {
         for (int i = 0; i < s.nruns; i++) CHECK(strstr(out, s.runs[i].run_id) != NULL, "run %d listed", i);
         CHECK(strstr(out, "resolved config of the first run (variant nope, seed 1)") &&
                   strstr(out, "  attention: linear") && strstr(out, "  lrpe:\n    p: householder"), "config dump");
-        CHECK(strstr(out, "model.d_model") && strstr(out, "(by kind)"), "key listing");
+        CHECK(strstr(out, "model.d_model") && strstr(out, "(derived)"), "key listing");
     } else {
         CHECK(0, "8 runs (%d), memstream", s.nruns);
         if (f) fclose(f);
@@ -787,4 +787,68 @@ TEST(spec_listops_keys) {
               "defaults left out, seq_len 2000 (LRA): %s | %s", a, b);
     }
     spec_free(&s);
+}
+
+/* train.warmup defaults to a tenth of the steps, at most 100: a short spec is never refused for a
+ * default, every config of 1000 steps or more keeps the 100 it always had (and its ids: the same
+ * config id as warmup: 100 spelled out), the dry run says which values were derived, and an
+ * explicit warm-up of the whole run is still refused. */
+TEST(spec_warmup_default_derived_from_steps) {
+    tmp t;
+    if (tmp_init(&t)) return;
+    static const struct {
+        const char *steps;
+        long long warmup;
+    } cases[] = {{"40", 4}, {"5", 0}, {"1", 0}, {"999", 99}, {"1000", 100}, {"2000", 100}, {"100000", 100}};
+    spec s;
+    char err[1024] = "", text[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, "task: {kind: synthetic}\ntrain: {steps: %s}\n", cases[i].steps);
+        CHECK(load_text(&t, &s, text, NULL, 0, err, sizeof err) == 0, "steps %s: %s", cases[i].steps, err);
+        if (s.nruns == 1) {
+            CHECK(cfg_int(s.runs[0].cfg, "train.warmup") == cases[i].warmup, "steps %s: warmup %lld", cases[i].steps,
+                  cfg_int(s.runs[0].cfg, "train.warmup"));
+            CHECK(cfg_given(s.runs[0].cfg, "train.warmup") == 0 && cfg_given(s.runs[0].cfg, "train.steps") == 1, "given");
+        }
+        spec_free(&s);
+    }
+    /* the default config (2000 steps) and 1000 steps: the ids with warmup: 100 written out */
+    const char *pairs[][2] = {{"seeds: [1]\n", "train: {warmup: 100}\n"},
+                              {"train: {steps: 1000}\n", "train: {steps: 1000, warmup: 100}\n"}};
+    for (int i = 0; i < 2; i++) {
+        spec a, b;
+        CHECK(load_text(&t, &a, pairs[i][0], NULL, 0, err, sizeof err) == 0, "%s", err);
+        CHECK(load_text(&t, &b, pairs[i][1], NULL, 0, err, sizeof err) == 0, "%s", err);
+        CHECK(a.nruns == 1 && b.nruns == 1 && strcmp(a.runs[0].run_id, b.runs[0].run_id) == 0, "pair %d: same run id", i);
+        spec_free(&a);
+        spec_free(&b);
+    }
+    /* the dry run names what was derived, and only that */
+    char *ov[] = {"train.steps=40"};
+    CHECK(load_text(&t, &s, "task: {kind: synthetic, dataset: copy}\n", ov, 1, err, sizeof err) == 0, "%s", err);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (f) {
+        spec_print(f, &s, NULL);
+        fclose(f);
+    }
+    CHECK(out && strstr(out, "\nderived: train.warmup = 4 (train.steps / 10, at most 100)\n") &&
+              strstr(out, "\nderived: task.seq_len = 64 (") && !strstr(out, "derived: task.dataset"),
+          "derived values: %s", out ? out : "");
+    free(out);
+    spec_free(&s);
+    char *given[] = {"train.steps=40", "train.warmup=3"};
+    CHECK(load_text(&t, &s, "task: {kind: synthetic, dataset: copy, seq_len: 32}\n", given, 2, err, sizeof err) == 0, "%s", err);
+    out = NULL, f = open_memstream(&out, &len);
+    if (f) {
+        spec_print(f, &s, NULL);
+        fclose(f);
+    }
+    CHECK(out && strstr(out, "  warmup: 3 ") && !strstr(out, "derived:"), "nothing derived: %s", out ? out : "");
+    free(out);
+    spec_free(&s);
+    tmp_done(&t);
+    char *whole[] = {"train.steps=40", "train.warmup=40"};
+    expect_error("", whole, 2, "argument 'train.warmup=40': train.warmup (40) must be less than train.steps (40)", __LINE__);
 }

@@ -1,22 +1,21 @@
-/* The subcommands of the lrpe binary; each takes argv with argv[0] = its name and returns the
- * exit code (0 ok, 1 a run failed, 2 bad usage). */
+/* The commands of the lrpe binary, one descriptor each (opts.h: name, words, summary, the table of
+ * its options, its entry point), defined in the command's file. An entry point takes argv with
+ * argv[0] = its name and returns the exit code (0 ok, 1 a run failed, 2 bad usage). */
 #ifndef LRPE_CLI_H
 #define LRPE_CLI_H
 
-int cmd_run(int argc, char **argv);
-int cmd_encodings(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-int cmd_merge(int argc, char **argv);
-int cmd_bench(int argc, char **argv);
-int cmd_report(int argc, char **argv);
-int cmd_submit(int argc, char **argv);
-int cmd_data(int argc, char **argv);
+#include <stdio.h>
 
-/* "lrpe CMD: msg arg (see lrpe CMD --help)" on stderr; returns 2. */
-int cli_usage_error(const char *cmd, const char *msg, const char *arg);
-/* A word of `lrpe CMD` that none of its options took: an unknown option (refused), a key=value
- * override (appended to overrides[*n]: room for argc words), the spec file, or a second spec file
- * (refused). 0, or 2 after saying why. */
-int cli_spec_word(const char *cmd, char *word, const char **spec_path, char **overrides, int *n);
+#include "opts.h"
+
+extern const cli_command cli_help, cli_run, cli_submit, cli_version, cli_encodings, cli_status, cli_merge, cli_bench,
+    cli_data, cli_report;
+
+/* What `lrpe --help` prints: every command's usage and summary. */
+void cli_usage(FILE *f);
+/* The manual page (roff, section 1) and the bash completion script, generated from the commands'
+ * option tables and the spec's key table (`lrpe help --man`, `lrpe help --bash-completion`). */
+void cli_man_page(FILE *f);
+void cli_bash_completion(FILE *f);
 
 #endif

@@ -1,15 +1,16 @@
-/* `lrpe bench [SPEC.yaml] [key=value ...] [--device cpu|cuda] [--steps N] [--warmup N] [--seq-lens a,b,...]
- * [--tsv] [--db FILE] [--no-db]`: training throughput of every config of the spec (variants x sweep; the
- * first seed), one line each: tokens/s (median of the timed steps, and the slowest..fastest),
- * ms/step, achieved GFLOP/s (core/flops.c), the sgemm rate this machine reaches at the model's
- * shapes and the share of it, peak resident memory. --seq-lens measures each config at every
- * length with the tokens per step held at the spec's batch x seq_len. Results are recorded as
- * completed runs of experiment "<name>-bench" (seed 0, summary keys perf/...) for `lrpe report`. */
+/* `lrpe bench [SPEC.yaml] [key=value ...] [options]` (bench_options below): training throughput
+ * of every config of the spec (variants x sweep; the first seed), one line each: tokens/s (median
+ * of the timed steps, and the slowest..fastest), ms/step, achieved GFLOP/s (core/flops.c), the
+ * sgemm rate this machine reaches at the model's shapes and the share of it, peak resident memory.
+ * --seq-lens measures each config at every length with the tokens per step held at the spec's
+ * batch x seq_len. Results are recorded as completed runs of experiment "<name>-bench" (seed 0,
+ * summary keys perf/...) for `lrpe report`. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "bench.h"
 #include "blas_core.h"
 #include "cli.h"
@@ -25,12 +26,30 @@
 typedef struct bench_args {
     const char *spec_path, *db_path;
     char **overrides; /* room for two more: task.seq_len and train.batch */
-    int noverrides, steps, warmup, tsv, nlens;
+    int noverrides, steps, warmup, tsv, no_db, nlens;
     int lens[MAX_LENS];
     char device[80]; /* --device D as the override model.device=D */
     const char *data_opt; /* --data-dir, or NULL */
     char data_dir[PATH_MAX]; /* the data folder (paths_data_dir) */
 } bench_args;
+
+static int cmd_bench(int argc, char **argv);
+
+static const cli_option bench_options[] = {
+    {"device", 0, 1, BACKEND_DEVICES, "where the models compute: the override model.device=..."},
+    {"steps", 0, 1, "N", "timed steps per config (default 20)"},
+    {"warmup", 0, 1, "N", "untimed steps before them (default 3)"},
+    {"seq-lens", 0, 1, "a,b,...", "measure each config at these lengths, the tokens per step held at the spec's"},
+    {"tsv", 0, 0, NULL, "tab-separated output with a header line"},
+    {"db", 0, 1, "FILE", "record the results as experiment <name>-bench in FILE (default " DB_DEFAULT_PATH ")"},
+    {"no-db", 0, 0, NULL, "measure without recording"},
+    {"data-dir", 0, 1, "DIR", "the prepared datasets (default: $LRPE_DATA, else the data/ of the installation or the source tree)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+const cli_command cli_bench = {"bench", "[SPEC.yaml] [key=value ...]",
+                               "training throughput: tokens/s, ms/step, GFLOP/s, % of the measured sgemm peak, peak memory",
+                               bench_options, cmd_bench, CLI_SPEC | CLI_COMPUTES, NULL};
 
 /* One-line usage error; returns 2. */
 static int usage_error(const char *msg, const char *arg) { return cli_usage_error("bench", msg, arg); }
@@ -66,30 +85,30 @@ static int device_option(bench_args *a, const char *value) {
     return 0;
 }
 
+/* One option or word of lrpe bench into a (cli_each); 0, or 2 after printing a one-line reason. */
+static int bench_option(void *ctx, const cli_option *o, char *v) {
+    bench_args *a = ctx;
+    if (!o) return cli_spec_word("bench", v, &a->spec_path, a->overrides, &a->noverrides);
+    if (cli_is(o, "steps")) return parse_count("--steps", v, 1, 100000, &a->steps);
+    if (cli_is(o, "warmup")) return parse_count("--warmup", v, 0, 100000, &a->warmup);
+    if (cli_is(o, "seq-lens")) return parse_lens(v, a);
+    if (cli_is(o, "device")) return device_option(a, v);
+    if (cli_is(o, "db")) a->db_path = v;
+    else if (cli_is(o, "no-db")) a->no_db = 1;
+    else if (cli_is(o, "data-dir")) a->data_opt = v;
+    else if (cli_is(o, "tsv")) a->tsv = 1;
+    return 0;
+}
+
 /* Parses argv into a; 0, or 2 after printing a one-line reason. */
 static int parse_args(int argc, char **argv, bench_args *a) {
     memset(a, 0, sizeof *a);
     a->db_path = DB_DEFAULT_PATH, a->steps = 20, a->warmup = 3;
     a->overrides = calloc((size_t)argc + 2, sizeof *a->overrides);
     if (!a->overrides) return usage_error("out of memory", NULL);
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        int has_value = !strcmp(s, "--steps") || !strcmp(s, "--warmup") || !strcmp(s, "--seq-lens") || !strcmp(s, "--db") ||
-                        !strcmp(s, "--device") || !strcmp(s, "--data-dir");
-        if (has_value && i + 1 >= argc) return usage_error("missing value after", s);
-        int rc = 0;
-        if (!strcmp(s, "--steps")) rc = parse_count(s, argv[++i], 1, 100000, &a->steps);
-        else if (!strcmp(s, "--warmup")) rc = parse_count(s, argv[++i], 0, 100000, &a->warmup);
-        else if (!strcmp(s, "--seq-lens")) rc = parse_lens(argv[++i], a);
-        else if (!strcmp(s, "--db")) a->db_path = argv[++i];
-        else if (!strcmp(s, "--device")) rc = device_option(a, argv[++i]);
-        else if (!strcmp(s, "--data-dir")) a->data_opt = argv[++i];
-        else if (!strcmp(s, "--no-db")) a->db_path = NULL;
-        else if (!strcmp(s, "--tsv")) a->tsv = 1;
-        else rc = cli_spec_word("bench", argv[i], &a->spec_path, a->overrides, &a->noverrides);
-        if (rc) return rc;
-    }
-    return 0;
+    int rc = cli_parse(&cli_bench, argc, argv, bench_option, a);
+    if (a->no_db) a->db_path = NULL; /* --no-db wins wherever it stands */
+    return rc;
 }
 
 /* What the provenance callback needs. */
@@ -196,7 +215,7 @@ static int bench_spec(const spec *s, const bench_args *a, db *d, const char *exp
     return failures;
 }
 
-int cmd_bench(int argc, char **argv) {
+static int cmd_bench(int argc, char **argv) {
     bench_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) {

@@ -10,21 +10,44 @@
 #include "cli.h"
 #include "paths.h"
 
-int cmd_data(int argc, char **argv) {
-    const char *given = NULL;
-    char only[256] = "";
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--data-dir") == 0) {
-            if (i + 1 >= argc || !argv[i + 1][0]) return cli_usage_error("data", "missing value after", argv[i]);
-            given = argv[++i];
-        } else if (strcmp(argv[i], "kjv") == 0 || strcmp(argv[i], "sotu") == 0 || strcmp(argv[i], "wordnet") == 0 ||
-                   strcmp(argv[i], "spam") == 0) {
-            size_t at = strlen(only);
-            snprintf(only + at, sizeof only - at, "%s%s", at ? " " : "", argv[i]);
-        } else {
-            return cli_usage_error("data", "unknown dataset or option (datasets: kjv sotu wordnet spam):", argv[i]);
-        }
+static int cmd_data(int argc, char **argv);
+
+static const cli_option data_options[] = {
+    {"data-dir", 0, 1, "DIR", "prepare into DIR (default: $LRPE_DATA, else the data/ of the installation or the source tree)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const char *const DATASETS[] = {"kjv", "sotu", "wordnet", "spam", NULL};
+
+const cli_command cli_data = {"data", "[kjv] [sotu] [wordnet] [spam]",
+                              "prepare the datasets (all by default) in the data folder lrpe run reads, and say where it is",
+                              data_options, cmd_data, 0, DATASETS};
+
+/* What lrpe data was asked for: the folder (NULL: paths_data_dir's default) and the datasets. */
+typedef struct data_args {
+    const char *given;
+    char only[256];
+} data_args;
+
+/* --data-dir DIR, or a dataset's name, into the data_args ctx (cli_each); 0 or 2. */
+static int data_option(void *ctx, const cli_option *o, char *v) {
+    data_args *a = ctx;
+    if (cli_is(o, "data-dir")) {
+        a->given = v;
+        return 0;
     }
+    int known = 0;
+    for (int i = 0; DATASETS[i]; i++) known |= strcmp(v, DATASETS[i]) == 0;
+    if (!known) return cli_usage_error("data", "unknown dataset (datasets: kjv sotu wordnet spam):", v);
+    size_t at = strlen(a->only);
+    snprintf(a->only + at, sizeof a->only - at, "%s%s", at ? " " : "", v);
+    return 0;
+}
+
+static int cmd_data(int argc, char **argv) {
+    data_args a = {NULL, ""};
+    int rc = cli_parse(&cli_data, argc, argv, data_option, &a);
+    if (rc) return rc;
     char share[PATH_MAX], dir[PATH_MAX], script[PATH_MAX + 32];
     const char *how;
     int installed;
@@ -33,16 +56,16 @@ int cmd_data(int argc, char **argv) {
                         "beside the source tree it was built in\n");
         return 2;
     }
-    if (paths_data_dir(given, dir, sizeof dir, &how))
-        return cli_usage_error("data", "the data folder's path is too long:", given ? given : getenv("LRPE_DATA"));
-    printf("lrpe data: preparing %s in %s (the data folder of %s)\n", *only ? only : "every dataset", dir, how);
+    if (paths_data_dir(a.given, dir, sizeof dir, &how))
+        return cli_usage_error("data", "the data folder's path is too long:", a.given ? a.given : getenv("LRPE_DATA"));
+    printf("lrpe data: preparing %s in %s (the data folder of %s)\n", a.only[0] ? a.only : "every dataset", dir, how);
     fflush(stdout);
     snprintf(script, sizeof script, "%s/scripts/prepare-data.sh", share);
     pid_t pid = fork();
     if (pid == 0) {
         setenv("LRPE_DATA_DIR", dir, 1);
         setenv("LRPE_DATA_FIX", "lrpe data", 1);
-        if (*only) setenv("LRPE_DATA_ONLY", only, 1);
+        if (a.only[0]) setenv("LRPE_DATA_ONLY", a.only, 1);
         execl("/bin/bash", "bash", script, (char *)NULL);
         _exit(127);
     }

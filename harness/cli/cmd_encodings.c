@@ -37,11 +37,14 @@ static int count_params(const pe_vtable *vt, unsigned attn, size_t *trainable, s
     return rc;
 }
 
-int cmd_encodings(int argc, char **argv) {
-    if (argc > 1) {
-        fprintf(stderr, "lrpe encodings: unexpected argument '%s' (it takes none)\n", argv[1]);
-        return 2;
-    }
+static int cmd_encodings(int argc, char **argv);
+
+const cli_command cli_encodings = {"encodings", "", "every positional encoding: hooks, attentions, options, parameters",
+                                   cli_no_options, cmd_encodings, 0, NULL};
+
+static int cmd_encodings(int argc, char **argv) {
+    int rc = cli_parse(&cli_encodings, argc, argv, NULL, NULL);
+    if (rc) return rc;
     pe_options dflt = pe_options_default();
     printf("%-17s %-12s %-16s %-10s %s\n", "encoding", "hooks", "attention", "params", "options (default)");
     for (int i = 0; i < pe_count(); i++) {

@@ -1,4 +1,4 @@
-/* `lrpe report [--db FILE] [--out DIR] [--experiment NAME] [--baseline VARIANT]`: tables and plots
+/* `lrpe report [options]` (report_options below): tables and plots
  * of every experiment in the results store (or one), into OUT/<experiment>/, and OUT/report.md
  * linking them. The database is opened read-only. Progress and errors go to stderr, one line
  * each. Exit 0; 1 when something could not be written (or gnuplot is missing or failed: the
@@ -18,38 +18,40 @@
 #include "report_out.h"
 #include "schema.h"
 
-#define USAGE "usage: lrpe report [--db FILE] [--out DIR] [--experiment NAME] [--baseline VARIANT]"
 #define DEFAULT_OUT "results/report"
+
+static int cmd_report(int argc, char **argv);
+
+static const cli_option report_options[] = {
+    {"db", 0, 1, "FILE", "the results database, read-only (default " DB_DEFAULT_PATH ")"},
+    {"out", 0, 1, "DIR", "where the report goes (default " DEFAULT_OUT ")"},
+    {"experiment", 0, 1, "NAME", "only this experiment (default: every one in the database)"},
+    {"baseline", 0, 1, "VARIANT", "the variant the differences are taken to (default: each experiment's first)"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+const cli_command cli_report = {"report", "", "tables (md, csv, tex) and gnuplot plots per experiment, report.md and report.html",
+                                report_options, cmd_report, 0, NULL};
 
 /* The command's options. */
 typedef struct report_args {
     const char *db, *out, *experiment, *baseline;
 } report_args;
 
+/* One option into the report_args ctx (cli_each). */
+static int report_option(void *ctx, const cli_option *o, char *v) {
+    report_args *a = ctx;
+    if (cli_is(o, "db")) a->db = v;
+    else if (cli_is(o, "out")) a->out = v;
+    else if (cli_is(o, "experiment")) a->experiment = v;
+    else if (cli_is(o, "baseline")) a->baseline = v;
+    return 0;
+}
+
 /* Parses argv into a (defaults filled); 0, or 2 after printing the reason. */
 static int parse_args(int argc, char **argv, report_args *a) {
     *a = (report_args){DB_DEFAULT_PATH, DEFAULT_OUT, NULL, NULL};
-    static const char *const names[] = {"--db", "--out", "--experiment", "--baseline"};
-    const char **dest[] = {&a->db, &a->out, &a->experiment, &a->baseline};
-    for (int i = 1; i < argc; i++) {
-        int k = 0;
-        size_t len = 0;
-        for (; k < 4; k++) {
-            len = strlen(names[k]);
-            if (!strncmp(argv[i], names[k], len) && (argv[i][len] == 0 || argv[i][len] == '=')) break;
-        }
-        if (k == 4) {
-            fprintf(stderr, "lrpe report: unexpected argument '%s' (%s)\n", argv[i], USAGE);
-            return 2;
-        }
-        const char *v = argv[i][len] == '=' ? argv[i] + len + 1 : i + 1 < argc ? argv[++i] : NULL;
-        if (!v || !*v) {
-            fprintf(stderr, "lrpe report: %s needs a value (%s)\n", names[k], USAGE);
-            return 2;
-        }
-        *dest[k] = v;
-    }
-    return 0;
+    return cli_parse(&cli_report, argc, argv, report_option, a);
 }
 
 /* Writes dir/name with fn(f, e); 0, or -1 after printing the reason. */
@@ -135,7 +137,7 @@ static int write_experiment(const rep_exp *e, const char *out, const char *gnupl
 }
 
 /* Entry point of `lrpe report`. */
-int cmd_report(int argc, char **argv) {
+static int cmd_report(int argc, char **argv) {
     report_args a;
     if (parse_args(argc, argv, &a)) return 2;
     if (access(a.db, F_OK) != 0) {
@@ -191,6 +193,12 @@ int cmd_report(int argc, char **argv) {
     if (f && fclose(f)) bad = 1;
     if (bad) fprintf(stderr, "lrpe report: cannot write %s: %s (check that the --out folder is writable)\n", path, strerror(errno ? errno : EIO));
     else fprintf(stderr, "lrpe report: wrote %s\n", path);
+    if (rep_html(a.out, &s, w, a.db, !gnuplot, why, sizeof why)) {
+        fprintf(stderr, "lrpe report: %s\n", why);
+        bad = 1;
+    } else {
+        fprintf(stderr, "lrpe report: wrote %s/report.html\n", a.out);
+    }
     free(w);
     rep_free(&s);
     return failed || bad ? 1 : 0;

@@ -1,12 +1,11 @@
-/* `lrpe run SPEC.yaml [key=value ...] [--device cpu|cuda] [-j N] [--db FILE] [--runs-dir DIR] [--only IDS]
- * [--publish FILE] [--dry-run] [--force]`: expands the spec, skips runs already completed, resumes
- * interrupted ones from their checkpoints, trains the rest (in N worker processes sharing the
- * database with -j N), and exits 0 when every run completed, 1 when some run failed, 2 on a bad
- * spec or usage, 130 when stopped by Ctrl-C or SIGTERM. Checkpoints belong to their database: they
- * go to <db without .db>-runs/<run id>/ beside it (results/results-runs/ for the default
- * database), or under --runs-dir. --only keeps the runs with those ids (a Slurm array task trains
- * its share this way); --publish copies the database to FILE atomically after every checkpoint and
- * at the end (a node-local shard reaching the shared folder: see cmd_submit.c). */
+/* `lrpe run SPEC.yaml [key=value ...] [options]` (run_options below): expands the spec, skips runs
+ * already completed, resumes interrupted ones from their checkpoints, trains the rest (in N worker
+ * processes sharing the database with -j N), and exits 0 when every run completed, 1 when some
+ * run failed, 2 on a bad spec or usage, 130 when stopped by Ctrl-C or SIGTERM. Checkpoints belong
+ * to their database: they go to <db without .db>-runs/<run id>/ beside it (results/results-runs/
+ * for the default database), or under --runs-dir. --only keeps the runs with those ids (a Slurm
+ * array task trains its share this way); --publish copies the database to FILE atomically after
+ * every checkpoint and at the end (a node-local shard reaching the shared folder: see cmd_submit.c). */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -16,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "cli.h"
 #include "db.h"
 #include "dist.h"
@@ -51,7 +51,58 @@ typedef struct run_args {
     char data_dir[PATH_MAX]; /* the data folder (paths_data_dir) */
 } run_args;
 
+static int cmd_run(int argc, char **argv);
+
+static const cli_option run_options[] = {
+    {"device", 0, 1, BACKEND_DEVICES, "where the models compute: the override model.device=..."},
+    {"jobs", 'j', 1, "N", "train N runs at once in separate processes, the cores divided among them (1..256)"},
+    {"db", 0, 1, "FILE", "the results database (default " DB_DEFAULT_PATH ")"},
+    {"runs-dir", 0, 1, "DIR", "the checkpoints' folder (default: <database without .db>-runs/ beside it)"},
+    {"only", 0, 1, "RUN_ID,...", "train only the runs of the spec with these ids"},
+    {"publish", 0, 1, "FILE", "copy the database to FILE atomically after every checkpoint and at the end"},
+    {"data-dir", 0, 1, "DIR", "the prepared datasets (default: $LRPE_DATA, else the data/ of the installation or the source tree)"},
+    {"dry-run", 0, 0, NULL, "print the runs (and their status in the database) and the first run's resolved config; train nothing"},
+    {"force", 0, 0, NULL, "train completed runs again"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+const cli_command cli_run = {"run", "SPEC.yaml [key=value ...]",
+                             "train the runs of an experiment spec (skips completed runs, resumes interrupted ones)",
+                             run_options, cmd_run, CLI_SPEC | CLI_COMPUTES, NULL};
+
 static int usage_error(const char *msg, const char *arg) { return cli_usage_error("run", msg, arg); }
+
+/* One option or word of lrpe run into a (cli_each); 0, or 2 after printing a one-line reason. */
+static int run_option(void *ctx, const cli_option *o, char *v) {
+    run_args *a = ctx;
+    if (!o) return cli_spec_word("run", v, &a->spec_path, a->overrides, &a->noverrides);
+    if (cli_is(o, "device")) {
+        if (a->device[0]) return usage_error("--device is given twice", NULL);
+        snprintf(a->device, sizeof a->device, "model.device=%.60s", v);
+        a->overrides[a->noverrides++] = a->device;
+    } else if (cli_is(o, "jobs")) {
+        char *end;
+        long j = strtol(v, &end, 10);
+        if (*end || j < 1 || j > 256) return usage_error("-j needs a number of processes in 1..256, got", v);
+        a->jobs = (int)j;
+    } else if (cli_is(o, "only")) {
+        if (a->only) return usage_error("--only is given twice (give one comma-separated list)", NULL);
+        a->only = v;
+    } else if (cli_is(o, "db")) {
+        a->db_path = v;
+    } else if (cli_is(o, "runs-dir")) {
+        a->runs_dir = v;
+    } else if (cli_is(o, "publish")) {
+        a->publish = v;
+    } else if (cli_is(o, "data-dir")) {
+        a->data_opt = v;
+    } else if (cli_is(o, "dry-run")) {
+        a->dry_run = 1;
+    } else if (cli_is(o, "force")) {
+        a->force = 1;
+    }
+    return 0;
+}
 
 /* Parses argv into a; 0, or 2 after printing a one-line reason. */
 static int parse_args(int argc, char **argv, run_args *a) {
@@ -60,42 +111,8 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->jobs = 1;
     a->overrides = calloc((size_t)argc, sizeof *a->overrides);
     if (!a->overrides) return usage_error("out of memory", NULL);
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (strcmp(s, "--device") == 0) {
-            if (i + 1 >= argc || !argv[i + 1][0]) return usage_error("missing value after", s);
-            if (a->device[0]) return usage_error("--device is given twice", NULL);
-            snprintf(a->device, sizeof a->device, "model.device=%.60s", argv[++i]);
-            a->overrides[a->noverrides++] = a->device;
-        } else if (strcmp(s, "-j") == 0 || strcmp(s, "--db") == 0 || strcmp(s, "--runs-dir") == 0 ||
-                   strcmp(s, "--only") == 0 || strcmp(s, "--publish") == 0) {
-            if (i + 1 >= argc || !argv[i + 1][0]) return usage_error("missing value after", s);
-            if (strcmp(s, "--only") == 0) {
-                if (a->only) return usage_error("--only is given twice (give one comma-separated list)", NULL);
-                a->only = argv[++i];
-            } else if (strcmp(s, "--publish") == 0) {
-                a->publish = argv[++i];
-            } else if (s[1] == 'j') {
-                char *end;
-                long j = strtol(argv[++i], &end, 10);
-                if (*end || j < 1 || j > 256) return usage_error("-j needs a number of processes in 1..256, got", argv[i]);
-                a->jobs = (int)j;
-            } else if (s[2] == 'd') {
-                a->db_path = argv[++i];
-            } else {
-                a->runs_dir = argv[++i];
-            }
-        } else if (strcmp(s, "--data-dir") == 0) {
-            if (i + 1 >= argc || !argv[i + 1][0]) return usage_error("missing value after", s);
-            a->data_opt = argv[++i];
-        } else if (strcmp(s, "--dry-run") == 0) {
-            a->dry_run = 1;
-        } else if (strcmp(s, "--force") == 0) {
-            a->force = 1;
-        } else if (cli_spec_word("run", argv[i], &a->spec_path, a->overrides, &a->noverrides)) {
-            return 2;
-        }
-    }
+    int rc = cli_parse(&cli_run, argc, argv, run_option, a);
+    if (rc) return rc;
     if (!a->spec_path) return usage_error("missing the spec file: lrpe run SPEC.yaml [key=value ...]", NULL);
     return 0;
 }
@@ -368,7 +385,7 @@ static int follow(const spec *s, const char *data_dir) {
     return 1;
 }
 
-int cmd_run(int argc, char **argv) {
+static int cmd_run(int argc, char **argv) {
     run_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc) {

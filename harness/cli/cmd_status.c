@@ -149,27 +149,27 @@ static void print_submissions(const char *db_path) {
     globfree(&g);
 }
 
+static int cmd_status(int argc, char **argv);
+
+static const cli_option status_options[] = {
+    {"db", 0, 1, "FILE", "the results database (default " DB_DEFAULT_PATH "); read-only, never created"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+const cli_command cli_status = {"status", "", "runs per experiment and state, and why failed runs failed",
+                                status_options, cmd_status, 0, NULL};
+
+/* --db FILE into *(const char **)ctx (cli_each: the command's only option, and it takes no words). */
+static int status_option(void *ctx, const cli_option *o, char *v) {
+    if (cli_is(o, "db")) *(const char **)ctx = v;
+    return 0;
+}
+
 /* Entry point of `lrpe status`. */
-int cmd_status(int argc, char **argv) {
+static int cmd_status(int argc, char **argv) {
     const char *path = DB_DEFAULT_PATH;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--db") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "lrpe status: --db needs a file name (usage: lrpe status [--db FILE])\n");
-                return 2;
-            }
-            path = argv[++i];
-        } else if (strncmp(argv[i], "--db=", 5) == 0) {
-            path = argv[i] + 5;
-        } else {
-            fprintf(stderr, "lrpe status: unexpected argument '%s' (usage: lrpe status [--db FILE])\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!*path) {
-        fprintf(stderr, "lrpe status: --db needs a file name (usage: lrpe status [--db FILE])\n");
-        return 2;
-    }
+    int rc = cli_parse(&cli_status, argc, argv, status_option, &path);
+    if (rc) return rc;
     if (access(path, F_OK) != 0) {
         printf("no runs recorded yet (%s does not exist)\n", path);
         print_shards(NULL, path);

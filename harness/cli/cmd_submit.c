@@ -1,15 +1,17 @@
-/* `lrpe submit SPEC.yaml [key=value ...] [--db FILE] [--runs-dir DIR] [--max-parallel K]
- * [--runs-per-task G] [--sbatch-args '...'] [--dry-run]`: hands the runs of a spec to Slurm as one
- * job array plus a dependent job that merges and reports. Nothing here schedules anything itself.
+/* `lrpe submit SPEC.yaml [key=value ...] [options]` (submit_options below): hands the runs of a
+ * spec to Slurm as one job array plus a dependent job that merges and reports. Nothing here
+ * schedules anything itself.
  *
  * Runs are resolved exactly as `lrpe run` resolves them. Runs completed in the database or in a
  * shard are left out; a run running for a live process is left out too. The rest go in groups
  * of G (default 1) into the tasks of the array. Each task copies its run's shard (if any) to
- * node-local storage, trains there with `lrpe run --only ID`, checkpoints in the shared runs
+ * node-local storage, trains there with `lrpe run --only ID --data-dir DATA` (the data folder
+ * resolved here, absolute, so every node reads the same data), checkpoints in the shared runs
  * folder, and publishes the local database atomically to <db>-shards/<run id>.db after every
  * checkpoint and at the end (SQLite must not be shared between hosts). A run interrupted (or
  * failed) earlier whose record is only in the database gets a shard made from it first, so its
- * curves stay whole (and a failed run is retried from scratch, as lrpe run retries it). The merge job (afterany) merges every shard into the database and runs `lrpe report`.
+ * curves stay whole (and a failed run is retried from scratch, as lrpe run retries it). The merge
+ * job (afterany) merges every shard into the database and runs `lrpe report`.
  * What is submitted is kept under <db>-slurm/<experiment>/<UTC time>/: the spec, tasks.txt (the
  * run ids of each task), runs.tsv, array.sbatch, merge.sbatch, logs/ and submitted.txt. */
 #include <errno.h>
@@ -29,7 +31,7 @@
 #include "spec.h"
 
 typedef struct submit_args {
-    const char *spec_path, *db_path, *runs_dir, *sbatch_args;
+    const char *spec_path, *db_path, *runs_dir, *sbatch_args, *data_dir;
     char **overrides;
     int noverrides, max_parallel, per_task, dry_run;
 } submit_args;
@@ -37,8 +39,26 @@ typedef struct submit_args {
 /* Where everything goes: absolute paths. */
 typedef struct submit_paths {
     char db[PATH_MAX], runs[PATH_MAX], shards[PATH_MAX], slurm[PATH_MAX], sub[PATH_MAX], cwd[PATH_MAX],
-        lrpe[PATH_MAX], spec[PATH_MAX], report[PATH_MAX];
+        lrpe[PATH_MAX], spec[PATH_MAX], report[PATH_MAX], data[PATH_MAX];
 } submit_paths;
+
+static int cmd_submit(int argc, char **argv);
+
+static const cli_option submit_options[] = {
+    {"db", 0, 1, "FILE", "the results database the merge job merges into (default " DB_DEFAULT_PATH ")"},
+    {"runs-dir", 0, 1, "DIR", "the checkpoints' folder, shared by the nodes (default: <database without .db>-runs/)"},
+    {"max-parallel", 0, 1, "K", "at most K array tasks at once"},
+    {"runs-per-task", 0, 1, "G", "runs per array task, trained one after the other (default 1)"},
+    {"sbatch-args", 0, 1, "ARGS", "more sbatch options for both jobs, e.g. '--partition=cpu --time=2:00:00'"},
+    {"data-dir", 0, 1, "DIR", "the prepared datasets, as the nodes see them (default: as lrpe run finds them here)"},
+    {"dry-run", 0, 0, NULL, "print the job scripts, the tasks and the sbatch lines; write and submit nothing"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+const cli_command cli_submit = {"submit", "SPEC.yaml [key=value ...]",
+                                "train the runs of a spec on a Slurm cluster: a job array (shards on node-local disks) "
+                                "and a job that merges and reports",
+                                submit_options, cmd_submit, CLI_SPEC, NULL};
 
 static int usage_error(const char *msg, const char *arg) { return cli_usage_error("submit", msg, arg); }
 
@@ -49,6 +69,22 @@ static long number_in(const char *text, long lo, long hi) {
     return *text && !*end && v >= lo && v <= hi ? v : -1;
 }
 
+/* One option or word of lrpe submit into a (cli_each); 0, or 2 after printing a one-line reason. */
+static int submit_option(void *ctx, const cli_option *o, char *v) {
+    submit_args *a = ctx;
+    if (!o) return cli_spec_word("submit", v, &a->spec_path, a->overrides, &a->noverrides);
+    if (cli_is(o, "dry-run")) a->dry_run = 1;
+    else if (cli_is(o, "db")) a->db_path = v;
+    else if (cli_is(o, "runs-dir")) a->runs_dir = v;
+    else if (cli_is(o, "sbatch-args")) a->sbatch_args = v;
+    else if (cli_is(o, "data-dir")) a->data_dir = v;
+    else if (cli_is(o, "max-parallel") && (a->max_parallel = (int)number_in(v, 1, 100000)) < 0)
+        return usage_error("--max-parallel needs a number of tasks in 1..100000, got", v);
+    else if (cli_is(o, "runs-per-task") && (a->per_task = (int)number_in(v, 1, 100000)) < 0)
+        return usage_error("--runs-per-task needs a number in 1..100000, got", v);
+    return 0;
+}
+
 /* Parses argv into a; 0, or 2 after printing a one-line reason. */
 static int parse_args(int argc, char **argv, submit_args *a) {
     memset(a, 0, sizeof *a);
@@ -56,27 +92,9 @@ static int parse_args(int argc, char **argv, submit_args *a) {
     a->per_task = 1;
     a->overrides = calloc((size_t)argc, sizeof *a->overrides);
     if (!a->overrides) return usage_error("out of memory", NULL);
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (!strcmp(s, "--dry-run")) {
-            a->dry_run = 1;
-        } else if (!strcmp(s, "--db") || !strcmp(s, "--runs-dir") || !strcmp(s, "--sbatch-args") ||
-                   !strcmp(s, "--max-parallel") || !strcmp(s, "--runs-per-task")) {
-            if (i + 1 >= argc) return usage_error("missing value after", s);
-            const char *v = argv[++i];
-            if (!strcmp(s, "--db")) a->db_path = v;
-            else if (!strcmp(s, "--runs-dir")) a->runs_dir = v;
-            else if (!strcmp(s, "--sbatch-args")) a->sbatch_args = v;
-            else if (!strcmp(s, "--max-parallel") && (a->max_parallel = (int)number_in(v, 1, 100000)) < 0)
-                return usage_error("--max-parallel needs a number of tasks in 1..100000, got", v);
-            else if (!strcmp(s, "--runs-per-task") && (a->per_task = (int)number_in(v, 1, 100000)) < 0)
-                return usage_error("--runs-per-task needs a number in 1..100000, got", v);
-        } else if (cli_spec_word("submit", argv[i], &a->spec_path, a->overrides, &a->noverrides)) {
-            return 2;
-        }
-    }
+    int rc = cli_parse(&cli_submit, argc, argv, submit_option, a);
+    if (rc) return rc;
     if (!a->spec_path) return usage_error("missing the spec file: lrpe submit SPEC.yaml [key=value ...]", NULL);
-    if (!a->db_path[0]) return usage_error("--db needs a file name", NULL);
     return 0;
 }
 
@@ -174,6 +192,7 @@ static void write_array_script(FILE *f, const spec *s, const submit_paths *p, co
     fputs("\nSUB=", f), shell_word(f, p->sub);
     fputs("\nSHARDS=", f), shell_word(f, p->shards);
     fputs("\nRUNS=", f), shell_word(f, p->runs);
+    fputs("\nDATA=", f), shell_word(f, p->data);
     fputs("\nSPEC=", f), shell_word(f, p->spec);
     fputs("\nOVERRIDES=(", f);
     for (int i = 0; i < a->noverrides; i++) fputs(i ? " " : "", f), shell_word(f, a->overrides[i]);
@@ -192,7 +211,7 @@ static void write_array_script(FILE *f, const spec *s, const submit_paths *p, co
           "    [ \"$stop\" = 1 ] && break\n"
           "    [ -f \"$SHARDS/$id.db\" ] && { cp \"$SHARDS/$id.db\" \"$work/$id.db\" || { rc=1; continue; }; }\n"
           "    \"${launch[@]}\" \"$LRPE\" run \"$SPEC\" \"${OVERRIDES[@]}\" --only \"$id\" --db \"$work/$id.db\" \\\n"
-          "        --runs-dir \"$RUNS\" --publish \"$SHARDS/$id.db\"\n"
+          "        --runs-dir \"$RUNS\" --publish \"$SHARDS/$id.db\" --data-dir \"$DATA\"\n"
           "    r=$?\n    [ $r -ne 0 ] && rc=$r\n"
           "done\nexit $rc\n", f);
 }
@@ -323,14 +342,14 @@ static int resolve_paths(const spec *s, const submit_args *a, submit_paths *p) {
     time_t now = time(NULL);
     struct tm tm;
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime_r(&now, &tm));
-    const char *base = strrchr(a->spec_path, '/') ? strrchr(a->spec_path, '/') + 1 : a->spec_path;
+    const char *base = strrchr(a->spec_path, '/') ? strrchr(a->spec_path, '/') + 1 : a->spec_path, *how;
     if (paths_absolute(a->db_path, p->db, sizeof p->db) ||
         paths_beside_db(a->db_path, "-runs", a->runs_dir, p->runs, sizeof p->runs) ||
         paths_beside_db(a->db_path, "-shards", NULL, p->shards, sizeof p->shards) ||
         paths_beside_db(a->db_path, "-slurm", NULL, p->slurm, sizeof p->slurm) || !getcwd(p->cwd, sizeof p->cwd) ||
-        paths_absolute("/proc/self/exe", p->lrpe, sizeof p->lrpe)) {
-        fprintf(stderr, "lrpe submit: the database's folder (%s) or the working folder cannot be resolved: %s\n", a->db_path,
-                strerror(errno));
+        paths_absolute("/proc/self/exe", p->lrpe, sizeof p->lrpe) || paths_data_dir(a->data_dir, p->data, sizeof p->data, &how)) {
+        fprintf(stderr, "lrpe submit: the database's folder (%s), the data folder or the working folder cannot be resolved: "
+                "%s\n", a->db_path, strerror(errno));
         return 2;
     }
     snprintf(p->report, sizeof p->report, "%.*s/report", (int)(strrchr(p->db, '/') - p->db), p->db);
@@ -403,7 +422,7 @@ static int submit(const submit_ctx *x, int to_merge) {
     return merge > 0 ? 0 : 1;
 }
 
-int cmd_submit(int argc, char **argv) {
+static int cmd_submit(int argc, char **argv) {
     submit_args a;
     int rc = parse_args(argc, argv, &a);
     spec s = {0};

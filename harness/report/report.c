@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "text.h"
@@ -435,6 +436,85 @@ const char *rep_count_note(const rep_row *w, int n, char *buf, size_t len) {
             sep = ", ";
         }
     if (k < len) snprintf(buf + k, len - k, ")");
+    return buf;
+}
+
+void rep_count_runs(const rep_exp *e, int count[DB_NSTATUS]) {
+    memset(count, 0, DB_NSTATUS * sizeof *count);
+    for (int i = 0; i < e->nruns; i++)
+        if (e->runs[i].status >= 0 && e->runs[i].status < DB_NSTATUS) count[e->runs[i].status]++;
+}
+
+void rep_run_dates(const rep_exp *e, const char **first, const char **last) {
+    *first = *last = NULL;
+    for (int i = 0; i < e->nruns; i++) {
+        const db_run *r = e->runs[i].r;
+        if (r->started_at && (!*first || strcmp(r->started_at, *first) < 0)) *first = r->started_at;
+        if (r->ended_at && (!*last || strcmp(r->ended_at, *last) > 0)) *last = r->ended_at;
+    }
+}
+
+/* 1 when run's recorded config has key (rep_cfg also answers keys left out at their default). */
+static int recorded(const rep_run *run, const char *key) {
+    for (int i = 0; i < run->ncfg; i++)
+        if (run->cfg[i].key && !strcmp(run->cfg[i].key, key)) return 1;
+    return 0;
+}
+
+int rep_row_changes(const rep_exp *e, const rep_row *w, void (*fn)(void *ctx, int i, const char *key, const char *value),
+                    void *ctx) {
+    if (e->ref < 0) return 0;
+    const rep_run *r0 = &e->runs[e->ref], *c = &e->runs[w->runs[0]];
+    int n = 0;
+    for (int i = 0; i < c->ncfg; i++) {
+        const char *v0 = rep_cfg(r0, c->cfg[i].key), *v = c->cfg[i].value ? c->cfg[i].value : "";
+        if (!v0 || strcmp(v0, v)) fn(ctx, n++, c->cfg[i].key, v);
+    }
+    for (int i = 0; i < r0->ncfg; i++) { /* keys c does not record: absent, or left out at their default */
+        const char *v = rep_cfg(c, r0->cfg[i].key), *v0 = r0->cfg[i].value ? r0->cfg[i].value : "";
+        if (!recorded(c, r0->cfg[i].key) && (!v || strcmp(v, v0))) fn(ctx, n++, r0->cfg[i].key, v);
+    }
+    return n;
+}
+
+const rep_field rep_prov_fields[] = {{"data", "data"},
+                                     {"CPU", "cpu_model"},
+                                     {"host", "host"},
+                                     {"BLAS", "blas"},
+                                     {"threads (OpenMP)", "threads_omp"},
+                                     {"device", "device"},
+                                     {"GPU", "gpu"},
+                                     {"commit", "git_commit"},
+                                     {"uncommitted changes", "git_dirty"},
+                                     {"compiler", "compiler"},
+                                     {"flags", "cflags"},
+                                     {NULL, NULL}};
+
+int rep_prov_shown(const rep_exp *e, const char *key) {
+    if (strcmp(key, "device") && strcmp(key, "gpu")) return 1;
+    for (int r = 0; r < e->nruns; r++)
+        if (rep_prov(&e->runs[r], key)) return 1;
+    return 0;
+}
+
+int rep_prov_values(const rep_exp *e, const char *key, void (*fn)(void *ctx, int i, const char *value, int count),
+                    void *ctx) {
+    int shown = 0;
+    for (int i = 0; i < e->nruns; i++) {
+        const char *v = rep_prov(&e->runs[i], key);
+        if (!v) continue;
+        int seen = 0, count = 0;
+        for (int j = 0; j < i && !seen; j++) seen = rep_prov(&e->runs[j], key) && !strcmp(rep_prov(&e->runs[j], key), v);
+        if (seen) continue;
+        for (int j = i; j < e->nruns; j++) count += rep_prov(&e->runs[j], key) && !strcmp(rep_prov(&e->runs[j], key), v);
+        fn(ctx, shown++, v, count == e->nruns ? 0 : count);
+    }
+    return shown;
+}
+
+const char *rep_utc_now(char *buf, size_t len) {
+    time_t t = time(NULL);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", gmtime(&t));
     return buf;
 }
 

@@ -4,7 +4,7 @@
  * show. A run whose config_json cannot be read (missing, not valid JSON, not an object) is in no
  * row, since which row it belongs to is unknown; its cfg_problem says why, and the writers list
  * it under the tables. Loaded once (rep_load) and then only read by report_table.c,
- * report_bench.c, report_plot.c and report_md.c. Nothing here prints or exits. */
+ * report_bench.c, report_plot.c, report_md.c and report_html.c. Nothing here prints or exits. */
 #ifndef LRPE_REPORT_H
 #define LRPE_REPORT_H
 
@@ -125,6 +125,29 @@ const char *rep_length_key(const rep_exp *e, long long L, char *buf, size_t len)
 const char *rep_length_na(const rep_exp *e, const rep_row *w, long long L);
 /* "(n=2; 1 failed, 1 pending)"-style note of row w for a metric with n values, into buf. */
 const char *rep_count_note(const rep_row *w, int n, char *buf, size_t len);
+/* Runs of e counted by effective status, into count[DB_NSTATUS]. */
+void rep_count_runs(const rep_exp *e, int count[DB_NSTATUS]);
+/* The earliest start and the latest end of e's runs (UTC text) into *first and *last; NULL when none. */
+void rep_run_dates(const rep_exp *e, const char **first, const char **last);
+/* Calls fn(ctx, i, key, value) for the i-th config key where the first run of row w differs from
+ * e's reference run (value NULL: w's config lacks the key); how many keys differ (0 when e has no
+ * reference run). A key left out at its default counts as that default. */
+int rep_row_changes(const rep_exp *e, const rep_row *w, void (*fn)(void *ctx, int i, const char *key, const char *value),
+                    void *ctx);
+/* The provenance the report shows, as {label, provenance key} pairs ending with {NULL, NULL}. */
+typedef struct rep_field {
+    const char *label, *key;
+} rep_field;
+extern const rep_field rep_prov_fields[];
+/* 1 when the report shows provenance key for e: always, but device and GPU only where some run
+ * recorded them (runs from before they were recorded ran on the CPU). */
+int rep_prov_shown(const rep_exp *e, const char *key);
+/* Calls fn(ctx, i, value, count) for the i-th distinct value of provenance key over e's runs, in
+ * run order, count being how many runs had it (0 when every run did); how many values. */
+int rep_prov_values(const rep_exp *e, const char *key, void (*fn)(void *ctx, int i, const char *value, int count),
+                    void *ctx);
+/* The time now, "2025-01-31 12:00:00" (UTC), into buf: when a report was written. */
+const char *rep_utc_now(char *buf, size_t len);
 /* Decimals to print values of magnitude v with (3 below 10, 2 below 100, 1 below 1000, else 0). */
 int rep_decimals(double v);
 /* The rows' largest |mean| of metric m (scaled to percent when m says so), for rep_decimals. */

@@ -1,6 +1,7 @@
 /* The benchmark table of an experiment written by `lrpe bench`: one line per sequence length and
  * variant with tokens/s, ms per step, GFLOP/s, % of the measured sgemm peak and peak RSS, as
- * Markdown, CSV and LaTeX. Best throughput and lowest memory at each length in bold. */
+ * cells (which the Markdown and HTML writers print), CSV and LaTeX. Best throughput and lowest
+ * memory at each length in bold. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,40 +83,56 @@ static const char *num(char *buf, size_t len, double v, int dec, const char *das
     return buf;
 }
 
-int rep_bench_md(FILE *f, const rep_exp *e) {
+/* Adds v with dec decimals (the dash when missing) to t, in bold when bold. */
+static void add_num(rep_cells *t, double v, int dec, int bold) {
+    char buf[32];
+    rep_cells_add(t, v, bold, num(buf, sizeof buf, v, dec, "—"), "%s", "");
+}
+
+int rep_bench_cells(rep_cells *t, const rep_exp *e) {
+    static const char *const heads[8] = {"seq_len", "variant", "attention", "tokens/s ↑", "ms/step", "GFLOP/s",
+                                         "% of sgemm peak", "peak RSS (MB) ↓"};
     bench_grid g;
     if (grid_load(&g, e)) return grid_free(&g, e->nrows), -1;
-    fprintf(f, "Benchmark `%s` (`lrpe bench`, task %s / %s): training throughput and peak memory per variant and "
-               "sequence length (means where a point was measured more than once). Best tokens/s and lowest peak "
-               "RSS at each length in **bold**.\n\n",
-            e->name, e->kind, e->dataset);
-    fprintf(f, "| seq_len | variant | attention | tokens/s ↑ | ms/step | GFLOP/s | %% of sgemm peak | peak RSS (MB) ↓ |\n"
-               "|---:|---|---|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < 8; i++) rep_cells_col(t, "rllrrrrr"[i], NULL, "%s", heads[i]);
     for (int l = 0; l < g.nlens; l++)
         for (int k = 0; k < e->nrows; k++) {
             const rep_bench_pt *p = grid_at(&g, k, g.lens[l]);
             if (!p) continue;
-            char a[32], b[32], c[32], d[32], r[32];
-            int bt = grid_best(&g, e->nrows, p, 0), bm = grid_best(&g, e->nrows, p, 1);
-            fprintf(f, "| %.0f | ", p->seq_len);
-            rep_md_puts(f, e->rows[k].label);
-            fprintf(f, " | %s | %s%s%s | %s | %s | %s | %s%s%s |\n", row_attention(e, &e->rows[k]), bt ? "**" : "",
-                    num(a, sizeof a, p->tokens_per_s, 0, "—"), bt ? "**" : "", num(b, sizeof b, p->step_ms, 1, "—"),
-                    num(c, sizeof c, p->gflops, 1, "—"), num(d, sizeof d, p->peak_pct, 1, "—"), bm ? "**" : "",
-                    num(r, sizeof r, p->peak_rss_mb, 0, "—"), bm ? "**" : "");
+            rep_cells_add(t, p->seq_len, 0, "", "%.0f", p->seq_len);
+            rep_cells_add(t, NAN, 0, "", "%s", e->rows[k].label);
+            rep_cells_add(t, NAN, 0, "", "%s", row_attention(e, &e->rows[k]));
+            add_num(t, p->tokens_per_s, 0, grid_best(&g, e->nrows, p, 0));
+            add_num(t, p->step_ms, 1, 0);
+            add_num(t, p->gflops, 1, 0);
+            add_num(t, p->peak_pct, 1, 0);
+            add_num(t, p->peak_rss_mb, 0, grid_best(&g, e->nrows, p, 1));
         }
     for (int k = 0; k < e->nrows; k++)
         if (!g.npts[k]) {
-            fprintf(f, "| — | ");
-            rep_md_puts(f, e->rows[k].label);
             char note[160];
             const char *rest = strchr(rep_count_note(&e->rows[k], 0, note, sizeof note), ';');
-            fprintf(f, " | %s | no completed run (%s | | | | |\n", row_attention(e, &e->rows[k]), rest ? rest + 2 : "none)");
+            rep_cells_add(t, NAN, 0, "", "—");
+            rep_cells_add(t, NAN, 0, "", "%s", e->rows[k].label);
+            rep_cells_add(t, NAN, 0, "", "%s", row_attention(e, &e->rows[k]));
+            rep_cells_add(t, NAN, 0, "", "no completed run (%s", rest ? rest + 2 : "none)");
+            for (int i = 0; i < 4; i++) rep_cells_add(t, NAN, 0, "", "%s", "");
         }
+    grid_free(&g, e->nrows);
+    return t->oom ? -1 : 0;
+}
+
+int rep_bench_md(FILE *f, const rep_exp *e) {
+    rep_cells t = {0};
+    fprintf(f, "Benchmark `%s` (`lrpe bench`, task %s / %s): training throughput and peak memory per variant and "
+               "sequence length (means where a point was measured more than once). Best tokens/s and lowest peak "
+               "RSS at each length in **bold**.\n\n",
+            e->name, e->kind, e->dataset);
+    int rc = rep_bench_cells(&t, e) || rep_cells_md(f, &t) ? -1 : 0;
+    rep_cells_free(&t);
     fputc('\n', f);
     rep_missing_md(f, e);
-    grid_free(&g, e->nrows);
-    return ferror(f) ? -1 : 0;
+    return rc || ferror(f) ? -1 : 0;
 }
 
 int rep_bench_csv(FILE *f, const rep_exp *e) {

@@ -1,7 +1,8 @@
 /* The length-extrapolation table of an experiment whose runs were evaluated at eval.lengths: one
  * row per variant, one column per evaluation length, the first primary metric as mean ± sample
  * std over the completed seeds (n), the best mean of each column in bold, "n/a" with its reason
- * where the encoding cannot go that far. Markdown, CSV (every number) and LaTeX. */
+ * where the encoding cannot go that far. Cells (which the Markdown and HTML writers print), CSV
+ * (every number) and LaTeX. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,39 +40,40 @@ static int table_decimals(const rep_exp *e) {
     return rep_decimals(big);
 }
 
-int rep_lengths_md(FILE *f, const rep_exp *e) {
-    const rep_metric *m = &e->prim[0];
+int rep_lengths_cells(rep_cells *t, const rep_exp *e) {
     const int dec = table_decimals(e);
-    fprintf(f, "Length extrapolation: %s%s %s on the whole test split cut into windows of each length (trained at "
-               "%lld); mean ± std over seeds (n), best of each column in bold.\n\n| variant |",
-            m->label, m->percent ? " (%)" : "", m->lower_better ? "↓" : "↑", e->train_len);
-    for (int j = 0; j < e->nlengths; j++) fprintf(f, " %lld%s |", e->lengths[j], e->lengths[j] == e->train_len ? " (train)" : "");
-    fprintf(f, "\n|---|");
-    for (int j = 0; j < e->nlengths; j++) fprintf(f, "---|");
-    fputc('\n', f);
+    rep_cells_col(t, 'l', NULL, "variant");
+    for (int j = 0; j < e->nlengths; j++)
+        rep_cells_col(t, 'l', NULL, "%lld%s", e->lengths[j], e->lengths[j] == e->train_len ? " (train)" : "");
     for (int k = 0; k < e->nrows; k++) {
         const rep_row *w = &e->rows[k];
-        fprintf(f, "| ");
-        rep_md_puts(f, w->label);
-        fprintf(f, " |");
+        rep_cells_add(t, NAN, 0, "", "%s", w->label);
         for (int j = 0; j < e->nlengths; j++) {
             stats_ci c = at_length(e, w, e->lengths[j]);
             const char *na = rep_length_na(e, w, e->lengths[j]);
+            char mean[32], std[48] = "";
             if (!c.n) {
-                fputc(' ', f);
-                rep_md_puts(f, na ? na : "—");
-                fprintf(f, " |");
+                rep_cells_add(t, NAN, 0, "", "%s", na ? na : "—");
                 continue;
             }
-            const int b = best_at(e, w, e->lengths[j]);
-            fprintf(f, " %s%.*f%s", b ? "**" : "", dec, c.mean, b ? "**" : "");
-            if (c.n >= 2) fprintf(f, " ± %.*f", dec, c.std);
-            fprintf(f, " (n=%d) |", c.n);
+            snprintf(mean, sizeof mean, "%.*f", dec, c.mean);
+            if (c.n >= 2) snprintf(std, sizeof std, " ± %.*f", dec, c.std);
+            rep_cells_add(t, c.mean, best_at(e, w, e->lengths[j]), mean, "%s (n=%d)", std, c.n);
         }
-        fputc('\n', f);
     }
+    return t->oom ? -1 : 0;
+}
+
+int rep_lengths_md(FILE *f, const rep_exp *e) {
+    const rep_metric *m = &e->prim[0];
+    rep_cells t = {0};
+    fprintf(f, "Length extrapolation: %s%s %s on the whole test split cut into windows of each length (trained at "
+               "%lld); mean ± std over seeds (n), best of each column in bold.\n\n",
+            m->label, m->percent ? " (%)" : "", m->lower_better ? "↓" : "↑", e->train_len);
+    int rc = rep_lengths_cells(&t, e) || rep_cells_md(f, &t) ? -1 : 0;
+    rep_cells_free(&t);
     fputc('\n', f);
-    return ferror(f) ? -1 : 0;
+    return rc || ferror(f) ? -1 : 0;
 }
 
 int rep_lengths_csv(FILE *f, const rep_exp *e) {

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "report_out.h"
 #include "version.h"
@@ -19,23 +18,12 @@ static void anchor(FILE *f, const char *s) {
     }
 }
 
-/* Runs counted by effective status, into count[DB_NSTATUS]. */
-static void count_runs(const rep_exp *e, int count[DB_NSTATUS]) {
-    memset(count, 0, DB_NSTATUS * sizeof *count);
-    for (int i = 0; i < e->nruns; i++)
-        if (e->runs[i].status >= 0 && e->runs[i].status < DB_NSTATUS) count[e->runs[i].status]++;
-}
-
 /* The line with the run counts and the dates of the runs. */
 static void md_runs_line(FILE *f, const rep_exp *e) {
     int c[DB_NSTATUS];
-    count_runs(e, c);
-    const char *first = NULL, *last = NULL;
-    for (int i = 0; i < e->nruns; i++) {
-        const db_run *r = e->runs[i].r;
-        if (r->started_at && (!first || strcmp(r->started_at, first) < 0)) first = r->started_at;
-        if (r->ended_at && (!last || strcmp(r->ended_at, last) > 0)) last = r->ended_at;
-    }
+    const char *first, *last;
+    rep_count_runs(e, c);
+    rep_run_dates(e, &first, &last);
     fprintf(f, "Task %s / %s. Runs: %d of %d completed, %d failed, %d interrupted, %d running, %d pending. ", e->kind,
             e->dataset, c[DB_COMPLETED], e->nruns, c[DB_FAILED], c[DB_INTERRUPTED], c[DB_RUNNING], c[DB_PENDING]);
     if (e->nbadcfg)
@@ -63,11 +51,10 @@ static void md_files(FILE *f, const rep_exp *e, const rep_written *w, int gnuplo
     }
 }
 
-/* 1 when run's recorded config has key (rep_cfg also answers keys left out at their default). */
-static int recorded(const rep_run *run, const char *key) {
-    for (int i = 0; i < run->ncfg; i++)
-        if (run->cfg[i].key && !strcmp(run->cfg[i].key, key)) return 1;
-    return 0;
+/* One changed config key of a row (rep_row_changes), as Markdown into the FILE * ctx. */
+static void md_change(void *ctx, int i, const char *key, const char *value) {
+    if (value) fprintf(ctx, "%s `%s` = `%s`", i ? "," : "", key, value);
+    else fprintf(ctx, "%s `%s` absent", i ? "," : "", key);
 }
 
 /* The resolved config of the reference run (the first whose config can be read), and per row the
@@ -85,63 +72,29 @@ static void md_config(FILE *f, const rep_exp *e) {
     if (!r0->ncfg) fprintf(f, "(empty: the config is {})\n");
     fprintf(f, "```\n\nWhat each row changes from it:\n\n");
     for (int k = 0; k < e->nrows; k++) {
-        const rep_row *w = &e->rows[k];
-        const rep_run *c = &e->runs[w->runs[0]];
-        fprintf(f, "- `%s`:", w->label);
-        int any = 0;
-        for (int i = 0; i < c->ncfg; i++) {
-            const char *v0 = rep_cfg(r0, c->cfg[i].key), *v = c->cfg[i].value ? c->cfg[i].value : "";
-            if (v0 && !strcmp(v0, v)) continue;
-            fprintf(f, "%s `%s` = `%s`", any ? "," : "", c->cfg[i].key, v);
-            any = 1;
-        }
-        for (int i = 0; i < r0->ncfg; i++) { /* keys c does not record: absent, or left out at their default */
-            const char *v = rep_cfg(c, r0->cfg[i].key), *v0 = r0->cfg[i].value ? r0->cfg[i].value : "";
-            if (recorded(c, r0->cfg[i].key) || (v && !strcmp(v, v0))) continue;
-            if (v) fprintf(f, "%s `%s` = `%s`", any ? "," : "", r0->cfg[i].key, v);
-            else fprintf(f, "%s `%s` absent", any ? "," : "", r0->cfg[i].key);
-            any = 1;
-        }
-        fprintf(f, "%s\n", any ? "" : " nothing (the reference config)");
+        fprintf(f, "- `%s`:", e->rows[k].label);
+        if (!rep_row_changes(e, &e->rows[k], md_change, f)) fprintf(f, " nothing (the reference config)");
+        fputc('\n', f);
     }
     fputc('\n', f);
 }
 
-/* The distinct values of provenance key over e's runs, with how many runs had each. */
-static void md_prov_values(FILE *f, const rep_exp *e, const char *key) {
-    int shown = 0;
-    for (int i = 0; i < e->nruns; i++) {
-        const char *v = rep_prov(&e->runs[i], key);
-        if (!v) continue;
-        int seen = 0, count = 0;
-        for (int j = 0; j < i && !seen; j++) seen = rep_prov(&e->runs[j], key) && !strcmp(rep_prov(&e->runs[j], key), v);
-        if (seen) continue;
-        for (int j = i; j < e->nruns; j++) count += rep_prov(&e->runs[j], key) && !strcmp(rep_prov(&e->runs[j], key), v);
-        fprintf(f, "%s`", shown ? "; " : "");
-        rep_md_puts(f, v);
-        fprintf(f, "`");
-        if (count != e->nruns) fprintf(f, " (%d run%s)", count, count == 1 ? "" : "s");
-        shown++;
-    }
-    if (!shown) fprintf(f, "not recorded");
+/* One distinct provenance value (rep_prov_values) as Markdown into the FILE * ctx. */
+static void md_prov_value(void *ctx, int i, const char *value, int count) {
+    fprintf(ctx, "%s`", i ? "; " : "");
+    rep_md_puts(ctx, value);
+    fprintf(ctx, "`");
+    if (count) fprintf(ctx, " (%d run%s)", count, count == 1 ? "" : "s");
 }
 
 /* The provenance table: data, machine, build. */
 static void md_provenance(FILE *f, const rep_exp *e) {
-    static const struct {
-        const char *label, *key;
-    } rows[] = {{"data", "data"},          {"CPU", "cpu_model"},      {"host", "host"},
-                {"BLAS", "blas"},          {"threads (OpenMP)", "threads_omp"}, {"device", "device"},
-                {"GPU", "gpu"},            {"commit", "git_commit"},
-                {"uncommitted changes", "git_dirty"}, {"compiler", "compiler"}, {"flags", "cflags"}};
     fprintf(f, "**Provenance** (values over the runs that recorded them; a count where runs differ):\n\n"
                "| | |\n|---|---|\n");
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        int any = 0; /* device and GPU only where some run recorded them (runs before they were recorded ran on the CPU) */
-        for (int r = 0; r < e->nruns && !any; r++) any = rep_prov(&e->runs[r], rows[i].key) != NULL;
-        if (!any && (!strcmp(rows[i].key, "device") || !strcmp(rows[i].key, "gpu"))) continue;
-        fprintf(f, "| %s | ", rows[i].label);
-        md_prov_values(f, e, rows[i].key);
+    for (const rep_field *p = rep_prov_fields; p->key; p++) {
+        if (!rep_prov_shown(e, p->key)) continue;
+        fprintf(f, "| %s | ", p->label);
+        if (!rep_prov_values(e, p->key, md_prov_value, f)) fprintf(f, "not recorded");
         fprintf(f, " |\n");
     }
     fputc('\n', f);
@@ -149,13 +102,11 @@ static void md_provenance(FILE *f, const rep_exp *e) {
 
 int rep_markdown(FILE *f, const rep_set *s, const rep_written *w, const char *db_path, int gnuplot_missing) {
     char now[32];
-    time_t t = time(NULL);
-    strftime(now, sizeof now, "%Y-%m-%d %H:%M:%S", gmtime(&t));
     fprintf(f, "# lrpe report\n\nFrom `%s`, written %s UTC by lrpe %s. One section per experiment; each "
                "experiment's folder holds its tables (Markdown, CSV with every number and 95%% confidence "
                "intervals, LaTeX with booktabs rules) and plots (PNG, SVG, and the gnuplot data and script "
                "that drew them).\n\n",
-            db_path, now, lrpe_version());
+            db_path, rep_utc_now(now, sizeof now), lrpe_version());
     if (gnuplot_missing)
         fprintf(f, "**Plots were not drawn: gnuplot is not installed** (`make deps` installs it; then run "
                    "`lrpe report` again, or `gnuplot NAME.gp` in an experiment's folder).\n\n");

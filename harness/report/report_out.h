@@ -1,12 +1,52 @@
 /* The report's writers: tables (Markdown, CSV, LaTeX) of an experiment, its gnuplot plots, and
- * the top-level report.md. Each writes to a FILE * it is given (or files in a folder it is given)
- * and returns 0, or -1 when a write failed. */
+ * the top-level report.md and report.html. Each writes to a FILE * it is given (or files in a
+ * folder it is given) and returns 0, or -1 when a write failed. */
 #ifndef LRPE_REPORT_OUT_H
 #define LRPE_REPORT_OUT_H
 
 #include <stdio.h>
 
 #include "report.h"
+
+/* One cell of a table: its text, whose first nbold bytes are bold (the best value of a column)
+ * and last ncode bytes code (a variant name in a column head), and the number it sorts by (NaN:
+ * none; the HTML report sorts such cells by their text). */
+typedef struct rep_cell {
+    char *text;
+    int nbold, ncode;
+    double key;
+} rep_cell;
+
+#define REP_MAXCOLS (REP_MAXLEN + 8)
+
+/* A table as cells, built once by rep_table_cells, rep_bench_cells or rep_lengths_cells and written
+ * as Markdown (rep_cells_md) or HTML (report_html.c): column heads with their alignment ('l' or
+ * 'r'), then the body row by row, body[r * ncols + c]. */
+typedef struct rep_cells {
+    int ncols, n, cap;  /* columns; body cells so far and room for them */
+    rep_cell head[REP_MAXCOLS];
+    char align[REP_MAXCOLS];
+    rep_cell *body;
+    int oom;            /* an allocation failed (the writers then return -1) */
+} rep_cells;
+
+/* Adds a column to t headed by the formatted text, then code (NULL: none) shown as code. */
+void rep_cells_col(rep_cells *t, char align, const char *code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Adds the next body cell of t (rows fill left to right): lead (in bold when bold), then the
+ * formatted rest; key is the number it sorts by (NaN: none). */
+void rep_cells_add(rep_cells *t, double key, int bold, const char *lead, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* The rows of t. */
+int rep_cells_rows(const rep_cells *t);
+/* Releases t's texts (t is then empty). */
+void rep_cells_free(rep_cells *t);
+/* t as a Markdown table ('|' in texts escaped); -1 when t is incomplete (out of memory) or a write failed. */
+int rep_cells_md(FILE *f, const rep_cells *t);
+/* The cells of e's table (the benchmark's when e->bench), of the benchmark table, and of the
+ * length-extrapolation table, into t (empty before); 0, or -1 when out of memory (t still to free). */
+int rep_table_cells(rep_cells *t, const rep_exp *e);
+int rep_bench_cells(rep_cells *t, const rep_exp *e);
+int rep_lengths_cells(rep_cells *t, const rep_exp *e);
 
 /* The table of e (accuracy table, or benchmark table when e->bench) with its notes as Markdown. */
 int rep_table_md(FILE *f, const rep_exp *e);
@@ -68,5 +108,11 @@ typedef struct rep_written {
  * configuration, data, machine, build, dates and run counts. db_path names the source;
  * gnuplot_missing adds a line saying the plots need `make deps`. */
 int rep_markdown(FILE *f, const rep_set *s, const rep_written *w, const char *db_path, int gnuplot_missing);
+/* The same as one self-contained page, out/report.html (report_html.c): every table (sortable by
+ * a click on a column head), the plots' SVGs read from out/<experiment>/ and inlined, links to the
+ * files beside them, configuration, provenance and the runs not in the means; no network
+ * resource. 0, or -1 with the reason in err. */
+int rep_html(const char *out, const rep_set *s, const rep_written *w, const char *db_path, int gnuplot_missing, char *err,
+             size_t errlen);
 
 #endif

@@ -1,8 +1,11 @@
 /* The accuracy table of an experiment (one row per variant, the primary metrics as mean +- std
  * over the completed seeds, the paired difference to the baseline, params and throughput) as
- * Markdown, CSV and LaTeX; and the escaping helpers the other writers share. */
+ * cells (which the Markdown and HTML writers print), CSV and LaTeX; and the escaping helpers and
+ * the cell tables the other writers share. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report_out.h"
@@ -25,12 +28,15 @@ void rep_tex_puts(FILE *f, const char *s) {
     }
 }
 
-void rep_md_puts(FILE *f, const char *s) {
-    for (; s && *s; s++) {
-        if (*s == '|') fputc('\\', f);
-        fputc(*s == '\n' ? ' ' : *s, f);
+/* The n bytes at s with '|' escaped and line breaks as spaces (a Markdown table cell). */
+static void md_putn(FILE *f, const char *s, size_t n) {
+    for (size_t i = 0; s && i < n; i++) {
+        if (s[i] == '|') fputc('\\', f);
+        fputc(s[i] == '\n' ? ' ' : s[i], f);
     }
 }
+
+void rep_md_puts(FILE *f, const char *s) { md_putn(f, s, s ? strlen(s) : 0); }
 
 void rep_csv_num(FILE *f, double v) {
     if (isfinite(v)) fprintf(f, "%.10g", v);
@@ -48,6 +54,87 @@ void rep_csv_str(FILE *f, const char *s) {
         fputc(*s, f);
     }
     fputc('"', f);
+}
+
+/* ---------------------------------------------------------------- tables as cells */
+
+/* lead, then fmt formatted with ap, then tail, malloc'd; NULL when out of memory. */
+static char *cell_text(const char *lead, const char *fmt, va_list ap, const char *tail) {
+    char *mid = NULL, *s = NULL;
+    if (vasprintf(&mid, fmt, ap) < 0) return NULL;
+    if (asprintf(&s, "%s%s%s", lead, mid, tail) < 0) s = NULL;
+    free(mid);
+    return s;
+}
+
+void rep_cells_col(rep_cells *t, char align, const char *code, const char *fmt, ...) {
+    if (t->ncols == REP_MAXCOLS) {
+        t->oom = 1;
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    rep_cell *c = &t->head[t->ncols];
+    *c = (rep_cell){cell_text("", fmt, ap, code ? code : ""), 0, code ? (int)strlen(code) : 0, NAN};
+    va_end(ap);
+    t->align[t->ncols++] = align;
+    t->oom |= !c->text;
+}
+
+void rep_cells_add(rep_cells *t, double key, int bold, const char *lead, const char *fmt, ...) {
+    if (t->n == t->cap) {
+        int cap = t->cap ? 2 * t->cap : 64;
+        rep_cell *b = realloc(t->body, (size_t)cap * sizeof *b);
+        if (!b) {
+            t->oom = 1;
+            return;
+        }
+        t->body = b, t->cap = cap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    rep_cell *c = &t->body[t->n++];
+    *c = (rep_cell){cell_text(lead, fmt, ap, ""), bold ? (int)strlen(lead) : 0, 0, key};
+    va_end(ap);
+    t->oom |= !c->text;
+}
+
+int rep_cells_rows(const rep_cells *t) { return t->ncols ? t->n / t->ncols : 0; }
+
+void rep_cells_free(rep_cells *t) {
+    for (int i = 0; i < t->ncols; i++) free(t->head[i].text);
+    for (int i = 0; i < t->n; i++) free(t->body[i].text);
+    free(t->body);
+    memset(t, 0, sizeof *t);
+}
+
+/* One Markdown table row of cells c[n]: " text |" each, bold as **, code in backticks. */
+static void md_row(FILE *f, const rep_cell *c, int n) {
+    fputc('|', f);
+    for (int i = 0; i < n; i++) {
+        const char *s = c[i].text ? c[i].text : "";
+        const size_t len = strlen(s), b = (size_t)c[i].nbold, k = len - (size_t)c[i].ncode;
+        fputc(' ', f);
+        if (!len) {
+            fputc('|', f);
+            continue;
+        }
+        if (b) fputs("**", f), md_putn(f, s, b), fputs("**", f);
+        md_putn(f, s + b, k - b);
+        if (c[i].ncode) fputc('`', f), md_putn(f, s + k, (size_t)c[i].ncode), fputc('`', f);
+        fputs(" |", f);
+    }
+    fputc('\n', f);
+}
+
+int rep_cells_md(FILE *f, const rep_cells *t) {
+    if (t->oom) return -1;
+    md_row(f, t->head, t->ncols);
+    fputc('|', f);
+    for (int i = 0; i < t->ncols; i++) fputs(t->align[i] == 'r' ? "---:|" : "---|", f);
+    fputc('\n', f);
+    for (int r = 0; r < rep_cells_rows(t); r++) md_row(f, t->body + r * t->ncols, t->ncols);
+    return ferror(f) ? -1 : 0;
 }
 
 /* ---------------------------------------------------------------- numbers as text */
@@ -86,9 +173,10 @@ static int max_n(const rep_exp *e, const rep_metric *m) {
     return n;
 }
 
-/* Column text pieces of one metric cell, shared by Markdown and LaTeX. */
+/* Column text pieces of one metric cell, shared by the cells (Markdown, HTML) and LaTeX. */
 typedef struct cell {
     char mean[32], std[32], note[160];
+    double value;      /* the mean as shown (percent where the metric says so), NaN when none */
     int n, best, none; /* none: the row has no completed run with this metric */
 } cell;
 
@@ -99,6 +187,7 @@ static cell metric_cell(const rep_exp *e, const rep_row *w, const rep_metric *m,
     double s = m->percent ? 100.0 : 1.0;
     c.n = ci.n;
     c.none = ci.n == 0;
+    c.value = ci.mean * s;
     c.best = rep_is_best(e, m, w);
     rep_count_note(w, ci.n, c.note, sizeof c.note);
     if (!c.none) fmt_fixed(c.mean, sizeof c.mean, ci.mean * s, dec, 0);
@@ -106,15 +195,17 @@ static cell metric_cell(const rep_exp *e, const rep_row *w, const rep_metric *m,
     return c;
 }
 
-/* Text of the paired-difference cell of row w into buf (Markdown or LaTeX flavour). */
-static const char *diff_cell(const rep_exp *e, const rep_row *w, int dec, int tex, char *buf, size_t len) {
+/* Text of the paired-difference cell of row w into buf (Markdown or LaTeX flavour); the difference
+ * as shown into *key when key is not NULL (0 for the baseline, NaN when none). */
+static const char *diff_cell(const rep_exp *e, const rep_row *w, int dec, int tex, char *buf, size_t len, double *key) {
     const rep_metric *m = &e->prim[0];
     const char *pm = tex ? "$\\pm$" : "±", *dash = tex ? "--" : "—";
+    const double s = m->percent ? 100.0 : 1.0;
+    stats_ci d = rep_row_diff(e, w, m->key);
+    if (key) *key = w->baseline == row_index(e, w) ? 0.0 : d.n ? d.mean * s : NAN;
     if (w->baseline == row_index(e, w)) return snprintf(buf, len, "baseline"), buf;
     if (w->baseline < 0) return snprintf(buf, len, "%s (no baseline row)", dash), buf;
-    stats_ci d = rep_row_diff(e, w, m->key);
     if (d.n == 0) return snprintf(buf, len, "%s (no common seed)", dash), buf;
-    double s = m->percent ? 100.0 : 1.0;
     char mean[48], half[32], num[32];
     fmt_fixed(num, sizeof num, d.mean * s, dec, 1); /* "+0.500", "-0.125" */
     if (tex) snprintf(mean, sizeof mean, "$%c$%s", num[0], num + 1); /* a math minus, not a hyphen */
@@ -139,45 +230,54 @@ static void md_header_note(FILE *f, const rep_exp *e) {
             pct ? " Accuracy and F1 in percent (Δ in percentage points); the CSV holds fractions." : "");
 }
 
-/* One metric cell in Markdown. */
-static void md_metric(FILE *f, const rep_exp *e, const rep_row *w, const rep_metric *m, int dec, int first) {
+/* Adds the cell of metric m in row w to t: "mean ± std (n=..)", the mean bold when best. */
+static void add_metric(rep_cells *t, const rep_exp *e, const rep_row *w, const rep_metric *m, int dec, int first) {
     cell c = metric_cell(e, w, m, dec);
     if (c.none) {
         const char *rest = strchr(c.note, ';'); /* "(n=0; 3 failed)" -> "(3 failed)" */
-        if (first && w->count[DB_COMPLETED] == 0) fprintf(f, " no completed run (%s |", rest ? rest + 2 : "none)");
-        else fprintf(f, " — %s |", c.note);
+        if (first && w->count[DB_COMPLETED] == 0)
+            rep_cells_add(t, NAN, 0, "", "no completed run (%s", rest ? rest + 2 : "none)");
+        else rep_cells_add(t, NAN, 0, "", "— %s", c.note);
         return;
     }
-    fprintf(f, " %s%s%s ± %s %s |", c.best ? "**" : "", c.mean, c.best ? "**" : "", c.n >= 2 ? c.std : "—", c.note);
+    rep_cells_add(t, c.value, c.best, c.mean, " ± %s %s", c.n >= 2 ? c.std : "—", c.note);
 }
 
-int rep_table_md(FILE *f, const rep_exp *e) {
-    if (e->bench) return rep_bench_md(f, e);
-    md_header_note(f, e);
-    fprintf(f, "| variant |");
+int rep_table_cells(rep_cells *t, const rep_exp *e) {
+    if (e->bench) return rep_bench_cells(t, e);
+    rep_cells_col(t, 'l', NULL, "variant");
     for (int i = 0; i < e->nprim; i++)
-        fprintf(f, " %s%s %s |", e->prim[i].label, e->prim[i].percent ? " (%)" : "", e->prim[i].lower_better ? "↓" : "↑");
-    fprintf(f, " Δ %s vs `%s` |  params | tokens/s |\n|---|", e->prim[0].label, e->baseline ? e->baseline : "-");
-    for (int i = 0; i < e->nprim; i++) fprintf(f, "---|");
-    fprintf(f, "---|---:|---:|\n");
+        rep_cells_col(t, 'l', NULL, "%s%s %s", e->prim[i].label, e->prim[i].percent ? " (%)" : "",
+                      e->prim[i].lower_better ? "↓" : "↑");
+    rep_cells_col(t, 'l', e->baseline ? e->baseline : "-", "Δ %s vs ", e->prim[0].label);
+    rep_cells_col(t, 'r', NULL, "params");
+    rep_cells_col(t, 'r', NULL, "tokens/s");
     int dec[REP_MAXPRIM];
     for (int i = 0; i < e->nprim; i++) dec[i] = rep_decimals(rep_column_scale(e, &e->prim[i]));
     for (int k = 0; k < e->nrows; k++) {
         const rep_row *w = &e->rows[k];
         char buf[160], cnt[32];
-        fprintf(f, "| ");
-        rep_md_puts(f, w->label);
-        fprintf(f, " |");
-        for (int i = 0; i < e->nprim; i++) md_metric(f, e, w, &e->prim[i], dec[i], i == 0);
-        fprintf(f, " %s |", diff_cell(e, w, dec[0], 0, buf, sizeof buf));
-        fprintf(f, " %s |", fmt_count(cnt, sizeof cnt, row_mean(e, w, "params"), "—"));
-        double tps = row_mean(e, w, "perf/tokens_per_s");
-        if (isfinite(tps)) fprintf(f, " %.0f |\n", tps);
-        else fprintf(f, " — |\n");
+        double diff, params = row_mean(e, w, "params"), tps = row_mean(e, w, "perf/tokens_per_s");
+        rep_cells_add(t, NAN, 0, "", "%s", w->label);
+        for (int i = 0; i < e->nprim; i++) add_metric(t, e, w, &e->prim[i], dec[i], i == 0);
+        diff_cell(e, w, dec[0], 0, buf, sizeof buf, &diff);
+        rep_cells_add(t, diff, 0, "", "%s", buf);
+        rep_cells_add(t, params, 0, "", "%s", fmt_count(cnt, sizeof cnt, params, "—"));
+        if (isfinite(tps)) rep_cells_add(t, tps, 0, "", "%.0f", tps);
+        else rep_cells_add(t, NAN, 0, "", "—");
     }
+    return t->oom ? -1 : 0;
+}
+
+int rep_table_md(FILE *f, const rep_exp *e) {
+    if (e->bench) return rep_bench_md(f, e);
+    rep_cells t = {0};
+    md_header_note(f, e);
+    int rc = rep_table_cells(&t, e) || rep_cells_md(f, &t) ? -1 : 0;
+    rep_cells_free(&t);
     fputc('\n', f);
     rep_missing_md(f, e);
-    return ferror(f) ? -1 : 0;
+    return rc || ferror(f) ? -1 : 0;
 }
 
 void rep_missing_md(FILE *f, const rep_exp *e) {
@@ -313,7 +413,7 @@ int rep_table_tex(FILE *f, const rep_exp *e) {
         char buf[160], cnt[32];
         rep_tex_puts(f, w->label);
         for (int i = 0; i < e->nprim; i++) tex_metric(f, e, w, &e->prim[i], dec[i], nfull);
-        fprintf(f, " & %s", diff_cell(e, w, dec[0], 1, buf, sizeof buf)); /* our own text: already LaTeX */
+        fprintf(f, " & %s", diff_cell(e, w, dec[0], 1, buf, sizeof buf, NULL)); /* our own text: already LaTeX */
         double tps = row_mean(e, w, "perf/tokens_per_s");
         fputs(" & ", f);
         fputs(fmt_count(cnt, sizeof cnt, row_mean(e, w, "params"), "--"), f);

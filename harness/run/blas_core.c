@@ -13,7 +13,8 @@
 
 #define MARKER "LRPE_BLAS_REEXEC"
 
-static char source[256]; /* set by blas_core_select; empty before */
+static char source[256];   /* set by blas_core_select; empty before */
+static char omp_wait[128]; /* the same, for OpenMP's wait policy */
 
 blas_cpu blas_cpu_detect(void) {
     __builtin_cpu_init();
@@ -195,26 +196,44 @@ static void set_source(const char *fmt, ...) {
     va_end(ap);
 }
 
-/* Sets OPENBLAS_CORETYPE=core and the marker, and re-executes this program with argv; returns
- * only when that failed (both variables removed again), with errno's text in err. */
-static void restart(const char *core, const char *marker, char **argv, char *err, size_t errlen) {
+/* Sets OPENBLAS_CORETYPE=core (core NULL: leaves it as it is), OMP_WAIT_POLICY=passive when
+ * passive, and the marker, and re-executes this program with argv; returns only when that failed
+ * (what it set removed again), with errno's text in err. */
+static void restart(const char *core, int passive, const char *marker, char **argv, char *err, size_t errlen) {
     char self[PATH_MAX];
-    if (setenv("OPENBLAS_CORETYPE", core, 1) == 0 && setenv(MARKER, marker, 1) == 0) {
+    if ((!core || setenv("OPENBLAS_CORETYPE", core, 1) == 0) && (!passive || setenv("OMP_WAIT_POLICY", "passive", 1) == 0) &&
+        setenv(MARKER, marker, 1) == 0) {
         fflush(NULL);
         /* by its real path, so the process keeps its name (ps, top, pkill lrpe), not "exe" */
         execv(realpath("/proc/self/exe", self) ? self : "/proc/self/exe", argv);
     }
     snprintf(err, errlen, "%s", strerror(errno));
-    unsetenv("OPENBLAS_CORETYPE");
+    if (core) unsetenv("OPENBLAS_CORETYPE");
+    if (passive) unsetenv("OMP_WAIT_POLICY");
     unsetenv(MARKER);
 }
 
+/* omp_wait from OMP_WAIT_POLICY as this process found it; set_by_lrpe: lrpe's restart set it. */
+static void note_omp_wait(int set_by_lrpe) {
+    const char *v = getenv("OMP_WAIT_POLICY");
+    if (set_by_lrpe) snprintf(omp_wait, sizeof omp_wait, "%s (lrpe: OMP_WAIT_POLICY was unset)", v ? v : "?");
+    else if (v && *v) snprintf(omp_wait, sizeof omp_wait, "%.80s (user)", v);
+    else snprintf(omp_wait, sizeof omp_wait, "unset (OpenMP's default)");
+}
+
 /* The restarted process: checks the selected core (falling back once to the reported one when the
- * check fails), or records the fallback. */
+ * check fails), or records the fallback; a restart for the OpenMP wait policy alone ("kept") left
+ * the core as it was. */
 static void after_restart(const char *marker, char **argv) {
-    char state[16], chosen[48], reported[48], msg[200], err[128];
-    if (sscanf(marker, "%15[^:]:%47[^:]:%47s", state, chosen, reported) != 3) {
+    char state[16], chosen[48], reported[48], flag[16] = "", msg[200], err[128];
+    int n = sscanf(marker, "%15[^:]:%47[^:]:%47[^:]:%15s", state, chosen, reported, flag);
+    note_omp_wait(n == 4 && strcmp(flag, "omp") == 0);
+    if (n < 3) {
         set_source("%s (ignored a malformed %s)", getenv("OPENBLAS_CORETYPE") ? "user" : "openblas", MARKER);
+        return;
+    }
+    if (strcmp(state, "kept") == 0) {
+        set_source("%s", getenv("OPENBLAS_CORETYPE") && *getenv("OPENBLAS_CORETYPE") ? "user" : "openblas");
         return;
     }
     if (strcmp(state, "fallback") == 0) {
@@ -233,41 +252,49 @@ static void after_restart(const char *marker, char **argv) {
     }
     fprintf(stderr, "lrpe: OpenBLAS core %s failed lrpe's sgemm self-check (%s); restarting with OPENBLAS_CORETYPE=%s\n",
             chosen, msg, reported);
-    char mark[128];
-    snprintf(mark, sizeof mark, "fallback:%s:%s", chosen, reported);
-    restart(reported, mark, argv, err, sizeof err);
+    char mark[160];
+    snprintf(mark, sizeof mark, "fallback:%s:%s%s%s", chosen, reported, flag[0] ? ":" : "", flag);
+    restart(reported, 0, mark, argv, err, sizeof err);
     fprintf(stderr, "lrpe: could not restart (%s); set OPENBLAS_CORETYPE=%s and run again\n", err, reported);
     exit(1);
 }
 
-void blas_core_select(int argc, char **argv) {
-    const char *marker = getenv(MARKER), *user = getenv("OPENBLAS_CORETYPE");
+void blas_core_select(int argc, char **argv, bool omp_passive) {
+    const char *marker = getenv(MARKER), *user = getenv("OPENBLAS_CORETYPE"), *wait = getenv("OMP_WAIT_POLICY");
     if (marker && *marker) {
         after_restart(marker, argv);
         return;
     }
+    note_omp_wait(0);
+    const int passive = omp_passive && !(wait && *wait); /* libgomp reads it when it loads: a restart sets it */
+    const char *better = NULL, *reported = NULL;
     if (user && *user) {
         set_source("user");
-        return;
-    }
-    const char *assumed = getenv("LRPE_BLAS_ASSUME_REPORTED");
-    const char *reported = assumed && *assumed ? assumed : blas_core_name();
-    blas_cpu cpu = blas_cpu_detect();
-    const char *better = blas_core_better(reported, &cpu, blas_core_cooperlake_ok(openblas_get_config()));
-    if (!better || argc < 1 || !argv || !argv[0]) {
+    } else {
+        const char *assumed = getenv("LRPE_BLAS_ASSUME_REPORTED");
+        reported = assumed && *assumed ? assumed : blas_core_name();
+        blas_cpu cpu = blas_cpu_detect();
+        better = blas_core_better(reported, &cpu, blas_core_cooperlake_ok(openblas_get_config()));
         set_source("openblas");
-        return;
     }
-    /* silent, as OpenBLAS's own choice is: `lrpe version` and each run's provenance say which core
-     * ran and who chose it, and every command's output stays its own */
-    char mark[128], err[128];
-    snprintf(mark, sizeof mark, "selected:%s:%s", better, reported);
-    restart(better, mark, argv, err, sizeof err);
-    fprintf(stderr, "lrpe: could not restart (%s); continuing with OpenBLAS core %s\n", err, blas_core_name());
-    set_source("openblas (restart with %s failed: %s)", better, err);
+    if ((!better && !passive) || argc < 1 || !argv || !argv[0]) return;
+    /* silent, as OpenBLAS's and OpenMP's own choices are: `lrpe version` and each run's provenance
+     * say which core ran and who chose it, and the wait policy, and every command's output stays its own */
+    char mark[160], err[128];
+    snprintf(mark, sizeof mark, "%s:%s:%s%s", better ? "selected" : "kept", better ? better : "-", better ? reported : "-",
+             passive ? ":omp" : "");
+    restart(better, passive, mark, argv, err, sizeof err);
+    fprintf(stderr, "lrpe: could not restart (%s); continuing with OpenBLAS core %s%s\n", err, blas_core_name(),
+            passive ? " and OpenMP's default wait policy" : "");
+    if (better) set_source("openblas (restart with %s failed: %s)", better, err);
 }
 
 const char *blas_core_name(void) { return openblas_get_corename(); }
+
+const char *blas_core_omp_wait(void) {
+    if (!omp_wait[0]) note_omp_wait(0);
+    return omp_wait;
+}
 
 const char *blas_core_source(void) {
     if (source[0]) return source;

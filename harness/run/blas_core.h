@@ -1,15 +1,20 @@
-/* OpenBLAS kernel ("core") selection at start-up. OpenBLAS 0.3.21 does not recognise some newer
- * CPUs and falls back to a generic core (Prescott: SSE3 kernels, 4-6x slower sgemm on AVX-512
- * machines). OpenBLAS reads OPENBLAS_CORETYPE only when it loads, so blas_core_select() re-executes
- * lrpe with the variable set when the reported core is generic and the CPU can run a better one;
- * the restarted process checks sgemm against a naive product and falls back when it disagrees.
- * A user's OPENBLAS_CORETYPE (non-empty) is always kept.
+/* OpenBLAS kernel ("core") selection at start-up, and OpenMP's wait policy. OpenBLAS 0.3.21 does
+ * not recognise some newer CPUs and falls back to a generic core (Prescott: SSE3 kernels, 4-6x
+ * slower sgemm on AVX-512 machines). OpenBLAS reads OPENBLAS_CORETYPE only when it loads, so
+ * blas_core_select() re-executes lrpe with the variable set when the reported core is generic and
+ * the CPU can run a better one; the restarted process checks sgemm against a naive product and
+ * falls back when it disagrees. A user's OPENBLAS_CORETYPE (non-empty) is always kept.
+ * libgomp likewise reads OMP_WAIT_POLICY when it loads; its default busy-waits, which makes small
+ * models several times slower on a shared machine, so for the commands that compute the same
+ * restart (one at most, for both reasons) sets OMP_WAIT_POLICY=passive when the user left it unset.
  *
- * Environment: OPENBLAS_CORETYPE (the user's choice, respected); LRPE_BLAS_REEXEC (set by lrpe on
- * the restart: "selected:<core>:<reported>" or "fallback:<core>:<reported>"; prevents any second
- * selection); LRPE_BLAS_ASSUME_REPORTED=<core> (testing aid only: treat the core OpenBLAS reports
- * as this one, e.g. Prescott, so the restart path runs on any machine); LRPE_BLAS_SELFCHECK_FAIL=1
- * (testing aid only: the restarted process's self-check fails, so the fallback runs on any CPU). */
+ * Environment: OPENBLAS_CORETYPE (the user's choice, respected); OMP_WAIT_POLICY (the user's
+ * choice, respected); LRPE_BLAS_REEXEC (set by lrpe on the restart: "selected:<core>:<reported>",
+ * "fallback:<core>:<reported>" or "kept:-:-" (the core left as it was), with ":omp" appended when
+ * lrpe set OMP_WAIT_POLICY; prevents any second selection); LRPE_BLAS_ASSUME_REPORTED=<core>
+ * (testing aid only: treat the core OpenBLAS reports as this one, e.g. Prescott, so the restart
+ * path runs on any machine); LRPE_BLAS_SELFCHECK_FAIL=1 (testing aid only: the restarted process's
+ * self-check fails, so the fallback runs on any CPU). */
 #ifndef LRPE_BLAS_CORE_H
 #define LRPE_BLAS_CORE_H
 
@@ -46,10 +51,15 @@ bool blas_core_cooperlake_ok(const char *config);
  * is below 1e-4, else -1 with the failing case in msg. */
 int blas_core_selfcheck(blas_sgemm_fn gemm, char *msg, size_t len);
 
-/* Called first thing in main(): may re-execute the program (/proc/self/exe with argv) with
- * OPENBLAS_CORETYPE set, printing one line to stderr; returns when no restart is needed or
- * possible. argv must be main's (NULL-terminated). */
-void blas_core_select(int argc, char **argv);
+/* Called first thing in main(): may re-execute the program (/proc/self/exe with argv), once, with
+ * OPENBLAS_CORETYPE set (a better core) and, when omp_passive and the user did not set it, with
+ * OMP_WAIT_POLICY=passive; returns when no restart is needed or possible (then saying so on one
+ * line of stderr). argv must be main's (NULL-terminated). */
+void blas_core_select(int argc, char **argv, bool omp_passive);
+
+/* OpenMP's wait policy as this process runs with it, for provenance: "passive (lrpe:
+ * OMP_WAIT_POLICY was unset)", "<value> (user)" or "unset (OpenMP's default)". */
+const char *blas_core_omp_wait(void);
 
 /* The core OpenBLAS runs with (openblas_get_corename()). */
 const char *blas_core_name(void);

@@ -51,7 +51,7 @@ int provenance_record(db *d, const char *run_id, int threads, const task *t, con
     gethostname(host, sizeof host - 1);
     snprintf(nthreads, sizeof nthreads, "%d", threads);
     snprintf(dirty, sizeof dirty, "%d", strstr(lrpe_commit(), "-dirty") != NULL);
-    db_text rows[20] = {
+    db_text rows[24] = {
         {"git_commit", lrpe_commit()},
         {"git_dirty", dirty},
         {"lrpe_version", lrpe_version()},
@@ -60,6 +60,7 @@ int provenance_record(db *d, const char *run_id, int threads, const task *t, con
         {"blas", threads_blas_config()},
         {"blas_core", blas_core_name()},
         {"blas_core_source", blas_core_source()},
+        {"omp_wait_policy", blas_core_omp_wait()},
         {"threads_omp", nthreads},
         {"threads_blas", nthreads},
         {"cpu_model", cpu_model(cpu, sizeof cpu)},

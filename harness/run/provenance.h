@@ -10,7 +10,7 @@
 #include "task.h"
 
 /* Writes the provenance rows of run_id: git commit and dirty flag, lrpe version, compiler and
- * flags, BLAS library and core, thread counts, CPU model, host, the device the model ran on
+ * flags, BLAS library and core, OpenMP wait policy, thread counts, CPU model, host, the device the model ran on
  * ("cpu" | "cuda"; for cuda also GPU 0's name, compute capability, memory, driver, CUDA runtime
  * and cuBLAS versions) and the task's data identity. 0, or a db_error with err. */
 int provenance_record(db *d, const char *run_id, int threads, const task *t, const char *device, char *err,

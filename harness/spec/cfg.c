@@ -8,6 +8,7 @@
 
 struct cfg {
     cfg_value *v; /* [schema_count()] */
+    unsigned char *given; /* [schema_count()]: which values were given (cfg_note_given); NULL: not known */
     char *json;
     char id[CFG_ID_LEN + 1];
 };
@@ -162,8 +163,24 @@ void cfg_free(cfg *c) {
     if (!c) return;
     for (int k = 0; c->v && k < schema_count(); k++) cfg_value_free(&c->v[k]);
     free(c->v);
+    free(c->given);
     free(c->json);
     free(c);
+}
+
+int cfg_note_given(cfg *c, const unsigned char *set) {
+    size_t n = (size_t)schema_count();
+    unsigned char *given = malloc(n);
+    if (!given) return -1;
+    memcpy(given, set, n);
+    free(c->given);
+    c->given = given;
+    return 0;
+}
+
+int cfg_given(const cfg *c, const char *key) {
+    int k = schema_find(key);
+    return !c || !c->given || k < 0 ? -1 : c->given[k] != 0;
 }
 
 /* The value of key, or NULL when unknown. */

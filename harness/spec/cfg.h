@@ -36,6 +36,13 @@ const char *cfg_str(const cfg *c, const char *key);
 /* The values of an SK_INTS key (ascending) into out[max]; their number. */
 int cfg_ints(const cfg *c, const char *key, long long *out, int max);
 
+/* Remembers which values were given (set[schema_count()], as schema_resolve took it) rather than
+ * filled by a default; not part of the config's identity. 0, or -1 (out of memory). */
+int cfg_note_given(cfg *c, const unsigned char *set);
+/* 1 when key's value was given, 0 when a default (or a derived default) filled it, -1 when the
+ * config does not know (it was not built from a spec, or the key is unknown). */
+int cfg_given(const cfg *c, const char *key);
+
 /* The canonical JSON (for the runs table's config_json) and the config id (CFG_ID_LEN hex). */
 const char *cfg_json(const cfg *c);
 const char *cfg_id(const cfg *c);

@@ -33,7 +33,7 @@ enum { SK_LO_OPEN = 1u, SK_HI_OPEN = 2u, SK_OMIT_DEFAULT = 4u };
 typedef struct schema_key {
     const char *key;    /* dotted path, e.g. "model.d_model" */
     schema_type type;
-    const char *def;    /* default as text; NULL: derived from other keys (see desc) */
+    const char *def;    /* default as text; NULL: derived from other keys (schema_derived) */
     double lo, hi;      /* SK_INT / SK_FLOAT range */
     unsigned flags;     /* SK_LO_OPEN, SK_HI_OPEN, SK_OMIT_DEFAULT */
     const char *values; /* SK_ENUM / SK_INT: the allowed values, "a | b"; NULL otherwise */
@@ -80,6 +80,10 @@ const char *schema_closest(const char *word, const char *const *cands, int ncand
  * cross-field checks. 0, or -1 with a one-line reason and *blame = the key the reason is about
  * (to point at where it was set). Values filled before a failure must still be freed. */
 int schema_resolve(cfg_value *v, const unsigned char *set, int *blame, char *err, size_t errlen);
+
+/* How the default of key i follows from other keys ("train.steps / 10, at most 100"), for a key
+ * whose table default is NULL (schema_resolve computes it); NULL for a key with a plain default. */
+const char *schema_derived(int i);
 
 /* The description of key i as --help and the dry run show it: the table's, completed from the
  * registries where it depends on them (task.dataset, task.seq_len). Writes into buf. */

@@ -1,5 +1,6 @@
 /* Resolving a config: the defaults that depend on other keys (task.dataset and task.seq_len, from
- * the task registry) and the cross-field checks that a run could not work without. */
+ * the task registry; train.warmup, from train.steps) and the cross-field checks that a run could
+ * not work without. */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,8 +41,27 @@ static const char *datasets_of(const task_vtable *vt, char *buf, size_t len) {
     return buf;
 }
 
-/* Fills unset keys: table defaults, then task.dataset (the kind's first) and task.seq_len (what the
- * task gives), after checking that the dataset is one of the kind's. */
+/* The keys whose default follows from other keys (their table default is NULL), and how:
+ * fill_defaults computes them in this order. */
+static const struct {
+    const char *key, *how;
+} DERIVED[] = {
+    {"task.dataset", "the first dataset of task.kind"},
+    {"task.seq_len", "what task.dataset serves"},
+    {"train.warmup", "train.steps / 10, at most 100"},
+};
+
+const char *schema_derived(int i) {
+    const schema_key *k = schema_at(i);
+    for (size_t d = 0; k && d < sizeof DERIVED / sizeof DERIVED[0]; d++)
+        if (strcmp(DERIVED[d].key, k->key) == 0) return DERIVED[d].how;
+    return NULL;
+}
+
+/* Fills unset keys: table defaults, then the derived ones: task.dataset (the kind's first) and
+ * task.seq_len (what the task gives), after checking that the dataset is one of the kind's, and
+ * train.warmup (a tenth of the steps, at most 100: so a short run is never refused for a default,
+ * and every run of 1000 steps or more keeps the 100 it always had, and its id). */
 static int fill_defaults(cfg_value *v, const unsigned char *set, int *blame, char *err, size_t errlen) {
     int n = schema_count();
     for (int k = 0; k < n; k++)
@@ -56,13 +76,19 @@ static int fill_defaults(cfg_value *v, const unsigned char *set, int *blame, cha
         return errf(err, errlen, "task.dataset '%s' is not a dataset of task.kind '%s' (%s: %s)", v[D].s, v[K].s,
                     v[K].s, datasets_of(vt, list, sizeof list));
     }
+    char text[32];
     if (!set[L]) {
         task_params p = task_keys(v, set);
-        char text[16];
         int T = task_seq_len(vt, &p, err, errlen);
         if (T < 0) return -1;
         snprintf(text, sizeof text, "%d", T);
         if (set_text(v, L, text, err, errlen)) return -1;
+    }
+    const int W = schema_find("train.warmup");
+    if (!set[W]) {
+        long long tenth = v[schema_find("train.steps")].i / 10;
+        snprintf(text, sizeof text, "%lld", tenth < 100 ? tenth : 100);
+        if (set_text(v, W, text, err, errlen)) return -1;
     }
     return 0;
 }

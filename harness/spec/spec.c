@@ -174,6 +174,11 @@ static int build_config(const spec_raw *r, const combo *c, int named, devices_se
         goto done;
     }
     rc = cfg_create(out, L.v, msg, sizeof msg) ? spec_fail(err, errlen, &file_at, "%s", msg) : 0;
+    if (!rc && cfg_note_given(*out, L.set)) { /* for the dry run: which values were derived */
+        cfg_free(*out);
+        *out = NULL;
+        rc = spec_fail(err, errlen, &file_at, "out of memory");
+    }
 done:
     for (int k = 0; L.v && k < n; k++) cfg_value_free(&L.v[k]);
     free(L.v);

@@ -65,7 +65,9 @@ int spec_check_experiment_name(const char *name, char *why, size_t len);
 void spec_free(spec *s);
 
 /* The dry-run report: the experiment, the run table (run id, variant, seed, the swept values and,
- * when status is not NULL, status[i] of run i) and the fully resolved config of the first run. */
+ * when status is not NULL, status[i] of run i), the fully resolved config of the first run and
+ * which of its values were derived from other keys rather than given ("derived: train.warmup = 4
+ * (train.steps / 10, at most 100)"). */
 void spec_print(FILE *f, const spec *s, const char *const *status);
 /* Every key of the schema: name, type, default, valid values, description (for --help). */
 void spec_print_keys(FILE *f);

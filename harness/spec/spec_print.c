@@ -42,6 +42,13 @@ void spec_print(FILE *f, const spec *s, const char *const *status) {
     const spec_run *r = &s->runs[0];
     fprintf(f, "\nresolved config of the first run (variant %s, seed %llu):\n", r->variant, r->seed);
     cfg_dump(f, r->cfg);
+    int header = 0; /* the values a default computed from other keys, not the spec or the command line */
+    for (int i = 0; i < schema_count(); i++) {
+        const char *key = schema_at(i)->key, *how = schema_derived(i);
+        if (!how || cfg_given(r->cfg, key) != 0) continue;
+        if (!header++) fputc('\n', f);
+        fprintf(f, "derived: %s = %s (%s)\n", key, cfg_str(r->cfg, key), how);
+    }
 }
 
 /* Every key: name, type, default, valid values, description. */
@@ -50,7 +57,7 @@ void spec_print_keys(FILE *f) {
         const schema_key *k = schema_at(i);
         char choices[512], desc[512];
         schema_choices(i, choices, sizeof choices);
-        const char *def = !k->def ? "(by kind)" : !k->def[0] && k->type == SK_INTS ? "[]" : k->def;
+        const char *def = !k->def ? "(derived)" : !k->def[0] && k->type == SK_INTS ? "[]" : k->def;
         fprintf(f, "  %-24s %-8s default %-12s %s%s%s\n", k->key, schema_type_word(k->type), def,
                 schema_describe(i, desc, sizeof desc), choices[0] ? "; " : "", choices);
     }
