@@ -60,7 +60,7 @@ TEST(install_into_a_prefix_runs_from_anywhere_uninstall_leaves_nothing) {
     char data[400], want[500];
     snprintf(data, sizeof data, "%s/share/lrpe/data", prefix);
     snprintf(cmd, sizeof cmd, "cd '%s' && env -u LRPE_DATA '%s/bin/lrpe' version", work, prefix);
-    snprintf(want, sizeof want, "data: %s (the data folder of the installation)", data);
+    snprintf(want, sizeof want, "data: %s (from the installation)", data);
     if (ran("lrpe version", cmd, out, sizeof out)) CHECK(strstr(out, want), "want '%s' in: %s", want, out);
     snprintf(cmd, sizeof cmd, "cd '%s' && env -u LRPE_DATA '%s/bin/lrpe' run spec.yaml --db r.db", work, prefix);
     snprintf(want, sizeof want, "%s/wordnet/data.noun", data);

@@ -58,7 +58,7 @@ static int cmd_data(int argc, char **argv) {
     }
     if (paths_data_dir(a.given, dir, sizeof dir, &how))
         return cli_usage_error("data", "the data folder's path is too long:", a.given ? a.given : getenv("LRPE_DATA"));
-    printf("lrpe data: preparing %s in %s (the data folder of %s)\n", a.only[0] ? a.only : "every dataset", dir, how);
+    printf("lrpe data: preparing %s in %s (from %s)\n", a.only[0] ? a.only : "every dataset", dir, how);
     fflush(stdout);
     snprintf(script, sizeof script, "%s/scripts/prepare-data.sh", share);
     pid_t pid = fork();

@@ -26,7 +26,7 @@ static int cmd_version(int argc, char **argv) {
     printf("blas core: %s, source: %s\n", blas_core_name(), blas_core_source());
     char data[PATH_MAX];
     const char *how;
-    if (!paths_data_dir(NULL, data, sizeof data, &how)) printf("data: %s (the data folder of %s)\n", data, how);
+    if (!paths_data_dir(NULL, data, sizeof data, &how)) printf("data: %s (from %s)\n", data, how);
     if (strcmp(dist_library(), "none")) printf("mpi: %s (under mpirun or srun, lrpe run trains each run over the ranks)\n", dist_library());
     else printf("mpi: none (make MPI=1 builds lrpe with Open MPI, to train one run over several processes)\n");
     backend_gpu gpus[16];
