@@ -194,6 +194,20 @@ bench-blas-variant:
 	@for i in 1 2 3; do for v in openmp pthread; do echo "== OpenBLAS $$v build"; \
 		build/bench-$$v/lrpe bench --no-db $(BLAS_BENCH_ARGS) 2>/dev/null | tail -1; done; done
 
+# The matrix products of a training step at the model's shapes with OpenBLAS, BLIS and libxsmm side
+# by side (bench/blas_libs.c; README, "Performance"). OpenBLAS runs the core lrpe itself selects
+# (lrpe version) unless OPENBLAS_CORETYPE is set. BENCH_ROUNDS: rounds of A B C (default 5).
+BENCH_ROUNDS ?= 5
+.PHONY: bench-blas
+bench-blas: lrpe
+	@LRPE_DEPS_FIX="make bench-blas" bash scripts/install-deps.sh libblis-openmp-dev libxsmm-dev
+	@mkdir -p $(BUILD)/bench
+	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -fopenmp bench/blas_libs.c -o $(BUILD)/bench/blas_libs \
+		$(LDFLAGS) -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas /usr/lib/libxsmm.a /usr/lib/libxsmmnoblas.a -ldl -lm
+	@core=$${OPENBLAS_CORETYPE:-$$(./lrpe version | sed -n 's/^blas core: \([^,]*\),.*/\1/p')}; \
+		echo "OpenBLAS core $$core; OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive}"; \
+		OPENBLAS_CORETYPE=$$core OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/bench/blas_libs $(BENCH_ROUNDS)
+
 # Forward + backward time per token of causal linear vs softmax attention at T = 256 .. 16384 with
 # the tokens per call held constant (linear should stay flat). BENCH_ARGS="reps tokens [linear|softmax]".
 .PHONY: bench-attn
