@@ -166,6 +166,12 @@ static int hash_splits(listops_data *d, int max_len) {
     return 0;
 }
 
+listops_params listops_params_of(const task_params *p) {
+    return (listops_params){.depth = p->listops.depth, .arity = p->listops.arity, .min_len = p->listops.min_len,
+                            .max_len = p->seq_len, .n = {p->listops.n[0], p->listops.n[1], p->listops.n[2]},
+                            .seed = p->listops.seed};
+}
+
 int listops_shortest(const listops_params *p) {
     return p->min_len ? p->min_len : p->max_len / 4 > 1 ? p->max_len / 4 : 1;
 }

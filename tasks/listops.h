@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "task.h"
+
 /* Token ids: 0 padding, 1..10 the digits 0..9, then the four operators (each with its opening
  * bracket, as one token) and the closing bracket. */
 enum {
@@ -49,6 +51,8 @@ typedef struct listops_data {
     char sha256[65]; /* of the splits as lines "expression<TAB>answer\n" in example order */
 } listops_data;
 
+/* The generator's parameters a task is opened with: task.listops.* and seq_len as max_len. */
+listops_params listops_params_of(const task_params *p);
 /* The shortest expression length p asks for (min_len, or its default when 0). */
 int listops_shortest(const listops_params *p);
 /* 0 when p can be generated, or -1 with a one-line reason naming the task.listops key to change

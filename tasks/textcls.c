@@ -207,9 +207,7 @@ static int load_spam(textcls *s, const char *dir, char *err, size_t errlen) {
 
 /* Generates the ListOps splits of p (their SHA-256 in the data id); 0 or -1 with err. */
 static int load_listops(textcls *s, const task_params *p, char *err, size_t errlen) {
-    listops_params lp = {.depth = p->listops.depth, .arity = p->listops.arity,
-                         .min_len = p->listops.min_len, .max_len = s->T,
-                         .n = {p->listops.n[0], p->listops.n[1], p->listops.n[2]}, .seed = p->listops.seed};
+    const listops_params lp = listops_params_of(p);
     listops_data d;
     if (listops_generate(&lp, &d, err, errlen)) return -1;
     s->bufs[s->nbufs++] = (char *)d.tokens, d.tokens = NULL;

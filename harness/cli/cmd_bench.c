@@ -14,7 +14,6 @@
 #include "bench.h"
 #include "blas_core.h"
 #include "cli.h"
-#include "paths.h"
 #include "db.h"
 #include "provenance.h"
 #include "sha256.h"
@@ -36,14 +35,14 @@ typedef struct bench_args {
 static int cmd_bench(int argc, char **argv);
 
 static const cli_option bench_options[] = {
-    {"device", 0, 1, BACKEND_DEVICES, "where the models compute: the override model.device=..."},
+    CLI_OPTION_DEVICE,
     {"steps", 0, 1, "N", "timed steps per config (default 20)"},
     {"warmup", 0, 1, "N", "untimed steps before them (default 3)"},
     {"seq-lens", 0, 1, "a,b,...", "measure each config at these lengths, the tokens per step held at the spec's"},
     {"tsv", 0, 0, NULL, "tab-separated output with a header line"},
     {"db", 0, 1, "FILE", "record the results as experiment <name>-bench in FILE (default " DB_DEFAULT_PATH ")"},
     {"no-db", 0, 0, NULL, "measure without recording"},
-    {"data-dir", 0, 1, "DIR", "the prepared datasets (default: $LRPE_DATA, else the data/ of the installation or the source tree)"},
+    CLI_OPTION_DATA_DIR,
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -224,10 +223,9 @@ static int cmd_bench(int argc, char **argv) {
     }
     spec s;
     char err[1024];
-    const char *how;
-    if (paths_data_dir(a.data_opt, a.data_dir, sizeof a.data_dir, &how)) {
+    if (cli_data_dir("bench", a.data_opt, a.data_dir, sizeof a.data_dir, NULL)) {
         free(a.overrides);
-        return usage_error("the data folder's path is too long:", a.data_opt ? a.data_opt : getenv("LRPE_DATA"));
+        return 2;
     }
     if (load(&s, &a, 0, 0, err, sizeof err)) {
         fprintf(stderr, "lrpe bench: %s\n", err);

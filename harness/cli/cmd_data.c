@@ -56,8 +56,7 @@ static int cmd_data(int argc, char **argv) {
                         "beside the source tree it was built in\n");
         return 2;
     }
-    if (paths_data_dir(a.given, dir, sizeof dir, &how))
-        return cli_usage_error("data", "the data folder's path is too long:", a.given ? a.given : getenv("LRPE_DATA"));
+    if (cli_data_dir("data", a.given, dir, sizeof dir, &how)) return 2;
     printf("lrpe data: preparing %s in %s (from %s)\n", a.only[0] ? a.only : "every dataset", dir, how);
     fflush(stdout);
     snprintf(script, sizeof script, "%s/scripts/prepare-data.sh", share);

@@ -54,13 +54,13 @@ typedef struct run_args {
 static int cmd_run(int argc, char **argv);
 
 static const cli_option run_options[] = {
-    {"device", 0, 1, BACKEND_DEVICES, "where the models compute: the override model.device=..."},
+    CLI_OPTION_DEVICE,
     {"jobs", 'j', 1, "N", "train N runs at once in separate processes, the cores divided among them (1..256)"},
     {"db", 0, 1, "FILE", "the results database (default " DB_DEFAULT_PATH ")"},
     {"runs-dir", 0, 1, "DIR", "the checkpoints' folder (default: <database without .db>-runs/ beside it)"},
     {"only", 0, 1, "RUN_ID,...", "train only the runs of the spec with these ids"},
     {"publish", 0, 1, "FILE", "copy the database to FILE atomically after every checkpoint and at the end"},
-    {"data-dir", 0, 1, "DIR", "the prepared datasets (default: $LRPE_DATA, else the data/ of the installation or the source tree)"},
+    CLI_OPTION_DATA_DIR,
     {"dry-run", 0, 0, NULL, "print the runs (and their status in the database) and the first run's resolved config; train nothing"},
     {"force", 0, 0, NULL, "train completed runs again"},
     {NULL, 0, 0, NULL, NULL},
@@ -393,10 +393,9 @@ static int cmd_run(int argc, char **argv) {
         return rc;
     }
     char err[1024];
-    const char *how;
-    if (paths_data_dir(a.data_opt, a.data_dir, sizeof a.data_dir, &how)) {
+    if (cli_data_dir("run", a.data_opt, a.data_dir, sizeof a.data_dir, NULL)) {
         free(a.overrides);
-        return usage_error("the data folder's path is too long:", a.data_opt ? a.data_opt : getenv("LRPE_DATA"));
+        return 2;
     }
     if (dist_init(&stop_requested, err, sizeof err)) {
         fprintf(stderr, "lrpe run: %s\n", err);

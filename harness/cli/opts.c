@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "paths.h"
 #include "spec.h"
 
 enum { OPT_HELP = 'h', OPT_LONG = 256 }; /* getopt_long's codes: the help, OPT_LONG + i for option i */
@@ -125,6 +126,15 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_each each, void *
     while ((rc = cli_next(&p, &o, &v)) == 1)
         if ((rc = each ? each(ctx, o, v) : 0)) return rc;
     return rc;
+}
+
+int cli_data_dir(const char *cmd, const char *given, char *out, size_t len, const char **how) {
+    const char *source;
+    if (!paths_data_dir(given, out, len, &source)) {
+        if (how) *how = source;
+        return 0;
+    }
+    return cli_usage_error(cmd, "the data folder's path is too long:", given ? given : getenv("LRPE_DATA"));
 }
 
 int cli_usage_error(const char *cmd, const char *msg, const char *arg) {

@@ -52,6 +52,16 @@ int cli_parse(const cli_command *c, int argc, char **argv, cli_each each, void *
 /* 1 when o is the option named name. */
 int cli_is(const cli_option *o, const char *name);
 
+/* The option rows run and bench share. */
+#define CLI_OPTION_DEVICE {"device", 0, 1, BACKEND_DEVICES, "where the models compute: the override model.device=..."}
+#define CLI_OPTION_DATA_DIR                                                                                             \
+    {"data-dir", 0, 1, "DIR", "the prepared datasets (default: $LRPE_DATA, else the data/ of the installation or the " \
+                              "source tree)"}
+
+/* The data folder (paths_data_dir: --data-dir `given`, else $LRPE_DATA, ...) into out[len], and
+ * which source gave it into *how (may be NULL); 0, or 2 after a one-line usage error of cmd. */
+int cli_data_dir(const char *cmd, const char *given, char *out, size_t len, const char **how);
+
 /* "lrpe CMD: msg arg (see lrpe CMD --help)" on stderr; returns 2. */
 int cli_usage_error(const char *cmd, const char *msg, const char *arg);
 /* A word of a CLI_SPEC command: a key=value override (appended to overrides[*n]: room for every

@@ -29,7 +29,14 @@ static task_params task_keys(const cfg_value *v, const unsigned char *set) {
     const int L = schema_find("task.seq_len");
     return (task_params){.kind = v[schema_find("task.kind")].s, .dataset = v[schema_find("task.dataset")].s,
                          .path = v[schema_find("task.path")].s, .view = v[schema_find("task.view")].s,
-                         .patch = (int)v[schema_find("task.patch")].i, .seq_len = set[L] ? (int)v[L].i : 0};
+                         .patch = (int)v[schema_find("task.patch")].i, .seq_len = set[L] ? (int)v[L].i : 0,
+                         .listops = {.depth = (int)v[schema_find("task.listops.depth")].i,
+                                     .arity = (int)v[schema_find("task.listops.arity")].i,
+                                     .min_len = (int)v[schema_find("task.listops.min_len")].i,
+                                     .n = {(int)v[schema_find("task.listops.train")].i,
+                                           (int)v[schema_find("task.listops.val")].i,
+                                           (int)v[schema_find("task.listops.test")].i},
+                                     .seed = (uint64_t)v[schema_find("task.listops.data_seed")].i}};
 }
 
 /* "kjv | sotu | file": the datasets of a task, into buf. */
@@ -95,22 +102,19 @@ static int fill_defaults(cfg_value *v, const unsigned char *set, int *blame, cha
 
 /* The task.listops keys: away from their defaults only for dataset listops (a dump of another
  * config spells them out), and then a generator that can run. */
-static int check_listops(const cfg_value *v, const unsigned char *set, const char *dataset, int seq_len, int *blame,
-                         char *err, size_t errlen) {
+static int check_listops(const cfg_value *v, const unsigned char *set, const task_params *p, int *blame, char *err,
+                         size_t errlen) {
     const int first = schema_find("task.listops.depth"), last = schema_find("task.listops.data_seed");
     int given = -1;
     for (int k = first; k <= last && given < 0; k++)
         if (set[k] && strcmp(v[k].s, schema_at(k)->def) != 0) given = k;
-    if (strcmp(dataset, "listops") != 0) {
+    if (strcmp(p->dataset, "listops") != 0) {
         if (given < 0) return 0;
         *blame = given;
         return errf(err, errlen, "%s applies to task.dataset listops only (here: %s): remove it", schema_at(given)->key,
-                    dataset);
+                    p->dataset);
     }
-    listops_params lp = {.depth = (int)v[first].i, .arity = (int)v[schema_find("task.listops.arity")].i,
-                         .min_len = (int)v[schema_find("task.listops.min_len")].i, .max_len = seq_len,
-                         .n = {(int)v[schema_find("task.listops.train")].i, (int)v[schema_find("task.listops.val")].i,
-                               (int)v[schema_find("task.listops.test")].i}};
+    const listops_params lp = listops_params_of(p);
     if (!listops_check(&lp, err, errlen)) return 0;
     *blame = given >= 0 ? given : schema_find("task.seq_len");
     return -1;
@@ -125,7 +129,7 @@ static int check_task(const cfg_value *v, const unsigned char *set, int *blame, 
         return errf(err, errlen, "task.dataset file needs task.path (the text file to model)");
     }
     p.seq_len = (int)v[L].i;
-    if (check_listops(v, set, p.dataset, p.seq_len, blame, err, errlen)) return -1;
+    if (check_listops(v, set, &p, blame, err, errlen)) return -1;
     if (task_seq_len(task_lookup(p.kind, p.dataset), &p, err, errlen) < 0) {
         *blame = L;
         return -1;
