@@ -5,6 +5,7 @@
 
 #include "cuda_entry.h"
 #include "err.h"
+#include "gemm.h"
 
 static const char *const PRECISIONS[] = {[BE_FP32] = "fp32", [BE_TF32] = "tf32", [BE_BF16] = "bf16"};
 
@@ -21,10 +22,13 @@ const char *be_precision_name(be_precision p) {
 int backend_open(const backend **out, const char *device, be_precision precision, char *err, size_t errlen) {
     *out = NULL;
     if (strcmp(device, "cpu") == 0) {
-        if (precision != BE_FP32)
-            return errf(err, errlen, "model.precision=%s: the CPU computes in fp32 only; set model.precision=fp32 "
-                        "or model.device=cuda", be_precision_name(precision));
-        *out = &backend_cpu;
+        if (precision == BE_TF32)
+            return errf(err, errlen, "model.precision=tf32: tf32 is a mode of the GPU's tensor cores; on the CPU set "
+                        "model.precision=fp32 or bf16, or model.device=cuda");
+        if (precision == BE_BF16 && !gemm_bf16_supported())
+            return errf(err, errlen, "model.precision=bf16: this CPU has no AVX512-BF16; set model.precision=fp32 "
+                        "or model.device=cuda");
+        *out = precision == BE_BF16 ? &backend_cpu_bf16 : &backend_cpu;
         return 0;
     }
     if (strcmp(device, "cuda") == 0) return backend_cuda_open(out, precision, err, errlen);
@@ -32,7 +36,7 @@ int backend_open(const backend **out, const char *device, be_precision precision
 }
 
 void backend_close(const backend *be) {
-    if (be && be != &backend_cpu) backend_cuda_close(be);
+    if (be && be != &backend_cpu && be != &backend_cpu_bf16) backend_cuda_close(be);
 }
 
 int backend_gpus(backend_gpu *out, int max, char *why, size_t whylen) {

@@ -65,6 +65,16 @@ struct backend {
     void (*gelu_forward)(const backend *be, float *out, const float *inp, size_t n);
     void (*gelu_backward)(const backend *be, float *dinp, const float *inp, const float *dout, size_t n);
     void (*residual_forward)(const backend *be, float *out, const float *a, const float *b, size_t n);
+    /* the fused ops of core/ops.h: adjacent passes of the training step in one */
+    void (*bias_gelu_forward)(const backend *be, float *pre, float *out, const float *b, int N, int C);
+    void (*gelu_backward_bias)(const backend *be, float *dinp, float *db, const float *inp, const float *dout, int N,
+                               int C);
+    void (*residual_layernorm_forward)(const backend *be, float *res, float *ln, float *mean, float *rstd,
+                                       const float *x, const float *bias, const float *g, const float *b, int N,
+                                       int C, float eps);
+    void (*layernorm_backward_bias)(const backend *be, float *dinp, float *dg, float *db, float *dbias,
+                                    const float *dout, const float *inp, const float *g, const float *mean,
+                                    const float *rstd, int N, int C);
     /* Mean cross-entropy over rows with targets >= 0 (returned, host), lse[N] kept for backward. */
     double (*xent_forward)(const backend *be, float *lse, const float *logits, const int32_t *targets, int N, int V);
     void (*xent_backward)(const backend *be, float *dlogits, const float *logits, const float *lse,
@@ -118,10 +128,6 @@ struct backend {
     double (*grad_norm)(const backend *be, const float *g, size_t n);
     /* g[n] *= s. */
     void (*scale)(const backend *be, float *g, size_t n, float s);
-
-    /* 1 when this backend can run `what` = `value` (e.g. "encoding", "alibi"; "precision", "bf16");
-     * otherwise 0 with a one-line reason in err. */
-    int (*supports)(const backend *be, const char *what, const char *value, char *err, size_t errlen);
 };
 
 /* The devices a backend can be opened for, and the precisions, in `lrpe` spellings. */
@@ -150,7 +156,8 @@ typedef struct backend_gpu {
  * (a build without CUDA, no driver, no device). */
 int backend_gpus(backend_gpu *out, int max, char *why, size_t whylen);
 
-/* The CPU backend (backend/cpu.c). */
-extern const backend backend_cpu;
+/* The CPU backend (backend/cpu.c): fp32, and bf16 (its linear layers' products through gemm_bf16;
+ * attention in fp32) for CPUs with AVX512-BF16. */
+extern const backend backend_cpu, backend_cpu_bf16;
 
 #endif

@@ -35,6 +35,14 @@ static void cpu_linear_backward(const backend *be, float *dinp, float *dw, float
                                 const float *inp, const float *w, int N, int IC, int OC) {
     linear_backward(dinp, dw, db, dout, inp, w, N, IC, OC);
 }
+static void cpu_linear_forward_bf16(const backend *be, float *out, const float *inp, const float *w, const float *b,
+                                    int N, int IC, int OC) {
+    linear_forward_bf16(out, inp, w, b, N, IC, OC);
+}
+static void cpu_linear_backward_bf16(const backend *be, float *dinp, float *dw, float *db, const float *dout,
+                                     const float *inp, const float *w, int N, int IC, int OC) {
+    linear_backward_bf16(dinp, dw, db, dout, inp, w, N, IC, OC);
+}
 static void cpu_layernorm_forward(const backend *be, float *out, float *mean, float *rstd, const float *inp,
                                   const float *g, const float *b, int N, int C, float eps) {
     layernorm_forward(out, mean, rstd, inp, g, b, N, C, eps);
@@ -50,6 +58,23 @@ static void cpu_gelu_backward(const backend *be, float *dinp, const float *inp, 
 }
 static void cpu_residual_forward(const backend *be, float *out, const float *a, const float *b, size_t n) {
     residual_forward(out, a, b, n);
+}
+static void cpu_bias_gelu_forward(const backend *be, float *pre, float *out, const float *b, int N, int C) {
+    bias_gelu_forward(pre, out, b, N, C);
+}
+static void cpu_gelu_backward_bias(const backend *be, float *dinp, float *db, const float *inp, const float *dout,
+                                   int N, int C) {
+    gelu_backward_bias(dinp, db, inp, dout, N, C);
+}
+static void cpu_residual_layernorm_forward(const backend *be, float *res, float *ln, float *mean, float *rstd,
+                                           const float *x, const float *bias, const float *g, const float *b, int N,
+                                           int C, float eps) {
+    residual_layernorm_forward(res, ln, mean, rstd, x, bias, g, b, N, C, eps);
+}
+static void cpu_layernorm_backward_bias(const backend *be, float *dinp, float *dg, float *db, float *dbias,
+                                        const float *dout, const float *inp, const float *g, const float *mean,
+                                        const float *rstd, int N, int C) {
+    layernorm_backward_bias(dinp, dg, db, dbias, dout, inp, g, mean, rstd, N, C);
 }
 static double cpu_xent_forward(const backend *be, float *lse, const float *logits, const int32_t *targets, int N,
                                int V) {
@@ -145,53 +170,54 @@ static void cpu_adamw_step(const backend *be, float *params, const float *grads,
 static double cpu_grad_norm(const backend *be, const float *g, size_t n) { return grad_norm(g, n); }
 static void cpu_scale(const backend *be, float *g, size_t n, float s) { grad_scale(g, n, s); }
 
-/* The CPU runs everything in fp32. */
-static int cpu_supports(const backend *be, const char *what, const char *value, char *err, size_t errlen) {
-    if (strcmp(what, "precision") == 0 && strcmp(value, "fp32") != 0)
-        return errf(err, errlen, "the CPU computes in fp32 only (model.precision=%s)", value), 0;
-    return 1;
-}
+/* The table of the CPU backend at a precision, with the linear layers' two ops of that precision. */
+#define CPU_BACKEND(prec, linear_fwd, linear_bwd)                 \
+    {                                                             \
+        .name = "cpu",                                            \
+        .host_memory = 1,                                         \
+        .precision = prec,                                        \
+        .alloc = cpu_alloc,                                       \
+        .free = cpu_free,                                         \
+        .upload = cpu_copy,                                       \
+        .download = cpu_copy,                                     \
+        .zero = cpu_zero,                                         \
+        .synchronize = cpu_synchronize,                           \
+        .memory_peak = cpu_memory_peak,                           \
+        .embed_forward = cpu_embed_forward,                       \
+        .embed_backward = cpu_embed_backward,                     \
+        .linear_forward = linear_fwd,                             \
+        .linear_backward = linear_bwd,                            \
+        .layernorm_forward = cpu_layernorm_forward,               \
+        .layernorm_backward = cpu_layernorm_backward,             \
+        .gelu_forward = cpu_gelu_forward,                         \
+        .gelu_backward = cpu_gelu_backward,                       \
+        .residual_forward = cpu_residual_forward,                 \
+        .bias_gelu_forward = cpu_bias_gelu_forward,               \
+        .gelu_backward_bias = cpu_gelu_backward_bias,             \
+        .residual_layernorm_forward = cpu_residual_layernorm_forward, \
+        .layernorm_backward_bias = cpu_layernorm_backward_bias,   \
+        .xent_forward = cpu_xent_forward,                         \
+        .xent_backward = cpu_xent_backward,                       \
+        .meanpool_forward = cpu_meanpool_forward,                 \
+        .meanpool_backward = cpu_meanpool_backward,               \
+        .featuremap_forward_rows = cpu_featuremap_forward_rows,   \
+        .featuremap_backward_rows = cpu_featuremap_backward_rows, \
+        .lin_denom_forward = cpu_lin_denom_forward,               \
+        .lin_denom_backward = cpu_lin_denom_backward,             \
+        .attn_saved_floats = cpu_attn_saved_floats,               \
+        .scratch_floats = cpu_scratch_floats,                     \
+        .attn_forward = cpu_attn_forward,                         \
+        .attn_backward = cpu_attn_backward,                       \
+        .pe_open = cpu_pe_open,                                   \
+        .pe_close = cpu_pe_close,                                 \
+        .pe_embed_forward = cpu_pe_embed_forward,                 \
+        .pe_embed_backward = cpu_pe_embed_backward,               \
+        .pe_qk_forward = cpu_pe_qk_forward,                       \
+        .pe_qk_backward = cpu_pe_qk_backward,                     \
+        .adamw_step = cpu_adamw_step,                             \
+        .grad_norm = cpu_grad_norm,                               \
+        .scale = cpu_scale,                                       \
+    }
 
-const backend backend_cpu = {
-    .name = "cpu",
-    .host_memory = 1,
-    .precision = BE_FP32,
-    .alloc = cpu_alloc,
-    .free = cpu_free,
-    .upload = cpu_copy,
-    .download = cpu_copy,
-    .zero = cpu_zero,
-    .synchronize = cpu_synchronize,
-    .memory_peak = cpu_memory_peak,
-    .embed_forward = cpu_embed_forward,
-    .embed_backward = cpu_embed_backward,
-    .linear_forward = cpu_linear_forward,
-    .linear_backward = cpu_linear_backward,
-    .layernorm_forward = cpu_layernorm_forward,
-    .layernorm_backward = cpu_layernorm_backward,
-    .gelu_forward = cpu_gelu_forward,
-    .gelu_backward = cpu_gelu_backward,
-    .residual_forward = cpu_residual_forward,
-    .xent_forward = cpu_xent_forward,
-    .xent_backward = cpu_xent_backward,
-    .meanpool_forward = cpu_meanpool_forward,
-    .meanpool_backward = cpu_meanpool_backward,
-    .featuremap_forward_rows = cpu_featuremap_forward_rows,
-    .featuremap_backward_rows = cpu_featuremap_backward_rows,
-    .lin_denom_forward = cpu_lin_denom_forward,
-    .lin_denom_backward = cpu_lin_denom_backward,
-    .attn_saved_floats = cpu_attn_saved_floats,
-    .scratch_floats = cpu_scratch_floats,
-    .attn_forward = cpu_attn_forward,
-    .attn_backward = cpu_attn_backward,
-    .pe_open = cpu_pe_open,
-    .pe_close = cpu_pe_close,
-    .pe_embed_forward = cpu_pe_embed_forward,
-    .pe_embed_backward = cpu_pe_embed_backward,
-    .pe_qk_forward = cpu_pe_qk_forward,
-    .pe_qk_backward = cpu_pe_qk_backward,
-    .adamw_step = cpu_adamw_step,
-    .grad_norm = cpu_grad_norm,
-    .scale = cpu_scale,
-    .supports = cpu_supports,
-};
+const backend backend_cpu = CPU_BACKEND(BE_FP32, cpu_linear_forward, cpu_linear_backward);
+const backend backend_cpu_bf16 = CPU_BACKEND(BE_BF16, cpu_linear_forward_bf16, cpu_linear_backward_bf16);

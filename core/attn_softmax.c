@@ -1,12 +1,14 @@
 /* Softmax attention, flash-attention style in memory: per (batch, head), queries are processed in
  * tiles of ATTN_TILE rows; only the row log-sum-exp is kept for backward, which recomputes the
  * scores. Working memory: two (ATTN_TILE x T) blocks per thread, never T x T per layer. */
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 
 #include "attention.h"
+#include "fastmath.h"
+#include "gemm.h"
+#include "vec.h"
 
 #define ATTN_TILE 64
 
@@ -30,8 +32,7 @@ static long alibi_dist(const int32_t *a, const int32_t *b, int pos_rank) {
  * (float)(-(double)slope * dist), the arithmetic of encodings/alibi.c's score_bias. */
 static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *k,
                         const uint8_t *valid_b, int b, int h, int s0, int R, int nk) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, nk, sh->dqk, sh->scale, q, sh->ldq, k,
-                sh->ldk, 0.0f, S, nk);
+    gemm_f32(GEMM_N, GEMM_T, R, nk, sh->dqk, sh->scale, q, sh->ldq, k, sh->ldk, 0.0f, S, nk);
     const int pr = sh->pos_rank;
     const double slope = sh->slopes ? (double)sh->slopes[h] : 0.0;
     const int32_t *pos_b = sh->slopes ? sh->pos + (size_t)b * sh->T * pr : NULL;
@@ -49,15 +50,35 @@ static void tile_scores(const attn_shape *sh, float *S, const float *q, const fl
     }
 }
 
+/* lse[r] = log-sum-exp of each score row S[R, nk] (-inf for a row that sees no key). */
+LRPE_VEC static void tile_lse(float *lse, const float *S, int R, int nk) {
+    for (int r = 0; r < R; r++) lse[r] = lrpe_logsumexp(S + (size_t)r * nk, nk);
+}
+
 /* Turns scores into probabilities in place, given each row's log-sum-exp. */
-static void tile_probs(float *S, const float *lse, int R, int nk) {
+LRPE_VEC static void tile_probs(float *S, const float *lse, int R, int nk) {
     for (int r = 0; r < R; r++) {
         float *row = S + (size_t)r * nk;
         if (isinf(lse[r])) { /* no key visible: the row attends to nothing */
             for (int t = 0; t < nk; t++) row[t] = 0.0f;
             continue;
         }
-        for (int t = 0; t < nk; t++) row[t] = expf(row[t] - lse[r]);
+        const float l = lse[r];
+        for (int t = 0; t < nk; t++) row[t] = lrpe_exp_or_zero(row[t] - l);
+    }
+}
+
+/* dS = P * (dP - rowsum(dO * O)) * scale over a tile, written over dP[R, nk]; dO and O rows at
+ * stride ldo. */
+LRPE_VEC static void tile_dscores(float *dP, const float *P, const float *dout, const float *o, int ldo, int dv,
+                                  int R, int nk, float scale) {
+    for (int r = 0; r < R; r++) {
+        const float *dor = dout + (size_t)r * ldo, *orow = o + (size_t)r * ldo;
+        float D = 0.0f;
+        for (int i = 0; i < dv; i++) D += dor[i] * orow[i];
+        const float *prow = P + (size_t)r * nk;
+        float *drow = dP + (size_t)r * nk;
+        for (int t = 0; t < nk; t++) drow[t] = prow[t] * (drow[t] - D) * scale;
     }
 }
 
@@ -77,19 +98,10 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
             int nk = sh->causal ? s0 + R : T;
             const float *qt = q + ((size_t)b * T + s0) * sh->ldq + (size_t)h * sh->dqk;
             tile_scores(sh, S, qt, kb, valid_b, b, h, s0, R, nk);
-            for (int r = 0; r < R; r++) {
-                const float *row = S + (size_t)r * nk;
-                float mx = -INFINITY;
-                for (int t = 0; t < nk; t++) mx = row[t] > mx ? row[t] : mx;
-                float sum = 0.0f;
-                if (!isinf(mx))
-                    for (int t = 0; t < nk; t++) sum += expf(row[t] - mx);
-                lse_bh[s0 + r] = isinf(mx) ? -INFINITY : mx + logf(sum);
-            }
+            tile_lse(lse_bh + s0, S, R, nk);
             tile_probs(S, lse_bh + s0, R, nk);
             float *ot = o + ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, sh->dv, nk, 1.0f, S, nk, vb,
-                        sh->ldv, 0.0f, ot, sh->ldo);
+            gemm_f32(GEMM_N, GEMM_N, R, sh->dv, nk, 1.0f, S, nk, vb, sh->ldv, 0.0f, ot, sh->ldo);
         }
     }
 }
@@ -115,24 +127,13 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
             tile_scores(sh, P, q + qofs, k + kofs, valid_b, b, h, s0, R, nk);
             tile_probs(P, lse_bh + s0, R, nk);
             /* dV += P^T dO */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, sh->dv, R, 1.0f, P, nk,
-                        dout + oofs, sh->ldo, 1.0f, dv + vofs, sh->ldv);
+            gemm_f32(GEMM_T, GEMM_N, nk, sh->dv, R, 1.0f, P, nk, dout + oofs, sh->ldo, 1.0f, dv + vofs, sh->ldv);
             /* dP = dO V^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, nk, sh->dv, 1.0f, dout + oofs,
-                        sh->ldo, v + vofs, sh->ldv, 0.0f, dP, nk);
-            /* dS = P * (dP - rowsum(dO * O)) * scale, written over dP */
-            for (int r = 0; r < R; r++) {
-                const float *dor = dout + oofs + (size_t)r * sh->ldo, *orow = o + oofs + (size_t)r * sh->ldo;
-                float D = 0.0f;
-                for (int i = 0; i < sh->dv; i++) D += dor[i] * orow[i];
-                float *prow = P + (size_t)r * nk, *drow = dP + (size_t)r * nk;
-                for (int t = 0; t < nk; t++) drow[t] = prow[t] * (drow[t] - D) * sh->scale;
-            }
+            gemm_f32(GEMM_N, GEMM_T, R, nk, sh->dv, 1.0f, dout + oofs, sh->ldo, v + vofs, sh->ldv, 0.0f, dP, nk);
+            tile_dscores(dP, P, dout + oofs, o + oofs, sh->ldo, sh->dv, R, nk, sh->scale);
             /* dQ += dS K; dK += dS^T Q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, sh->dqk, nk, 1.0f, dP, nk,
-                        k + kofs, sh->ldk, 1.0f, dq + qofs, sh->ldq);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, sh->dqk, R, 1.0f, dP, nk,
-                        q + qofs, sh->ldq, 1.0f, dk + kofs, sh->ldk);
+            gemm_f32(GEMM_N, GEMM_N, R, sh->dqk, nk, 1.0f, dP, nk, k + kofs, sh->ldk, 1.0f, dq + qofs, sh->ldq);
+            gemm_f32(GEMM_T, GEMM_N, nk, sh->dqk, R, 1.0f, dP, nk, q + qofs, sh->ldq, 1.0f, dk + kofs, sh->ldk);
         }
     }
 }

@@ -1,27 +1,84 @@
 #include <math.h>
+#include <omp.h>
 
 #include "fastmath.h"
 #include "ops.h"
+#include "vec.h"
 
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
 
-/* GELU with the exact erf form; e^(-x^2/2) serves both erf(x/sqrt 2) and the density. */
+/* GELU(x) = x Phi(x), exact erf form; e^(-x^2/2) serves both erf(x/sqrt 2) and the density. */
+static inline float gelu_of(float x) {
+    return 0.5f * x * (1.0f + lrpe_erff_with(x * INV_SQRT2, lrpe_expf(-0.5f * x * x)));
+}
+
+/* GELU'(x) = Phi(x) + x phi(x). */
+static inline float gelu_grad_of(float x) {
+    float e = lrpe_expf(-0.5f * x * x);
+    float cdf = 0.5f * (1.0f + lrpe_erff_with(x * INV_SQRT2, e));
+    return cdf + x * INV_SQRT_2PI * e;
+}
+
+/* out[i] = GELU(inp[i]) for i in [i0, i1). */
+LRPE_VEC static void gelu_span(float *out, const float *inp, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) out[i] = gelu_of(inp[i]);
+}
+
+/* dinp[i] += dout[i] GELU'(inp[i]) for i in [i0, i1). */
+LRPE_VEC static void gelu_grad_span(float *dinp, const float *inp, const float *dout, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; i++) dinp[i] += dout[i] * gelu_grad_of(inp[i]);
+}
+
 void gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + lrpe_erff_with(x * INV_SQRT2, lrpe_expf(-0.5f * x * x)));
-    }
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i += VEC_SPAN) gelu_span(out, inp, i, i + VEC_SPAN < n ? i + VEC_SPAN : n);
 }
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i], e = lrpe_expf(-0.5f * x * x);
-        float cdf = 0.5f * (1.0f + lrpe_erff_with(x * INV_SQRT2, e));
-        dinp[i] += dout[i] * (cdf + x * INV_SQRT_2PI * e);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i += VEC_SPAN) gelu_grad_span(dinp, inp, dout, i, i + VEC_SPAN < n ? i + VEC_SPAN : n);
+}
+
+/* bias_gelu_forward on rows [n0, n1). */
+LRPE_VEC static void bias_gelu_span(float *pre, float *out, const float *b, int n0, int n1, int C) {
+    for (int n = n0; n < n1; n++) {
+        float *p = pre + (size_t)n * C, *y = out + (size_t)n * C;
+        for (int c = 0; c < C; c++) {
+            float x = p[c] + b[c];
+            p[c] = x;
+            y[c] = gelu_of(x);
+        }
     }
+}
+
+void bias_gelu_forward(float *pre, float *out, const float *b, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n0 = 0; n0 < N; n0 += VEC_ROWS) bias_gelu_span(pre, out, b, n0, n0 + VEC_ROWS < N ? n0 + VEC_ROWS : N, C);
+}
+
+/* gelu_backward_bias on the columns [c0, c0 + w) of every row, the rows in order. */
+LRPE_VEC static void gelu_grad_bias_block(float *dinp, float *db, const float *inp, const float *dout, int N, int C,
+                                          int c0, int w) {
+    float acc[COL_CHUNK];
+    for (int j = 0; j < w; j++) acc[j] = 0.0f;
+    for (int n = 0; n < N; n++) {
+        const size_t o = (size_t)n * C + c0;
+        for (int j = 0; j < w; j++) {
+            float d = dout[o + j] * gelu_grad_of(inp[o + j]);
+            dinp[o + j] += d;
+            acc[j] += d;
+        }
+    }
+    for (int j = 0; j < w; j++) db[c0 + j] += acc[j];
+}
+
+/* Each thread owns blocks of columns and walks their rows in order. */
+void gelu_backward_bias(float *dinp, float *db, const float *inp, const float *dout, int N, int C) {
+    const int block = col_block(C);
+#pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < C; c0 += block)
+        gelu_grad_bias_block(dinp, db, inp, dout, N, C, c0, C - c0 < block ? C - c0 : block);
 }
 
 void residual_forward(float *out, const float *a, const float *b, size_t n) {

@@ -44,4 +44,36 @@ static inline float lrpe_erff_with(float x, float e_mx2) {
 /* erf(x). */
 static inline float lrpe_erff(float x) { return lrpe_erff_with(x, lrpe_expf(-x * x)); }
 
+/* e^x, but exactly 0 for x <= -87.3 (e^-87.3 is the smallest normal float), so a masked score of
+ * -inf weighs nothing; NaN stays NaN. */
+static inline float lrpe_exp_or_zero(float x) {
+    float e = lrpe_expf(x); /* computed always: a select of two values vectorizes, a branch does not */
+    return x <= -87.3f ? 0.0f : e;
+}
+
+#define LSE_LANES 16 /* independent partial maxima and sums, so the loops vectorize */
+
+/* log sum_t e^z[t] over z[n]: the maximum and the sum kept in LSE_LANES float lanes (lane j takes
+ * t = j mod LSE_LANES), the lanes combined in order, so the bits depend on neither the thread count
+ * nor the vector width; -inf when every z[t] is -inf (or n is 0). */
+static inline float lrpe_logsumexp(const float *z, int n) {
+    float mx[LSE_LANES], s[LSE_LANES];
+    for (int j = 0; j < LSE_LANES; j++) mx[j] = -INFINITY, s[j] = 0.0f;
+    int t = 0;
+    for (; t + LSE_LANES <= n; t += LSE_LANES)
+#pragma omp simd
+        for (int j = 0; j < LSE_LANES; j++) mx[j] = z[t + j] > mx[j] ? z[t + j] : mx[j];
+    for (; t < n; t++) mx[t % LSE_LANES] = z[t] > mx[t % LSE_LANES] ? z[t] : mx[t % LSE_LANES];
+    float m = mx[0];
+    for (int j = 1; j < LSE_LANES; j++) m = mx[j] > m ? mx[j] : m;
+    if (m == -INFINITY) return -INFINITY;
+    for (t = 0; t + LSE_LANES <= n; t += LSE_LANES)
+#pragma omp simd
+        for (int j = 0; j < LSE_LANES; j++) s[j] += lrpe_exp_or_zero(z[t + j] - m);
+    for (; t < n; t++) s[t % LSE_LANES] += lrpe_exp_or_zero(z[t] - m);
+    double total = 0.0;
+    for (int j = 0; j < LSE_LANES; j++) total += s[j];
+    return m + (float)log(total);
+}
+
 #endif

@@ -18,7 +18,7 @@ typedef enum featuremap {
 int featuremap_parse(featuremap *out, const char *name);
 /* The name featuremap_parse accepts for fm ("?" for an invalid value). */
 const char *featuremap_name(featuremap fm);
-/* out[n] = phi(inp[n]); out may equal inp. */
+/* out[n] = phi(inp[n]); out may equal inp. On one thread (the model calls the rows form). */
 void featuremap_forward(float *out, const float *inp, size_t n, featuremap fm);
 /* dinp[n] += dout * phi'(inp): 1+elu: 1 for x > 0, e^x otherwise; relu: 1 for x > 0, else 0. */
 void featuremap_backward(float *dinp, const float *inp, const float *dout, size_t n, featuremap fm);

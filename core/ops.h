@@ -13,12 +13,16 @@ void embed_forward(float *out, const int32_t *tok, const float *wte, int N, int 
 /* dwte[V,C] += scatter of dout[N,C] by tok[N]; deterministic (channel-parallel). */
 void embed_backward(float *dwte, const float *dout, const int32_t *tok, int N, int C);
 
-/* out[N,OC] = inp[N,IC] . w[OC,IC]^T + b[OC] (nn.Linear layout; b may be NULL). cblas_sgemm. */
+/* out[N,OC] = inp[N,IC] . w[OC,IC]^T + b[OC] (nn.Linear layout; b may be NULL). gemm_f32. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IC, int OC);
 /* dinp[N,IC] += dout.w; dw[OC,IC] += dout^T.inp; db[OC] += column sums of dout.
  * dinp and db may be NULL (not needed). */
 void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                      const float *w, int N, int IC, int OC);
+/* The same two with bf16 products and float32 accumulation (gemm_bf16): model.precision=bf16. */
+void linear_forward_bf16(float *out, const float *inp, const float *w, const float *b, int N, int IC, int OC);
+void linear_backward_bf16(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                          int N, int IC, int OC);
 
 /* out[N,C] = (x - mean) * rstd * g + b, rstd = 1/sqrt(var + eps) (biased variance);
  * saves mean[N] and rstd[N] for the backward pass. */
@@ -27,11 +31,21 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 /* dinp[N,C], dg[C], db[C] += LayerNorm gradients; dg/db reduced in a fixed order. */
 void layernorm_backward(float *dinp, float *dg, float *db, const float *dout, const float *inp,
                         const float *g, const float *mean, const float *rstd, int N, int C);
+/* layernorm_backward, and dbias[C] (or NULL) += column sums of dinp AFTER it: the stream's last bias, one pass. */
+void layernorm_backward_bias(float *dinp, float *dg, float *db, float *dbias, const float *dout, const float *inp,
+                             const float *g, const float *mean, const float *rstd, int N, int C);
+/* res[N,C] = (res + bias[C]) + x (res: a product without its bias); ln, mean[N], rstd[N] = LayerNorm(res). */
+void residual_layernorm_forward(float *res, float *ln, float *mean, float *rstd, const float *x, const float *bias,
+                                const float *g, const float *b, int N, int C, float eps);
 
 /* GELU, exact erf form (PyTorch's nn.GELU() default): out = x * Phi(x), n elements. */
 void gelu_forward(float *out, const float *inp, size_t n);
 /* dinp[n] += dout * (Phi(x) + x * phi(x)). */
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* pre[N,C] += b[C] (pre: a product without its bias), out[N,C] = GELU(pre): one pass. */
+void bias_gelu_forward(float *pre, float *out, const float *b, int N, int C);
+/* dinp[N,C] += d = dout * GELU'(inp), db[C] += column sums of d (the bias before the GELU): one pass. */
+void gelu_backward_bias(float *dinp, float *db, const float *inp, const float *dout, int N, int C);
 
 /* out[n] = a[n] + b[n]. */
 void residual_forward(float *out, const float *a, const float *b, size_t n);

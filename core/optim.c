@@ -3,10 +3,24 @@
 #include <math.h>
 #include <string.h>
 
+#include "vec.h"
+
 adamw_config adamw_defaults(void) {
     adamw_config c = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f,
                       .decay_kinds = (1u << TK_WEIGHT) | (1u << TK_EMBED)};
     return c;
+}
+
+/* The AdamW update of elements [j0, j1) of one tensor (p, g, m, v at its offset). */
+LRPE_VEC static void adamw_span(float *p, const float *g, float *m, float *v, size_t j0, size_t j1,
+                                const adamw_config *c, float decay, float step_size, float bc2_sqrt) {
+    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    for (size_t j = j0; j < j1; j++) {
+        m[j] = b1 * m[j] + (1.0f - b1) * g[j];
+        v[j] = b2 * v[j] + (1.0f - b2) * g[j] * g[j];
+        float denom = sqrtf(v[j]) / bc2_sqrt + eps;
+        p[j] = p[j] * decay - step_size * m[j] / denom;
+    }
 }
 
 void adamw_step(float *params, const float *grads, float *m, float *v, const tensor_table *tt,
@@ -14,19 +28,17 @@ void adamw_step(float *params, const float *grads, float *m, float *v, const ten
     /* bias corrections in double, as PyTorch computes them */
     const float bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, (double)t));
     const float step_size = (float)(lr / (1.0 - pow(c->beta1, (double)t)));
+    /* one parallel region for every tensor: the tensors are independent, so no barrier between them */
+#pragma omp parallel
     for (int i = 0; i < tt->n; i++) {
         const tensor_desc *d = &tt->t[i];
         if (d->frozen) continue;
-        float decay = (c->decay_kinds >> d->kind) & 1u ? 1.0f - lr * c->weight_decay : 1.0f;
-        float *p = params + d->offset, *mi = m + d->offset, *vi = v + d->offset;
-        const float *g = grads + d->offset;
-#pragma omp parallel for schedule(static)
-        for (size_t j = 0; j < d->numel; j++) {
-            mi[j] = c->beta1 * mi[j] + (1.0f - c->beta1) * g[j];
-            vi[j] = c->beta2 * vi[j] + (1.0f - c->beta2) * g[j] * g[j];
-            float denom = sqrtf(vi[j]) / bc2_sqrt + c->eps;
-            p[j] = p[j] * decay - step_size * mi[j] / denom;
-        }
+        const float decay = (c->decay_kinds >> d->kind) & 1u ? 1.0f - lr * c->weight_decay : 1.0f;
+        const size_t o = d->offset, n = d->numel;
+#pragma omp for schedule(static) nowait
+        for (size_t j = 0; j < n; j += VEC_SPAN)
+            adamw_span(params + o, grads + o, m + o, v + o, j, j + VEC_SPAN < n ? j + VEC_SPAN : n, c, decay,
+                       step_size, bc2_sqrt);
     }
 }
 

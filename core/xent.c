@@ -2,6 +2,7 @@
 
 #include "fastmath.h"
 #include "ops.h"
+#include "vec.h"
 
 int xent_count(const int32_t *targets, int N) {
     int count = 0;
@@ -9,16 +10,26 @@ int xent_count(const int32_t *targets, int N) {
     return count;
 }
 
+/* lse[n] of rows [n0, n1) of logits[N, V]. */
+LRPE_VEC static void lse_span(float *lse, const float *logits, int n0, int n1, int V) {
+    for (int n = n0; n < n1; n++) lse[n] = lrpe_logsumexp(logits + (size_t)n * V, V);
+}
+
+/* xent_backward on rows [n0, n1). */
+LRPE_VEC static void dlogits_span(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
+                                  int n0, int n1, int V, float scale) {
+    for (int n = n0; n < n1; n++) {
+        if (targets[n] < 0) continue;
+        const float *z = logits + (size_t)n * V;
+        float *dz = dlogits + (size_t)n * V;
+        for (int v = 0; v < V; v++) dz[v] += scale * lrpe_expf(z[v] - lse[n]);
+        dz[targets[n]] -= scale;
+    }
+}
+
 double xent_forward(float *lse, const float *logits, const int32_t *targets, int N, int V) {
 #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        const float *z = logits + (size_t)n * V;
-        float mx = z[0];
-        for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        double s = 0.0;
-        for (int v = 0; v < V; v++) s += lrpe_expf(z[v] - mx);
-        lse[n] = mx + (float)log(s);
-    }
+    for (int n0 = 0; n0 < N; n0 += VEC_ROWS) lse_span(lse, logits, n0, n0 + VEC_ROWS < N ? n0 + VEC_ROWS : N, V);
     /* the mean in a fixed order, so it is the same whatever the thread count */
     double total = 0.0;
     for (int n = 0; n < N; n++)
@@ -33,11 +44,6 @@ void xent_backward(float *dlogits, const float *logits, const float *lse, const 
     if (!count) return;
     float scale = dloss / (float)count;
 #pragma omp parallel for schedule(static)
-    for (int n = 0; n < N; n++) {
-        if (targets[n] < 0) continue;
-        const float *z = logits + (size_t)n * V;
-        float *dz = dlogits + (size_t)n * V;
-        for (int v = 0; v < V; v++) dz[v] += scale * lrpe_expf(z[v] - lse[n]);
-        dz[targets[n]] -= scale;
-    }
+    for (int n0 = 0; n0 < N; n0 += VEC_ROWS)
+        dlogits_span(dlogits, logits, lse, targets, n0, n0 + VEC_ROWS < N ? n0 + VEC_ROWS : N, V, scale);
 }

@@ -431,6 +431,44 @@ void model_zero_grad(model *m) { m->be->zero(m->be, m->grad, m->params.total * s
 #define A(off) (m->act + (off))
 #define GA(off) (m->gact + (off))
 
+/* The residual stream after layer l: res2 of layer l, or the embedding for l = -1. */
+static const float *stream_after(const model *m, int l) {
+    if (l >= 0) return A(m->la[l].res2);
+    return m->abs ? A(m->ta.emb) : A(m->ta.emb_tok);
+}
+
+/* The LayerNorm that reads the stream after layer l: its output, saved statistics and parameters. */
+typedef struct ln_site {
+    float *out, *mean, *rstd;
+    int g, b; /* parameter indices */
+} ln_site;
+
+/* The LayerNorm after layer l (l = -1: the embedding): the next layer's ln1, or lnf after the last. */
+static ln_site ln_after(const model *m, int l) {
+    if (l + 1 < m->cfg.layers) {
+        const layer_acts *la = &m->la[l + 1];
+        return (ln_site){A(la->ln1), A(la->ln1_mean), A(la->ln1_rstd), m->layer[l + 1].ln1_g, m->layer[l + 1].ln1_b};
+    }
+    return (ln_site){A(m->ta.lnf), A(m->ta.lnf_mean), A(m->ta.lnf_rstd), m->top.lnf_g, m->top.lnf_b};
+}
+
+/* The gradient of the bias added last into the stream after layer l: layer l's fcproj_b; for the
+ * embedding, patch_b when the stream is the patch projection itself (no absolute encoding), else NULL. */
+static float *stream_bias_grad(const model *m, int l) {
+    if (l >= 0) return G(m->layer[l].fcproj_b);
+    return m->cfg.input_dim && !m->abs ? G(m->top.patch_b) : NULL;
+}
+
+/* Backward of the LayerNorm after layer l given its output gradient dln: accumulates into dres,
+ * which then holds the finished gradient of the stream after layer l, and in the same pass adds
+ * that gradient's column sums into the bias that stream ends with (stream_bias_grad). */
+static void ln_after_backward(model *m, int l, float *dres, const float *dln) {
+    const int N = m->batch.B * m->batch.T, C = m->cfg.d_model;
+    const ln_site s = ln_after(m, l);
+    m->be->layernorm_backward_bias(m->be, dres, G(s.g), G(s.b), stream_bias_grad(m, l), dln, stream_after(m, l),
+                                   P(s.g), s.mean, s.rstd, N, C);
+}
+
 /* zero a gradient buffer of n floats before a backward accumulates into it */
 static float *zeroed(const model *m, float *p, size_t n) {
     m->be->zero(m->be, p, n * sizeof *p);
@@ -572,22 +610,27 @@ int model_forward(model *m, const model_batch *b, double *loss, char *err, size_
         be->pe_embed_forward(be, m->abs_be, m->param, A(m->ta.emb), x, m->batch.pos, N);
         x = A(m->ta.emb);
     }
+    /* layer 0's ln1 reads the embedding; every later LayerNorm comes with the residual sum before it */
+    ln_site s = ln_after(m, -1);
+    be->layernorm_forward(be, s.out, s.mean, s.rstd, x, P(s.g), P(s.b), N, C, c->ln_eps);
     for (int l = 0; l < c->layers; l++) {
         const layer_params *lp = &m->layer[l];
         const layer_acts *la = &m->la[l];
-        be->layernorm_forward(be, A(la->ln1), A(la->ln1_mean), A(la->ln1_rstd), x, P(lp->ln1_g), P(lp->ln1_b), N, C, c->ln_eps);
         be->linear_forward(be, A(la->qkv), A(la->ln1), P(lp->qkv_w), P(lp->qkv_b), N, C, 3 * C);
         const float *att = attention_forward(m, l);
-        be->linear_forward(be, A(la->res1), att, P(lp->proj_w), P(lp->proj_b), N, C, C);
-        be->residual_forward(be, A(la->res1), A(la->res1), x, (size_t)N * C);
-        be->layernorm_forward(be, A(la->ln2), A(la->ln2_mean), A(la->ln2_rstd), A(la->res1), P(lp->ln2_g), P(lp->ln2_b), N, C, c->ln_eps);
-        be->linear_forward(be, A(la->fc), A(la->ln2), P(lp->fc_w), P(lp->fc_b), N, C, F);
-        be->gelu_forward(be, A(la->gelu), A(la->fc), (size_t)N * F);
-        be->linear_forward(be, A(la->res2), A(la->gelu), P(lp->fcproj_w), P(lp->fcproj_b), N, F, C);
-        be->residual_forward(be, A(la->res2), A(la->res2), A(la->res1), (size_t)N * C);
+        /* res1 = x + proj(att) with its bias, normalised into ln2 in the same pass */
+        be->linear_forward(be, A(la->res1), att, P(lp->proj_w), NULL, N, C, C);
+        be->residual_layernorm_forward(be, A(la->res1), A(la->ln2), A(la->ln2_mean), A(la->ln2_rstd), x, P(lp->proj_b),
+                                       P(lp->ln2_g), P(lp->ln2_b), N, C, c->ln_eps);
+        be->linear_forward(be, A(la->fc), A(la->ln2), P(lp->fc_w), NULL, N, C, F);
+        be->bias_gelu_forward(be, A(la->fc), A(la->gelu), P(lp->fc_b), N, F);
+        /* res2 = res1 + fcproj(gelu) with its bias, normalised into the next ln1, or lnf */
+        be->linear_forward(be, A(la->res2), A(la->gelu), P(lp->fcproj_w), NULL, N, F, C);
+        s = ln_after(m, l);
+        be->residual_layernorm_forward(be, A(la->res2), s.out, s.mean, s.rstd, A(la->res1), P(lp->fcproj_b), P(s.g),
+                                       P(s.b), N, C, c->ln_eps);
         x = A(la->res2);
     }
-    be->layernorm_forward(be, A(m->ta.lnf), A(m->ta.lnf_mean), A(m->ta.lnf_rstd), x, P(m->top.lnf_g), P(m->top.lnf_b), N, C, c->ln_eps);
     const float *feat = A(m->ta.lnf);
     int rows = N;
     if (c->head == HEAD_CLS) {
@@ -615,7 +658,6 @@ void model_backward(model *m) {
     const model_batch *b = &m->batch;
     const int B = b->B, T = b->T, N = B * T, C = c->d_model, F = c->ffn_mult * C;
     const size_t NC = (size_t)N * C;
-    const float *x_last = A(m->la[c->layers - 1].res2);
 
     /* head */
     int rows = c->head == HEAD_CLS ? B : N;
@@ -630,31 +672,31 @@ void model_backward(model *m) {
         be->linear_backward(be, dln, G(m->top.head_w), G(m->top.head_b), dlogits, A(m->ta.lnf), P(m->top.head_w), N, C, c->n_out);
     }
     float *dres = zeroed(m, GA(m->ga.dres), NC);
-    be->layernorm_backward(be, dres, G(m->top.lnf_g), G(m->top.lnf_b), dln, x_last, P(m->top.lnf_g), A(m->ta.lnf_mean), A(m->ta.lnf_rstd), N, C);
+    ln_after_backward(m, c->layers - 1, dres, dln); /* lnf, with the last fcproj_b */
 
     /* blocks, last to first; dres holds the gradient of the current residual stream */
-    const float *x0 = m->abs ? A(m->ta.emb) : A(m->ta.emb_tok);
     for (int l = c->layers - 1; l >= 0; l--) {
         const layer_params *lp = &m->layer[l];
         const layer_acts *la = &m->la[l];
-        const float *x = l ? A(m->la[l - 1].res2) : x0;
-        /* FFN branch: res2 = res1 + fcproj(gelu(fc(ln2(res1)))) */
+        /* FFN branch: res2 = res1 + fcproj(gelu(fc(ln2(res1)))); fcproj_b's gradient came with the
+         * LayerNorm backward after this layer, fc_b's comes with the GELU backward */
         float *dgelu = zeroed(m, GA(m->ga.dgelu), (size_t)N * F);
-        be->linear_backward(be, dgelu, G(lp->fcproj_w), G(lp->fcproj_b), dres, A(la->gelu), P(lp->fcproj_w), N, F, C);
+        be->linear_backward(be, dgelu, G(lp->fcproj_w), NULL, dres, A(la->gelu), P(lp->fcproj_w), N, F, C);
         float *dfc = zeroed(m, GA(m->ga.dfc), (size_t)N * F);
-        be->gelu_backward(be, dfc, A(la->fc), dgelu, (size_t)N * F);
+        be->gelu_backward_bias(be, dfc, G(lp->fc_b), A(la->fc), dgelu, N, F);
         zeroed(m, dln, NC);
-        be->linear_backward(be, dln, G(lp->fc_w), G(lp->fc_b), dfc, A(la->ln2), P(lp->fc_w), N, C, F);
-        be->layernorm_backward(be, dres, G(lp->ln2_g), G(lp->ln2_b), dln, A(la->res1), P(lp->ln2_g), A(la->ln2_mean), A(la->ln2_rstd), N, C);
-        /* attention branch: res1 = x + proj(attention(ln1(x))) */
+        be->linear_backward(be, dln, G(lp->fc_w), NULL, dfc, A(la->ln2), P(lp->fc_w), N, C, F);
+        be->layernorm_backward_bias(be, dres, G(lp->ln2_g), G(lp->ln2_b), G(lp->proj_b), dln, A(la->res1), P(lp->ln2_g),
+                                    A(la->ln2_mean), A(la->ln2_rstd), N, C);
+        /* attention branch: res1 = x + proj(attention(ln1(x))); proj_b's gradient came with ln2's backward */
         const float *att = m->linear ? A(la->att) : A(la->att_num);
         float *datt = zeroed(m, GA(m->ga.datt), NC);
-        be->linear_backward(be, datt, G(lp->proj_w), G(lp->proj_b), dres, att, P(lp->proj_w), N, C, C);
+        be->linear_backward(be, datt, G(lp->proj_w), NULL, dres, att, P(lp->proj_w), N, C, C);
         float *dqkv = zeroed(m, GA(m->ga.dqkv), 3 * NC);
         attention_backward(m, l, datt, dqkv);
         zeroed(m, dln, NC);
         be->linear_backward(be, dln, G(lp->qkv_w), G(lp->qkv_b), dqkv, A(la->ln1), P(lp->qkv_w), N, C, 3 * C);
-        be->layernorm_backward(be, dres, G(lp->ln1_g), G(lp->ln1_b), dln, x, P(lp->ln1_g), A(la->ln1_mean), A(la->ln1_rstd), N, C);
+        ln_after_backward(m, l - 1, dres, dln); /* ln1, with the previous layer's fcproj_b */
     }
     const float *dtok = dres;
     if (m->abs) {
@@ -662,8 +704,9 @@ void model_backward(model *m) {
         be->pe_embed_backward(be, m->abs_be, m->param, m->grad, d, dres, m->batch.pos, N);
         dtok = d;
     }
-    if (c->input_dim)
-        be->linear_backward(be, NULL, G(m->top.patch_w), G(m->top.patch_b), dtok, b->inputs, P(m->top.patch_w), N, c->input_dim, C);
+    if (c->input_dim) /* without an absolute encoding, patch_b's gradient came with layer 0's ln1 */
+        be->linear_backward(be, NULL, G(m->top.patch_w), m->abs ? G(m->top.patch_b) : NULL, dtok, b->inputs,
+                            P(m->top.patch_w), N, c->input_dim, C);
     else
         be->embed_backward(be, G(m->top.wte), dtok, b->tokens, N, C);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "gemm.h"
 #include "gradcheck.h"
 #include "model.h"
 #include "ref.h"
@@ -162,6 +163,72 @@ static void elementwise_case(const backend *be, size_t n) {
     free(x), free(y), free(dout), free(dx), free(out), free(dxw);
 }
 
+/* db[C] += column sums of x[N,C] (the reference's linear bias gradient, in double). */
+static void ref_col_sums(float *db, const float *x, int N, int C) {
+    float *ones = tcalloc((size_t)N), *w = tcalloc((size_t)C), *dw = tcalloc((size_t)C);
+    for (int n = 0; n < N; n++) ones[n] = 1.0f;
+    ref_linear_backward(NULL, dw, db, x, ones, w, N, 1, C);
+    free(ones), free(w), free(dw);
+}
+
+/* bias + GELU (pre gets the bias in place) and the GELU backward with the bias gradient, on
+ * pre-filled gradients, against the references of GELU and of column sums. */
+static void bias_gelu_case(const backend *be, int N, int C) {
+    size_t n = (size_t)N * C;
+    float *pre = trandn(&R, n, 2.0f), *b = trandn(&R, C, 1.0f), *dout = trandn(&R, n, 1.0f);
+    float *dx = trandn(&R, n, 1.0f), *db = trandn(&R, C, 1.0f), *dxw = tdup(dx, n), *dbw = tdup(db, C);
+    float *prew = tcalloc(n), *out = tcalloc(n), *fresh = tcalloc(n);
+    for (size_t i = 0; i < n; i++) prew[i] = pre[i] + b[i % C];
+    ref_gelu_forward(out, prew, n);
+    ref_gelu_backward(fresh, prew, dout, n);
+    for (size_t i = 0; i < n; i++) dxw[i] += fresh[i];
+    ref_col_sums(dbw, fresh, N, C);
+    float *pre_d = to_dev(be, pre, n * 4), *b_d = to_dev(be, b, C * 4), *dout_d = to_dev(be, dout, n * 4);
+    float *out_d = to_dev(be, NULL, n * 4), *dx_d = to_dev(be, dx, n * 4), *db_d = to_dev(be, db, C * 4);
+    be->bias_gelu_forward(be, pre_d, out_d, b_d, N, C);
+    check_dev(be, "bias_gelu forward pre", pre_d, prew, n, RTOL, ATOL);
+    check_dev(be, "bias_gelu forward out", out_d, out, n, RTOL, ATOL);
+    be->gelu_backward_bias(be, dx_d, db_d, pre_d, dout_d, N, C);
+    check_dev(be, "gelu_backward_bias dinp", dx_d, dxw, n, RTOL, ATOL);
+    check_dev(be, "gelu_backward_bias db", db_d, dbw, C, RTOL, ATOL);
+    FREE_DEV(be, pre_d, b_d, dout_d, out_d, dx_d, db_d);
+    free(pre), free(b), free(dout), free(dx), free(db), free(dxw), free(dbw), free(prew), free(out), free(fresh);
+}
+
+/* The residual sum + LayerNorm, then its backward with the column sums of the finished dinp, on
+ * pre-filled gradients, against the LayerNorm references and column sums. */
+static void residual_layernorm_case(const backend *be, int N, int C) {
+    const float eps = 1e-5f;
+    size_t n = (size_t)N * C;
+    float *res = trandn(&R, n, 2.0f), *x = trandn(&R, n, 1.0f), *bias = trandn(&R, C, 1.0f);
+    float *g = trandn(&R, C, 1.0f), *b = trandn(&R, C, 1.0f), *dout = trandn(&R, n, 1.0f);
+    float *dx = trandn(&R, n, 1.0f), *dg = trandn(&R, C, 1.0f), *db = trandn(&R, C, 1.0f), *ds = trandn(&R, C, 1.0f);
+    float *sum = tcalloc(n), *ln = tcalloc(n), *mean = tcalloc(N), *rstd = tcalloc(N);
+    float *dxw = tdup(dx, n), *dgw = tdup(dg, C), *dbw = tdup(db, C), *dsw = tdup(ds, C);
+    for (size_t i = 0; i < n; i++) sum[i] = res[i] + bias[i % C] + x[i];
+    ref_layernorm_forward(ln, mean, rstd, sum, g, b, N, C, eps);
+    ref_layernorm_backward(dxw, dgw, dbw, dout, sum, g, N, C, eps);
+    ref_col_sums(dsw, dxw, N, C);
+    float *res_d = to_dev(be, res, n * 4), *x_d = to_dev(be, x, n * 4), *bias_d = to_dev(be, bias, C * 4);
+    float *g_d = to_dev(be, g, C * 4), *b_d = to_dev(be, b, C * 4), *ln_d = to_dev(be, NULL, n * 4);
+    float *mean_d = to_dev(be, NULL, N * 4), *rstd_d = to_dev(be, NULL, N * 4), *dout_d = to_dev(be, dout, n * 4);
+    float *dx_d = to_dev(be, dx, n * 4), *dg_d = to_dev(be, dg, C * 4), *db_d = to_dev(be, db, C * 4);
+    float *ds_d = to_dev(be, ds, C * 4);
+    be->residual_layernorm_forward(be, res_d, ln_d, mean_d, rstd_d, x_d, bias_d, g_d, b_d, N, C, eps);
+    check_dev(be, "residual_layernorm res", res_d, sum, n, RTOL, ATOL);
+    check_dev(be, "residual_layernorm ln", ln_d, ln, n, RTOL, ATOL);
+    check_dev(be, "residual_layernorm mean", mean_d, mean, N, RTOL, ATOL);
+    check_dev(be, "residual_layernorm rstd", rstd_d, rstd, N, RTOL, ATOL);
+    be->layernorm_backward_bias(be, dx_d, dg_d, db_d, ds_d, dout_d, res_d, g_d, mean_d, rstd_d, N, C);
+    check_dev(be, "layernorm_backward_bias dinp", dx_d, dxw, n, RTOL, ATOL);
+    check_dev(be, "layernorm_backward_bias dg", dg_d, dgw, C, RTOL, ATOL);
+    check_dev(be, "layernorm_backward_bias db", db_d, dbw, C, RTOL, ATOL);
+    check_dev(be, "layernorm_backward_bias dbias", ds_d, dsw, C, RTOL, ATOL);
+    FREE_DEV(be, res_d, x_d, bias_d, g_d, b_d, ln_d, mean_d, rstd_d, dout_d, dx_d, dg_d, db_d, ds_d);
+    free(res), free(x), free(bias), free(g), free(b), free(dout), free(dx), free(dg), free(db), free(ds), free(sum);
+    free(ln), free(mean), free(rstd), free(dxw), free(dgw), free(dbw), free(dsw);
+}
+
 /* Cross-entropy forward (mean loss, lse) and backward, with every `ignore`-th target ignored. */
 static void xent_case(const backend *be, int N, int V, int ignore) {
     float *logits = trandn(&R, (size_t)N * V, 3.0f), *dl = trandn(&R, (size_t)N * V, 1.0f);
@@ -216,6 +283,12 @@ static void ops_suite(const backend *be) {
     layernorm_case(be, 64, 256);
     elementwise_case(be, 1);
     elementwise_case(be, 1001);
+    bias_gelu_case(be, 1, 1);
+    bias_gelu_case(be, 37, 13);
+    bias_gelu_case(be, 70, 96);
+    residual_layernorm_case(be, 1, 7);
+    residual_layernorm_case(be, 29, 13);
+    residual_layernorm_case(be, 64, 256);
     xent_case(be, 1, 3, 0);
     xent_case(be, 37, 11, 5);
     xent_case(be, 64, 300, 7);
@@ -543,7 +616,16 @@ TEST(backend_open_refuses_clearly) {
     CHECK(backend_open(&be, "tpu", BE_FP32, err, sizeof err) == -1 && strstr(err, "unknown device 'tpu'") &&
               strstr(err, BACKEND_DEVICES),
           "unknown device: %s", err);
-    CHECK(backend_open(&be, "cpu", BE_BF16, err, sizeof err) == -1 && strstr(err, "fp32 only"), "cpu bf16: %s", err);
+    CHECK(backend_open(&be, "cpu", BE_TF32, err, sizeof err) == -1 &&
+              strstr(err, "model.precision=tf32: tf32 is a mode of the GPU's tensor cores; on the CPU set"),
+          "cpu tf32: %s", err);
+    if (gemm_bf16_supported())
+        CHECK(backend_open(&be, "cpu", BE_BF16, err, sizeof err) == 0 && be == &backend_cpu_bf16 &&
+                  be->precision == BE_BF16,
+              "cpu bf16 opens on this CPU: %s", err);
+    else
+        CHECK(backend_open(&be, "cpu", BE_BF16, err, sizeof err) == -1 && strstr(err, "no AVX512-BF16"), "cpu bf16: %s",
+              err);
     if (backend_open(&be, "cuda", BE_FP32, err, sizeof err) == 0) {
         backend_close(be);
         return;

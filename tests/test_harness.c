@@ -260,8 +260,8 @@ TEST(harness_unusable_device_refused_up_front) {
         const char *args, *cmd, *want;
         int cuda; /* refused only where no GPU can be used */
     } cases[] = {
-        {"run s.yaml model.precision=bf16", "lrpe run: ", "model.precision=bf16: the CPU computes in fp32 only; set model.precision=fp32", 0},
-        {"bench s.yaml model.precision=tf32 --steps 1", "lrpe bench: ", "model.precision=tf32: the CPU computes in fp32 only", 0},
+        {"run s.yaml model.precision=tf32", "lrpe run: ", "model.precision=tf32: tf32 is a mode of the GPU's tensor cores; on the CPU set model.precision=fp32 or bf16", 0},
+        {"bench s.yaml model.precision=tf32 --steps 1", "lrpe bench: ", "model.precision=tf32: tf32 is a mode of the GPU's", 0},
         {"run s.yaml --device tpu", "lrpe run: ", "argument 'model.device=tpu': model.device: invalid value 'tpu'", 0},
         {"run c.yaml", "lrpe run: c.yaml:3:43: ", NULL, 1},
         {"run s.yaml --device cuda", "lrpe run: argument 'model.device=cuda': ", NULL, 1},

@@ -230,26 +230,39 @@ TEST(model_grad_linear_and_encodings) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) model_grad_encoding_case(&cases[i]);
 }
 
-/* Image-style inputs: float vectors (patches) through the linear patch embedding, 2-D positions,
- * a learned absolute table and a split-axes relative encoding, classification. */
-TEST(model_grad_patch_inputs) {
+/* A noisy patch model: float vectors (patches) through the linear patch embedding, 2-D positions,
+ * the absolute encoding `absolute` and a split-axes relative encoding, classification; NULL after
+ * a recorded failure. */
+static model *patch_model(const char *absolute) {
     model_config c = tiny_config(HEAD_CLS, 0, 3);
     c.input_dim = 6, c.vocab = 0;
     c.pos_rank = 2, c.grid_h = 2, c.grid_w = 4;
-    c.absolute = "learned", c.encoding = "lrpe-rotation";
+    c.absolute = absolute, c.encoding = "lrpe-rotation";
     char err[160];
     if (pe_options_set(&c.pe_opt, "axes", "split", err, sizeof err)) test_fail(__FILE__, __LINE__, "%s", err);
-    model *m = noisy_model(&c);
+    return noisy_model(&c);
+}
+
+/* A batch of 2 x 8 patches for patch_model in inputs[16 * 6], pos[32], tgt[2]. */
+static model_batch patch_batch(float *inputs, int32_t *pos, int32_t *tgt) {
+    rng r;
+    rng_seed(&r, 8, 0);
+    fill_normal(inputs, 16 * 6, 1.0f, &r);
+    for (int n = 0; n < 16; n++) pos[2 * n] = (n % 8) / 4, pos[2 * n + 1] = n % 4;
+    tgt[0] = 1, tgt[1] = 2;
+    return (model_batch){.B = 2, .T = 8, .inputs = inputs, .targets = tgt, .valid = NULL, .pos = pos};
+}
+
+/* Image-style inputs (patch_model) with a learned absolute table. */
+TEST(model_grad_patch_inputs) {
+    model *m = patch_model("learned");
     if (!m) return;
     CHECK(tt_find(model_param_table(m), "wte") < 0 && tt_find(model_param_table(m), "patch_w") >= 0,
           "a patch model has patch_w and no token table");
-    rng r;
-    rng_seed(&r, 8, 0);
+    char err[160];
     float inputs[16 * 6];
-    fill_normal(inputs, 16 * 6, 1.0f, &r);
-    int32_t pos[32], tgt[2] = {1, 2};
-    for (int n = 0; n < 16; n++) pos[2 * n] = (n % 8) / 4, pos[2 * n + 1] = n % 4;
-    model_fx f = {m, {.B = 2, .T = 8, .inputs = inputs, .targets = tgt, .valid = NULL, .pos = pos}};
+    int32_t pos[32], tgt[2];
+    model_fx f = {m, patch_batch(inputs, pos, tgt)};
     check_all_params(&f);
     model_batch no_inputs = f.batch, too_long = f.batch;
     no_inputs.inputs = NULL;
@@ -271,6 +284,18 @@ TEST(model_grad_patch_inputs) {
     CHECK(memcmp(before, model_params(m), n * sizeof(float)) == 0, "the refused step changed the parameters");
     free(before);
     trainer_free(&tr);
+    model_destroy(m);
+}
+
+/* Without an absolute encoding the residual stream starts as the patch projection itself, whose
+ * bias gradient model_backward takes from layer 0's ln1 backward (the fused column sums). */
+TEST(model_grad_patch_inputs_no_absolute) {
+    model *m = patch_model("none");
+    if (!m) return;
+    float inputs[16 * 6];
+    int32_t pos[32], tgt[2];
+    model_fx f = {m, patch_batch(inputs, pos, tgt)};
+    check_all_params(&f);
     model_destroy(m);
 }
 

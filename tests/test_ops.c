@@ -316,6 +316,204 @@ TEST(ops_residual) {
     residual_case(1000);
 }
 
+/* ---------------------------------------------------------------- fused ops
+ * Each fused op against the unfused ops it replaces in the model, composed as the model composed
+ * them (linear with its bias, then GELU / the residual sum / LayerNorm; a backward, then
+ * linear_backward's column sums): bitwise where the two do the same float operations in the same
+ * order, else FUSED_RTOL (the bias enters a matrix product's sum at another point, which with
+ * K <= the BLAS's K-block does not change the bits either). Finite differences as above. */
+
+#define FUSED_RTOL 1e-6
+#define FUSED_ATOL 1e-7
+/* Finite-difference step of the residual + LayerNorm: a moved element changes its whole row's
+ * statistics, so the float noise of the loss is ~1.6e-6 at C = 67, 8e-5 in the gradient at step
+ * 1e-2 (measured: one of 240 elements 1.5e-4 off at 1e-2, six at 3e-3, none at 3e-2: rounding). */
+#define RES_LN_EPS 3e-2
+
+/* db[C] += column sums of x[N,C] the unfused way: linear_backward's bias gradient (IC = 1). */
+static void colsum_unfused(float *db, const float *x, int N, int C) {
+    float *ones = tcalloc((size_t)N), *w = tcalloc((size_t)C), *dw = tcalloc((size_t)C);
+    for (int n = 0; n < N; n++) ones[n] = 1.0f;
+    linear_backward(NULL, dw, db, x, ones, w, N, 1, C);
+    free(ones), free(w), free(dw);
+}
+
+typedef struct bias_gelu_fx { float *pre0, *pre, *out, *b, *w; int N, C; } bias_gelu_fx;
+
+/* bias_gelu_forward on a fresh copy of pre0 (the op adds the bias in place). */
+static double bias_gelu_loss(void *ctx) {
+    bias_gelu_fx *f = ctx;
+    size_t n = (size_t)f->N * f->C;
+    memcpy(f->pre, f->pre0, n * sizeof *f->pre);
+    bias_gelu_forward(f->pre, f->out, f->b, f->N, f->C);
+    return dot_loss(f->out, f->w, n);
+}
+
+/* bias_gelu_forward after a product without bias vs linear_forward with it + gelu_forward; its
+ * gradients (gelu_backward_bias) by finite differences. */
+static void bias_gelu_case(int N, int IC, int C) {
+    size_t n = (size_t)N * C;
+    float *inp = trandn(&R, (size_t)N * IC, 1.0f), *wt = trandn(&R, (size_t)C * IC, 0.5f);
+    float *b = trandn(&R, (size_t)C, 1.0f), *w = trandn(&R, n, 1.0f);
+    float *pre0 = tcalloc(n), *out = tcalloc(n), *pre_u = tcalloc(n), *out_u = tcalloc(n);
+    linear_forward(pre0, inp, wt, NULL, N, IC, C);
+    float *pre = tdup(pre0, n);
+    bias_gelu_forward(pre, out, b, N, C);
+    linear_forward(pre_u, inp, wt, b, N, IC, C);
+    gelu_forward(out_u, pre_u, n);
+    CHECK_ARRAYS("bias_gelu pre vs linear with bias", pre, pre_u, n, FUSED_RTOL, FUSED_ATOL);
+    CHECK_ARRAYS("bias_gelu out vs linear with bias + gelu", out, out_u, n, FUSED_RTOL, FUSED_ATOL);
+
+    float *dpre = tcalloc(n), *db = tcalloc((size_t)C);
+    gelu_backward_bias(dpre, db, pre, w, N, C);
+    bias_gelu_fx f = {pre0, pre, out, b, w, N, C};
+    gc("bias_gelu dpre", bias_gelu_loss, &f, pre0, dpre, n, (size_t)C, GC_EPS, GC_ATOL);
+    gc("bias_gelu db", bias_gelu_loss, &f, b, db, (size_t)C, 1, GC_EPS, GC_ATOL);
+    free(inp), free(wt), free(b), free(w), free(pre0), free(out), free(pre_u), free(out_u), free(pre), free(dpre);
+    free(db);
+}
+
+/* gelu_backward_bias vs gelu_backward into a zeroed buffer + its column sums: the same bits; and
+ * it accumulates into pre-filled buffers. */
+static void gelu_backward_bias_case(int N, int C) {
+    size_t n = (size_t)N * C;
+    float *x = trandn(&R, n, 2.0f), *dout = trandn(&R, n, 1.0f);
+    float *pi = trandn(&R, n, 1.0f), *pb = trandn(&R, (size_t)C, 1.0f);
+    float *d = tcalloc(n), *db = tcalloc((size_t)C), *dp = tdup(pi, n), *dbp = tdup(pb, (size_t)C);
+    float *d_u = tcalloc(n), *db_u = tcalloc((size_t)C);
+    gelu_backward_bias(d, db, x, dout, N, C);
+    gelu_backward(d_u, x, dout, n);
+    colsum_unfused(db_u, d_u, N, C);
+    CHECK_ARRAYS("gelu_backward_bias dinp vs gelu_backward", d, d_u, n, 0, 0);
+    CHECK_ARRAYS("gelu_backward_bias db vs column sums of gelu_backward", db, db_u, (size_t)C, 0, 0);
+    gelu_backward_bias(dp, dbp, x, dout, N, C);
+    check_accum("gelu_backward_bias accumulates dinp", dp, pi, d, n);
+    check_accum("gelu_backward_bias accumulates db", dbp, pb, db, (size_t)C);
+    free(x), free(dout), free(pi), free(pb), free(d), free(db), free(dp), free(dbp), free(d_u), free(db_u);
+}
+
+TEST(ops_fused_bias_gelu) {
+    reseed(12);
+    bias_gelu_case(1, 3, 5);
+    bias_gelu_case(7, 13, 37);
+    bias_gelu_case(33, 40, 70);
+    gelu_backward_bias_case(1, 1);
+    gelu_backward_bias_case(9, 37);
+    gelu_backward_bias_case(40, 131);
+}
+
+typedef struct res_ln_fx { float *res0, *res, *ln, *mean, *rstd, *x, *bias, *g, *b, *w; int N, C; } res_ln_fx;
+
+/* residual_layernorm_forward on a fresh copy of res0 (the op adds into res in place). */
+static double res_ln_loss(void *ctx) {
+    res_ln_fx *f = ctx;
+    size_t n = (size_t)f->N * f->C;
+    memcpy(f->res, f->res0, n * sizeof *f->res);
+    residual_layernorm_forward(f->res, f->ln, f->mean, f->rstd, f->x, f->bias, f->g, f->b, f->N, f->C, LN_EPS);
+    return dot_loss(f->ln, f->w, n);
+}
+
+/* residual_layernorm_forward after a product without bias vs linear_forward with the bias +
+ * residual_forward + layernorm_forward; its gradients (layernorm_backward_bias: the sum's gradient
+ * is that of the product, of x and, summed over rows, of the bias) by finite differences. */
+static void residual_layernorm_case(int N, int IC, int C) {
+    size_t n = (size_t)N * C;
+    float *inp = trandn(&R, (size_t)N * IC, 1.0f), *wt = trandn(&R, (size_t)C * IC, 0.5f);
+    float *bias = trandn(&R, (size_t)C, 0.5f), *x = trandn(&R, n, 1.0f), *w = trandn(&R, n, 1.0f);
+    float *g = trandn(&R, (size_t)C, 0.3f), *b = trandn(&R, (size_t)C, 0.3f);
+    for (int c = 0; c < C; c++) g[c] += 1.0f, bias[c] += 0.5f; /* a non-zero mean */
+    float *res0 = tcalloc(n), *ln = tcalloc(n), *mean = tcalloc((size_t)N), *rstd = tcalloc((size_t)N);
+    float *res_u = tcalloc(n), *ln_u = tcalloc(n), *mean_u = tcalloc((size_t)N), *rstd_u = tcalloc((size_t)N);
+    linear_forward(res0, inp, wt, NULL, N, IC, C);
+    float *res = tdup(res0, n);
+    residual_layernorm_forward(res, ln, mean, rstd, x, bias, g, b, N, C, LN_EPS);
+    linear_forward(res_u, inp, wt, bias, N, IC, C);
+    residual_forward(res_u, res_u, x, n);
+    layernorm_forward(ln_u, mean_u, rstd_u, res_u, g, b, N, C, LN_EPS);
+    CHECK_ARRAYS("residual_layernorm res vs linear with bias + residual", res, res_u, n, FUSED_RTOL, FUSED_ATOL);
+    CHECK_ARRAYS("residual_layernorm ln vs layernorm_forward", ln, ln_u, n, FUSED_RTOL, FUSED_ATOL);
+    CHECK_ARRAYS("residual_layernorm mean", mean, mean_u, (size_t)N, FUSED_RTOL, FUSED_ATOL);
+    CHECK_ARRAYS("residual_layernorm rstd", rstd, rstd_u, (size_t)N, FUSED_RTOL, FUSED_ATOL);
+
+    float *dres = tcalloc(n), *dg = tcalloc((size_t)C), *db = tcalloc((size_t)C), *dbias = tcalloc((size_t)C);
+    layernorm_backward_bias(dres, dg, db, dbias, w, res, g, mean, rstd, N, C);
+    res_ln_fx f = {res0, res, ln, mean, rstd, x, bias, g, b, w, N, C};
+    gc("residual_layernorm dres", res_ln_loss, &f, res0, dres, n, (size_t)C, RES_LN_EPS, GC_ATOL);
+    gc("residual_layernorm dx", res_ln_loss, &f, x, dres, n, (size_t)C, RES_LN_EPS, GC_ATOL);
+    gc("residual_layernorm dbias", res_ln_loss, &f, bias, dbias, (size_t)C, 1, RES_LN_EPS, GC_ATOL);
+    gc("residual_layernorm dg", res_ln_loss, &f, g, dg, (size_t)C, 1, RES_LN_EPS, GC_ATOL);
+    gc("residual_layernorm db", res_ln_loss, &f, b, db, (size_t)C, 1, RES_LN_EPS, GC_ATOL);
+    free(inp), free(wt), free(bias), free(x), free(w), free(g), free(b), free(res0), free(ln), free(mean);
+    free(rstd), free(res_u), free(ln_u), free(mean_u), free(rstd_u), free(res), free(dres), free(dg), free(db);
+    free(dbias);
+}
+
+/* layernorm_backward_bias on pre-filled buffers vs layernorm_backward + the column sums of the
+ * accumulated dinp: the same bits; with dbias NULL it is layernorm_backward. */
+static void layernorm_backward_bias_case(int N, int C) {
+    size_t n = (size_t)N * C;
+    float *inp = trandn(&R, n, 2.0f), *g = trandn(&R, (size_t)C, 1.0f), *b = trandn(&R, (size_t)C, 1.0f);
+    float *dout = trandn(&R, n, 1.0f), *out = tcalloc(n), *mean = tcalloc((size_t)N), *rstd = tcalloc((size_t)N);
+    layernorm_forward(out, mean, rstd, inp, g, b, N, C, LN_EPS);
+    float *pi = trandn(&R, n, 1.0f), *pg = trandn(&R, (size_t)C, 1.0f), *pb = trandn(&R, (size_t)C, 1.0f);
+    float *ps = trandn(&R, (size_t)C, 1.0f);
+    float *di = tdup(pi, n), *dg = tdup(pg, (size_t)C), *db = tdup(pb, (size_t)C), *ds = tdup(ps, (size_t)C);
+    float *di_u = tdup(pi, n), *dg_u = tdup(pg, (size_t)C), *db_u = tdup(pb, (size_t)C), *ds_u = tdup(ps, (size_t)C);
+    layernorm_backward_bias(di, dg, db, ds, dout, inp, g, mean, rstd, N, C);
+    layernorm_backward(di_u, dg_u, db_u, dout, inp, g, mean, rstd, N, C);
+    colsum_unfused(ds_u, di_u, N, C);
+    CHECK_ARRAYS("layernorm_backward_bias dinp", di, di_u, n, 0, 0);
+    CHECK_ARRAYS("layernorm_backward_bias dg", dg, dg_u, (size_t)C, 0, 0);
+    CHECK_ARRAYS("layernorm_backward_bias db", db, db_u, (size_t)C, 0, 0);
+    CHECK_ARRAYS("layernorm_backward_bias dbias vs column sums of dinp", ds, ds_u, (size_t)C, 0, 0);
+    float *di2 = tdup(pi, n), *dg2 = tdup(pg, (size_t)C), *db2 = tdup(pb, (size_t)C);
+    layernorm_backward_bias(di2, dg2, db2, NULL, dout, inp, g, mean, rstd, N, C);
+    CHECK_ARRAYS("layernorm_backward_bias without dbias", di2, di_u, n, 0, 0);
+    free(inp), free(g), free(b), free(dout), free(out), free(mean), free(rstd), free(pi), free(pg), free(pb);
+    free(ps), free(di), free(dg), free(db), free(ds), free(di_u), free(dg_u), free(db_u), free(ds_u), free(di2);
+    free(dg2), free(db2);
+}
+
+TEST(ops_fused_residual_layernorm) {
+    reseed(13);
+    residual_layernorm_case(1, 3, 7);
+    residual_layernorm_case(5, 11, 13);
+    residual_layernorm_case(9, 24, 67);
+    layernorm_backward_bias_case(1, 7);
+    layernorm_backward_bias_case(9, 67);
+    layernorm_backward_bias_case(40, 64);
+}
+
+/* The outputs of every fused op on inputs x, y [N,C] and pv [C], into out (fused_floats floats). */
+static size_t fused_floats(int N, int C) { return 6 * (size_t)N * C + 2 * (size_t)N + 4 * (size_t)C; }
+static void fused_run(float *out, const float *x, const float *y, const float *pv, int N, int C) {
+    const size_t n = (size_t)N * C;
+    float *pre = out, *gl = pre + n, *dpre = gl + n, *res = dpre + n, *ln = res + n, *dres = ln + n;
+    float *mean = dres + n, *rstd = mean + N, *db = rstd + N, *dg = db + C, *dlb = dg + C, *dbias = dlb + C;
+    memcpy(pre, x, n * sizeof *x);
+    bias_gelu_forward(pre, gl, pv, N, C);
+    gelu_backward_bias(dpre, db, pre, y, N, C);
+    memcpy(res, y, n * sizeof *y);
+    residual_layernorm_forward(res, ln, mean, rstd, x, pv, pv, pv, N, C, LN_EPS);
+    layernorm_backward_bias(dres, dg, dlb, dbias, x, res, pv, mean, rstd, N, C);
+}
+
+/* Every fused op gives the same bits on 1 and 2 threads (odd sizes: uneven row and column blocks). */
+TEST(ops_fused_threads_bitwise) {
+    reseed(14);
+    const int N = 67, C = 83, threads = omp_get_max_threads();
+    const size_t n = (size_t)N * C, nf = fused_floats(N, C);
+    float *x = trandn(&R, n, 1.0f), *y = trandn(&R, n, 1.0f), *pv = trandn(&R, (size_t)C, 1.0f);
+    float *out1 = tcalloc(nf), *out2 = tcalloc(nf);
+    threads_set(1);
+    fused_run(out1, x, y, pv, N, C);
+    threads_set(2);
+    fused_run(out2, x, y, pv, N, C);
+    threads_set(threads);
+    CHECK(memcmp(out1, out2, nf * sizeof *out1) == 0, "the fused ops differ with 1 and 2 threads");
+    free(x), free(y), free(pv), free(out1), free(out2);
+}
+
 /* ---------------------------------------------------------------- cross-entropy */
 
 #define XENT_ATOL 1e-5

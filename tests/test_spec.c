@@ -693,8 +693,8 @@ TEST(spec_device_and_precision) {
     cfg_free(cpu), cfg_free(cuda), cfg_free(bf16);
     EXPECT_ARG_ERROR("model.device=gpu", "argument 'model.device=gpu': model.device: invalid value 'gpu'");
     EXPECT_ARG_ERROR("model.precision=fp16", "argument 'model.precision=fp16': model.precision: invalid value 'fp16'");
-    EXPECT_ARG_ERROR("model.precision=bf16", "argument 'model.precision=bf16': model.precision=bf16: the CPU computes in fp32 only");
-    EXPECT_ERROR("model:\n  layers: 1\n  precision: tf32\n", "3:3: model.precision=tf32: the CPU computes in fp32 only");
+    EXPECT_ARG_ERROR("model.precision=tf32", "argument 'model.precision=tf32': model.precision=tf32: tf32 is a mode of the GPU's");
+    EXPECT_ERROR("model:\n  layers: 1\n  precision: tf32\n", "3:3: model.precision=tf32: tf32 is a mode of the GPU's");
     backend_gpu g;
     char why[512] = "";
     if (backend_gpus(&g, 1, why, sizeof why) > 0) {

@@ -1,5 +1,5 @@
 // The CUDA backend: opening GPU 0 (stream, cuBLAS handle at the requested precision, reduction
-// buffers), its memory functions, what it supports, the list of GPUs, and the table of operations
+// buffers), its memory functions, the list of GPUs, and the table of operations
 // (ops_cuda.cuh: this helper's files; attn_cuda.cuh: the attention kernels).
 #include <string.h>
 
@@ -82,27 +82,6 @@ static void cuda_zero(const backend *be, void *p, size_t bytes) {
     if (bytes) CUDA_OK(cudaMemsetAsync(p, 0, bytes, ctx_of(be)->stream));
 }
 
-// ------------------------------------------------------------------ supports
-
-// Everything of the table runs at fp32, tf32 and bf16 (the precision changes the matrix products
-// only); every registered encoding runs from its pe_data (pe_open refuses one that does not
-// describe itself fully).
-static int cuda_supports(const backend *be, const char *what, const char *value, char *err, size_t errlen) {
-    if (strcmp(what, "precision") == 0) {
-        if (be_precision_parse(value) >= 0) return 1;
-        return errf(err, errlen, "the CUDA backend has no precision '%s' (" BACKEND_PRECISIONS ")", value), 0;
-    }
-    if (strcmp(what, "encoding") == 0 || strcmp(what, "absolute") == 0) {
-        if (strcmp(value, "none") == 0 || pe_lookup(value)) return 1;
-        return errf(err, errlen, "the CUDA backend does not know encoding '%s'", value), 0;
-    }
-    if (strcmp(what, "attention") == 0) {
-        if (strcmp(value, "softmax") == 0 || strcmp(value, "linear") == 0) return 1;
-        return errf(err, errlen, "the CUDA backend has no attention '%s' (softmax | linear)", value), 0;
-    }
-    return 1;
-}
-
 // ------------------------------------------------------------------ open / close
 
 // The table, filled by name (open adds the precision and the context).
@@ -126,6 +105,10 @@ static void fill_table(backend *be) {
     be->gelu_forward = cuda_gelu_forward;
     be->gelu_backward = cuda_gelu_backward;
     be->residual_forward = cuda_residual_forward;
+    be->bias_gelu_forward = cuda_bias_gelu_forward;
+    be->gelu_backward_bias = cuda_gelu_backward_bias;
+    be->residual_layernorm_forward = cuda_residual_layernorm_forward;
+    be->layernorm_backward_bias = cuda_layernorm_backward_bias;
     be->xent_forward = cuda_xent_forward;
     be->xent_backward = cuda_xent_backward;
     be->meanpool_forward = cuda_meanpool_forward;
@@ -147,7 +130,6 @@ static void fill_table(backend *be) {
     be->adamw_step = cuda_adamw_step;
     be->grad_norm = cuda_grad_norm;
     be->scale = cuda_scale;
-    be->supports = cuda_supports;
 }
 
 // Frees whatever of c was created (members still NULL are skipped), then c.

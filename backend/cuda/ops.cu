@@ -1,4 +1,5 @@
-// The ops of core/ops.h on the GPU (the linear layer is in gemm.cu): embedding, LayerNorm, GELU,
+// The ops of core/ops.h on the GPU (the linear layer is in gemm.cu): embedding, LayerNorm (alone and
+// after the residual sum), GELU (with the bias add, and its backward with the bias gradient),
 // residual, cross-entropy and mean pooling. Same arguments and semantics as the CPU; every backward
 // accumulates (+=). Reductions run in a fixed order (no atomics): the same bits on every run.
 #include <math.h>
@@ -83,14 +84,10 @@ void cuda_embed_backward(const backend *be, float *dwte, const float *dout, cons
 
 // ------------------------------------------------------------------ LayerNorm
 
-// out[N, C] = (x - mean) * rstd * g + b, mean[N], rstd[N]: one warp per row (8 rows per block),
-// sums by lane strides then the warp's butterfly.
-__global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, const float *inp, const float *g,
-                                         const float *b, int N, int C, float eps) {
-    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
-    if (row >= N) return; // the whole warp
-    const float *x = inp + (size_t)row * C;
-    float *y = out + (size_t)row * C;
+// y[C] = LayerNorm of the row x[C] by the 32 lanes of one warp (lane strides, then the warp's
+// butterfly), its mean and rstd written by lane 0. Each lane reads only the x[c] of its own stride.
+__device__ __forceinline__ void layernorm_row_warp(float *y, float *mean, float *rstd, const float *x, const float *g,
+                                                   const float *b, int C, float eps, int lane) {
     float s = 0.0f;
     for (int c = lane; c < C; c += 32) s += x[c];
     const float m = warp_sum(s) / (float)C;
@@ -102,7 +99,28 @@ __global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, c
     const float var = warp_sum(q) / (float)C;
     const float r = 1.0f / sqrtf(var + eps);
     for (int c = lane; c < C; c += 32) y[c] = __fadd_rn(__fmul_rn(__fmul_rn(x[c] - m, r), g[c]), b[c]);
-    if (lane == 0) mean[row] = m, rstd[row] = r;
+    if (lane == 0) *mean = m, *rstd = r;
+}
+
+// out[N, C] = (x - mean) * rstd * g + b, mean[N], rstd[N]: one warp per row (8 rows per block).
+__global__ void layernorm_forward_kernel(float *out, float *mean, float *rstd, const float *inp, const float *g,
+                                         const float *b, int N, int C, float eps) {
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+    if (row >= N) return; // the whole warp
+    const size_t o = (size_t)row * C;
+    layernorm_row_warp(out + o, mean + row, rstd + row, inp + o, g, b, C, eps, lane);
+}
+
+// res[N, C] = (res + bias) + x, then ln = LayerNorm(res), mean[N], rstd[N]: one warp per row, each
+// lane normalising the elements it has just written.
+__global__ void residual_layernorm_forward_kernel(float *res, float *ln, float *mean, float *rstd, const float *x,
+                                                  const float *bias, const float *g, const float *b, int N, int C,
+                                                  float eps) {
+    const int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x & 31;
+    if (row >= N) return;
+    const size_t o = (size_t)row * C;
+    for (int c = lane; c < C; c += 32) res[o + c] = __fadd_rn(__fadd_rn(res[o + c], bias[c]), x[o + c]);
+    layernorm_row_warp(ln + o, mean + row, rstd + row, res + o, g, b, C, eps, lane);
 }
 
 void cuda_layernorm_forward(const backend *be, float *out, float *mean, float *rstd, const float *inp, const float *g,
@@ -111,6 +129,16 @@ void cuda_layernorm_forward(const backend *be, float *out, float *mean, float *r
     if (N <= 0 || C <= 0) return;
     layernorm_forward_kernel<<<blocks_for((size_t)N, THREADS / 32), THREADS, 0, c->stream>>>(out, mean, rstd, inp, g,
                                                                                            b, N, C, eps);
+    LAUNCH_OK();
+}
+
+void cuda_residual_layernorm_forward(const backend *be, float *res, float *ln, float *mean, float *rstd,
+                                     const float *x, const float *bias, const float *g, const float *b, int N, int C,
+                                     float eps) {
+    const cuda_ctx *c = ctx_of(be);
+    if (N <= 0 || C <= 0) return;
+    residual_layernorm_forward_kernel<<<blocks_for((size_t)N, THREADS / 32), THREADS, 0, c->stream>>>(
+        res, ln, mean, rstd, x, bias, g, b, N, C, eps);
     LAUNCH_OK();
 }
 
@@ -137,39 +165,56 @@ __global__ void layernorm_dinp_kernel(float *dinp, const float *dout, const floa
     }
 }
 
-// dg[C] += sum_n dy (x - mean) rstd, db[C] += sum_n dy: block (32 channels x 32 row lanes), lane y
-// adds rows y, y+32, ... in order, then the 32 lane sums are added in order.
-__global__ void layernorm_params_kernel(float *dg, float *db, const float *dout, const float *inp, const float *mean,
-                                        const float *rstd, int N, int C) {
-    __shared__ float pg[32][33], pb[32][33];
+// The sum of v over the 32 row lanes of a (32 columns x 32 row lanes) block, lane 0 first, for
+// column threadIdx.x; valid in row lane 0. part: 32 x 33 floats of shared memory, free for this call.
+__device__ __forceinline__ float row_lanes_sum(float v, float (*part)[33]) {
+    part[threadIdx.y][threadIdx.x] = v;
+    __syncthreads();
+    float s = part[0][threadIdx.x];
+    if (threadIdx.y == 0)
+        for (int y = 1; y < 32; y++) s += part[y][threadIdx.x];
+    return s;
+}
+
+// dg[C] += sum_n dy (x - mean) rstd, db[C] += sum_n dy, and dbias[C] (when not NULL) += sum_n dinp
+// (the finished dinp, as cuda_col_sums adds it): block (32 channels x 32 row lanes), lane y adds
+// rows y, y+32, ... in order, then the 32 lane sums are added in order.
+__global__ void layernorm_params_kernel(float *dg, float *db, float *dbias, const float *dinp, const float *dout,
+                                        const float *inp, const float *mean, const float *rstd, int N, int C) {
+    __shared__ float pg[32][33], pb[32][33], ps[32][33];
     const int tx = threadIdx.x, ty = threadIdx.y, c = blockIdx.x * 32 + tx;
-    float ag = 0.0f, ab = 0.0f;
+    float ag = 0.0f, ab = 0.0f, as = 0.0f;
     if (c < C)
         for (int n = ty; n < N; n += 32) {
             float dy = dout[(size_t)n * C + c], x = inp[(size_t)n * C + c];
             ag = __fadd_rn(ag, __fmul_rn(__fmul_rn(dy, x - mean[n]), rstd[n]));
             ab += dy;
+            if (dbias) as += dinp[(size_t)n * C + c];
         }
-    pg[ty][tx] = ag, pb[ty][tx] = ab;
-    __syncthreads();
+    const float sg = row_lanes_sum(ag, pg), sb = row_lanes_sum(ab, pb), ss = row_lanes_sum(as, ps);
     if (ty == 0 && c < C) {
-        float sg = pg[0][tx], sb = pb[0][tx];
-        for (int y = 1; y < 32; y++) sg += pg[y][tx], sb += pb[y][tx];
         dg[c] += sg;
         db[c] += sb;
+        if (dbias) dbias[c] += ss;
     }
 }
 
-void cuda_layernorm_backward(const backend *be, float *dinp, float *dg, float *db, const float *dout,
-                             const float *inp, const float *g, const float *mean, const float *rstd, int N, int C) {
+void cuda_layernorm_backward_bias(const backend *be, float *dinp, float *dg, float *db, float *dbias,
+                                  const float *dout, const float *inp, const float *g, const float *mean,
+                                  const float *rstd, int N, int C) {
     const cuda_ctx *c = ctx_of(be);
     if (N <= 0 || C <= 0) return;
     layernorm_dinp_kernel<<<blocks_for((size_t)N, THREADS / 32), THREADS, 0, c->stream>>>(dinp, dout, inp, g, mean,
                                                                                         rstd, N, C);
     LAUNCH_OK();
-    layernorm_params_kernel<<<blocks_for((size_t)C, 32), dim3(32, 32), 0, c->stream>>>(dg, db, dout, inp, mean, rstd,
-                                                                                      N, C);
+    layernorm_params_kernel<<<blocks_for((size_t)C, 32), dim3(32, 32), 0, c->stream>>>(dg, db, dbias, dinp, dout, inp,
+                                                                                      mean, rstd, N, C);
     LAUNCH_OK();
+}
+
+void cuda_layernorm_backward(const backend *be, float *dinp, float *dg, float *db, const float *dout,
+                             const float *inp, const float *g, const float *mean, const float *rstd, int N, int C) {
+    cuda_layernorm_backward_bias(be, dinp, dg, db, NULL, dout, inp, g, mean, rstd, N, C);
 }
 
 // ------------------------------------------------------------------ GELU, residual
@@ -177,25 +222,56 @@ void cuda_layernorm_backward(const backend *be, float *dinp, float *dg, float *d
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
 
-// out[n] = x Phi(x), exact erf form with the CPU's erf/exp arithmetic.
+// x Phi(x), exact erf form with the CPU's erf/exp arithmetic.
+__device__ __forceinline__ float gelu_of(float x) {
+    float e = dev_expf(__fmul_rn(__fmul_rn(-0.5f, x), x));
+    float erf = dev_erff_with(__fmul_rn(x, INV_SQRT2), e);
+    return __fmul_rn(__fmul_rn(0.5f, x), __fadd_rn(1.0f, erf));
+}
+
+// GELU'(x) = Phi(x) + x phi(x).
+__device__ __forceinline__ float gelu_grad_of(float x) {
+    float e = dev_expf(__fmul_rn(__fmul_rn(-0.5f, x), x));
+    float cdf = __fmul_rn(0.5f, __fadd_rn(1.0f, dev_erff_with(__fmul_rn(x, INV_SQRT2), e)));
+    return __fadd_rn(cdf, __fmul_rn(__fmul_rn(x, INV_SQRT_2PI), e));
+}
+
+// out[n] = GELU(inp[n]).
 __global__ void gelu_forward_kernel(float *out, const float *inp, size_t n) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = gelu_of(inp[i]);
+}
+
+// dinp[n] += dout GELU'(x).
+__global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout, size_t n) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        dinp[i] = __fadd_rn(dinp[i], __fmul_rn(dout[i], gelu_grad_of(inp[i])));
+}
+
+// pre[N, C] += b[C], out = GELU(pre): one thread per element.
+__global__ void bias_gelu_forward_kernel(float *pre, float *out, const float *b, int C, size_t n) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float x = inp[i];
-        float e = dev_expf(__fmul_rn(__fmul_rn(-0.5f, x), x));
-        float erf = dev_erff_with(__fmul_rn(x, INV_SQRT2), e);
-        out[i] = __fmul_rn(__fmul_rn(0.5f, x), __fadd_rn(1.0f, erf));
+        float x = __fadd_rn(pre[i], b[i % C]);
+        pre[i] = x;
+        out[i] = gelu_of(x);
     }
 }
 
-// dinp[n] += dout (Phi(x) + x phi(x)).
-__global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout, size_t n) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float x = inp[i];
-        float e = dev_expf(__fmul_rn(__fmul_rn(-0.5f, x), x));
-        float cdf = __fmul_rn(0.5f, __fadd_rn(1.0f, dev_erff_with(__fmul_rn(x, INV_SQRT2), e)));
-        float d = __fadd_rn(cdf, __fmul_rn(__fmul_rn(x, INV_SQRT_2PI), e));
-        dinp[i] = __fadd_rn(dinp[i], __fmul_rn(dout[i], d));
-    }
+// dinp[N, C] += d = dout GELU'(inp), db[C] += sum_n d: block (32 columns x 32 row lanes), lane y
+// takes rows y, y+32, ... in order, then the 32 lane sums are added in order (cuda_col_sums' order).
+__global__ void gelu_backward_bias_kernel(float *dinp, float *db, const float *inp, const float *dout, int N, int C) {
+    __shared__ float part[32][33];
+    const int c = blockIdx.x * 32 + threadIdx.x;
+    float acc = 0.0f;
+    if (c < C)
+        for (int n = threadIdx.y; n < N; n += 32) {
+            const size_t i = (size_t)n * C + c;
+            float d = __fmul_rn(dout[i], gelu_grad_of(inp[i]));
+            dinp[i] = __fadd_rn(dinp[i], d);
+            acc += d;
+        }
+    const float s = row_lanes_sum(acc, part);
+    if (threadIdx.y == 0 && c < C) db[c] += s;
 }
 
 // out[n] = a[n] + b[n] (out may be a or b).
@@ -213,6 +289,21 @@ void cuda_gelu_forward(const backend *be, float *out, const float *inp, size_t n
 void cuda_gelu_backward(const backend *be, float *dinp, const float *inp, const float *dout, size_t n) {
     if (!n) return;
     gelu_backward_kernel<<<ew_blocks(n), THREADS, 0, ctx_of(be)->stream>>>(dinp, inp, dout, n);
+    LAUNCH_OK();
+}
+
+void cuda_bias_gelu_forward(const backend *be, float *pre, float *out, const float *b, int N, int C) {
+    if (N <= 0 || C <= 0) return;
+    const size_t n = (size_t)N * C;
+    bias_gelu_forward_kernel<<<ew_blocks(n), THREADS, 0, ctx_of(be)->stream>>>(pre, out, b, C, n);
+    LAUNCH_OK();
+}
+
+void cuda_gelu_backward_bias(const backend *be, float *dinp, float *db, const float *inp, const float *dout, int N,
+                             int C) {
+    if (N <= 0 || C <= 0) return;
+    gelu_backward_bias_kernel<<<blocks_for((size_t)C, 32), dim3(32, 32), 0, ctx_of(be)->stream>>>(dinp, db, inp,
+                                                                                                 dout, N, C);
     LAUNCH_OK();
 }
 

@@ -15,6 +15,15 @@ void cuda_layernorm_backward(const backend *be, float *dinp, float *dg, float *d
 void cuda_gelu_forward(const backend *be, float *out, const float *inp, size_t n);
 void cuda_gelu_backward(const backend *be, float *dinp, const float *inp, const float *dout, size_t n);
 void cuda_residual_forward(const backend *be, float *out, const float *a, const float *b, size_t n);
+void cuda_bias_gelu_forward(const backend *be, float *pre, float *out, const float *b, int N, int C);
+void cuda_gelu_backward_bias(const backend *be, float *dinp, float *db, const float *inp, const float *dout, int N,
+                             int C);
+void cuda_residual_layernorm_forward(const backend *be, float *res, float *ln, float *mean, float *rstd,
+                                     const float *x, const float *bias, const float *g, const float *b, int N, int C,
+                                     float eps);
+void cuda_layernorm_backward_bias(const backend *be, float *dinp, float *dg, float *db, float *dbias,
+                                  const float *dout, const float *inp, const float *g, const float *mean,
+                                  const float *rstd, int N, int C);
 double cuda_xent_forward(const backend *be, float *lse, const float *logits, const int32_t *targets, int N, int V);
 void cuda_xent_backward(const backend *be, float *dlogits, const float *logits, const float *lse,
                         const int32_t *targets, int N, int V, float dloss);

@@ -8,6 +8,7 @@
 #include "blas_core.h"
 #include "cli.h"
 #include "dist.h"
+#include "gemm.h"
 #include "paths.h"
 #include "provenance.h"
 #include "threads.h"
@@ -24,6 +25,7 @@ static int cmd_version(int argc, char **argv) {
     printf("lrpe %s (commit %s)\n", lrpe_version(), lrpe_commit());
     printf("blas: %s\n", threads_blas_config());
     printf("blas core: %s, source: %s\n", blas_core_name(), blas_core_source());
+    printf("products: %s\n", gemm_library());
     char data[PATH_MAX];
     const char *how;
     if (!paths_data_dir(NULL, data, sizeof data, &how)) printf("data: %s (from %s)\n", data, how);

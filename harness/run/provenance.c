@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "blas_core.h"
+#include "gemm.h"
 #include "threads.h"
 #include "version.h"
 
@@ -60,6 +61,7 @@ int provenance_record(db *d, const char *run_id, int threads, const task *t, con
         {"blas", threads_blas_config()},
         {"blas_core", blas_core_name()},
         {"blas_core_source", blas_core_source()},
+        {"gemm", gemm_library()},
         {"omp_wait_policy", blas_core_omp_wait()},
         {"threads_omp", nthreads},
         {"threads_blas", nthreads},

@@ -70,7 +70,7 @@ static const schema_key KEYS[] = {
     {"model.device",          SK_ENUM,     "cpu",       0, 0, SK_OMIT_DEFAULT, BACKEND_DEVICES,
      "where the model computes (cuda: an lrpe built with make CUDA=1 and an NVIDIA GPU)"},
     {"model.precision",       SK_ENUM,     "fp32",      0, 0, SK_OMIT_DEFAULT, BACKEND_PRECISIONS,
-     "matrix-product precision: fp32 exact (cpu: the only one); tf32, bf16 tensor cores (cuda)"},
+     "matrix-product precision: fp32 exact; bf16 products with float32 sums (cuda tensor cores; cpu: the linear layers, AVX512-BF16); tf32 (cuda)"},
     {"model.lrpe.p",          SK_PEOPT,    "householder", 0, 0, 0, NULL,
      "lrpe-*: the unitary P applied before the positional core"},
     {"model.lrpe.theta",      SK_PEOPT,    "fixed",     0, 0, 0, NULL,

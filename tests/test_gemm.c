@@ -1,0 +1,162 @@
+/* The matrix products of core/gemm.h against a double-precision reference:
+ *  - gemm_f32 (OpenBLAS) at every op(A), op(B) and odd shapes;
+ *  - gemm_bf16 against the reference of the bf16-rounded inputs: a product of two bf16 numbers is
+ *    exact in float32, so only the float32 accumulation differs (rtol 1e-5 of the sum of |terms|;
+ *    a wrong packing or a lost pair is off by O(1)); K past one block (256) and odd, M and N off
+ *    the micro-tile, beta 0 over NaN, 1 and 0.5; the same bits at 1 and 2 threads;
+ *  - bf16's rounding: to nearest, ties to even;
+ *  - the bf16 CPU backend's linear layer against the reference of its rounded inputs.
+ * gemm_bf16 is skipped with its reason where the CPU lacks AVX512-BF16. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "gemm.h"
+#include "gradcheck.h"
+#include "ref.h"
+#include "test.h"
+#include "threads.h"
+
+static rng R;
+
+/* op(X)[r][c] of a row-major X with leading dimension ld */
+static float op_at(const float *X, int ld, gemm_op t, int r, int c) {
+    return t == GEMM_T ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c];
+}
+
+/* Checks C (after gemm) against alpha op(A) op(B) + beta C0 in double, with the inputs rounded by
+ * `round` (NULL: as they are); rtol of the sum of |terms|. */
+static void check_product(const char *what, gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A,
+                          int lda, const float *B, int ldb, float beta, const float *C0, const float *C, int ldc,
+                          float (*round)(float), double rtol) {
+    int bad = 0;
+    for (int i = 0; i < M && bad < 3; i++)
+        for (int j = 0; j < N && bad < 3; j++) {
+            double s = 0, mag = 0;
+            for (int k = 0; k < K; k++) {
+                float a = op_at(A, lda, ta, i, k), b = op_at(B, ldb, tb, k, j);
+                if (round) a = round(a), b = round(b);
+                s += (double)a * b, mag += fabs((double)a * b);
+            }
+            double c0 = beta != 0.0f ? C0[(size_t)i * ldc + j] : 0.0;
+            double want = alpha * s + beta * c0, got = C[(size_t)i * ldc + j];
+            if (!(fabs(got - want) <= rtol * (fabs(alpha) * mag + fabs(beta * c0)) + 1e-30)) {
+                test_fail(__FILE__, __LINE__, "%s op %d%d %dx%dx%d beta %g: C[%d][%d] = %.9g, want %.9g", what, ta,
+                          tb, M, N, K, beta, i, j, got, want);
+                bad++;
+            }
+        }
+}
+
+/* One product of each op combination at M x N x K through `gemm`, checked as above; beta 0 runs
+ * over a C full of NaN (it must not be read). */
+static void product_case(const char *what, gemm_fn gemm, float (*round)(float), double rtol, int M, int N, int K,
+                         float beta) {
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 5;
+            float *A = trandn(&R, (size_t)(ta ? K : M) * lda + 1, 1.0f);
+            float *B = trandn(&R, (size_t)(tb ? N : K) * ldb + 1, 1.0f);
+            float *C0 = trandn(&R, (size_t)M * ldc, 1.0f);
+            if (beta == 0.0f)
+                for (size_t i = 0; i < (size_t)M * ldc; i++) C0[i] = NAN;
+            float *C = tdup(C0, (size_t)M * ldc);
+            gemm((gemm_op)ta, (gemm_op)tb, M, N, K, 0.75f, A, lda, B, ldb, beta, C, ldc);
+            check_product(what, (gemm_op)ta, (gemm_op)tb, M, N, K, 0.75f, A, lda, B, ldb, beta, C0, C, ldc, round,
+                          rtol);
+            free(A), free(B), free(C0), free(C);
+        }
+}
+
+static const int SHAPES[][3] = {{1, 1, 1}, {7, 17, 3}, {33, 65, 257}, {70, 32, 600}, {130, 40, 64}};
+
+TEST(gemm_f32_matches_reference) {
+    rng_seed(&R, 20261206, 1);
+    for (size_t s = 0; s < sizeof SHAPES / sizeof *SHAPES; s++)
+        for (int b = 0; b < 3; b++)
+            product_case("gemm_f32", gemm_f32, NULL, 1e-5, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], 0.5f * b);
+}
+
+TEST(gemm_bf16_rounds_to_nearest_even) {
+    CHECK(gemm_bf16_round(1.0f) == 1.0f && gemm_bf16_round(-2.5f) == -2.5f, "exact values stay");
+    /* 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even 1; just above goes up */
+    CHECK(gemm_bf16_round(1.0f + 0x1p-8f) == 1.0f, "tie to even: %g", gemm_bf16_round(1.0f + 0x1p-8f));
+    CHECK(gemm_bf16_round(1.0f + 0x1p-8f + 0x1p-20f) == 1.0f + 0x1p-7f, "above the tie rounds up");
+    CHECK(gemm_bf16_round(1.0f + 3 * 0x1p-8f) == 1.0f + 0x1p-6f, "tie to even, upwards");
+    CHECK(isnan(gemm_bf16_round(NAN)) && isinf(gemm_bf16_round(INFINITY)), "NaN and infinity stay");
+    CHECK(fabsf(gemm_bf16_round(0.1f) - 0.1f) <= 0.1f * 0x1p-9f, "within half a bf16 ulp");
+}
+
+TEST(gemm_bf16_matches_reference_of_rounded_inputs) {
+    if (!gemm_bf16_supported()) {
+        test_skip("this CPU has no AVX512-BF16");
+        return;
+    }
+    rng_seed(&R, 20261206, 2);
+    for (size_t s = 0; s < sizeof SHAPES / sizeof *SHAPES; s++)
+        for (int b = 0; b < 3; b++)
+            product_case("gemm_bf16", gemm_bf16, gemm_bf16_round, 1e-5, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2],
+                         0.5f * b);
+    /* K = 0: C = beta C */
+    float A[1] = {1}, B[1] = {1}, C[2] = {3, 4};
+    gemm_bf16(GEMM_N, GEMM_N, 1, 2, 0, 1.0f, A, 1, B, 2, 0.5f, C, 2);
+    CHECK(C[0] == 1.5f && C[1] == 2.0f, "K = 0: %g %g", C[0], C[1]);
+}
+
+TEST(gemm_bf16_same_bits_at_one_and_two_threads) {
+    if (!gemm_bf16_supported()) {
+        test_skip("this CPU has no AVX512-BF16");
+        return;
+    }
+    rng_seed(&R, 20261206, 3);
+    const int M = 300, N = 100, K = 700;
+    float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)K * N, 1.0f);
+    float *C1 = tcalloc((size_t)M * N), *C2 = tcalloc((size_t)M * N);
+    int threads = omp_get_max_threads();
+    threads_set(1);
+    gemm_bf16(GEMM_N, GEMM_N, M, N, K, 1.0f, A, K, B, N, 0.0f, C1, N);
+    threads_set(2);
+    gemm_bf16(GEMM_N, GEMM_N, M, N, K, 1.0f, A, K, B, N, 0.0f, C2, N);
+    threads_set(threads);
+    CHECK(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "1 and 2 threads differ");
+    free(A), free(B), free(C1), free(C2);
+}
+
+/* a copy of x[n] rounded to bf16 */
+static float *rounded(const float *x, size_t n) {
+    float *r = tcalloc(n);
+    for (size_t i = 0; i < n; i++) r[i] = gemm_bf16_round(x[i]);
+    return r;
+}
+
+/* The bf16 CPU backend's linear layer against the double reference of its bf16-rounded inputs
+ * (the bias and its gradient stay float32), on pre-filled gradients; rtol 1e-4 as the backend
+ * suite's. */
+TEST(backend_cpu_bf16_linear_matches_reference_of_rounded_inputs) {
+    if (!gemm_bf16_supported()) {
+        test_skip("this CPU has no AVX512-BF16");
+        return;
+    }
+    rng_seed(&R, 20261206, 4);
+    const backend *be = &backend_cpu_bf16;
+    const int N = 70, IC = 40, OC = 33;
+    const size_t nx = (size_t)N * IC, nw = (size_t)OC * IC, no = (size_t)N * OC;
+    float *x = trandn(&R, nx, 1.0f), *w = trandn(&R, nw, 0.5f), *b = trandn(&R, OC, 1.0f);
+    float *dout = trandn(&R, no, 1.0f), *dx = trandn(&R, nx, 1.0f), *dw = trandn(&R, nw, 1.0f);
+    float *db = trandn(&R, OC, 1.0f);
+    float *xr = rounded(x, nx), *wr = rounded(w, nw), *doutr = rounded(dout, no);
+    float *out = tcalloc(no), *want = tcalloc(no), *dxw = tdup(dx, nx), *dww = tdup(dw, nw), *dbw = tdup(db, OC);
+    be->linear_forward(be, out, x, w, b, N, IC, OC);
+    ref_linear_forward(want, xr, wr, b, N, IC, OC);
+    CHECK_ARRAYS("bf16 linear forward", out, want, no, 1e-4, 1e-5);
+    be->linear_backward(be, dx, dw, db, dout, x, w, N, IC, OC);
+    ref_linear_backward(dxw, dww, NULL, doutr, xr, wr, N, IC, OC);
+    ref_linear_backward(NULL, want, dbw, dout, x, w, N, IC, OC); /* want: a scratch dw here */
+    CHECK_ARRAYS("bf16 linear dinp", dx, dxw, nx, 1e-4, 1e-5);
+    CHECK_ARRAYS("bf16 linear dw", dw, dww, nw, 1e-4, 1e-5);
+    CHECK_ARRAYS("bf16 linear db (float32)", db, dbw, OC, 1e-4, 1e-5);
+    free(x), free(w), free(b), free(dout), free(dx), free(dw), free(db), free(xr), free(wr), free(doutr);
+    free(out), free(want), free(dxw), free(dww), free(dbw);
+}
