@@ -12,7 +12,9 @@
 #   STEPS=20 WARMUP=3 timed and untimed steps per process
 #   OMP_WAIT_POLICY   passed to both; passive unless set (as `make test`: spinning OpenMP threads
 #                     on a shared, busy machine made PyTorch steps up to 8x slower)
-#   OPENBLAS_CORETYPE passed to both as set (unset: OpenBLAS picks the core itself)
+#   OPENBLAS_CORETYPE passed to both as set; unset, both get the core lrpe selects (`lrpe version`),
+#                     so PyTorch runs the same kernels (OpenBLAS alone picked SSE3's Prescott on a
+#                     machine whose hypervisor hides the CPU's model: PyTorch was 4x slower there)
 #   TORCH_BLAS=openmp PyTorch's OpenBLAS: openmp (the build lrpe links: same kernels) or pthread puts
 #                     that Debian build first on LD_LIBRARY_PATH; system: the libblas.so.3 alternative
 #   LRPE_TASK         lrpe's task keys; default the KJV byte LM when data/kjv.txt exists (make
@@ -90,6 +92,7 @@ run_side() {
 lrpe_version=$("$LRPE" version 2>/dev/null || true)
 lrpe_blas=openblas-$(grep -o 'parallel=[^ ]*' <<<"$lrpe_version" | head -1 | cut -d= -f2)
 lrpe_core=$(grep -o 'core=[^ ]*' <<<"$lrpe_version" | head -1 | cut -d= -f2)
+if [[ -z "${OPENBLAS_CORETYPE:-}" && -n "$lrpe_core" ]]; then export OPENBLAS_CORETYPE=$lrpe_core; fi
 
 mkdir -p "$(dirname "$OUT")"
 printf 'config\tattention\tencoding\trep\timpl\t%s\tblas_core\tblas\n' "$(IFS=$'\t'; echo "${COLS[*]}")" >"$OUT"

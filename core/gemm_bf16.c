@@ -44,7 +44,7 @@ static inline float at(const float *X, int ld, gemm_op t, int r, int c) {
     return t == GEMM_T ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c];
 }
 
-/* (x[k], x[k+1]) as one 32-bit pair of bf16, the low half first; zero past kend. */
+/* (lo, hi) rounded to bf16 as one 32-bit pair, lo in the low half. */
 static inline uint32_t pair_of(float lo, float hi) { return (uint32_t)bf16_bits(lo) | (uint32_t)bf16_bits(hi) << 16; }
 
 /* Packs rows [r0, r0 + rows) x k [k0, k0 + kc) of op(X) into panels of `w` rows: panel q, pair p,
