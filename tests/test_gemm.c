@@ -160,3 +160,40 @@ TEST(backend_cpu_bf16_linear_matches_reference_of_rounded_inputs) {
     free(x), free(w), free(b), free(dout), free(dx), free(dw), free(db), free(xr), free(wr), free(doutr);
     free(out), free(want), free(dxw), free(dww), free(dbw);
 }
+
+/* gemm_nt (gemm_f32's A B^T for short K): against OpenBLAS's product of the same operands within
+ * float32 rounding (rtol 1e-5 of the sum of |terms| via check_product), the same bits at 1 and 2
+ * threads, and never taken inside a parallel region (its packing buffer is shared). */
+TEST(gemm_nt_same_bits_at_one_and_two_threads_not_nested) {
+    if (!__builtin_cpu_supports("avx512f")) {
+        test_skip("this CPU has no AVX-512: gemm_f32 uses OpenBLAS alone");
+        return;
+    }
+    rng_seed(&R, 20261206, 5);
+    const int M = 301, N = 75, K = GEMM_NT_MAX_K;
+    float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)N * K, 1.0f);
+    float *C1 = tcalloc((size_t)M * N), *C2 = tcalloc((size_t)M * N), *C0 = tcalloc((size_t)M * N);
+    int threads = omp_get_max_threads();
+    threads_set(1);
+    gemm_nt(M, N, K, 1.0f, A, K, B, K, 0.0f, C1, N);
+    threads_set(2);
+    gemm_nt(M, N, K, 1.0f, A, K, B, K, 0.0f, C2, N);
+    threads_set(threads);
+    CHECK(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "1 and 2 threads differ");
+    check_product("gemm_nt", GEMM_N, GEMM_T, M, N, K, 1.0f, A, K, B, K, 0.0f, C0, C1, N, NULL, 1e-5);
+    CHECK(gemm_nt_fits(K) && !gemm_nt_fits(K + 1), "K up to GEMM_NT_MAX_K only");
+    /* in a team of two, and in a team of one (which OpenMP does not count as "in parallel"): the
+     * kernels calling gemm_f32 there must get the same product at any thread count */
+    for (int team = 1; team <= 2; team++) {
+        int nested = 1;
+#pragma omp parallel num_threads(team)
+        {
+            if (gemm_nt_fits(K)) {
+#pragma omp atomic write
+                nested = 0;
+            }
+        }
+        CHECK(nested, "gemm_nt_fits inside a parallel region of %d", team);
+    }
+    free(A), free(B), free(C1), free(C2), free(C0);
+}
