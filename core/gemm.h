@@ -1,7 +1,6 @@
 /* The matrix products of the CPU path, row-major as cblas: C[M,N] = alpha op(A)[M,K] op(B)[K,N]
- * + beta C. The one place the code behind them is chosen, by `make bench-blas`'s measurements
- * (README, "Which matrix-multiply library"): OpenBLAS, and lrpe's own gemm_nt for the linear
- * layers' forward where it is faster. */
+ * + beta C. The one place the library is chosen (`make bench-blas` measured OpenBLAS fastest on
+ * 13 of the 15 products of a training step; README, "Which matrix-multiply library"). */
 #ifndef LRPE_GEMM_H
 #define LRPE_GEMM_H
 
@@ -11,23 +10,9 @@ typedef enum gemm_op { GEMM_N = 0, GEMM_T = 1 } gemm_op;
 typedef void (*gemm_fn)(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc);
 
-/* float32 products: lrpe's gemm_nt for A B^T with K <= GEMM_NT_MAX_K where gemm_nt_fits, else
- * OpenBLAS's cblas_sgemm. */
+/* float32 products: OpenBLAS's cblas_sgemm. */
 void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc);
-
-/* The longest K gemm_nt takes: every linear layer's forward up to d_model 256 (make bench-blas:
- * 1.3-2.0x OpenBLAS at K = 64, 1.0-1.3x at 256). */
-#define GEMM_NT_MAX_K 256
-
-/* 1 when gemm_f32 may hand a K-long A B^T to gemm_nt: K <= GEMM_NT_MAX_K, AVX-512 here, and outside
- * every parallel region, even a team of one (its packing buffer is shared; the attention's per-head
- * products run there, on OpenBLAS, at any thread count). */
-int gemm_nt_fits(int K);
-
-/* float32 C[M,N] = alpha A[M,K] B[N,K]^T + beta C (beta 0: C is not read), A and B row-major. */
-void gemm_nt(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C,
-             int ldc);
 
 /* bf16 products with float32 accumulation: A and B rounded to bf16 (round to nearest even) as they
  * are packed, multiplied with AVX512-BF16's dot products, summed in float32 in a fixed order (the
