@@ -20,9 +20,10 @@
 #define NR 32  /* columns of a micro-tile: two vectors of 16 float32 */
 #define MC 64  /* rows of op(A) per task (a multiple of MR) */
 
-/* Packing buffers, grown on demand and kept: no allocation once the shapes have been seen. */
-static uint32_t *bpack, *apack; /* pairs of bf16 */
-static size_t bpack_cap, apack_cap;
+/* Packing buffers of the calling thread (threads that each run a shard of a step call this at once),
+ * grown on demand and kept: no allocation once the shapes have been seen. */
+static _Thread_local uint32_t *bpack, *apack; /* pairs of bf16 */
+static _Thread_local size_t bpack_cap, apack_cap;
 
 /* The bf16 bits of x, rounded to nearest even (NaN stays NaN). */
 static uint16_t bf16_bits(float x) {
@@ -113,23 +114,24 @@ void gemm_bf16(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const f
         fprintf(stderr, "lrpe: out of memory for the bf16 packing buffers (%d columns); use model.precision=fp32\n", N);
         abort();
     }
+    uint32_t *const bp = bpack, *const apacks = apack; /* the caller's, shared with the threads below */
     /* op(B) is K x N: its columns are the rows of op(B)^T, which is B with the other op */
     const gemm_op tbt = tb == GEMM_T ? GEMM_N : GEMM_T;
     for (int k0 = 0; k0 < (K > 0 ? K : 1); k0 += KC) {
         const int kc = K - k0 < KC ? K - k0 : KC, kp = (kc + 1) / 2, first = k0 == 0;
 #pragma omp parallel for schedule(static)
         for (int q = 0; q < npanels; q++)
-            pack_panels(bpack + (size_t)q * kp * NR, B, ldb, tbt, q * NR, N - q * NR < NR ? N - q * NR : NR, k0, kc,
+            pack_panels(bp + (size_t)q * kp * NR, B, ldb, tbt, q * NR, N - q * NR < NR ? N - q * NR : NR, k0, kc,
                         NR);
 #pragma omp parallel for schedule(static)
         for (int mb = 0; mb < mblocks; mb++) {
             const int i0 = mb * MC, rows = M - i0 < MC ? M - i0 : MC;
-            uint32_t *ap = apack + (size_t)omp_get_thread_num() * MC * (KC / 2);
+            uint32_t *ap = apacks + (size_t)omp_get_thread_num() * MC * (KC / 2);
             pack_panels(ap, A, lda, ta, i0, rows, k0, kc, MR);
             for (int q = 0; q < npanels; q++)
                 for (int ip = 0; ip * MR < rows; ip++) {
                     int mr = rows - ip * MR < MR ? rows - ip * MR : MR, nr = N - q * NR < NR ? N - q * NR : NR;
-                    micro_tile(ap + (size_t)ip * kp * MR, bpack + (size_t)q * kp * NR, kp,
+                    micro_tile(ap + (size_t)ip * kp * MR, bp + (size_t)q * kp * NR, kp,
                                C + (size_t)(i0 + ip * MR) * ldc + q * NR, ldc, mr, nr, alpha, beta, first);
                 }
         }

@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "err.h"
+#include "ops.h"
 
 /* The one list of per-layer parameters: field, kind, init, std multiplier (of init_std; the
  * residual projections get 1/sqrt(2 layers)), rows, cols (0 = vector), present when.
@@ -85,6 +86,7 @@ typedef struct grad_acts { GRAD_ACTS(FIELD) } grad_acts;
 struct model {
     model_config cfg;
     const backend *be;    /* where every array below lives and every op runs */
+    const model *owner;   /* a shard: the model whose parameters it computes with; NULL otherwise */
     be_attn attn;
     int linear;           /* linear attention (else softmax) */
     featuremap phi;       /* linear: the feature map */
@@ -291,7 +293,7 @@ static int alloc_arrays(model *m) {
     size_t gtotal, atotal = layout_acts(m, &gtotal), P = m->params.total * sizeof(float);
     size_t N = (size_t)c->max_batch * c->max_seq;
     size_t R = c->head == HEAD_LM ? N : (size_t)c->max_batch;
-    m->param = be->alloc(be, P);
+    m->param = m->owner ? m->owner->param : be->alloc(be, P);
     m->grad = be->alloc(be, P);
     m->act = be->alloc(be, atotal * sizeof(float));
     m->gact = be->alloc(be, gtotal * sizeof(float));
@@ -317,7 +319,8 @@ static int alloc_arrays(model *m) {
     return 0;
 }
 
-int model_create(model **out, const model_config *cfg, char *err, size_t errlen) {
+/* model_create, or with owner a shard of it (model_create_shard). */
+static int create(model **out, const model_config *cfg, const model *owner, char *err, size_t errlen) {
     *out = NULL;
     if (cfg->layers < 1 || cfg->d_model < 1 || cfg->heads < 1 || cfg->ffn_mult < 1 || cfg->input_dim < 0 ||
         (cfg->input_dim == 0 && cfg->vocab < 1) || cfg->n_out < 1 || cfg->max_batch < 1 || cfg->max_seq < 1)
@@ -333,6 +336,7 @@ int model_create(model **out, const model_config *cfg, char *err, size_t errlen)
     model *m = calloc(1, sizeof *m);
     if (!m) return errf(err, errlen, "model: out of memory");
     m->cfg = *cfg;
+    m->owner = owner;
     m->attn = linear ? BE_ATTN_LINEAR : BE_ATTN_SOFTMAX;
     m->linear = linear;
     if (m->linear && featuremap_parse(&m->phi, cfg->feature_map)) {
@@ -366,6 +370,20 @@ int model_create(model **out, const model_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+int model_create(model **out, const model_config *cfg, char *err, size_t errlen) {
+    return create(out, cfg, NULL, err, errlen);
+}
+
+int model_create_shard(model **out, const model *owner, int max_batch, char *err, size_t errlen) {
+    if (!owner->be->host_memory) {
+        *out = NULL;
+        return errf(err, errlen, "model: shards share host memory; the %s backend has none", owner->be->name);
+    }
+    model_config c = owner->cfg;
+    c.max_batch = max_batch;
+    return create(out, &c, owner, err, errlen);
+}
+
 void model_destroy(model *m) {
     if (!m) return;
     const backend *be = m->be;
@@ -375,7 +393,7 @@ void model_destroy(model *m) {
             free(m->grad_host);
             free(m->logits_host);
         }
-        void *dev[] = {m->param, m->grad, m->act, m->gact, m->decay, m->slopes, m->dev_tokens, m->dev_targets,
+        void *dev[] = {m->owner ? NULL : m->param, m->grad, m->act, m->gact, m->decay, m->slopes, m->dev_tokens, m->dev_targets,
                        m->dev_pos, m->dev_inputs, m->dev_valid};
         for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
             if (dev[i]) be->free(be, dev[i]);
@@ -581,7 +599,7 @@ static void upload_batch(model *m, const model_batch *b, const int32_t *pos) {
     d->pos = m->dev_pos;
 }
 
-int model_forward(model *m, const model_batch *b, double *loss, char *err, size_t errlen) {
+int model_check_batch(const model *m, const model_batch *b, char *err, size_t errlen) {
     const model_config *c = &m->cfg;
     if (b->B > c->max_batch || b->T > c->max_seq || b->B < 1 || b->T < 1)
         return errf(err, errlen, "model: a batch of %d x %d tokens does not fit the model's %d x %d", b->B, b->T,
@@ -589,6 +607,27 @@ int model_forward(model *m, const model_batch *b, double *loss, char *err, size_
     if (!b->pos && c->pos_rank != 1) return errf(err, errlen, "model: 2-D positions are needed and the batch has none");
     if (c->input_dim ? !b->inputs : !b->tokens)
         return errf(err, errlen, "model: the batch has no %s", c->input_dim ? "input vectors" : "tokens");
+    return 0;
+}
+
+model_batch model_batch_rows(const model *m, const model_batch *b, int lo, int hi) {
+    const model_config *c = &m->cfg;
+    const size_t at = (size_t)lo * b->T;
+    return (model_batch){.B = hi - lo, .T = b->T, .tokens = b->tokens ? b->tokens + at : NULL,
+                         .inputs = b->inputs ? b->inputs + at * (size_t)c->input_dim : NULL,
+                         .targets = b->targets ? b->targets + (c->head == HEAD_CLS ? (size_t)lo : at) : NULL,
+                         .valid = b->valid ? b->valid + at : NULL,
+                         .pos = b->pos ? b->pos + at * (size_t)c->pos_rank : NULL};
+}
+
+int model_target_count(const model *m, const model_batch *b) {
+    if (!b->targets) return 0;
+    return xent_count(b->targets, m->cfg.head == HEAD_CLS ? b->B : b->B * b->T);
+}
+
+int model_forward(model *m, const model_batch *b, double *loss, char *err, size_t errlen) {
+    const model_config *c = &m->cfg;
+    if (model_check_batch(m, b, err, errlen)) return -1;
     const backend *be = m->be;
     const int32_t *pos = b->pos;
     if (!pos) { /* 1-D positions 0..T-1 in every row */
@@ -652,7 +691,7 @@ const float *model_logits(model *m) {
     return m->logits_host;
 }
 
-void model_backward(model *m) {
+void model_backward(model *m, float scale) {
     const backend *be = m->be;
     const model_config *c = &m->cfg;
     const model_batch *b = &m->batch;
@@ -662,7 +701,7 @@ void model_backward(model *m) {
     /* head */
     int rows = c->head == HEAD_CLS ? B : N;
     float *dlogits = zeroed(m, GA(m->ga.dlogits), (size_t)rows * c->n_out);
-    be->xent_backward(be, dlogits, A(m->ta.logits), A(m->ta.lse), b->targets, rows, c->n_out, 1.0f);
+    be->xent_backward(be, dlogits, A(m->ta.logits), A(m->ta.lse), b->targets, rows, c->n_out, scale);
     float *dln = zeroed(m, GA(m->ga.dln), NC);
     if (c->head == HEAD_CLS) {
         float *dpooled = zeroed(m, GA(m->ga.dpooled), (size_t)B * C);

@@ -63,6 +63,10 @@ typedef struct model model;
 /* Builds the model on its device's backend and allocates all its memory; returns 0, or -1 with a
  * reason in err (including the backend's: a build without CUDA, no GPU). */
 int model_create(model **out, const model_config *cfg, char *err, size_t errlen);
+/* A shard of owner for data parallelism over threads: the same architecture, computing with owner's
+ * parameters (it never writes them), with gradients and activations of its own sized for batches of
+ * up to max_batch sequences. Host-memory backends only; owner must outlive it. 0, or -1 with err. */
+int model_create_shard(model **out, const model *owner, int max_batch, char *err, size_t errlen);
 void model_destroy(model *m);
 
 /* The parameter table and HOST views of the parallel parameter / gradient arrays (table->total
@@ -87,6 +91,13 @@ double model_train_flops_per_token(const model *m, int T);
 /* Initialises every parameter from the seed (see tt_init_params). */
 void model_init(model *m, uint64_t seed);
 
+/* 0 when the batch fits the model (see model_forward), else -1 with the reason in err (may be NULL). */
+int model_check_batch(const model *m, const model_batch *b, char *err, size_t errlen);
+/* Sequences [lo, hi) of batch b, as a batch viewing b's arrays. */
+model_batch model_batch_rows(const model *m, const model_batch *b, int lo, int hi);
+/* The targets of b that count in the loss (the non-negative ones). */
+int model_target_count(const model *m, const model_batch *b);
+
 /* Forward pass: *loss = the mean cross-entropy over non-ignored targets (0 when targets is NULL).
  * Returns 0, or -1 with the reason in err (may be NULL) and nothing computed when the batch does not
  * fit the model: B or T above the sizes it was built for, a 2-D model without positions, no tokens
@@ -98,7 +109,7 @@ const float *model_logits(model *m);
 
 /* Zeroes the gradients (once per step). */
 void model_zero_grad(model *m);
-/* Backward of the last (successful) forward's mean loss; ACCUMULATES into the gradients. */
-void model_backward(model *m);
+/* Backward of scale x the last (successful) forward's mean loss; ACCUMULATES into the gradients. */
+void model_backward(model *m, float scale);
 
 #endif

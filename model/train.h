@@ -15,9 +15,16 @@ typedef struct trainer {
                              * host view), call trainer_upload. On the CPU they are the moments. */
     float *dev_m, *dev_v;   /* the moments on the model's backend */
     long step;              /* optimizer steps taken (AdamW's t is step after an update) */
+    int shards;             /* threads a step's batch is split over: 1, or on the CPU min(threads, batch) */
+    model **shard;          /* shard[1 .. shards-1] (model_create_shard of m); shard[0] is m itself */
+    double *part;           /* [shards] each shard's share of the last step's loss */
 } trainer;
 
-/* Allocates the moments for model m; returns 0 or -1 (out of memory). */
+/* Allocates the moments for model m, and on the CPU with several threads the shards that split a
+ * step's batch over them: each thread runs forward and backward of its slice of the sequences with
+ * OpenBLAS single-threaded inside, in one parallel region per step rather than one per op, and the
+ * gradients are summed in a fixed order (the same bits for the same thread count). Returns 0 or -1
+ * (out of memory). */
 int trainer_init(trainer *tr, model *m, const adamw_config *adam);
 void trainer_free(trainer *tr);
 

@@ -578,7 +578,7 @@ static void model_case_check(const backend *be, const model_case *mc) {
     size_t nl = (size_t)(mc->cls ? B : B * T) * model_cfg(cpu)->n_out;
     check_arrays(__FILE__, __LINE__, what, model_logits(dev), model_logits(cpu), nl, 1e-4, 1e-5);
     model_zero_grad(cpu), model_zero_grad(dev);
-    model_backward(cpu), model_backward(dev);
+    model_backward(cpu, 1.0f), model_backward(dev, 1.0f);
     const tensor_table *tt = model_param_table(cpu);
     const float *gc = model_grads(cpu), *gd = model_grads(dev);
     for (int i = 0; i < tt->n; i++) {

@@ -720,7 +720,7 @@ static void golden_backward_check(const golden_variant *var, const char *device)
     if (golden_open(&g, var, device) == 0) {
         test_forward(g.m, &g.batch);
         model_zero_grad(g.m);
-        model_backward(g.m);
+        model_backward(g.m, 1.0f);
         compare_table(&g, model_grads(g.m), "grad.", g.tol->grad_rtol, g.tol->grad_atol, 0.0);
         /* the justification of the final-parameter exclusion: both gradients of the invisible
          * key-bias coordinates are noise */

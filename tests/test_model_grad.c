@@ -74,7 +74,7 @@ static void check_all_params_eps(model_fx *f, double eps) {
     double loss = test_forward(m, &f->batch);
     CHECK(isfinite(loss) && loss > 0.0, "model loss %g", loss);
     model_zero_grad(m);
-    model_backward(m);
+    model_backward(m, 1.0f);
     float *analytic = tcalloc(tt->total);
     memcpy(analytic, model_grads(m), tt->total * sizeof *analytic);
     float *p = model_params(m);
@@ -101,7 +101,7 @@ static void check_all_params_eps(model_fx *f, double eps) {
     CHECK(nonzero > (int)(tt->total / 4), "only %d gradient elements above 1e-3", nonzero);
     /* backward accumulates: a second backward doubles the gradient */
     test_forward(m, &f->batch);
-    model_backward(m);
+    model_backward(m, 1.0f);
     float *twice = model_grads(m);
     int bad = 0;
     for (size_t j = 0; j < tt->total; j++) bad += !test_close(twice[j], 2.0 * analytic[j], 1e-5, 1e-8);
@@ -148,7 +148,7 @@ TEST(model_cls_ignores_padding_content) {
 
     double l1 = test_forward(m, &b1);
     model_zero_grad(m);
-    model_backward(m);
+    model_backward(m, 1.0f);
     float *g1 = tcalloc(tt->total);
     memcpy(g1, model_grads(m), tt->total * sizeof *g1);
     float *logits1 = tcalloc(6);
@@ -156,7 +156,7 @@ TEST(model_cls_ignores_padding_content) {
 
     double l2 = test_forward(m, &b2);
     model_zero_grad(m);
-    model_backward(m);
+    model_backward(m, 1.0f);
     CHECK_CLOSE(l2, l1, 1e-7, 0, "classification loss depends on padded tokens");
     CHECK_ARRAYS("logits with other padded tokens", model_logits(m), logits1, 6, 1e-6, 1e-7);
     CHECK_ARRAYS("gradients with other padded tokens", model_grads(m), g1, tt->total, 1e-6, 1e-7);

@@ -198,12 +198,10 @@ static int step_all(run_state *s, float lr, float clip, double *loss, double *gn
         model_batch mb = workload_model_batch(&s->w);
         return trainer_step(tr, &mb, lr, clip, loss, gnorm, err, errlen);
     }
-    const int per = s->w.task->info.output == TASK_CLS ? 1 : s->w.batch.T;
     int lo, hi;
     my_rows(s->w.batch.B, &lo, &hi);
-    model_batch mb = workload_model_rows(&s->w, lo, hi);
-    const double k = xent_count(s->w.targets + (size_t)lo * per, (hi - lo) * per),
-                 K = xent_count(s->w.targets, s->w.batch.B * per);
+    model_batch mb = workload_model_rows(&s->w, lo, hi), all = workload_model_batch(&s->w);
+    const double k = model_target_count(s->w.model, &mb), K = model_target_count(s->w.model, &all);
     double mine;
     if (trainer_grads(tr, &mb, &mine, err, errlen)) return -1;
     const backend *be = model_backend(s->w.model);

@@ -85,14 +85,11 @@ void workload_eval_batch(workload *w, task_split split, int i) {
 
 model_batch workload_model_rows(const workload *w, int lo, int hi) {
     const task_batch *b = &w->batch;
-    const task_info *ti = &w->task->info;
-    const size_t at = (size_t)lo * b->T;
     int padded = 0;
     for (int i = 0; i < b->B * b->T && !padded; i++) padded = !b->valid[i];
-    return (model_batch){.B = hi - lo, .T = b->T, .tokens = b->inputs ? NULL : b->tokens + at,
-                         .inputs = b->inputs ? b->inputs + at * (size_t)ti->input_dim : NULL,
-                         .targets = b->targets + (ti->output == TASK_CLS ? (size_t)lo : at),
-                         .valid = padded ? b->valid + at : NULL, .pos = b->pos ? b->pos + at * (size_t)ti->pos_rank : NULL};
+    const model_batch all = {.B = b->B, .T = b->T, .tokens = b->inputs ? NULL : b->tokens, .inputs = b->inputs,
+                             .targets = b->targets, .valid = padded ? b->valid : NULL, .pos = b->pos};
+    return model_batch_rows(w->model, &all, lo, hi);
 }
 
 model_batch workload_model_batch(const workload *w) { return workload_model_rows(w, 0, w->batch.B); }
