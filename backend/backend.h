@@ -62,9 +62,6 @@ struct backend {
                               const float *g, const float *b, int N, int C, float eps);
     void (*layernorm_backward)(const backend *be, float *dinp, float *dg, float *db, const float *dout,
                                const float *inp, const float *g, const float *mean, const float *rstd, int N, int C);
-    void (*gelu_forward)(const backend *be, float *out, const float *inp, size_t n);
-    void (*gelu_backward)(const backend *be, float *dinp, const float *inp, const float *dout, size_t n);
-    void (*residual_forward)(const backend *be, float *out, const float *a, const float *b, size_t n);
     /* the fused ops of core/ops.h: adjacent passes of the training step in one */
     void (*bias_gelu_forward)(const backend *be, float *pre, float *out, const float *b, int N, int C);
     void (*gelu_backward_bias)(const backend *be, float *dinp, float *db, const float *inp, const float *dout, int N,

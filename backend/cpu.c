@@ -52,13 +52,6 @@ static void cpu_layernorm_backward(const backend *be, float *dinp, float *dg, fl
                                    int C) {
     layernorm_backward(dinp, dg, db, dout, inp, g, mean, rstd, N, C);
 }
-static void cpu_gelu_forward(const backend *be, float *out, const float *inp, size_t n) { gelu_forward(out, inp, n); }
-static void cpu_gelu_backward(const backend *be, float *dinp, const float *inp, const float *dout, size_t n) {
-    gelu_backward(dinp, inp, dout, n);
-}
-static void cpu_residual_forward(const backend *be, float *out, const float *a, const float *b, size_t n) {
-    residual_forward(out, a, b, n);
-}
 static void cpu_bias_gelu_forward(const backend *be, float *pre, float *out, const float *b, int N, int C) {
     bias_gelu_forward(pre, out, b, N, C);
 }
@@ -189,9 +182,6 @@ static void cpu_scale(const backend *be, float *g, size_t n, float s) { grad_sca
         .linear_backward = linear_bwd,                            \
         .layernorm_forward = cpu_layernorm_forward,               \
         .layernorm_backward = cpu_layernorm_backward,             \
-        .gelu_forward = cpu_gelu_forward,                         \
-        .gelu_backward = cpu_gelu_backward,                       \
-        .residual_forward = cpu_residual_forward,                 \
         .bias_gelu_forward = cpu_bias_gelu_forward,               \
         .gelu_backward_bias = cpu_gelu_backward_bias,             \
         .residual_layernorm_forward = cpu_residual_layernorm_forward, \

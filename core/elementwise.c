@@ -32,12 +32,12 @@ LRPE_VEC static void gelu_grad_span(float *dinp, const float *inp, const float *
 
 void gelu_forward(float *out, const float *inp, size_t n) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i += VEC_SPAN) gelu_span(out, inp, i, i + VEC_SPAN < n ? i + VEC_SPAN : n);
+    for (size_t i = 0; i < n; i += VEC_SPAN) gelu_span(out, inp, i, span_end(i, n));
 }
 
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i += VEC_SPAN) gelu_grad_span(dinp, inp, dout, i, i + VEC_SPAN < n ? i + VEC_SPAN : n);
+    for (size_t i = 0; i < n; i += VEC_SPAN) gelu_grad_span(dinp, inp, dout, i, span_end(i, n));
 }
 
 /* bias_gelu_forward on rows [n0, n1). */
@@ -54,7 +54,7 @@ LRPE_VEC static void bias_gelu_span(float *pre, float *out, const float *b, int 
 
 void bias_gelu_forward(float *pre, float *out, const float *b, int N, int C) {
 #pragma omp parallel for schedule(static)
-    for (int n0 = 0; n0 < N; n0 += VEC_ROWS) bias_gelu_span(pre, out, b, n0, n0 + VEC_ROWS < N ? n0 + VEC_ROWS : N, C);
+    for (int n0 = 0; n0 < N; n0 += VEC_ROWS) bias_gelu_span(pre, out, b, n0, rows_end(n0, N), C);
 }
 
 /* gelu_backward_bias on the columns [c0, c0 + w) of every row, the rows in order. */

@@ -53,14 +53,14 @@ LRPE_VEC static void backward_span(float *dinp, int lddi, const float *inp, int 
 void featuremap_forward_rows(float *out, int ldo, const float *inp, int ldi, int rows, int cols, featuremap fm) {
 #pragma omp parallel for schedule(static)
     for (int r0 = 0; r0 < rows; r0 += VEC_ROWS)
-        forward_span(out, ldo, inp, ldi, r0, r0 + VEC_ROWS < rows ? r0 + VEC_ROWS : rows, cols, fm);
+        forward_span(out, ldo, inp, ldi, r0, rows_end(r0, rows), cols, fm);
 }
 
 void featuremap_backward_rows(float *dinp, int lddi, const float *inp, int ldi, const float *dout, int lddo, int rows,
                               int cols, featuremap fm) {
 #pragma omp parallel for schedule(static)
     for (int r0 = 0; r0 < rows; r0 += VEC_ROWS)
-        backward_span(dinp, lddi, inp, ldi, dout, lddo, r0, r0 + VEC_ROWS < rows ? r0 + VEC_ROWS : rows, cols, fm);
+        backward_span(dinp, lddi, inp, ldi, dout, lddo, r0, rows_end(r0, rows), cols, fm);
 }
 
 void featuremap_forward(float *out, const float *inp, size_t n, featuremap fm) {

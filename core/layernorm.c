@@ -28,7 +28,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
                        const float *b, int N, int C, float eps) {
 #pragma omp parallel for schedule(static)
     for (int n0 = 0; n0 < N; n0 += VEC_ROWS)
-        layernorm_span(out, mean, rstd, inp, g, b, n0, n0 + VEC_ROWS < N ? n0 + VEC_ROWS : N, C, eps);
+        layernorm_span(out, mean, rstd, inp, g, b, n0, rows_end(n0, N), C, eps);
 }
 
 /* residual_layernorm_forward on rows [n0, n1): the sum is normalised while the row is in cache. */
@@ -47,7 +47,7 @@ void residual_layernorm_forward(float *res, float *ln, float *mean, float *rstd,
                                 const float *g, const float *b, int N, int C, float eps) {
 #pragma omp parallel for schedule(static)
     for (int n0 = 0; n0 < N; n0 += VEC_ROWS)
-        residual_layernorm_span(res, ln, mean, rstd, x, bias, g, b, n0, n0 + VEC_ROWS < N ? n0 + VEC_ROWS : N, C, eps);
+        residual_layernorm_span(res, ln, mean, rstd, x, bias, g, b, n0, rows_end(n0, N), C, eps);
 }
 
 void layernorm_backward(float *dinp, float *dg, float *db, const float *dout, const float *inp,
@@ -103,7 +103,7 @@ void layernorm_backward_bias(float *dinp, float *dg, float *db, float *dbias, co
                              const float *g, const float *mean, const float *rstd, int N, int C) {
 #pragma omp parallel for schedule(static)
     for (int n0 = 0; n0 < N; n0 += VEC_ROWS)
-        layernorm_dx_span(dinp, dout, inp, g, mean, rstd, n0, n0 + VEC_ROWS < N ? n0 + VEC_ROWS : N, C);
+        layernorm_dx_span(dinp, dout, inp, g, mean, rstd, n0, rows_end(n0, N), C);
     /* each thread owns blocks of channels, every column's rows added in order */
     const int block = col_block(C);
 #pragma omp parallel for schedule(static)

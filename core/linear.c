@@ -1,5 +1,6 @@
 #include "gemm.h"
 #include "ops.h"
+#include "vec.h"
 
 /* linear_forward through the product `gemm`. */
 static void forward_with(gemm_fn gemm, float *out, const float *inp, const float *w, const float *b, int N, int IC,
@@ -12,22 +13,24 @@ static void forward_with(gemm_fn gemm, float *out, const float *inp, const float
     gemm(GEMM_N, GEMM_T, N, OC, IC, 1.0f, inp, IC, w, IC, b ? 1.0f : 0.0f, out, OC);
 }
 
-/* linear_backward through the product `gemm`. */
+/* db[c0 .. c0 + w) += the column sums of those columns of x[N, C], each adding the rows in order. */
+LRPE_VEC static void col_sum_block(float *db, const float *x, int N, int C, int c0, int w) {
+    float acc[COL_CHUNK];
+    for (int j = 0; j < w; j++) acc[j] = 0.0f;
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < w; j++) acc[j] += x[(size_t)n * C + c0 + j];
+    for (int j = 0; j < w; j++) db[c0 + j] += acc[j];
+}
+
+/* linear_backward through the product `gemm`: each thread sums whole blocks of columns. */
 static void backward_with(gemm_fn gemm, float *dinp, float *dw, float *db, const float *dout, const float *inp,
                           const float *w, int N, int IC, int OC) {
     if (dinp) gemm(GEMM_N, GEMM_N, N, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
     gemm(GEMM_T, GEMM_N, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
     if (db) {
-        /* column sums; each thread owns a block of columns and adds rows in order */
-        const int block = 16;
+        const int block = col_block(OC);
 #pragma omp parallel for schedule(static)
-        for (int o0 = 0; o0 < OC; o0 += block) {
-            int o1 = o0 + block < OC ? o0 + block : OC;
-            float acc[16] = {0};
-            for (int n = 0; n < N; n++)
-                for (int o = o0; o < o1; o++) acc[o - o0] += dout[(size_t)n * OC + o];
-            for (int o = o0; o < o1; o++) db[o] += acc[o - o0];
-        }
+        for (int o0 = 0; o0 < OC; o0 += block) col_sum_block(db, dout, N, OC, o0, OC - o0 < block ? OC - o0 : block);
     }
 }
 

@@ -37,7 +37,7 @@ void adamw_step(float *params, const float *grads, float *m, float *v, const ten
         const size_t o = d->offset, n = d->numel;
 #pragma omp for schedule(static) nowait
         for (size_t j = 0; j < n; j += VEC_SPAN)
-            adamw_span(params + o, grads + o, m + o, v + o, j, j + VEC_SPAN < n ? j + VEC_SPAN : n, c, decay,
+            adamw_span(params + o, grads + o, m + o, v + o, j, span_end(j, n), c, decay,
                        step_size, bc2_sqrt);
     }
 }

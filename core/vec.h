@@ -19,6 +19,11 @@
 #define VEC_ROWS 16
 /* Elements per task of a parallel loop over a flat array. */
 #define VEC_SPAN 4096
+
+/* The end of the block of rows that starts at n0 of N: n0 + VEC_ROWS, or N for the last block. */
+static inline int rows_end(int n0, int N) { return n0 + VEC_ROWS < N ? n0 + VEC_ROWS : N; }
+/* The end of the span that starts at i of n elements: i + VEC_SPAN, or n for the last span. */
+static inline size_t span_end(size_t i, size_t n) { return i + VEC_SPAN < n ? i + VEC_SPAN : n; }
 /* The most columns one thread sums at a time in a column reduction (its accumulators live on its
  * stack). */
 #define COL_CHUNK 1024

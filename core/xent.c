@@ -29,7 +29,7 @@ LRPE_VEC static void dlogits_span(float *dlogits, const float *logits, const flo
 
 double xent_forward(float *lse, const float *logits, const int32_t *targets, int N, int V) {
 #pragma omp parallel for schedule(static)
-    for (int n0 = 0; n0 < N; n0 += VEC_ROWS) lse_span(lse, logits, n0, n0 + VEC_ROWS < N ? n0 + VEC_ROWS : N, V);
+    for (int n0 = 0; n0 < N; n0 += VEC_ROWS) lse_span(lse, logits, n0, rows_end(n0, N), V);
     /* the mean in a fixed order, so it is the same whatever the thread count */
     double total = 0.0;
     for (int n = 0; n < N; n++)
@@ -45,5 +45,5 @@ void xent_backward(float *dlogits, const float *logits, const float *lse, const 
     float scale = dloss / (float)count;
 #pragma omp parallel for schedule(static)
     for (int n0 = 0; n0 < N; n0 += VEC_ROWS)
-        dlogits_span(dlogits, logits, lse, targets, n0, n0 + VEC_ROWS < N ? n0 + VEC_ROWS : N, V, scale);
+        dlogits_span(dlogits, logits, lse, targets, n0, rows_end(n0, N), V, scale);
 }

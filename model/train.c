@@ -3,6 +3,8 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "vec.h"
+
 /* The shards of a step (trainer.shards): one per thread on a host-memory backend with several
  * threads, at most one per sequence; each of shard[1..] sized for its share of the largest batch.
  * 0 or -1 (out of memory). */
@@ -98,8 +100,11 @@ static void sharded_grads(trainer *tr, const model_batch *b, int s, double *loss
         }
 #pragma omp barrier
 #pragma omp for schedule(static)
-        for (size_t i = 0; i < n; i++)
-            for (int r = 1; r < s; r++) g[i] += model_grads(tr->shard[r])[i];
+        for (size_t i0 = 0; i0 < n; i0 += VEC_SPAN)
+            for (int r = 1; r < s; r++) {
+                const float *gr = model_grads(tr->shard[r]);
+                for (size_t i = i0; i < span_end(i0, n); i++) g[i] += gr[i];
+            }
     }
     *loss = 0.0;
     for (int r = 0; r < s; r++) *loss += tr->part[r];

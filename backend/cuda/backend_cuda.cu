@@ -102,9 +102,6 @@ static void fill_table(backend *be) {
     be->linear_backward = cuda_linear_layer_backward;
     be->layernorm_forward = cuda_layernorm_forward;
     be->layernorm_backward = cuda_layernorm_backward;
-    be->gelu_forward = cuda_gelu_forward;
-    be->gelu_backward = cuda_gelu_backward;
-    be->residual_forward = cuda_residual_forward;
     be->bias_gelu_forward = cuda_bias_gelu_forward;
     be->gelu_backward_bias = cuda_gelu_backward_bias;
     be->residual_layernorm_forward = cuda_residual_layernorm_forward;

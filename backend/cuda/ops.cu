@@ -236,18 +236,6 @@ __device__ __forceinline__ float gelu_grad_of(float x) {
     return __fadd_rn(cdf, __fmul_rn(__fmul_rn(x, INV_SQRT_2PI), e));
 }
 
-// out[n] = GELU(inp[n]).
-__global__ void gelu_forward_kernel(float *out, const float *inp, size_t n) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        out[i] = gelu_of(inp[i]);
-}
-
-// dinp[n] += dout GELU'(x).
-__global__ void gelu_backward_kernel(float *dinp, const float *inp, const float *dout, size_t n) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        dinp[i] = __fadd_rn(dinp[i], __fmul_rn(dout[i], gelu_grad_of(inp[i])));
-}
-
 // pre[N, C] += b[C], out = GELU(pre): one thread per element.
 __global__ void bias_gelu_forward_kernel(float *pre, float *out, const float *b, int C, size_t n) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
@@ -274,24 +262,6 @@ __global__ void gelu_backward_bias_kernel(float *dinp, float *db, const float *i
     if (threadIdx.y == 0 && c < C) db[c] += s;
 }
 
-// out[n] = a[n] + b[n] (out may be a or b).
-__global__ void residual_forward_kernel(float *out, const float *a, const float *b, size_t n) {
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        out[i] = a[i] + b[i];
-}
-
-void cuda_gelu_forward(const backend *be, float *out, const float *inp, size_t n) {
-    if (!n) return;
-    gelu_forward_kernel<<<ew_blocks(n), THREADS, 0, ctx_of(be)->stream>>>(out, inp, n);
-    LAUNCH_OK();
-}
-
-void cuda_gelu_backward(const backend *be, float *dinp, const float *inp, const float *dout, size_t n) {
-    if (!n) return;
-    gelu_backward_kernel<<<ew_blocks(n), THREADS, 0, ctx_of(be)->stream>>>(dinp, inp, dout, n);
-    LAUNCH_OK();
-}
-
 void cuda_bias_gelu_forward(const backend *be, float *pre, float *out, const float *b, int N, int C) {
     if (N <= 0 || C <= 0) return;
     const size_t n = (size_t)N * C;
@@ -304,12 +274,6 @@ void cuda_gelu_backward_bias(const backend *be, float *dinp, float *db, const fl
     if (N <= 0 || C <= 0) return;
     gelu_backward_bias_kernel<<<blocks_for((size_t)C, 32), dim3(32, 32), 0, ctx_of(be)->stream>>>(dinp, db, inp,
                                                                                                  dout, N, C);
-    LAUNCH_OK();
-}
-
-void cuda_residual_forward(const backend *be, float *out, const float *a, const float *b, size_t n) {
-    if (!n) return;
-    residual_forward_kernel<<<ew_blocks(n), THREADS, 0, ctx_of(be)->stream>>>(out, a, b, n);
     LAUNCH_OK();
 }
 

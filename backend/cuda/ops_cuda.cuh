@@ -12,9 +12,6 @@ void cuda_layernorm_forward(const backend *be, float *out, float *mean, float *r
                             const float *b, int N, int C, float eps);
 void cuda_layernorm_backward(const backend *be, float *dinp, float *dg, float *db, const float *dout,
                              const float *inp, const float *g, const float *mean, const float *rstd, int N, int C);
-void cuda_gelu_forward(const backend *be, float *out, const float *inp, size_t n);
-void cuda_gelu_backward(const backend *be, float *dinp, const float *inp, const float *dout, size_t n);
-void cuda_residual_forward(const backend *be, float *out, const float *a, const float *b, size_t n);
 void cuda_bias_gelu_forward(const backend *be, float *pre, float *out, const float *b, int N, int C);
 void cuda_gelu_backward_bias(const backend *be, float *dinp, float *db, const float *inp, const float *dout, int N,
                              int C);
