@@ -115,7 +115,7 @@ static size_t cpu_attn_saved_floats(const backend *be, be_attn kind, const attn_
     return kernel_of(kind)->saved_floats(s);
 }
 static size_t cpu_scratch_floats(const backend *be, be_attn kind, const attn_shape *s, const lin_denom_shape *d) {
-    const int nt = omp_get_max_threads();
+    const int nt = s->threads > 0 ? s->threads : omp_get_max_threads();
     size_t a = kernel_of(kind)->scratch_floats(s, nt), b = d ? lin_denom_scratch_floats(d, nt) : 0;
     return a > b ? a : b;
 }

@@ -20,6 +20,8 @@ typedef struct attn_shape {
     const float *slopes;
     const int32_t *pos;
     int pos_rank;
+    int threads;      /* the threads the scratch was sized for: the kernels' teams stay within it;
+                       * 0 = as many as OpenMP would start now */
 } attn_shape;
 
 typedef struct attn_kernel {

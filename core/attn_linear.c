@@ -14,6 +14,7 @@
  * segment that is still in cache: the time per token stays flat in T.
  * Work units are a batch row and a group of heads (head_group); one thread owns each unit and the
  * sgemm calls run single-threaded inside the parallel loop: the same bits for any thread count. */
+#include "threads.h"
 #include "gemm.h"
 #include <math.h>
 #include <omp.h>
@@ -328,7 +329,7 @@ static void bidir_backward(const attn_shape *sh, const lin_ws *w, const bh_ptrs 
  * loop iteration (the bidirectional path does its heads one after the other). */
 static void run_units(const attn_shape *sh, unit proto, float *scratch) {
     const int G = head_group(sh), per_row = sh->H / G;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads_team(sh->threads)) schedule(static)
     for (int i = 0; i < sh->B * per_row; i++) {
         lin_ws w = ws_carve(sh, scratch, omp_get_thread_num());
         unit u = proto;

@@ -5,6 +5,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
+#include "threads.h"
 #include "attention.h"
 #include "fastmath.h"
 #include "gemm.h"
@@ -85,7 +86,7 @@ LRPE_VEC static void tile_dscores(float *dP, const float *P, const float *dout, 
 static void softmax_forward(const attn_shape *sh, float *o, float *saved, const float *q,
                             const float *k, const float *v, const uint8_t *valid, float *scratch) {
     const int B = sh->B, T = sh->T, H = sh->H;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads_team(sh->threads)) schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
         float *S = scratch + (size_t)omp_get_thread_num() * 2 * ATTN_TILE * T;
@@ -110,7 +111,7 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
                              const float *dout, const float *o, const float *saved, const float *q,
                              const float *k, const float *v, const uint8_t *valid, float *scratch) {
     const int B = sh->B, T = sh->T, H = sh->H;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads_team(sh->threads)) schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
         float *P = scratch + (size_t)omp_get_thread_num() * 2 * ATTN_TILE * T;

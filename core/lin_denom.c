@@ -4,6 +4,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "threads.h"
 #include "linattn.h"
 
 /* Two d-float running sums per thread. */
@@ -34,7 +35,7 @@ static void key_sum(const lin_denom_shape *sh, float *ksum, const float *fk, con
 void lin_denom_forward(const lin_denom_shape *s, float *out, float *z, const float *num, const float *fq,
                        const float *fk, const uint8_t *valid, float *scratch) {
     const int B = s->B, T = s->T, H = s->H, d = s->d, dv = s->dv;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads_team(s->threads)) schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
         float *ksum = scratch + (size_t)omp_get_thread_num() * 2 * d;
@@ -70,7 +71,7 @@ void lin_denom_backward(const lin_denom_shape *s, float *dnum, float *dfq, float
                         const float *out, const float *z, const float *fq, const float *fk,
                         const uint8_t *valid, float *scratch) {
     const int B = s->B, T = s->T, H = s->H, d = s->d, dv = s->dv;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for num_threads(threads_team(s->threads)) schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
         float *ksum = scratch + (size_t)omp_get_thread_num() * 2 * d, *gsum = ksum + d;

@@ -42,6 +42,7 @@ typedef struct lin_denom_shape {
     int ldq, ldk; /* row strides (floats) of fq and fk */
     int ldn, ldo; /* row strides of num and out */
     int causal;   /* 1: z_s sums keys t <= s only */
+    int threads;  /* the threads the scratch was sized for (as attn_shape's); 0 = as many as OpenMP would start */
 } lin_denom_shape;
 
 /* Floats of working memory lin_denom_forward/backward need for nthreads threads. */

@@ -12,6 +12,11 @@ void threads_set(int n) {
     openblas_set_num_threads(n);
 }
 
+int threads_team(int cap) {
+    const int n = omp_get_max_threads();
+    return cap > 0 && cap < n ? cap : n;
+}
+
 /* a positive integer from the environment variable, or 0 */
 static int env_count(const char *name) {
     const char *s = getenv(name);

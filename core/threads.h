@@ -7,6 +7,9 @@
 int threads_setup(void);
 /* Sets both to n (n >= 1). */
 void threads_set(int n);
+/* The size of a team that uses working memory sized for `cap` threads: omp_get_max_threads(), at
+ * most cap (cap 0: no bound). */
+int threads_team(int cap);
 /* "OpenBLAS <version/config> core=<name> parallel=<openmp|pthread|serial>" (static string). */
 const char *threads_blas_config(void);
 

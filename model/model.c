@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,7 @@ struct model {
     be_pe *abs_be, *rel_be; /* the same, opened on the backend */
     int rel_qk;           /* rel transforms q and k (QK hook) */
     int dqk;              /* per-head width of q and k as the kernel sees them */
+    int threads;          /* the threads the attention's scratch is sized for (the count at creation) */
     float *decay;         /* device [heads] per-head decay of linear attention, or NULL */
     float *slopes;        /* device [heads] ALiBi slopes of softmax scores, or NULL */
     int32_t *default_pos; /* host [max_batch * max_seq]: t in every row, for 1-D batches without pos */
@@ -134,7 +136,7 @@ static attn_shape attn_shape_for(const model *m, int B, int T) {
     attn_shape s = {.B = B, .T = T, .H = c->heads, .dqk = m->dqk, .dv = hd, .ldq = ldqk, .ldk = ldqk,
                     .ldv = 3 * C, .ldo = C, .causal = c->causal,
                     .scale = m->linear ? 1.0f : 1.0f / sqrtf((float)hd), .decay = m->decay,
-                    .slopes = m->slopes, .pos = m->batch.pos, .pos_rank = c->pos_rank};
+                    .slopes = m->slopes, .pos = m->batch.pos, .pos_rank = c->pos_rank, .threads = m->threads};
     return s;
 }
 
@@ -143,7 +145,7 @@ static lin_denom_shape denom_shape_for(const model *m, int B, int T) {
     const model_config *c = &m->cfg;
     int C = c->d_model;
     lin_denom_shape s = {.B = B, .T = T, .H = c->heads, .d = C / c->heads, .dv = C / c->heads,
-                         .ldq = C, .ldk = C, .ldn = C, .ldo = C, .causal = c->causal};
+                         .ldq = C, .ldk = C, .ldn = C, .ldo = C, .causal = c->causal, .threads = m->threads};
     return s;
 }
 
@@ -192,6 +194,7 @@ static size_t layout_acts(model *m, size_t *gtotal) {
     const size_t R = c->head == HEAD_LM ? N : Bm;
     const size_t lin = m->linear, lin_ln = lin && m->norm_ln, lin_den = lin && !m->norm_ln;
     const size_t qk = m->rel_qk, abs = m->abs != NULL;
+    m->threads = omp_get_max_threads();
     attn_shape sh = attn_shape_for(m, c->max_batch, c->max_seq);
     lin_denom_shape ds = denom_shape_for(m, c->max_batch, c->max_seq);
     const size_t S = m->be->attn_saved_floats(m->be, m->attn, &sh);
@@ -393,8 +396,8 @@ void model_destroy(model *m) {
             free(m->grad_host);
             free(m->logits_host);
         }
-        void *dev[] = {m->owner ? NULL : m->param, m->grad, m->act, m->gact, m->decay, m->slopes, m->dev_tokens, m->dev_targets,
-                       m->dev_pos, m->dev_inputs, m->dev_valid};
+        void *dev[] = {m->owner ? NULL : m->param, m->grad, m->act, m->gact, m->decay, m->slopes, m->dev_tokens,
+                       m->dev_targets, m->dev_pos, m->dev_inputs, m->dev_valid};
         for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
             if (dev[i]) be->free(be, dev[i]);
         if (m->abs_be) be->pe_close(be, m->abs_be);
