@@ -24,6 +24,7 @@ typedef struct sh_batch {
     model_batch b;
 } sh_batch;
 
+/* Fills s with B sequences of SH_T tokens for a model of cfg; s->b views them. */
 static void fill_batch(sh_batch *s, const model_config *cfg, int B, rng *r) {
     const int cls = cfg->head == HEAD_CLS;
     for (int i = 0; i < B * SH_T; i++) {
@@ -67,8 +68,8 @@ static model_config sh_config(int which) {
     return c;
 }
 
-/* Three steps on one thread and over 2 threads: losses, gradients and parameters agree to
- * rounding; a batch of one sequence (fewer than the threads) runs unsplit. */
+/* Four steps on one thread and over 2 threads: losses, gradients and parameters agree to
+ * rounding; the last step's batch of one sequence (fewer than the threads) runs unsplit. */
 TEST(shards_match_one_thread) {
     const int threads = omp_get_max_threads();
     for (int which = 0; which < 3 && !test_failures(); which++) {
