@@ -14,13 +14,13 @@
  * segment that is still in cache: the time per token stays flat in T.
  * Work units are a batch row and a group of heads (head_group); one thread owns each unit and the
  * sgemm calls run single-threaded inside the parallel loop: the same bits for any thread count. */
-#include "threads.h"
 #include "gemm.h"
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "attention.h"
+#include "threads.h"
 
 #define LINATTN_CHUNK 64
 #define LINATTN_SEGMENT 256 /* a multiple of the chunk; 128 measured no better (bench/attn_scaling) */

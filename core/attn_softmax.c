@@ -5,10 +5,10 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#include "threads.h"
 #include "attention.h"
 #include "fastmath.h"
 #include "gemm.h"
+#include "threads.h"
 #include "vec.h"
 
 #define ATTN_TILE 64

@@ -4,8 +4,8 @@
 #include <omp.h>
 #include <string.h>
 
-#include "threads.h"
 #include "linattn.h"
+#include "threads.h"
 
 /* Two d-float running sums per thread. */
 size_t lin_denom_scratch_floats(const lin_denom_shape *s, int nthreads) {

@@ -194,7 +194,6 @@ static size_t layout_acts(model *m, size_t *gtotal) {
     const size_t R = c->head == HEAD_LM ? N : Bm;
     const size_t lin = m->linear, lin_ln = lin && m->norm_ln, lin_den = lin && !m->norm_ln;
     const size_t qk = m->rel_qk, abs = m->abs != NULL;
-    m->threads = omp_get_max_threads();
     attn_shape sh = attn_shape_for(m, c->max_batch, c->max_seq);
     lin_denom_shape ds = denom_shape_for(m, c->max_batch, c->max_seq);
     const size_t S = m->be->attn_saved_floats(m->be, m->attn, &sh);
@@ -340,6 +339,7 @@ static int create(model **out, const model_config *cfg, const model *owner, char
     if (!m) return errf(err, errlen, "model: out of memory");
     m->cfg = *cfg;
     m->owner = owner;
+    m->threads = omp_get_max_threads();
     m->attn = linear ? BE_ATTN_LINEAR : BE_ATTN_SOFTMAX;
     m->linear = linear;
     if (m->linear && featuremap_parse(&m->phi, cfg->feature_map)) {

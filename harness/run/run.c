@@ -200,7 +200,7 @@ static int step_all(run_state *s, float lr, float clip, double *loss, double *gn
     }
     int lo, hi;
     my_rows(s->w.batch.B, &lo, &hi);
-    model_batch mb = workload_model_rows(&s->w, lo, hi), all = workload_model_batch(&s->w);
+    const model_batch all = workload_model_batch(&s->w), mb = model_batch_rows(s->w.model, &all, lo, hi);
     const double k = model_target_count(s->w.model, &mb), K = model_target_count(s->w.model, &all);
     double mine;
     if (trainer_grads(tr, &mb, &mine, err, errlen)) return -1;
