@@ -51,12 +51,13 @@ static void tile_scores(const attn_shape *sh, float *S, const float *q, const fl
     }
 }
 
-/* lse[r] = log-sum-exp of each score row S[R, nk] (-inf for a row that sees no key). */
-LRPE_VEC static void tile_lse(float *lse, const float *S, int R, int nk) {
-    for (int r = 0; r < R; r++) lse[r] = lrpe_logsumexp(S + (size_t)r * nk, nk);
+/* Turns each score row of S[R, nk] into probabilities in place, lse[r] its log-sum-exp (-inf, and
+ * zeros, for a row that sees no key). */
+LRPE_VEC static void tile_softmax(float *S, float *lse, int R, int nk) {
+    for (int r = 0; r < R; r++) lse[r] = lrpe_softmax_row(S + (size_t)r * nk, nk);
 }
 
-/* Turns scores into probabilities in place, given each row's log-sum-exp. */
+/* The probabilities of S[R, nk] again from each row's saved log-sum-exp, in place (backward). */
 LRPE_VEC static void tile_probs(float *S, const float *lse, int R, int nk) {
     for (int r = 0; r < R; r++) {
         float *row = S + (size_t)r * nk;
@@ -99,8 +100,7 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
             int nk = sh->causal ? s0 + R : T;
             const float *qt = q + ((size_t)b * T + s0) * sh->ldq + (size_t)h * sh->dqk;
             tile_scores(sh, S, qt, kb, valid_b, b, h, s0, R, nk);
-            tile_lse(lse_bh + s0, S, R, nk);
-            tile_probs(S, lse_bh + s0, R, nk);
+            tile_softmax(S, lse_bh + s0, R, nk);
             float *ot = o + ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
             gemm_f32(GEMM_N, GEMM_N, R, sh->dv, nk, 1.0f, S, nk, vb, sh->ldv, 0.0f, ot, sh->ldo);
         }

@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "gemm.h"
 #include "ops.h"
 #include "vec.h"
@@ -7,8 +9,7 @@ static void forward_with(gemm_fn gemm, float *out, const float *inp, const float
                          int OC) {
     if (b) {
 #pragma omp parallel for schedule(static)
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] = b[o];
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof *b);
     }
     gemm(GEMM_N, GEMM_T, N, OC, IC, 1.0f, inp, IC, w, IC, b ? 1.0f : 0.0f, out, OC);
 }
