@@ -16,8 +16,8 @@ void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const fl
 
 /* bf16 products with float32 accumulation: A and B rounded to bf16 (round to nearest even) as they
  * are packed, multiplied with AVX512-BF16's dot products, summed in float32 in a fixed order (the
- * same bits at any thread count). Only where gemm_bf16_supported(); called outside parallel
- * regions (its packing buffers are shared). */
+ * same bits at any thread count). Only where gemm_bf16_supported(); threads may call it at once
+ * (each has its own packing buffers, as the shards of a step do). */
 void gemm_bf16(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                int ldb, float beta, float *C, int ldc);
 

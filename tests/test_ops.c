@@ -900,3 +900,37 @@ TEST(fastmath_exp_and_erf_match_libm) {
     CHECK(isnan(lrpe_expf(NAN)) && isnan(lrpe_erff(NAN)), "NaN in, NaN out (a diverged run must stay visible)");
     CHECK(isfinite(lrpe_expf(1000.0f)) && lrpe_expf(1000.0f) > 1e38f, "exp clamps above to a finite value");
 }
+
+/* lrpe_softmax_row (one exponential per element) against the log-sum-exp and exp(z - lse) in
+ * double: rows longer and shorter than the lanes, masked (-inf) entries, a fully masked row. */
+TEST(fastmath_softmax_row_matches_double) {
+    const int lens[] = {1, 5, 16, 37, 128};
+    rng r;
+    rng_seed(&r, 7, 0);
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+        const int n = lens[li];
+        float z[128], p[128];
+        for (int t = 0; t < n; t++) z[t] = (t % 5 == 3) ? -INFINITY : (float)(8.0 * rng_normal(&r));
+        if (n > 1) z[0] = 3.0f; /* at least one visible entry */
+        memcpy(p, z, sizeof(float) * n);
+        double m = -INFINITY, sum = 0.0;
+        for (int t = 0; t < n; t++) m = z[t] > m ? z[t] : m;
+        for (int t = 0; t < n; t++) sum += exp((double)z[t] - m);
+        const double lse = m + log(sum);
+        const float got = lrpe_softmax_row(p, n);
+        CHECK(fabs(got - lse) <= 2e-6 * fmax(1.0, fabs(lse)), "n=%d: lse %.9g, want %.9g", n, got, lse);
+        CHECK(got == lrpe_logsumexp(z, n), "n=%d: lse %.9g differs from lrpe_logsumexp %.9g", n, got, lrpe_logsumexp(z, n));
+        double total = 0.0;
+        for (int t = 0; t < n; t++) {
+            /* float's z - max carries a relative 2^-24, an absolute |z - max| 2^-24 in the exponent */
+            const double want = exp((double)z[t] - lse), rel = 1e-6 + fabs((double)z[t] - m) * 0x1p-23;
+            CHECK(isinf(z[t]) ? p[t] == 0.0f : fabs(p[t] - want) <= rel * want, "n=%d: p[%d] %.9g, want %.9g", n, t,
+                  p[t], want);
+            total += p[t];
+        }
+        CHECK(fabs(total - 1.0) < 1e-5, "n=%d: probabilities sum to %.9g", n, total);
+    }
+    float masked[3] = {-INFINITY, -INFINITY, -INFINITY};
+    CHECK(lrpe_softmax_row(masked, 3) == -INFINITY && masked[0] == 0.0f && masked[2] == 0.0f,
+          "a fully masked row gives -inf and zeros");
+}

@@ -1,6 +1,6 @@
 // Device arithmetic shared by the kernels of backend/cuda/: core/fastmath.h's expf and erf written
-// with round-to-nearest intrinsics (no fused multiply-add contraction), so GELU and the softmax
-// exponentials give the bits the CPU gives (the CPU build compiles C11 with -ffp-contract=off), and
+// with round-to-nearest intrinsics (fused multiply-adds exactly where the CPU calls fmaf, no other
+// contraction), so GELU and the softmax exponentials give the bits the CPU gives (the CPU build compiles C11 with -ffp-contract=off), and
 // deterministic warp / block reductions.
 #ifndef LRPE_CUDA_MATH_CUH
 #define LRPE_CUDA_MATH_CUH
@@ -10,21 +10,22 @@
 
 #define FULL_MASK 0xffffffffu
 
-// e^x as lrpe_expf (core/fastmath.h): x = n ln2 + r, Taylor polynomial of degree 7, 2^n in the exponent bits.
+// e^x as lrpe_expf (core/fastmath.h): x = n ln2 + r, Taylor polynomial of degree 7 by fused
+// multiply-adds where the CPU uses fmaf, 2^n in the exponent bits.
 __device__ __forceinline__ float dev_expf(float x) {
     float xc = x > -87.3f ? x : -87.3f;
     xc = xc < 88.3f ? xc : 88.3f;
     const float shift = 12582912.0f;
-    float n = __fsub_rn(__fadd_rn(__fmul_rn(xc, 1.44269504088896341f), shift), shift);
-    float r = __fsub_rn(__fsub_rn(xc, __fmul_rn(n, 0.693145751953125f)), __fmul_rn(n, 1.42860682030941723e-06f));
+    float n = __fsub_rn(__fmaf_rn(xc, 1.44269504088896341f, shift), shift);
+    float r = __fmaf_rn(n, -1.42860682030941723e-06f, __fmaf_rn(n, -0.693145751953125f, xc));
     float p = 1.0f / 5040.0f;
-    p = __fadd_rn(__fmul_rn(p, r), 1.0f / 720.0f);
-    p = __fadd_rn(__fmul_rn(p, r), 1.0f / 120.0f);
-    p = __fadd_rn(__fmul_rn(p, r), 1.0f / 24.0f);
-    p = __fadd_rn(__fmul_rn(p, r), 1.0f / 6.0f);
-    p = __fadd_rn(__fmul_rn(p, r), 0.5f);
-    p = __fadd_rn(__fmul_rn(p, r), 1.0f);
-    p = __fadd_rn(__fmul_rn(p, r), 1.0f);
+    p = __fmaf_rn(p, r, 1.0f / 720.0f);
+    p = __fmaf_rn(p, r, 1.0f / 120.0f);
+    p = __fmaf_rn(p, r, 1.0f / 24.0f);
+    p = __fmaf_rn(p, r, 1.0f / 6.0f);
+    p = __fmaf_rn(p, r, 0.5f);
+    p = __fmaf_rn(p, r, 1.0f);
+    p = __fmaf_rn(p, r, 1.0f);
     float scale = __int_as_float(((int32_t)n + 127) * (1 << 23));
     return x == x ? __fmul_rn(p, scale) : x;
 }
@@ -32,13 +33,13 @@ __device__ __forceinline__ float dev_expf(float x) {
 // erf(x) as lrpe_erff_with (Abramowitz and Stegun 7.1.26), e_mx2 = e^(-x^2).
 __device__ __forceinline__ float dev_erff_with(float x, float e_mx2) {
     float a = fabsf(x);
-    float t = __fdiv_rn(1.0f, __fadd_rn(1.0f, __fmul_rn(0.3275911f, a)));
-    float p = __fsub_rn(__fmul_rn(1.061405429f, t), 1.453152027f);
-    p = __fadd_rn(__fmul_rn(p, t), 1.421413741f);
-    p = __fsub_rn(__fmul_rn(p, t), 0.284496736f);
-    p = __fadd_rn(__fmul_rn(p, t), 0.254829592f);
+    float t = __fdiv_rn(1.0f, __fmaf_rn(0.3275911f, a, 1.0f));
+    float p = __fmaf_rn(1.061405429f, t, -1.453152027f);
+    p = __fmaf_rn(p, t, 1.421413741f);
+    p = __fmaf_rn(p, t, -0.284496736f);
+    p = __fmaf_rn(p, t, 0.254829592f);
     p = __fmul_rn(p, t);
-    return copysignf(__fsub_rn(1.0f, __fmul_rn(p, e_mx2)), x);
+    return copysignf(__fmaf_rn(-p, e_mx2, 1.0f), x);
 }
 
 // Sum over the 32 lanes by an xor butterfly: every lane gets the same bits (each step adds the
