@@ -84,7 +84,8 @@ struct backend {
     /* ---- linear attention's feature map and denominator normaliser (core/linattn.h) */
     void (*featuremap_forward_rows)(const backend *be, float *out, int ldo, const float *inp, int ldi, int rows,
                                     int cols, featuremap fm);
-    void (*featuremap_backward_rows)(const backend *be, float *dinp, int lddi, const float *inp, int ldi,
+    /* y: the forward's output phi(x), not x (core/linattn.h) */
+    void (*featuremap_backward_rows)(const backend *be, float *dinp, int lddi, const float *y, int ldy,
                                      const float *dout, int lddo, int rows, int cols, featuremap fm);
     void (*lin_denom_forward)(const backend *be, const lin_denom_shape *s, float *out, float *z, const float *num,
                               const float *fq, const float *fk, const uint8_t *valid, float *scratch);

@@ -92,9 +92,9 @@ static void cpu_featuremap_forward_rows(const backend *be, float *out, int ldo, 
                                         int cols, featuremap fm) {
     featuremap_forward_rows(out, ldo, inp, ldi, rows, cols, fm);
 }
-static void cpu_featuremap_backward_rows(const backend *be, float *dinp, int lddi, const float *inp, int ldi,
+static void cpu_featuremap_backward_rows(const backend *be, float *dinp, int lddi, const float *y, int ldy,
                                          const float *dout, int lddo, int rows, int cols, featuremap fm) {
-    featuremap_backward_rows(dinp, lddi, inp, ldi, dout, lddo, rows, cols, fm);
+    featuremap_backward_rows(dinp, lddi, y, ldy, dout, lddo, rows, cols, fm);
 }
 static void cpu_lin_denom_forward(const backend *be, const lin_denom_shape *s, float *out, float *z, const float *num,
                                   const float *fq, const float *fk, const uint8_t *valid, float *scratch) {

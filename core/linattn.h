@@ -20,13 +20,14 @@ int featuremap_parse(featuremap *out, const char *name);
 const char *featuremap_name(featuremap fm);
 /* out[n] = phi(inp[n]); out may equal inp. On one thread (the model calls the rows form). */
 void featuremap_forward(float *out, const float *inp, size_t n, featuremap fm);
-/* dinp[n] += dout * phi'(inp): 1+elu: 1 for x > 0, e^x otherwise; relu: 1 for x > 0, else 0. */
-void featuremap_backward(float *dinp, const float *inp, const float *dout, size_t n, featuremap fm);
+/* dinp[n] += dout * phi'(x) given the forward's output y = phi(x) (not x): 1+elu: 1 for x > 0, e^x
+ * otherwise; relu: 1 for x > 0, else 0. */
+void featuremap_backward(float *dinp, const float *y, const float *dout, size_t n, featuremap fm);
 
 /* The same over a rows x cols strided view (row strides ldo / ldi ...), e.g. the q or k columns of
  * the fused qkv buffer; OpenMP over rows. */
 void featuremap_forward_rows(float *out, int ldo, const float *inp, int ldi, int rows, int cols, featuremap fm);
-void featuremap_backward_rows(float *dinp, int lddi, const float *inp, int ldi, const float *dout, int lddo, int rows,
+void featuremap_backward_rows(float *dinp, int lddi, const float *y, int ldy, const float *dout, int lddo, int rows,
                               int cols, featuremap fm);
 
 /* z is clamped below at this value */

@@ -583,8 +583,8 @@ static void attention_backward(model *m, int l, const float *datt, float *dqkv) 
         be->pe_qk_backward(be, m->rel_be, &rk, m->param, m->grad, kin, dk, dkin);
     }
     if (m->linear) {
-        be->featuremap_backward_rows(be, dqkv, 3 * C, qkv, 3 * C, dfq, C, N, C, m->phi);
-        be->featuremap_backward_rows(be, dqkv + C, 3 * C, qkv + C, 3 * C, dfk, C, N, C, m->phi);
+        be->featuremap_backward_rows(be, dqkv, 3 * C, A(la->fq), C, dfq, C, N, C, m->phi);
+        be->featuremap_backward_rows(be, dqkv + C, 3 * C, A(la->fk), C, dfk, C, N, C, m->phi);
     }
 }
 

@@ -297,7 +297,7 @@ static void featuremap_case(const backend *be, int rows, int cols, int ld, featu
     float *out_d = to_dev(be, out, n * 4);
     be->featuremap_forward_rows(be, out_d, ld, x_d, ld, rows, cols, fm);
     check_dev(be, "featuremap forward rows", out_d, outw, n, RTOL, ATOL);
-    be->featuremap_backward_rows(be, dx_d, ld, x_d, ld, dout_d, ld, rows, cols, fm);
+    be->featuremap_backward_rows(be, dx_d, ld, out_d, ld, dout_d, ld, rows, cols, fm); /* from the output */
     check_dev(be, "featuremap backward rows", dx_d, dxw, n, RTOL, ATOL);
     FREE_DEV(be, x_d, dout_d, dx_d, out_d);
     free(x), free(dout), free(dx), free(out), free(dxw), free(outw);

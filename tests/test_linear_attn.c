@@ -31,6 +31,7 @@
 
 #include "alloc_count.h"
 #include "attention.h"
+#include "fastmath.h"
 #include "gradcheck.h"
 #include "linattn.h"
 #include "ref_linear.h"
@@ -369,10 +370,21 @@ TEST(featuremap_vs_reference) {
         featuremap_forward(inplace, inplace, n, fm);
         CHECK(memcmp(inplace, out, n * sizeof *out) == 0, "%s in place", nm);
         float *pre = trandn(&R, n, 1.0f), *d = tdup(pre, n), *d_ref = tdup(pre, n), *fresh = tcalloc(n);
-        featuremap_backward(d, inp, w, n, fm);
+        featuremap_backward(d, out, w, n, fm); /* phi' from the output, against the reference's from x */
         ref_featuremap_backward(d_ref, inp, w, n, fm);
         CHECK_ARRAYS(nm, d, d_ref, n, 1e-6, 1e-7);
-        featuremap_backward(fresh, inp, w, n, fm);
+        featuremap_backward(fresh, out, w, n, fm);
+        int same = 1; /* the same bits as phi' computed from x, as before the output was used */
+        for (size_t i = 0; i < n; i++) {
+            float dphi = inp[i] > 0.0f ? 1.0f : (m ? 0.0f : lrpe_expf(inp[i]));
+            float want = m ? (inp[i] > 0.0f ? w[i] : 0.0f) : (inp[i] > 0.0f ? w[i] : w[i] * dphi);
+            same &= fresh[i] == want;
+        }
+        float tiny_x[2] = {1e-9f, -1e-9f}, tiny_y[2], tiny_d[2] = {0, 0}, one_g[2] = {0.75f, 0.75f};
+        featuremap_forward(tiny_y, tiny_x, 2, fm); /* 1 + 1e-9 rounds to 1: phi' is 1 either way */
+        featuremap_backward(tiny_d, tiny_y, one_g, 2, fm);
+        CHECK(same && tiny_d[0] == 0.75f && tiny_d[1] == (m ? 0.0f : 0.75f * lrpe_expf(-1e-9f)),
+              "%s: phi' from the output differs from phi' from the input", nm);
         check_accum(nm, d, pre, fresh, n);
         CHECK(fresh[0] == (m ? 0.0f : w[0]) && fresh[3] == (m ? 0.0f : w[3]), "%s'(0): 1+elu e^0 = 1, relu 0", nm);
         fm_fx f = {out + 4, inp + 4, w + 4, n - 4, fm};

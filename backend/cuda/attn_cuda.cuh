@@ -25,7 +25,7 @@ void cuda_attn_backward(const backend *be, be_attn kind, const attn_shape *s, fl
                         const float *v, const uint8_t *valid, float *scratch);
 void cuda_featuremap_forward_rows(const backend *be, float *out, int ldo, const float *inp, int ldi, int rows,
                                   int cols, featuremap fm);
-void cuda_featuremap_backward_rows(const backend *be, float *dinp, int lddi, const float *inp, int ldi,
+void cuda_featuremap_backward_rows(const backend *be, float *dinp, int lddi, const float *y, int ldy,
                                    const float *dout, int lddo, int rows, int cols, featuremap fm);
 void cuda_lin_denom_forward(const backend *be, const lin_denom_shape *s, float *out, float *z, const float *num,
                             const float *fq, const float *fk, const uint8_t *valid, float *scratch);

@@ -320,14 +320,15 @@ __global__ void __launch_bounds__(256) fm_forward_kernel(float *out, int ldo, co
     }
 }
 
-// [grid-stride over rows x cols]: dinp[r*lddi + c] += dout[r*lddo + c] * phi'(inp[r*ldi + c]).
-__global__ void __launch_bounds__(256) fm_backward_kernel(float *dinp, int lddi, const float *inp, int ldi,
+// [grid-stride over rows x cols]: dinp[r*lddi + c] += dout[r*lddo + c] * phi', read off the forward's
+// output y = phi(x) at [r*ldy + c] as core/featuremap.c does.
+__global__ void __launch_bounds__(256) fm_backward_kernel(float *dinp, int lddi, const float *y, int ldy,
                                                           const float *dout, int lddo, int rows, int cols, int relu) {
     const long n = (long)rows * cols;
     for (long id = (long)blockIdx.x * blockDim.x + threadIdx.x; id < n; id += (long)gridDim.x * blockDim.x) {
         const long r = id / cols, c = id % cols;
-        const float x = inp[r * ldi + c], g = dout[r * lddo + c];
-        dinp[r * lddi + c] += relu ? (x > 0.0f ? g : 0.0f) : (x > 0.0f ? g : g * expf(x));
+        const float v = y[r * ldy + c], g = dout[r * lddo + c];
+        dinp[r * lddi + c] += relu ? (v > 0.0f ? g : 0.0f) : (v > 1.0f ? g : g * v);
     }
 }
 
@@ -344,10 +345,10 @@ void cuda_featuremap_forward_rows(const backend *be, float *out, int ldo, const 
     LAUNCH_OK();
 }
 
-void cuda_featuremap_backward_rows(const backend *be, float *dinp, int lddi, const float *inp, int ldi,
+void cuda_featuremap_backward_rows(const backend *be, float *dinp, int lddi, const float *y, int ldy,
                                    const float *dout, int lddo, int rows, int cols, featuremap fm) {
     if (rows <= 0 || cols <= 0) return;
-    fm_backward_kernel<<<fm_blocks(rows, cols), 256, 0, ctx_of(be)->stream>>>(dinp, lddi, inp, ldi, dout, lddo, rows,
+    fm_backward_kernel<<<fm_blocks(rows, cols), 256, 0, ctx_of(be)->stream>>>(dinp, lddi, y, ldy, dout, lddo, rows,
                                                                               cols, fm == FEATUREMAP_RELU);
     LAUNCH_OK();
 }
