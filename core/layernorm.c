@@ -1,4 +1,5 @@
 #include <math.h>
+#include <omp.h>
 
 #include "ops.h"
 #include "vec.h"
@@ -55,24 +56,28 @@ void layernorm_backward(float *dinp, float *dg, float *db, const float *dout, co
     layernorm_backward_bias(dinp, dg, db, NULL, dout, inp, g, mean, rstd, N, C);
 }
 
-/* The input gradient of rows [n0, n1): dxhat = dy * g; dx += r * (dxhat - mean(dxhat) - xhat *
+/* The input gradient of row n: dxhat = dy * g; dx += r * (dxhat - mean(dxhat) - xhat *
  * mean(dxhat * xhat)). */
+static inline void layernorm_dx_row(float *dinp, const float *dout, const float *inp, const float *g,
+                                    const float *mean, const float *rstd, int n, int C) {
+    const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+    float *dx = dinp + (size_t)n * C;
+    const float m = mean[n], r = rstd[n];
+    float sum_d, sum_dx;
+    VEC_SUM(sum_d, C, c, dy[c] * g[c]);
+    VEC_SUM(sum_dx, C, c, dy[c] * g[c] * (x[c] - m) * r);
+    sum_d /= (float)C;
+    sum_dx /= (float)C;
+    for (int c = 0; c < C; c++) {
+        float xhat = (x[c] - m) * r;
+        dx[c] += r * (dy[c] * g[c] - sum_d - xhat * sum_dx);
+    }
+}
+
+/* The input gradient of rows [n0, n1). */
 LRPE_VEC static void layernorm_dx_span(float *dinp, const float *dout, const float *inp, const float *g,
                                        const float *mean, const float *rstd, int n0, int n1, int C) {
-    for (int n = n0; n < n1; n++) {
-        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
-        float *dx = dinp + (size_t)n * C;
-        const float m = mean[n], r = rstd[n];
-        float sum_d, sum_dx;
-        VEC_SUM(sum_d, C, c, dy[c] * g[c]);
-        VEC_SUM(sum_dx, C, c, dy[c] * g[c] * (x[c] - m) * r);
-        sum_d /= (float)C;
-        sum_dx /= (float)C;
-        for (int c = 0; c < C; c++) {
-            float xhat = (x[c] - m) * r;
-            dx[c] += r * (dy[c] * g[c] - sum_d - xhat * sum_dx);
-        }
-    }
+    for (int n = n0; n < n1; n++) layernorm_dx_row(dinp, dout, inp, g, mean, rstd, n, C);
 }
 
 /* The parameter gradients of the columns [c0, c0 + w), and the column sums of the finished dinp
@@ -99,8 +104,38 @@ LRPE_VEC static void layernorm_params_block(float *dg, float *db, float *dbias, 
     }
 }
 
+/* layernorm_backward_bias in one pass on one thread (C <= COL_CHUNK): each row's input gradient,
+ * then its terms of the column sums, which add the rows in order as layernorm_params_block does:
+ * the same bits as the two passes. */
+LRPE_VEC static void layernorm_backward_one_pass(float *dinp, float *dg, float *db, float *dbias, const float *dout,
+                                                 const float *inp, const float *g, const float *mean,
+                                                 const float *rstd, int N, int C) {
+    float ag[COL_CHUNK], ab[COL_CHUNK], as[COL_CHUNK];
+    for (int j = 0; j < C; j++) ag[j] = ab[j] = as[j] = 0.0f;
+    for (int n = 0; n < N; n++) {
+        layernorm_dx_row(dinp, dout, inp, g, mean, rstd, n, C);
+        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C, *dx = dinp + (size_t)n * C;
+        const float m = mean[n], r = rstd[n];
+        for (int j = 0; j < C; j++) {
+            ag[j] += dy[j] * (x[j] - m) * r;
+            ab[j] += dy[j];
+        }
+        if (dbias)
+            for (int j = 0; j < C; j++) as[j] += dx[j];
+    }
+    for (int j = 0; j < C; j++) {
+        dg[j] += ag[j];
+        db[j] += ab[j];
+        if (dbias) dbias[j] += as[j];
+    }
+}
+
 void layernorm_backward_bias(float *dinp, float *dg, float *db, float *dbias, const float *dout, const float *inp,
                              const float *g, const float *mean, const float *rstd, int N, int C) {
+    if (omp_get_max_threads() == 1 && C <= COL_CHUNK) { /* a shard's thread */
+        layernorm_backward_one_pass(dinp, dg, db, dbias, dout, inp, g, mean, rstd, N, C);
+        return;
+    }
 #pragma omp parallel for schedule(static)
     for (int n0 = 0; n0 < N; n0 += VEC_ROWS)
         layernorm_dx_span(dinp, dout, inp, g, mean, rstd, n0, rows_end(n0, N), C);
