@@ -64,8 +64,8 @@ struct backend {
                                const float *inp, const float *g, const float *mean, const float *rstd, int N, int C);
     /* the fused ops of core/ops.h: adjacent passes of the training step in one */
     void (*bias_gelu_forward)(const backend *be, float *pre, float *out, const float *b, int N, int C);
-    void (*gelu_backward_bias)(const backend *be, float *dinp, float *db, const float *inp, const float *dout, int N,
-                               int C);
+    /* in place on d, which it writes (core/ops.h) */
+    void (*gelu_backward_bias)(const backend *be, float *d, float *db, const float *inp, int N, int C);
     void (*residual_layernorm_forward)(const backend *be, float *res, float *ln, float *mean, float *rstd,
                                        const float *x, const float *bias, const float *g, const float *b, int N,
                                        int C, float eps);

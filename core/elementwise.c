@@ -58,27 +58,25 @@ void bias_gelu_forward(float *pre, float *out, const float *b, int N, int C) {
 }
 
 /* gelu_backward_bias on the columns [c0, c0 + w) of every row, the rows in order. */
-LRPE_VEC static void gelu_grad_bias_block(float *dinp, float *db, const float *inp, const float *dout, int N, int C,
-                                          int c0, int w) {
+LRPE_VEC static void gelu_grad_bias_block(float *d, float *db, const float *inp, int N, int C, int c0, int w) {
     float acc[COL_CHUNK];
     for (int j = 0; j < w; j++) acc[j] = 0.0f;
     for (int n = 0; n < N; n++) {
         const size_t o = (size_t)n * C + c0;
         for (int j = 0; j < w; j++) {
-            float d = dout[o + j] * gelu_grad_of(inp[o + j]);
-            dinp[o + j] += d;
-            acc[j] += d;
+            float v = d[o + j] * gelu_grad_of(inp[o + j]);
+            d[o + j] = v;
+            acc[j] += v;
         }
     }
     for (int j = 0; j < w; j++) db[c0 + j] += acc[j];
 }
 
 /* Each thread owns blocks of columns and walks their rows in order. */
-void gelu_backward_bias(float *dinp, float *db, const float *inp, const float *dout, int N, int C) {
+void gelu_backward_bias(float *d, float *db, const float *inp, int N, int C) {
     const int block = col_block(C);
 #pragma omp parallel for schedule(static)
-    for (int c0 = 0; c0 < C; c0 += block)
-        gelu_grad_bias_block(dinp, db, inp, dout, N, C, c0, C - c0 < block ? C - c0 : block);
+    for (int c0 = 0; c0 < C; c0 += block) gelu_grad_bias_block(d, db, inp, N, C, c0, C - c0 < block ? C - c0 : block);
 }
 
 void residual_forward(float *out, const float *a, const float *b, size_t n) {

@@ -70,9 +70,9 @@ static inline float lrpe_row_max(const float *z, int n) {
     return m;
 }
 
-/* sum_t e^(z[t] - m) over z[n], in LSE_LANES lanes added in order; when out is not NULL, also
- * out[t] = e^(z[t] - m) (out may be z). */
-static inline float lrpe_sum_exp(float *out, const float *z, int n, float m) {
+/* sum_t e^(z[t] - m) over z[n], in LSE_LANES float lanes added in order in double; when out is
+ * not NULL, also out[t] = e^(z[t] - m) (out may be z). */
+static inline double lrpe_sum_exp(float *out, const float *z, int n, float m) {
     float s[LSE_LANES];
     for (int j = 0; j < LSE_LANES; j++) s[j] = 0.0f;
     int t = 0;
@@ -88,28 +88,30 @@ static inline float lrpe_sum_exp(float *out, const float *z, int n, float m) {
         if (out) out[t] = e;
         s[t % LSE_LANES] += e;
     }
-    float total = 0.0f;
+    double total = 0.0;
     for (int j = 0; j < LSE_LANES; j++) total += s[j];
     return total;
 }
 
 /* log sum_t e^z[t] over z[n]: the maximum and the sum kept in LSE_LANES float lanes (lane j takes
  * t = j mod LSE_LANES), the lanes combined in order, so the bits depend on neither the thread count
- * nor the vector width; -inf when every z[t] is -inf (or n is 0). */
+ * nor the vector width; the log in double (the cross-entropy's loss is reported); -inf when every
+ * z[t] is -inf (or n is 0). */
 static inline float lrpe_logsumexp(const float *z, int n) {
     const float m = lrpe_row_max(z, n);
-    return m == -INFINITY ? -INFINITY : m + logf(lrpe_sum_exp(NULL, z, n, m));
+    return m == -INFINITY ? -INFINITY : m + (float)log(lrpe_sum_exp(NULL, z, n, m));
 }
 
-/* Softmax of z[n] in place, returning its log-sum-exp as lrpe_logsumexp would: one exponential
- * per element (each e^(z - max) kept, then divided by the sum). A row of -inf becomes zeros. */
+/* Softmax of z[n] in place, returning its log-sum-exp (within an ulp or so of lrpe_logsumexp's:
+ * the log is logf, one per attention row): one exponential per element (each e^(z - max) kept,
+ * then divided by the sum). A row of -inf becomes zeros. */
 static inline float lrpe_softmax_row(float *z, int n) {
     const float m = lrpe_row_max(z, n);
     if (m == -INFINITY) {
         for (int t = 0; t < n; t++) z[t] = 0.0f;
         return -INFINITY;
     }
-    const float total = lrpe_sum_exp(z, z, n, m), inv = 1.0f / total;
+    const float total = (float)lrpe_sum_exp(z, z, n, m), inv = 1.0f / total;
     for (int t = 0; t < n; t++) z[t] *= inv;
     return m + logf(total);
 }

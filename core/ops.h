@@ -44,8 +44,10 @@ void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 /* pre[N,C] += b[C] (pre: a product without its bias), out[N,C] = GELU(pre): one pass. */
 void bias_gelu_forward(float *pre, float *out, const float *b, int N, int C);
-/* dinp[N,C] += d = dout * GELU'(inp), db[C] += column sums of d (the bias before the GELU): one pass. */
-void gelu_backward_bias(float *dinp, float *db, const float *inp, const float *dout, int N, int C);
+/* In place, one pass: d[N,C] holds the gradient of GELU(inp) and becomes that of inp, d * GELU'(inp);
+ * db[C] += its column sums (the bias before the GELU). Writes d, unlike the accumulating backwards:
+ * the model needs no second buffer, nor to zero one. */
+void gelu_backward_bias(float *d, float *db, const float *inp, int N, int C);
 
 /* out[n] = a[n] + b[n]. */
 void residual_forward(float *out, const float *a, const float *b, size_t n);

@@ -71,7 +71,7 @@
     X(dfq, lin * N * C) X(dfk, lin * N * C)                    \
     X(dqe, qk * N * Q) X(dke, qk * N * Q)                      \
     X(datt, N * C) X(datt_num, lin * N * C)                    \
-    X(dfc, N * F) X(dgelu, N * F) X(demb_tok, abs * N * C)     \
+    X(dgelu, N * F) X(demb_tok, abs * N * C)                   \
     X(dpooled, Bm * C) X(dlogits, R * n_out)
 
 #define FIELD(name, ...) int name;
@@ -724,10 +724,9 @@ void model_backward(model *m, float scale) {
          * LayerNorm backward after this layer, fc_b's comes with the GELU backward */
         float *dgelu = zeroed(m, GA(m->ga.dgelu), (size_t)N * F);
         be->linear_backward(be, dgelu, G(lp->fcproj_w), NULL, dres, A(la->gelu), P(lp->fcproj_w), N, F, C);
-        float *dfc = zeroed(m, GA(m->ga.dfc), (size_t)N * F);
-        be->gelu_backward_bias(be, dfc, G(lp->fc_b), A(la->fc), dgelu, N, F);
+        be->gelu_backward_bias(be, dgelu, G(lp->fc_b), A(la->fc), N, F); /* now the gradient of fc */
         zeroed(m, dln, NC);
-        be->linear_backward(be, dln, G(lp->fc_w), NULL, dfc, A(la->ln2), P(lp->fc_w), N, C, F);
+        be->linear_backward(be, dln, G(lp->fc_w), NULL, dgelu, A(la->ln2), P(lp->fc_w), N, C, F);
         be->layernorm_backward_bias(be, dres, G(lp->ln2_g), G(lp->ln2_b), G(lp->proj_b), dln, A(la->res1), P(lp->ln2_g),
                                     A(la->ln2_mean), A(la->ln2_rstd), N, C);
         /* attention branch: res1 = x + proj(attention(ln1(x))); proj_b's gradient came with ln2's backward */

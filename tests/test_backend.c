@@ -150,28 +150,27 @@ static void ref_col_sums(float *db, const float *x, int N, int C) {
     free(ones), free(w), free(dw);
 }
 
-/* bias + GELU (pre gets the bias in place) and the GELU backward with the bias gradient, on
- * pre-filled gradients, against the references of GELU and of column sums. */
+/* bias + GELU (pre gets the bias in place) and the GELU backward with the bias gradient (in place on
+ * the gradient; the bias gradient pre-filled), against the references of GELU and of column sums. */
 static void bias_gelu_case(const backend *be, int N, int C) {
     size_t n = (size_t)N * C;
     float *pre = trandn(&R, n, 2.0f), *b = trandn(&R, C, 1.0f), *dout = trandn(&R, n, 1.0f);
-    float *dx = trandn(&R, n, 1.0f), *db = trandn(&R, C, 1.0f), *dxw = tdup(dx, n), *dbw = tdup(db, C);
+    float *db = trandn(&R, C, 1.0f), *dbw = tdup(db, C);
     float *prew = tcalloc(n), *out = tcalloc(n), *fresh = tcalloc(n);
     for (size_t i = 0; i < n; i++) prew[i] = pre[i] + b[i % C];
     ref_gelu_forward(out, prew, n);
     ref_gelu_backward(fresh, prew, dout, n);
-    for (size_t i = 0; i < n; i++) dxw[i] += fresh[i];
     ref_col_sums(dbw, fresh, N, C);
     float *pre_d = to_dev(be, pre, n * 4), *b_d = to_dev(be, b, C * 4), *dout_d = to_dev(be, dout, n * 4);
-    float *out_d = to_dev(be, NULL, n * 4), *dx_d = to_dev(be, dx, n * 4), *db_d = to_dev(be, db, C * 4);
+    float *out_d = to_dev(be, NULL, n * 4), *dx_d = to_dev(be, dout, n * 4), *db_d = to_dev(be, db, C * 4);
     be->bias_gelu_forward(be, pre_d, out_d, b_d, N, C);
     check_dev(be, "bias_gelu forward pre", pre_d, prew, n, RTOL, ATOL);
     check_dev(be, "bias_gelu forward out", out_d, out, n, RTOL, ATOL);
-    be->gelu_backward_bias(be, dx_d, db_d, pre_d, dout_d, N, C);
-    check_dev(be, "gelu_backward_bias dinp", dx_d, dxw, n, RTOL, ATOL);
+    be->gelu_backward_bias(be, dx_d, db_d, pre_d, N, C);
+    check_dev(be, "gelu_backward_bias d", dx_d, fresh, n, RTOL, ATOL);
     check_dev(be, "gelu_backward_bias db", db_d, dbw, C, RTOL, ATOL);
     FREE_DEV(be, pre_d, b_d, dout_d, out_d, dx_d, db_d);
-    free(pre), free(b), free(dout), free(dx), free(db), free(dxw), free(dbw), free(prew), free(out), free(fresh);
+    free(pre), free(b), free(dout), free(db), free(dbw), free(prew), free(out), free(fresh);
 }
 
 /* The residual sum + LayerNorm, then its backward with the column sums of the finished dinp, on
@@ -218,7 +217,11 @@ static void xent_case(const backend *be, int N, int V, int ignore) {
     float *dl_d = to_dev(be, dl, (size_t)N * V * 4);
     int32_t *tg_d = to_dev(be, tg, (size_t)N * 4);
     double loss = be->xent_forward(be, lse_d, lg_d, tg_d, N, V), want = ref_xent_forward(lse, logits, tg, N, V);
-    CHECK_CLOSE(loss, want, 1e-6, 1e-7, "xent loss");
+    /* the loss is a difference of float log-sum-exps and logits: each lse carries up to an ulp of
+     * its own size (1.2e-7 of it), which a small loss (a confident row) does not scale down */
+    double lse_scale = 0.0;
+    for (int n = 0; n < N; n++) lse_scale = fmax(lse_scale, fabs(lse[n]));
+    CHECK_CLOSE(loss, want, 1e-6, 1e-7 + 1.2e-7 * lse_scale, "xent loss");
     float *lse_got = to_host(be, lse_d, N);
     for (int n = 0; n < N; n++)
         if (tg[n] >= 0) CHECK_CLOSE(lse_got[n], lse[n], RTOL, ATOL, "xent lse");

@@ -245,18 +245,18 @@ __global__ void bias_gelu_forward_kernel(float *pre, float *out, const float *b,
     }
 }
 
-// dinp[N, C] += d = dout GELU'(inp), db[C] += sum_n d: block (32 columns x 32 row lanes), lane y
-// takes rows y, y+32, ... in order, then the 32 lane sums are added in order (cuda_col_sums' order).
-__global__ void gelu_backward_bias_kernel(float *dinp, float *db, const float *inp, const float *dout, int N, int C) {
+// In place: d[N, C] = d GELU'(inp), db[C] += its column sums: block (32 columns x 32 row lanes), lane
+// y takes rows y, y+32, ... in order, then the 32 lane sums are added in order (cuda_col_sums' order).
+__global__ void gelu_backward_bias_kernel(float *d, float *db, const float *inp, int N, int C) {
     __shared__ float part[32][33];
     const int c = blockIdx.x * 32 + threadIdx.x;
     float acc = 0.0f;
     if (c < C)
         for (int n = threadIdx.y; n < N; n += 32) {
             const size_t i = (size_t)n * C + c;
-            float d = __fmul_rn(dout[i], gelu_grad_of(inp[i]));
-            dinp[i] = __fadd_rn(dinp[i], d);
-            acc += d;
+            const float v = __fmul_rn(d[i], gelu_grad_of(inp[i]));
+            d[i] = v;
+            acc += v;
         }
     const float s = row_lanes_sum(acc, part);
     if (threadIdx.y == 0 && c < C) db[c] += s;
@@ -269,11 +269,9 @@ void cuda_bias_gelu_forward(const backend *be, float *pre, float *out, const flo
     LAUNCH_OK();
 }
 
-void cuda_gelu_backward_bias(const backend *be, float *dinp, float *db, const float *inp, const float *dout, int N,
-                             int C) {
+void cuda_gelu_backward_bias(const backend *be, float *d, float *db, const float *inp, int N, int C) {
     if (N <= 0 || C <= 0) return;
-    gelu_backward_bias_kernel<<<blocks_for((size_t)C, 32), dim3(32, 32), 0, ctx_of(be)->stream>>>(dinp, db, inp,
-                                                                                                 dout, N, C);
+    gelu_backward_bias_kernel<<<blocks_for((size_t)C, 32), dim3(32, 32), 0, ctx_of(be)->stream>>>(d, db, inp, N, C);
     LAUNCH_OK();
 }
 
