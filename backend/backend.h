@@ -74,6 +74,7 @@ struct backend {
                                     const float *rstd, int N, int C);
     /* Mean cross-entropy over rows with targets >= 0 (returned, host), lse[N] kept for backward. */
     double (*xent_forward)(const backend *be, float *lse, const float *logits, const int32_t *targets, int N, int V);
+    /* writes dlogits (core/ops.h) */
     void (*xent_backward)(const backend *be, float *dlogits, const float *logits, const float *lse,
                           const int32_t *targets, int N, int V, float dloss);
     void (*meanpool_forward)(const backend *be, float *out, const float *inp, const uint8_t *valid, int B, int T,

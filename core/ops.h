@@ -58,7 +58,9 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
  * Writes lse[N] (log-sum-exp per row, for the backward) and returns the MEAN loss over the
  * rows not ignored (0 when all are ignored). Summed in double, in a fixed order. */
 double xent_forward(float *lse, const float *logits, const int32_t *targets, int N, int V);
-/* dlogits[N,V] += dloss * (softmax - onehot) / count, zero on ignored rows. */
+/* dlogits[N,V] = dloss * (softmax - onehot) / count, zeros on ignored rows (and everywhere when
+ * every row is ignored). Writes dlogits, unlike the accumulating backwards: the model need not
+ * zero it first. */
 void xent_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
                    int N, int V, float dloss);
 /* Number of rows whose target is not ignored. */

@@ -15,14 +15,17 @@ LRPE_VEC static void lse_span(float *lse, const float *logits, int n0, int n1, i
     for (int n = n0; n < n1; n++) lse[n] = lrpe_logsumexp(logits + (size_t)n * V, V);
 }
 
-/* xent_backward on rows [n0, n1). */
+/* xent_backward on rows [n0, n1) (scale 0: zeros). */
 LRPE_VEC static void dlogits_span(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
                                   int n0, int n1, int V, float scale) {
     for (int n = n0; n < n1; n++) {
-        if (targets[n] < 0) continue;
-        const float *z = logits + (size_t)n * V;
         float *dz = dlogits + (size_t)n * V;
-        for (int v = 0; v < V; v++) dz[v] += scale * lrpe_expf(z[v] - lse[n]);
+        if (targets[n] < 0 || scale == 0.0f) {
+            for (int v = 0; v < V; v++) dz[v] = 0.0f;
+            continue;
+        }
+        const float *z = logits + (size_t)n * V;
+        for (int v = 0; v < V; v++) dz[v] = scale * lrpe_expf(z[v] - lse[n]);
         dz[targets[n]] -= scale;
     }
 }
@@ -41,8 +44,7 @@ double xent_forward(float *lse, const float *logits, const int32_t *targets, int
 void xent_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
                    int N, int V, float dloss) {
     int count = xent_count(targets, N);
-    if (!count) return;
-    float scale = dloss / (float)count;
+    float scale = count ? dloss / (float)count : 0.0f;
 #pragma omp parallel for schedule(static)
     for (int n0 = 0; n0 < N; n0 += VEC_ROWS)
         dlogits_span(dlogits, logits, lse, targets, n0, rows_end(n0, N), V, scale);

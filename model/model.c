@@ -703,7 +703,7 @@ void model_backward(model *m, float scale) {
 
     /* head */
     int rows = c->head == HEAD_CLS ? B : N;
-    float *dlogits = zeroed(m, GA(m->ga.dlogits), (size_t)rows * c->n_out);
+    float *dlogits = GA(m->ga.dlogits); /* written whole by xent_backward */
     be->xent_backward(be, dlogits, A(m->ta.logits), A(m->ta.lse), b->targets, rows, c->n_out, scale);
     float *dln = zeroed(m, GA(m->ga.dln), NC);
     if (c->head == HEAD_CLS) {

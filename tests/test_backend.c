@@ -210,7 +210,7 @@ static void residual_layernorm_case(const backend *be, int N, int C) {
 /* Cross-entropy forward (mean loss, lse) and backward, with every `ignore`-th target ignored. */
 static void xent_case(const backend *be, int N, int V, int ignore) {
     float *logits = trandn(&R, (size_t)N * V, 3.0f), *dl = trandn(&R, (size_t)N * V, 1.0f);
-    float *lse = tcalloc(N), *dlw = tdup(dl, (size_t)N * V);
+    float *lse = tcalloc(N), *dlw = tcalloc((size_t)N * V); /* dl: garbage the backward overwrites */
     int32_t *tg = malloc((size_t)N * sizeof *tg);
     for (int n = 0; n < N; n++) tg[n] = ignore && n % ignore == 0 ? -1 : (int32_t)(rng_next(&R) % (uint64_t)V);
     float *lg_d = to_dev(be, logits, (size_t)N * V * 4), *lse_d = to_dev(be, lse, N * 4);

@@ -339,12 +339,15 @@ __global__ void xent_count_kernel(int *count, const int32_t *targets, int N) {
 __global__ void xent_backward_kernel(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
                                      const int *count, int V, float dloss) {
     const int n = blockIdx.x, t = targets[n], cnt = *count;
-    if (t < 0 || cnt == 0) return;
+    float *dz = dlogits + (size_t)n * V;
+    if (t < 0 || cnt == 0) { // written, as the CPU: zeros
+        for (int v = threadIdx.x; v < V; v += blockDim.x) dz[v] = 0.0f;
+        return;
+    }
     const float scale = dloss / (float)cnt, l = lse[n];
     const float *z = logits + (size_t)n * V;
-    float *dz = dlogits + (size_t)n * V;
     for (int v = threadIdx.x; v < V; v += blockDim.x) {
-        float d = __fadd_rn(dz[v], __fmul_rn(scale, dev_expf(z[v] - l)));
+        float d = __fmul_rn(scale, dev_expf(z[v] - l));
         if (v == t) d = __fsub_rn(d, scale);
         dz[v] = d;
     }
