@@ -27,10 +27,14 @@ static long alibi_dist(const int32_t *a, const int32_t *b, int pos_rank) {
     return d;
 }
 
+/* Keys [0, row_keys) of the nk in a tile that query row s0 + r may see: all, or when causal those
+ * up to the query (the rest of the row is never read as a score: the passes below write it 0). */
+static inline int row_keys(int causal, int s0, int r, int nk) { return causal && s0 + r + 1 < nk ? s0 + r + 1 : nk; }
+
 /* Scores of query rows [s0, s0+R) of batch row b, head h against keys [0, nk):
  * S[R, nk] = scale * Q K^T - slopes[h] * dist(pos of query, pos of key) (when slopes), with
- * masked entries at -inf (padding keys, and keys after the query when causal). The bias is
- * (float)(-(double)slope * dist), the arithmetic of encodings/alibi.c's score_bias. */
+ * padding keys at -inf (keys after the query when causal are left as they are: see row_keys).
+ * The bias is (float)(-(double)slope * dist), the arithmetic of encodings/alibi.c's score_bias. */
 static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *k,
                         const uint8_t *valid_b, int b, int h, int s0, int R, int nk) {
     gemm_f32(GEMM_N, GEMM_T, R, nk, sh->dqk, sh->scale, q, sh->ldq, k, sh->ldk, 0.0f, S, nk);
@@ -43,30 +47,32 @@ static void tile_scores(const attn_shape *sh, float *S, const float *q, const fl
             const int32_t *qp = pos_b + (size_t)(s0 + r) * pr;
             for (int t = 0; t < nk; t++) row[t] += (float)(-slope * alibi_dist(qp, pos_b + (size_t)t * pr, pr));
         }
-        if (sh->causal)
-            for (int t = s0 + r + 1; t < nk; t++) row[t] = -INFINITY;
         if (valid_b)
             for (int t = 0; t < nk; t++)
                 if (!valid_b[t]) row[t] = -INFINITY;
     }
 }
 
-/* Turns each score row of S[R, nk] into probabilities in place, lse[r] its log-sum-exp (-inf, and
- * zeros, for a row that sees no key). */
-LRPE_VEC static void tile_softmax(float *S, float *lse, int R, int nk) {
-    for (int r = 0; r < R; r++) lse[r] = lrpe_softmax_row(S + (size_t)r * nk, nk);
+/* Turns each score row of S[R, nk] (query rows from s0) into probabilities in place, lse[r] its
+ * log-sum-exp (-inf, and zeros, for a row that sees no key); keys a causal row cannot see get 0.
+ * Skipping them leaves the bits as they were with -inf scores there: e^-inf added 0. */
+LRPE_VEC static void tile_softmax(float *S, float *lse, int R, int nk, int causal, int s0) {
+    for (int r = 0; r < R; r++) {
+        float *row = S + (size_t)r * nk;
+        const int n = row_keys(causal, s0, r, nk);
+        lse[r] = lrpe_softmax_row(row, n);
+        for (int t = n; t < nk; t++) row[t] = 0.0f;
+    }
 }
 
 /* The probabilities of S[R, nk] again from each row's saved log-sum-exp, in place (backward). */
-LRPE_VEC static void tile_probs(float *S, const float *lse, int R, int nk) {
+LRPE_VEC static void tile_probs(float *S, const float *lse, int R, int nk, int causal, int s0) {
     for (int r = 0; r < R; r++) {
         float *row = S + (size_t)r * nk;
-        if (isinf(lse[r])) { /* no key visible: the row attends to nothing */
-            for (int t = 0; t < nk; t++) row[t] = 0.0f;
-            continue;
-        }
+        const int n = isinf(lse[r]) ? 0 : row_keys(causal, s0, r, nk); /* no key visible: all 0 */
         const float l = lse[r];
-        for (int t = 0; t < nk; t++) row[t] = lrpe_exp_or_zero(row[t] - l);
+        for (int t = 0; t < n; t++) row[t] = lrpe_exp_or_zero(row[t] - l);
+        for (int t = n; t < nk; t++) row[t] = 0.0f;
     }
 }
 
@@ -100,7 +106,7 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
             int nk = sh->causal ? s0 + R : T;
             const float *qt = q + ((size_t)b * T + s0) * sh->ldq + (size_t)h * sh->dqk;
             tile_scores(sh, S, qt, kb, valid_b, b, h, s0, R, nk);
-            tile_softmax(S, lse_bh + s0, R, nk);
+            tile_softmax(S, lse_bh + s0, R, nk, sh->causal, s0);
             float *ot = o + ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
             gemm_f32(GEMM_N, GEMM_N, R, sh->dv, nk, 1.0f, S, nk, vb, sh->ldv, 0.0f, ot, sh->ldo);
         }
@@ -126,7 +132,7 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
             size_t qofs = ((size_t)b * T + s0) * sh->ldq + (size_t)h * sh->dqk;
             size_t oofs = ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
             tile_scores(sh, P, q + qofs, k + kofs, valid_b, b, h, s0, R, nk);
-            tile_probs(P, lse_bh + s0, R, nk);
+            tile_probs(P, lse_bh + s0, R, nk, sh->causal, s0);
             /* dV += P^T dO */
             gemm_f32(GEMM_T, GEMM_N, nk, sh->dv, R, 1.0f, P, nk, dout + oofs, sh->ldo, 1.0f, dv + vofs, sh->ldv);
             /* dP = dO V^T */
