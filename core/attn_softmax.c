@@ -28,12 +28,20 @@ static long alibi_dist(const int32_t *a, const int32_t *b, int pos_rank) {
 }
 
 /* Keys [0, row_keys) of the nk in a tile that query row s0 + r may see: all, or when causal those
- * up to the query (the rest of the row is never read as a score: the passes below write it 0). */
+ * up to the query. */
 static inline int row_keys(int causal, int s0, int r, int nk) { return causal && s0 + r + 1 < nk ? s0 + r + 1 : nk; }
+
+/* The keys the passes below compute for a row that sees n of nk: n rounded up to whole groups of
+ * LSE_LANES (so the lanes' loops have no scalar tail), at most nk. */
+static inline int row_span(int n, int nk) {
+    const int up = (n + LSE_LANES - 1) / LSE_LANES * LSE_LANES;
+    return up < nk ? up : nk;
+}
 
 /* Scores of query rows [s0, s0+R) of batch row b, head h against keys [0, nk):
  * S[R, nk] = scale * Q K^T - slopes[h] * dist(pos of query, pos of key) (when slopes), with
- * padding keys at -inf (keys after the query when causal are left as they are: see row_keys).
+ * padding keys at -inf; when causal, the keys after the query up to the row's span at -inf too (the
+ * ones past the span are never read as scores: see tile_softmax).
  * The bias is (float)(-(double)slope * dist), the arithmetic of encodings/alibi.c's score_bias. */
 static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *k,
                         const uint8_t *valid_b, int b, int h, int s0, int R, int nk) {
@@ -47,6 +55,8 @@ static void tile_scores(const attn_shape *sh, float *S, const float *q, const fl
             const int32_t *qp = pos_b + (size_t)(s0 + r) * pr;
             for (int t = 0; t < nk; t++) row[t] += (float)(-slope * alibi_dist(qp, pos_b + (size_t)t * pr, pr));
         }
+        if (sh->causal)
+            for (int t = s0 + r + 1; t < row_span(row_keys(1, s0, r, nk), nk); t++) row[t] = -INFINITY;
         if (valid_b)
             for (int t = 0; t < nk; t++)
                 if (!valid_b[t]) row[t] = -INFINITY;
@@ -54,14 +64,16 @@ static void tile_scores(const attn_shape *sh, float *S, const float *q, const fl
 }
 
 /* Turns each score row of S[R, nk] (query rows from s0) into probabilities in place, lse[r] its
- * log-sum-exp (-inf, and zeros, for a row that sees no key); keys a causal row cannot see get 0.
- * Skipping them leaves the bits as they were with -inf scores there: e^-inf added 0. */
+ * log-sum-exp (-inf, and zeros, for a row that sees no key). A causal row is computed up to its
+ * span (tile_scores set the keys past the query in it to -inf), the rest written 0: the same bits
+ * as over the whole row with -inf there, since e^-inf adds 0. (Writing the -inf here, just before
+ * the row's vector loads read them, made the pass slower than computing the whole row.) */
 LRPE_VEC static void tile_softmax(float *S, float *lse, int R, int nk, int causal, int s0) {
     for (int r = 0; r < R; r++) {
         float *row = S + (size_t)r * nk;
-        const int n = row_keys(causal, s0, r, nk);
-        lse[r] = lrpe_softmax_row(row, n);
-        for (int t = n; t < nk; t++) row[t] = 0.0f;
+        const int span = row_span(row_keys(causal, s0, r, nk), nk);
+        lse[r] = lrpe_softmax_row(row, span);
+        for (int t = span; t < nk; t++) row[t] = 0.0f;
     }
 }
 
@@ -71,7 +83,7 @@ LRPE_VEC static void tile_probs(float *S, const float *lse, int R, int nk, int c
         float *row = S + (size_t)r * nk;
         const int n = isinf(lse[r]) ? 0 : row_keys(causal, s0, r, nk); /* no key visible: all 0 */
         const float l = lse[r];
-        for (int t = 0; t < n; t++) row[t] = lrpe_exp_or_zero(row[t] - l);
+        for (int t = 0; t < row_span(n, nk); t++) row[t] = lrpe_exp_or_zero(row[t] - l);
         for (int t = n; t < nk; t++) row[t] = 0.0f;
     }
 }
