@@ -55,8 +55,10 @@ static void tile_scores(const attn_shape *sh, float *S, const float *q, const fl
             const int32_t *qp = pos_b + (size_t)(s0 + r) * pr;
             for (int t = 0; t < nk; t++) row[t] += (float)(-slope * alibi_dist(qp, pos_b + (size_t)t * pr, pr));
         }
-        if (sh->causal)
-            for (int t = s0 + r + 1; t < row_span(row_keys(1, s0, r, nk), nk); t++) row[t] = -INFINITY;
+        if (sh->causal) {
+            const int span = row_span(row_keys(1, s0, r, nk), nk);
+            for (int t = s0 + r + 1; t < span; t++) row[t] = -INFINITY;
+        }
         if (valid_b)
             for (int t = 0; t < nk; t++)
                 if (!valid_b[t]) row[t] = -INFINITY;
@@ -81,9 +83,9 @@ LRPE_VEC static void tile_softmax(float *S, float *lse, int R, int nk, int causa
 LRPE_VEC static void tile_probs(float *S, const float *lse, int R, int nk, int causal, int s0) {
     for (int r = 0; r < R; r++) {
         float *row = S + (size_t)r * nk;
-        const int n = isinf(lse[r]) ? 0 : row_keys(causal, s0, r, nk); /* no key visible: all 0 */
+        const int n = isinf(lse[r]) ? 0 : row_keys(causal, s0, r, nk), span = row_span(n, nk); /* n 0: no key */
         const float l = lse[r];
-        for (int t = 0; t < row_span(n, nk); t++) row[t] = lrpe_exp_or_zero(row[t] - l);
+        for (int t = 0; t < span; t++) row[t] = lrpe_exp_or_zero(row[t] - l); /* -inf past n: 0 */
         for (int t = n; t < nk; t++) row[t] = 0.0f;
     }
 }
