@@ -80,6 +80,30 @@ LRPE_VEC static void layernorm_dx_span(float *dinp, const float *dout, const flo
     for (int n = n0; n < n1; n++) layernorm_dx_row(dinp, dout, inp, g, mean, rstd, n, C);
 }
 
+/* Row n's terms of the parameter gradients of the columns [c0, c0 + w) into the accumulators ag
+ * (gain), ab (bias) and, when dbias, as (the column sums of the finished dinp). */
+static inline void params_row(float *ag, float *ab, float *as, const float *dbias, const float *dinp, const float *dout,
+                              const float *inp, const float *mean, const float *rstd, int n, int C, int c0, int w) {
+    const float *x = inp + (size_t)n * C + c0, *dy = dout + (size_t)n * C + c0;
+    const float m = mean[n], r = rstd[n];
+    for (int j = 0; j < w; j++) {
+        ag[j] += dy[j] * (x[j] - m) * r;
+        ab[j] += dy[j];
+    }
+    if (dbias)
+        for (int j = 0; j < w; j++) as[j] += dinp[(size_t)n * C + c0 + j];
+}
+
+/* Adds the accumulators of params_row into the gradients' columns [c0, c0 + w). */
+static inline void params_add(float *dg, float *db, float *dbias, const float *ag, const float *ab, const float *as,
+                              int c0, int w) {
+    for (int j = 0; j < w; j++) {
+        dg[c0 + j] += ag[j];
+        db[c0 + j] += ab[j];
+        if (dbias) dbias[c0 + j] += as[j];
+    }
+}
+
 /* The parameter gradients of the columns [c0, c0 + w), and the column sums of the finished dinp
  * into dbias when it is not NULL; the rows in order. */
 LRPE_VEC static void layernorm_params_block(float *dg, float *db, float *dbias, const float *dinp, const float *dout,
@@ -87,21 +111,8 @@ LRPE_VEC static void layernorm_params_block(float *dg, float *db, float *dbias, 
                                             int c0, int w) {
     float ag[COL_CHUNK], ab[COL_CHUNK], as[COL_CHUNK];
     for (int j = 0; j < w; j++) ag[j] = ab[j] = as[j] = 0.0f;
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C + c0, *dy = dout + (size_t)n * C + c0;
-        const float m = mean[n], r = rstd[n];
-        for (int j = 0; j < w; j++) {
-            ag[j] += dy[j] * (x[j] - m) * r;
-            ab[j] += dy[j];
-        }
-        if (dbias)
-            for (int j = 0; j < w; j++) as[j] += dinp[(size_t)n * C + c0 + j];
-    }
-    for (int j = 0; j < w; j++) {
-        dg[c0 + j] += ag[j];
-        db[c0 + j] += ab[j];
-        if (dbias) dbias[c0 + j] += as[j];
-    }
+    for (int n = 0; n < N; n++) params_row(ag, ab, as, dbias, dinp, dout, inp, mean, rstd, n, C, c0, w);
+    params_add(dg, db, dbias, ag, ab, as, c0, w);
 }
 
 /* layernorm_backward_bias in one pass on one thread (C <= COL_CHUNK): each row's input gradient,
@@ -114,20 +125,9 @@ LRPE_VEC static void layernorm_backward_one_pass(float *dinp, float *dg, float *
     for (int j = 0; j < C; j++) ag[j] = ab[j] = as[j] = 0.0f;
     for (int n = 0; n < N; n++) {
         layernorm_dx_row(dinp, dout, inp, g, mean, rstd, n, C);
-        const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C, *dx = dinp + (size_t)n * C;
-        const float m = mean[n], r = rstd[n];
-        for (int j = 0; j < C; j++) {
-            ag[j] += dy[j] * (x[j] - m) * r;
-            ab[j] += dy[j];
-        }
-        if (dbias)
-            for (int j = 0; j < C; j++) as[j] += dx[j];
+        params_row(ag, ab, as, dbias, dinp, dout, inp, mean, rstd, n, C, 0, C);
     }
-    for (int j = 0; j < C; j++) {
-        dg[j] += ag[j];
-        db[j] += ab[j];
-        if (dbias) dbias[j] += as[j];
-    }
+    params_add(dg, db, dbias, ag, ab, as, 0, C);
 }
 
 void layernorm_backward_bias(float *dinp, float *dg, float *db, float *dbias, const float *dout, const float *inp,
