@@ -39,28 +39,39 @@ static inline int col_block(int C) {
     return w < 16 ? 16 : w < COL_CHUNK ? w : COL_CHUNK;
 }
 
-/* The sum of lane[VEC_LANES], added pairwise (lane j and lane j + w for w = 8, 4, 2, 1, into
- * lane[0]): a fixed order whatever the vector width, and 4 dependent additions instead of 15 (at
- * d=64 the 15 in a row cost LayerNorm more than its arithmetic). */
-static inline float vec_lanes_sum(float *lane) {
-    for (int w = VEC_LANES / 2; w >= 1; w /= 2)
-        for (int j = 0; j < w; j++) lane[j] += lane[j + w];
-    return lane[0];
+/* VEC_LANES floats as one vector value (GCC's vector extension), and its halves. */
+typedef float vec_lanes __attribute__((vector_size(VEC_LANES * sizeof(float))));
+typedef float vec_half __attribute__((vector_size(VEC_LANES / 2 * sizeof(float))));
+typedef float vec_quarter __attribute__((vector_size(VEC_LANES / 4 * sizeof(float))));
+typedef float vec_eighth __attribute__((vector_size(VEC_LANES / 8 * sizeof(float))));
+
+/* The sum of lane[VEC_LANES], added pairwise (lane j and lane j + w for w = 8, 4, 2, 1): a fixed
+ * order whatever the vector width, and 4 dependent additions instead of 15 (at d=64 the 15 in a row
+ * cost LayerNorm more than its arithmetic). Written with whole vectors: as a loop over the array,
+ * GCC stored the lanes and read them back one by one. */
+static inline float vec_lanes_sum(const float *lane) {
+    vec_lanes v;
+    __builtin_memcpy(&v, lane, sizeof v);
+    vec_half h = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                 __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    vec_quarter q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
+    vec_eighth e = __builtin_shufflevector(q, q, 0, 1) + __builtin_shufflevector(q, q, 2, 3);
+    return e[0] + e[1];
 }
 
 /* total = the sum over c in [0, n) of EXPR (an expression of c), in VEC_LANES float lanes (lane j
  * takes c = j mod VEC_LANES) combined by vec_lanes_sum: the same bits at any vector width. */
-#define VEC_SUM(total, n, c, EXPR)                                       \
-    do {                                                                 \
-        float lane_[VEC_LANES] = {0};                                    \
-        int base_ = 0;                                                   \
-        for (; base_ + VEC_LANES <= (n); base_ += VEC_LANES)             \
-            for (int j_ = 0; j_ < VEC_LANES; j_++) {                     \
-                const int c = base_ + j_;                                \
-                lane_[j_] += (EXPR);                                     \
-            }                                                            \
-        for (int c = base_; c < (n); c++) lane_[c % VEC_LANES] += (EXPR); \
-        (total) = vec_lanes_sum(lane_);                                  \
+#define VEC_SUM(total, n, c, EXPR)                                          \
+    do {                                                                    \
+        float lane_[VEC_LANES] = {0};                                       \
+        int base_ = 0;                                                      \
+        for (; base_ + VEC_LANES <= (n); base_ += VEC_LANES)                \
+            for (int j_ = 0; j_ < VEC_LANES; j_++) {                        \
+                const int c = base_ + j_;                                   \
+                lane_[j_] += (EXPR);                                        \
+            }                                                               \
+        for (int c = base_; c < (n); c++) lane_[c - base_] += (EXPR);       \
+        (total) = vec_lanes_sum(lane_);                                     \
     } while (0)
 
 #endif
