@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "vec.h"
+
 /* ------------------------------------------------------------------ set-up */
 
 /* Builds the instance: options normalised to what the encoding reads, F, the ladder, P, the core. */
@@ -36,7 +38,9 @@ int lrpe_create(pe **out, const pe_vtable *vt, const lrpe_spec *spec, const pe_o
     L->tab_len = L->F > 0 ? (d->pos_rank == 2 ? d->grid_h + d->grid_w - 1 : d->max_len) : 0;
     L->tab_c = malloc(((size_t)L->tab_len * L->F + 1) * sizeof *L->tab_c);
     L->tab_s = malloc(((size_t)L->tab_len * L->F + 1) * sizeof *L->tab_s);
-    if (!L->theta0 || !L->theta_off || !L->v_off || !L->tab_c || !L->tab_s || pmat_init(&L->P, opt->p, d->head_dim)) {
+    L->tab_theta = malloc((size_t)(L->F > 0 ? L->F : 1) * sizeof *L->tab_theta);
+    if (!L->theta0 || !L->theta_off || !L->v_off || !L->tab_c || !L->tab_s || !L->tab_theta ||
+        pmat_init(&L->P, opt->p, d->head_dim)) {
         lrpe_destroy(&L->pe);
         return errf(err, errlen, "encoding '%s': out of memory", vt->name);
     }
@@ -74,6 +78,7 @@ void lrpe_destroy(pe *e) {
     free(L->v_off);
     free(L->tab_c);
     free(L->tab_s);
+    free(L->tab_theta);
     free(L->decay);
     free(L);
 }
@@ -137,17 +142,26 @@ static const float *theta_of(const lrpe *L, int layer, const float *params) {
 /* Position of frequency j for a token (see pe_axis_pos). */
 static int freq_pos(const lrpe *L, const int32_t *pos, int j) { return pe_axis_pos(&L->pe, pos, j, L->half); }
 
+/* theta_j: of the layer's parameter th, or the fixed ladder when th is NULL. */
+static double theta_j(const lrpe *L, const float *th, int j) { return th ? (double)th[j] : L->theta0[j]; }
+
 /* cos and sin of the angle v * theta_j, computed in double. */
 static void angle(const lrpe *L, const float *th, int v, int j, double *c, double *s) {
-    double a = (double)v * (th ? (double)th[j] : L->theta0[j]);
+    double a = (double)v * theta_j(L, th, j);
     *c = cos(a);
     *s = sin(a);
 }
 
-/* Fills the instance's angle table for theta th (see lrpe.tab_c); before a call's parallel loop. */
+/* Fills the instance's angle table for theta th (see lrpe.tab_c) unless it holds that theta
+ * already; before a call's parallel loop. */
 static void angles_fill(const lrpe *L, const float *th) {
     lrpe *M = (lrpe *)L; /* the table is a cache: the one thing a call writes */
     const int F = L->F;
+    int same = L->tab_filled;
+    for (int j = 0; j < F && same; j++) same = theta_j(L, th, j) == L->tab_theta[j];
+    if (same) return;
+    for (int j = 0; j < F; j++) M->tab_theta[j] = theta_j(L, th, j);
+    M->tab_filled = 1;
 #pragma omp parallel for schedule(static) if ((long)L->tab_len * F >= PE_PAR_MIN)
     for (int v = 0; v < L->tab_len; v++)
         for (int j = 0; j < F; j++) angle(L, th, v, j, &M->tab_c[(size_t)v * F + j], &M->tab_s[(size_t)v * F + j]);
@@ -165,46 +179,57 @@ static double unit_of(const lrpe *L, int layer, const float *params, float *u) {
 /* t <- the view of the token at p: angles of all F frequencies into c, s, then the core's prep. */
 static void tok_init(const lrpe *L, const float *th, const int32_t *p, int layer, double *c, double *s, int *map,
                      lrpe_tok *t) {
-    for (int j = 0; j < L->F; j++) {
-        int v = freq_pos(L, p, j);
-        if (v >= 0 && v < L->tab_len) c[j] = L->tab_c[(size_t)v * L->F + j], s[j] = L->tab_s[(size_t)v * L->F + j];
-        else angle(L, th, v, j, &c[j], &s[j]); /* a position beyond the table (not expected) */
+    const int F = L->F, v0 = F ? freq_pos(L, p, 0) : 0;
+    *t = (lrpe_tok){p, F ? c : NULL, F ? s : NULL, layer, map};
+    if (F && !L->pe.opt.axes_split && v0 >= 0 && v0 < L->tab_len) { /* one position: a row of the table */
+        t->c = L->tab_c + (size_t)v0 * F, t->s = L->tab_s + (size_t)v0 * F;
+    } else {
+        for (int j = 0; j < F; j++) {
+            int v = freq_pos(L, p, j);
+            if (v >= 0 && v < L->tab_len) c[j] = L->tab_c[(size_t)v * F + j], s[j] = L->tab_s[(size_t)v * F + j];
+            else angle(L, th, v, j, &c[j], &s[j]); /* a position beyond the table (not expected) */
+        }
     }
-    *t = (lrpe_tok){p, L->F ? c : NULL, L->F ? s : NULL, layer, map};
     if (L->core->prep) L->core->prep(L, t);
 }
 
 /* ------------------------------------------------------------------ forward */
 
-/* out[n, h*W:(h+1)*W] = core(P in[n, h*d:(h+1)*d]) at pos[n], W = qk_dim. */
-void lrpe_qk_forward(const pe *e, const pe_qk_rows *r, const float *params, const float *in, float *out) {
-    const int layer = r->layer, N = r->N, ldi = r->ld_in, ldo = r->ld_out;
-    const int32_t *pos = r->pos;
-    const lrpe *L = (const lrpe *)e;
-    const int d = e->dims.head_dim, H = e->dims.heads, R = e->dims.pos_rank;
+/* The forward of tokens [n0, n1) (see lrpe_qk_forward). */
+LRPE_VEC static void fwd_rows(const lrpe *L, const pe_qk_rows *r, const float *th, const float *u, const float *in,
+                              float *out, int n0, int n1) {
+    const int d = L->pe.dims.head_dim, H = L->pe.dims.heads, R = L->pe.dims.pos_rank;
     const int W = L->core->out_mult * d;
-    const float *th = theta_of(L, layer, params);
-    float u[PE_MAX_HEAD_DIM];
-    unit_of(L, layer, params, u);
-    angles_fill(L, th);
-#pragma omp parallel for schedule(static) if ((long)N * H * W >= PE_PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        double c[PE_MAX_HEAD_DIM], s[PE_MAX_HEAD_DIM];
-        float xt[PE_MAX_HEAD_DIM];
-        int map[PE_MAX_HEAD_DIM];
+    double c[PE_MAX_HEAD_DIM], s[PE_MAX_HEAD_DIM];
+    float xt[PE_MAX_HEAD_DIM];
+    int map[PE_MAX_HEAD_DIM];
+    for (int n = n0; n < n1; n++) {
         lrpe_tok t;
-        tok_init(L, th, pos + (size_t)n * R, layer, c, s, map, &t);
+        tok_init(L, th, r->pos + (size_t)n * R, r->layer, c, s, map, &t);
         for (int h = 0; h < H; h++) {
-            pmat_apply(&L->P, u, in + (size_t)n * ldi + (size_t)h * d, xt);
-            L->core->fwd(L, &t, xt, out + (size_t)n * ldo + (size_t)h * W);
+            pmat_apply(&L->P, u, in + (size_t)n * r->ld_in + (size_t)h * d, xt);
+            L->core->fwd(L, &t, xt, out + (size_t)n * r->ld_out + (size_t)h * W);
         }
     }
+}
+
+/* out[n, h*W:(h+1)*W] = core(P in[n, h*d:(h+1)*d]) at pos[n], W = qk_dim. */
+void lrpe_qk_forward(const pe *e, const pe_qk_rows *r, const float *params, const float *in, float *out) {
+    const int N = r->N;
+    const lrpe *L = (const lrpe *)e;
+    const int H = e->dims.heads, W = lrpe_qk_dim(e);
+    const float *th = theta_of(L, r->layer, params);
+    float u[PE_MAX_HEAD_DIM];
+    unit_of(L, r->layer, params, u);
+    angles_fill(L, th);
+#pragma omp parallel for schedule(static) if ((long)N * H * W >= PE_PAR_MIN)
+    for (int n0 = 0; n0 < N; n0 += VEC_ROWS) fwd_rows(L, r, th, u, in, out, n0, rows_end(n0, N));
 }
 
 /* ------------------------------------------------------------------ backward */
 
 /* din += P^T core^T dout for tokens [n0, n1) (no parameter gradients). */
-static void din_range(const lrpe *L, int layer, const float *th, const float *u, float *din, int lddin,
+LRPE_VEC static void din_range(const lrpe *L, int layer, const float *th, const float *u, float *din, int lddin,
                       const float *dout, int lddout, const int32_t *pos, int n0, int n1) {
     const int d = L->pe.dims.head_dim, H = L->pe.dims.heads, R = L->pe.dims.pos_rank;
     const int W = L->core->out_mult * d;
@@ -247,7 +272,7 @@ static void grad_range(const lrpe *L, int layer, const float *th, const float *u
             }
             if (pt) {
                 pmat_apply(&L->P, u, x, xt);
-                for (int j = 0; j < F; j++) ph[j] += L->core->dangle(L, xt, dy, j, c[j], s[j]);
+                for (int j = 0; j < F; j++) ph[j] += L->core->dangle(L, xt, dy, j, t.c[j], t.s[j]);
             }
         }
         for (int j = 0; pt && j < F; j++) pt[j] += (double)freq_pos(L, p, j) * ph[j];
@@ -272,7 +297,8 @@ void lrpe_qk_backward(const pe *e, const pe_qk_rows *r, const float *params, flo
     angles_fill(L, th);
     if (!learn_th && !learn_v) {
 #pragma omp parallel for schedule(static) if (par)
-        for (int n = 0; n < N; n++) din_range(L, layer, th, u, din, lddin, dout, lddout, pos, n, n + 1);
+        for (int n0 = 0; n0 < N; n0 += VEC_ROWS)
+            din_range(L, layer, th, u, din, lddin, dout, lddout, pos, n0, rows_end(n0, N));
         return;
     }
     const int np = (learn_th ? F : 0) + (learn_v ? d : 0), cap = PE_PART / np;

@@ -65,11 +65,12 @@ struct lrpe {
     size_t *theta_off, *v_off; /* [layers] parameter offsets ((size_t)-1: none) */
     float *decay;     /* [heads] vt->decay of every head, for pe_describe; NULL without the hook */
     void *core_data;
-    /* cos / sin of v * theta_j for position values v < tab_len, [tab_len, F]: refilled at the start
-     * of every qk call for that call's theta, so a batch computes each angle once per position
-     * instead of once per token (writing it is the only change a call makes to the instance) */
-    double *tab_c, *tab_s;
-    int tab_len;
+    /* cos / sin of v * theta_j for position values v < tab_len, [tab_len, F], and the theta they
+     * were computed for: a qk call refills them when its theta differs (a learned theta after a
+     * step, another layer's), so each angle is computed once per position and theta rather than
+     * once per token (writing them is the only change a call makes to the instance) */
+    double *tab_c, *tab_s, *tab_theta;
+    int tab_len, tab_filled;
 };
 
 /* Builds an engine instance for vt with this spec; 0 or -1 with a one-line reason. */

@@ -3,6 +3,7 @@
  * passes through. Fixed theta_j = 10000^(-2j/e), e = 2F (d rounded down to even); with axes
  * split, each half of the pairs its own ladder with e = 2 * (its pair count). Width d. */
 #include "lrpe_engine.h"
+#include "vec.h"
 
 /* F = floor(d/2) pairs. */
 static int rot_nfreq(int d) { return d / 2; }
@@ -11,7 +12,7 @@ static int rot_nfreq(int d) { return d / 2; }
 static double rot_ladder_e(int nf, int d, int split) { return 2.0 * nf; }
 
 /* y[2j] = x[2j] c - x[2j+1] s; y[2j+1] = x[2j+1] c + x[2j] s. */
-static void rot_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) {
+LRPE_VEC static void rot_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) {
     const int d = L->pe.dims.head_dim;
     for (int j = 0; j < L->F; j++) {
         double c = t->c[j], s = t->s[j], a = x[2 * j], b = x[2 * j + 1];
@@ -22,7 +23,7 @@ static void rot_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) 
 }
 
 /* g = R^T dy: dy rotated by -angle. */
-static void rot_bwd(const lrpe *L, const lrpe_tok *t, const float *dy, float *g) {
+LRPE_VEC static void rot_bwd(const lrpe *L, const lrpe_tok *t, const float *dy, float *g) {
     const int d = L->pe.dims.head_dim;
     for (int j = 0; j < L->F; j++) {
         double c = t->c[j], s = t->s[j], a = dy[2 * j], b = dy[2 * j + 1];

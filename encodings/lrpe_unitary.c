@@ -4,6 +4,7 @@
  * 10000^(-2j/d); with axes split, coordinates j < ceil(d/2) follow the row and the rest the
  * column, each half its own ladder 10000^(-2i/m), m = the half's size. */
 #include "lrpe_engine.h"
+#include "vec.h"
 
 /* One frequency per coordinate. */
 static int uni_nfreq(int d) { return d; }
@@ -12,7 +13,7 @@ static int uni_nfreq(int d) { return d; }
 static double uni_ladder_e(int nf, int d, int split) { return (double)nf; }
 
 /* y[j] = x[j] c_j; y[d + j] = x[j] s_j. */
-static void uni_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) {
+LRPE_VEC static void uni_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) {
     const int d = L->pe.dims.head_dim;
     for (int j = 0; j < d; j++) {
         y[j] = (float)(x[j] * t->c[j]);
@@ -21,7 +22,7 @@ static void uni_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) 
 }
 
 /* g[j] = dyc[j] c_j + dys[j] s_j. */
-static void uni_bwd(const lrpe *L, const lrpe_tok *t, const float *dy, float *g) {
+LRPE_VEC static void uni_bwd(const lrpe *L, const lrpe_tok *t, const float *dy, float *g) {
     const int d = L->pe.dims.head_dim;
     for (int j = 0; j < d; j++) g[j] = (float)(dy[j] * t->c[j] + dy[d + j] * t->s[j]);
 }

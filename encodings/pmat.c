@@ -3,6 +3,7 @@
 #include "pmat.h"
 
 #include <math.h>
+
 #include <stdlib.h>
 
 /* Tabulates the orthonormal DCT-II basis for kind dct; 0 or -1. */
@@ -27,68 +28,11 @@ void pmat_free(pmat *p) {
     p->dct = NULL;
 }
 
-/* a.b over d floats, in double. */
-double pmat_dot(const float *a, const float *b, int d) {
-    double s = 0.0;
-    for (int i = 0; i < d; i++) s += (double)a[i] * b[i];
-    return s;
-}
-
 /* u = v / (||v|| + eps); returns ||v||. */
 double pmat_unit(float *u, const float *v, int d) {
     double n = sqrt(pmat_dot(v, v, d));
     for (int i = 0; i < d; i++) u[i] = (float)(v[i] / (n + PMAT_EPS));
     return n;
-}
-
-/* Source coordinate of output i of the odd-even interleave: out[2k] = x[k],
- * out[2k+1] = x[ceil(d/2) + k]. */
-static int oddeven_src(int d, int i) { return i % 2 == 0 ? i / 2 : (d + 1) / 2 + i / 2; }
-
-/* out = P x. */
-void pmat_apply(const pmat *p, const float *u, const float *x, float *out) {
-    const int d = p->d;
-    switch (p->kind) {
-    case PE_P_IDENTITY:
-        for (int i = 0; i < d; i++) out[i] = x[i];
-        break;
-    case PE_P_HOUSEHOLDER: {
-        float c = (float)(2.0 * pmat_dot(x, u, d));
-        for (int i = 0; i < d; i++) out[i] = x[i] - c * u[i];
-        break;
-    }
-    case PE_P_DCT:
-        for (int k = 0; k < d; k++) out[k] = (float)pmat_dot(p->dct + (size_t)k * d, x, d);
-        break;
-    case PE_P_ODDEVEN:
-        for (int i = 0; i < d; i++) out[i] = x[oddeven_src(d, i)];
-        break;
-    }
-}
-
-/* dx += P^T g. */
-void pmat_apply_t(const pmat *p, const float *u, const float *g, float *dx) {
-    const int d = p->d;
-    switch (p->kind) {
-    case PE_P_IDENTITY:
-        for (int i = 0; i < d; i++) dx[i] += g[i];
-        break;
-    case PE_P_HOUSEHOLDER: { /* symmetric */
-        float c = (float)(2.0 * pmat_dot(g, u, d));
-        for (int i = 0; i < d; i++) dx[i] += g[i] - c * u[i];
-        break;
-    }
-    case PE_P_DCT:
-        for (int n = 0; n < d; n++) {
-            double s = 0.0;
-            for (int k = 0; k < d; k++) s += (double)p->dct[(size_t)k * d + n] * g[k];
-            dx[n] += (float)s;
-        }
-        break;
-    case PE_P_ODDEVEN:
-        for (int i = 0; i < d; i++) dx[oddeven_src(d, i)] += g[i];
-        break;
-    }
 }
 
 /* dv += du/(n + eps) - v (v.du) / (n (n + eps)^2). */

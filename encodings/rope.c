@@ -4,6 +4,7 @@
  * parameter). With axes split, frequencies i < ceil(F/2) follow the row and the rest the column,
  * each half its own ladder 10000^(-2i/(2m)), m = the half's size (axial 2-D RoPE). */
 #include "lrpe_engine.h"
+#include "vec.h"
 
 /* F = floor(d/2) frequencies. */
 static int rope_nfreq(int d) { return d / 2; }
@@ -12,7 +13,7 @@ static int rope_nfreq(int d) { return d / 2; }
 static double rope_ladder_e(int nf, int d, int split) { return split ? 2.0 * nf : (double)d; }
 
 /* out[i] = x[i] c - x[i+F] s; out[i+F] = x[i+F] c + x[i] s. */
-static void rope_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) {
+LRPE_VEC static void rope_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) {
     const int d = L->pe.dims.head_dim, F = L->F;
     for (int i = 0; i < F; i++) {
         double c = t->c[i], s = t->s[i], a = x[i], b = x[i + F];
@@ -23,7 +24,7 @@ static void rope_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y)
 }
 
 /* g = dy rotated back by -angle. */
-static void rope_bwd(const lrpe *L, const lrpe_tok *t, const float *dy, float *g) {
+LRPE_VEC static void rope_bwd(const lrpe *L, const lrpe_tok *t, const float *dy, float *g) {
     const int d = L->pe.dims.head_dim, F = L->F;
     for (int i = 0; i < F; i++) {
         double c = t->c[i], s = t->s[i], a = dy[i], b = dy[i + F];

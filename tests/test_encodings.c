@@ -816,6 +816,49 @@ TEST(pe_reference_rotations) {
                     }
 }
 
+/* The angle table an instance keeps follows theta: a forward after theta changed (a step of a
+ * learned theta, another layer's theta) gives what a fresh instance gives for the new theta, and
+ * going back to the old theta gives the old output again, bit for bit. */
+TEST(pe_angle_table_follows_theta) {
+    reseed(33);
+    static const char *const names[] = {"lrpe-rotation", "lrpe-unitary"}; /* the ones with a theta parameter */
+    const int N = 40, H = 2, hd = 8;
+    for (int i = 0; i < 2; i++) {
+        pe_options o = pe_options_default();
+        o.theta_learned = 1;
+        pe_dims d = dims_1d(H, hd, 64, PE_ATTN_SOFTMAX, 1);
+        fx f, g;
+        if (fx_open(&f, names[i], &o, &d)) continue;
+        if (fx_open(&g, names[i], &o, &d)) {
+            fx_close(&f);
+            continue;
+        }
+        const int W = f.e->vt->qk_dim(f.e);
+        const size_t ni = (size_t)N * H * hd, no = (size_t)N * H * W;
+        int32_t *pos = rand_pos(N, &d, 64);
+        float *x = tcalloc(ni), *y0 = tcalloc(no), *y1 = tcalloc(no), *fresh = tcalloc(no), *again = tcalloc(no);
+        fill_normal(x, ni, 1.0f, &R);
+        const pe_qk_rows r = {1, 0, N, pos, H * hd, H * W};
+        f.e->vt->qk_forward(f.e, &r, f.params, x, y0);
+        memcpy(g.params, f.params, f.tt.total * sizeof(float));
+        fx_perturb_theta(&g); /* g: the new theta, on an instance that never saw the old one */
+        float *saved = tcalloc(f.tt.total);
+        memcpy(saved, f.params, f.tt.total * sizeof(float));
+        memcpy(f.params, g.params, f.tt.total * sizeof(float));
+        f.e->vt->qk_forward(f.e, &r, f.params, x, y1);
+        g.e->vt->qk_forward(g.e, &r, g.params, x, fresh);
+        CHECK(!memcmp(y1, fresh, no * sizeof(float)), "%s: forward after theta changed differs from a fresh instance",
+              names[i]);
+        CHECK(memcmp(y0, y1, no * sizeof(float)), "%s: changing theta changed nothing", names[i]);
+        memcpy(f.params, saved, f.tt.total * sizeof(float));
+        f.e->vt->qk_forward(f.e, &r, f.params, x, again);
+        CHECK(!memcmp(y0, again, no * sizeof(float)), "%s: back to the old theta, the forward differs", names[i]);
+        free(x), free(y0), free(y1), free(fresh), free(again), free(saved), free(pos);
+        fx_close(&f);
+        fx_close(&g);
+    }
+}
+
 /* The initial theta is the spec's ladder: rotation 10000^(-2j/e), e = d rounded down to even;
  * unitary e = d; with axes split each half of the frequencies its own ladder. */
 TEST(pe_theta_ladder) {
