@@ -90,6 +90,7 @@ struct backend {
                                      const float *dout, int lddo, int rows, int cols, featuremap fm);
     void (*lin_denom_forward)(const backend *be, const lin_denom_shape *s, float *out, float *z, const float *num,
                               const float *fq, const float *fk, const uint8_t *valid, float *scratch);
+    /* writes dnum, dfq and dfk (core/linattn.h) */
     void (*lin_denom_backward)(const backend *be, const lin_denom_shape *s, float *dnum, float *dfq, float *dfk,
                                const float *dout, const float *out, const float *z, const float *fq,
                                const float *fk, const uint8_t *valid, float *scratch);

@@ -66,7 +66,8 @@ static float z_grad(const lin_denom_shape *s, const float *dout, const float *ou
     return -dot(dr, orow, s->dv) / zt;
 }
 
-/* dnum, dfq, dfk += gradients: a forward sweep for dnum and dfq, a reverse sweep for dfk. */
+/* dnum, dfq, dfk = gradients (written, not added): a forward sweep for dnum and dfq, a reverse
+ * sweep for dfk. */
 void lin_denom_backward(const lin_denom_shape *s, float *dnum, float *dfq, float *dfk, const float *dout,
                         const float *out, const float *z, const float *fq, const float *fk,
                         const uint8_t *valid, float *scratch) {
@@ -86,10 +87,10 @@ void lin_denom_backward(const lin_denom_shape *s, float *dnum, float *dfq, float
             float zt = z[row * H + h];
             const float *dr = dout + row * s->ldo + (size_t)h * dv;
             float *dn = dnum + row * s->ldn + (size_t)h * dv;
-            for (int i = 0; i < dv; i++) dn[i] += dr[i] / zt;
+            for (int i = 0; i < dv; i++) dn[i] = dr[i] / zt;
             float g = z_grad(s, dout, out, z, b, t, h);
             float *dq = dfq + qofs + (size_t)t * s->ldq;
-            for (int i = 0; i < d; i++) dq[i] += g * ksum[i];
+            for (int i = 0; i < d; i++) dq[i] = g * ksum[i];
         }
         /* reverse sweep: dfk_t += sum over the queries s that saw key t of g_s * fq_s */
         memset(gsum, 0, sizeof *gsum * (size_t)d);
@@ -105,7 +106,9 @@ void lin_denom_backward(const lin_denom_shape *s, float *dnum, float *dfq, float
                 const float *qr = fq + qofs + (size_t)t * s->ldq;
                 for (int i = 0; i < d; i++) gsum[i] += g * qr[i];
             }
-            if (!valid_b || valid_b[t]) add_to(dfk + kofs + (size_t)t * s->ldk, gsum, d);
+            float *dk = dfk + kofs + (size_t)t * s->ldk;
+            const int seen = !valid_b || valid_b[t]; /* a padded key: zero */
+            for (int i = 0; i < d; i++) dk[i] = seen ? gsum[i] : 0.0f;
         }
     }
 }

@@ -53,8 +53,9 @@ size_t lin_denom_scratch_floats(const lin_denom_shape *s, int nthreads);
  * Writes out and z[N*H] (z[(b*T + s)*H + h], kept for backward). out may equal num (same ld). */
 void lin_denom_forward(const lin_denom_shape *s, float *out, float *z, const float *num, const float *fq,
                        const float *fk, const uint8_t *valid, float *scratch);
-/* dnum, dfq, dfk += gradients given dout, from the forward's out and z (num is not needed); the
- * gradient through z is zero where the clamp was active (z == LIN_DENOM_EPS). */
+/* dnum, dfq, dfk = gradients given dout, from the forward's out and z (num is not needed): written,
+ * not added (every element of each head's columns, zero for a padded key), so they need no zeroing
+ * first. The gradient through z is zero where the clamp was active (z == LIN_DENOM_EPS). */
 void lin_denom_backward(const lin_denom_shape *s, float *dnum, float *dfq, float *dfk, const float *dout,
                         const float *out, const float *z, const float *fq, const float *fk,
                         const uint8_t *valid, float *scratch);

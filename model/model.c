@@ -548,16 +548,16 @@ static void attention_backward(model *m, int l, const float *datt, float *dqkv) 
     /* where the gradients of the kernel's q and k inputs go: dqkv, dfq/dfk, or dqe/dke */
     float *dq = dqkv, *dk = dqkv + C, *dfq = GA(m->ga.dfq), *dfk = GA(m->ga.dfk);
     if (m->linear) {
-        zeroed(m, dfq, NC);
-        zeroed(m, dfk, NC);
-        float *dn = zeroed(m, GA(m->ga.datt_num), NC);
-        if (m->norm_ln) {
-            be->layernorm_backward(be, dn, G(lp->attn_ln_g), G(lp->attn_ln_b), datt, A(la->att_num), P(lp->attn_ln_g),
-                               A(la->att_mean), A(la->att_rstd), N, C);
-        } else {
+        float *dn = GA(m->ga.datt_num);
+        if (m->norm_ln) { /* the kernel below adds into dfq and dfk */
+            zeroed(m, dfq, NC);
+            zeroed(m, dfk, NC);
+            be->layernorm_backward(be, zeroed(m, dn, NC), G(lp->attn_ln_g), G(lp->attn_ln_b), datt, A(la->att_num),
+                                   P(lp->attn_ln_g), A(la->att_mean), A(la->att_rstd), N, C);
+        } else { /* writes dn, dfq and dfk whole */
             lin_denom_shape ds = denom_shape_for(m, b->B, b->T);
             be->lin_denom_backward(be, &ds, dn, dfq, dfk, datt, A(la->att), A(la->z), A(la->fq), A(la->fk), b->valid,
-                               A(m->ta.scratch));
+                                   A(m->ta.scratch));
         }
         dnum = dn;
         dq = dfq, dk = dfk;

@@ -314,8 +314,9 @@ static void denom_case(const backend *be, int B, int T, int H, int d, int causal
     uint8_t *valid = make_mask(mk, B, T);
     float *fq = trandn(&R, n, 1.0f), *fk = trandn(&R, n, 1.0f), *num = trandn(&R, n, 1.0f), *dout = trandn(&R, n, 1.0f);
     for (size_t i = 0; i < n; i++) fq[i] = fabsf(fq[i]) + 0.1f, fk[i] = fabsf(fk[i]) + 0.1f;
+    /* the backward writes its three gradients: the device's start as garbage, the reference's at 0 */
     float *dnum = trandn(&R, n, 1.0f), *dfq = trandn(&R, n, 1.0f), *dfk = trandn(&R, n, 1.0f);
-    float *out = tcalloc(n), *z = tcalloc(nz), *dnw = tdup(dnum, n), *dqw = tdup(dfq, n), *dkw = tdup(dfk, n);
+    float *out = tcalloc(n), *z = tcalloc(nz), *dnw = tcalloc(n), *dqw = tcalloc(n), *dkw = tcalloc(n);
     ref_lin_denom_forward(&s, out, z, num, fq, fk, valid);
     ref_lin_denom_backward(&s, dnw, dqw, dkw, dout, num, fq, fk, valid);
     float *fq_d = to_dev(be, fq, n * 4), *fk_d = to_dev(be, fk, n * 4), *num_d = to_dev(be, num, n * 4);

@@ -449,7 +449,7 @@ __global__ void __launch_bounds__(AT_THREADS) ld_forward_kernel(ld_args a) {
 }
 
 // [ceil(B*T*H / 8)] blocks of 256, one warp per (b, t, h): g = -(dout . out) / z (0 where the clamp
-// was active), dnum += dout / z.
+// was active), dnum = dout / z (written, as dfq and dfk below: core/linattn.h).
 __global__ void __launch_bounds__(256) ld_grad_kernel(ld_args a, long rows) {
     const long row = (long)blockIdx.x * 8 + (threadIdx.x >> 5);
     const int lane = threadIdx.x & 31;
@@ -462,15 +462,15 @@ __global__ void __launch_bounds__(256) ld_grad_kernel(ld_args a, long rows) {
     float s = 0.0f;
     for (int c = lane; c < a.dv; c += 32) {
         s += dr[c] * orow[c];
-        dn[c] += dr[c] / z;
+        dn[c] = dr[c] / z;
     }
 #pragma unroll
     for (int m = 16; m >= 1; m >>= 1) s += __shfl_xor_sync(0xffffffffu, s, m);
     if (lane == 0) a.g[row] = z > LIN_DENOM_EPS ? -s / z : 0.0f;
 }
 
-// [nch * B*H] blocks of 256: chunk c of (b, h): dfq_s += g_s ksum_s (ksum as in the forward);
-// dfk_t += gsum_t on valid keys, gsum_t = the sum of g_s fq_s over the queries s >= t (causal: a
+// [nch * B*H] blocks of 256: chunk c of (b, h): dfq_s = g_s ksum_s (ksum as in the forward);
+// dfk_t = gsum_t on valid keys (0 on padded ones), gsum_t = the sum of g_s fq_s over the queries s >= t (causal: a
 // running sum up the chunk from the later chunks' sum) or over all queries.
 __global__ void __launch_bounds__(AT_THREADS) ld_backward_kernel(ld_args a) {
     __shared__ float Fs[AT_TILE_FLOATS], Gs[AT_TILE_FLOATS], gv[LA_CHUNK];
@@ -503,8 +503,8 @@ __global__ void __launch_bounds__(AT_THREADS) ld_backward_kernel(ld_args a) {
             const int j = idx >> 6, cc = idx & 63;
             if (j >= n || cc >= w) continue;
             const long r = row0 + j;
-            a.dfq[r * a.ldq + (long)h * a.d + d0 + cc] += gv[j] * Fs[j * AT_LD + cc];
-            if (!a.valid || a.valid[r]) a.dfk[r * a.ldk + (long)h * a.d + d0 + cc] += Gs[j * AT_LD + cc];
+            a.dfq[r * a.ldq + (long)h * a.d + d0 + cc] = gv[j] * Fs[j * AT_LD + cc];
+            a.dfk[r * a.ldk + (long)h * a.d + d0 + cc] = !a.valid || a.valid[r] ? Gs[j * AT_LD + cc] : 0.0f;
         }
     }
 }
