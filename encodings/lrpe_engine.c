@@ -230,7 +230,7 @@ void lrpe_qk_forward(const pe *e, const pe_qk_rows *r, const float *params, cons
 
 /* din += P^T core^T dout for tokens [n0, n1) (no parameter gradients). */
 LRPE_VEC static void din_range(const lrpe *L, int layer, const float *th, const float *u, float *din, int lddin,
-                      const float *dout, int lddout, const int32_t *pos, int n0, int n1) {
+                               const float *dout, int lddout, const int32_t *pos, int n0, int n1) {
     const int d = L->pe.dims.head_dim, H = L->pe.dims.heads, R = L->pe.dims.pos_rank;
     const int W = L->core->out_mult * d;
     double c[PE_MAX_HEAD_DIM], s[PE_MAX_HEAD_DIM];
