@@ -86,7 +86,7 @@ LRPE_VEC static void tile_probs(float *S, const float *lse, int R, int nk, int c
         const int n = isinf(lse[r]) ? 0 : row_keys(causal, s0, r, nk), span = row_span(n, nk); /* n 0: no key */
         const float l = lse[r];
         for (int t = 0; t < span; t++) row[t] = lrpe_exp_or_zero(row[t] - l); /* -inf past n: 0 */
-        for (int t = n; t < nk; t++) row[t] = 0.0f;
+        for (int t = span; t < nk; t++) row[t] = 0.0f;
     }
 }
 
