@@ -45,6 +45,7 @@ int lrpe_create(pe **out, const pe_vtable *vt, const lrpe_spec *spec, const pe_o
         return errf(err, errlen, "encoding '%s': out of memory", vt->name);
     }
     for (int l = 0; l < d->layers; l++) L->theta_off[l] = L->v_off[l] = (size_t)-1;
+    for (int j = 0; j < L->F; j++) L->tab_theta[j] = NAN; /* equal to no theta: the first call fills */
     const lrpe_core *c = spec->core;
     if (opt->axes_split) { /* each axis its own ladder */
         pe_theta_ladder(L->theta0, L->half, c->ladder_e(L->half, d->head_dim, 1));
@@ -157,11 +158,10 @@ static void angle(const lrpe *L, const float *th, int v, int j, double *c, doubl
 static void angles_fill(const lrpe *L, const float *th) {
     lrpe *M = (lrpe *)L; /* the table is a cache: the one thing a call writes */
     const int F = L->F;
-    int same = L->tab_filled;
+    int same = 1;
     for (int j = 0; j < F && same; j++) same = theta_j(L, th, j) == L->tab_theta[j];
     if (same) return;
     for (int j = 0; j < F; j++) M->tab_theta[j] = theta_j(L, th, j);
-    M->tab_filled = 1;
 #pragma omp parallel for schedule(static) if ((long)L->tab_len * F >= PE_PAR_MIN)
     for (int v = 0; v < L->tab_len; v++)
         for (int j = 0; j < F; j++) angle(L, th, v, j, &M->tab_c[(size_t)v * F + j], &M->tab_s[(size_t)v * F + j]);

@@ -66,11 +66,12 @@ struct lrpe {
     float *decay;     /* [heads] vt->decay of every head, for pe_describe; NULL without the hook */
     void *core_data;
     /* cos / sin of v * theta_j for position values v < tab_len, [tab_len, F], and the theta they
-     * were computed for: a qk call refills them when its theta differs (a learned theta after a
-     * step, another layer's), so each angle is computed once per position and theta rather than
-     * once per token (writing them is the only change a call makes to the instance) */
+     * were computed for (NaN before the first call): a qk call refills them when its theta differs
+     * (a learned theta after a step, another layer's), so each angle is computed once per position
+     * and theta rather than once per token (writing them is the only change a call makes to the
+     * instance) */
     double *tab_c, *tab_s, *tab_theta;
-    int tab_len, tab_filled;
+    int tab_len;
 };
 
 /* Builds an engine instance for vt with this spec; 0 or -1 with a one-line reason. */
