@@ -13,7 +13,8 @@
  * D = sum_{s >= e} r^(s-e+1) q_s do_s^T (across segments) gives dK and dV, so both sweeps read a
  * segment that is still in cache: the time per token stays flat in T.
  * Work units are a batch row and a group of heads (head_group); one thread owns each unit and the
- * sgemm calls run single-threaded inside the parallel loop: the same bits for any thread count. */
+ * products (gemm_small) run single-threaded inside the parallel loop: the same bits for any thread
+ * count. */
 #include "gemm.h"
 #include <math.h>
 #include <omp.h>
@@ -148,7 +149,7 @@ static bh_ptrs bh_at(const attn_shape *sh, int b, int h, const float *q, const f
 /* S[dqk, dv] = beta S + K^T V over the n rows of K (ldk) and V (ldv). */
 static void state_add(const attn_shape *sh, float *S, float beta, const float *K, int ldk, const float *V,
                       int ldv, int n) {
-    gemm_f32(GEMM_T, GEMM_N, sh->dqk, sh->dv, n, 1.0f, K, ldk, V, ldv, beta, S, sh->dv);
+    gemm_small(GEMM_T, GEMM_N, sh->dqk, sh->dv, n, 1.0f, K, ldk, V, ldv, beta, S, sh->dv);
 }
 
 /* The chunk [a, a + n) of one head's causal forward: O_i = (tril(Q_i K_i^T) o M) V_i + Q~_i S,
@@ -160,12 +161,12 @@ static void forward_chunk(const attn_shape *sh, const lin_ws *w, float *S, const
     float *oi = p->o + (size_t)a * sh->ldo;
     const float *Kc = rows_view(w->Kc, &ldkc, p->k + (size_t)a * sh->ldk, sh->ldk, n, dqk,
                                 p->valid ? p->valid + a : NULL, NULL, 0);
-    gemm_f32(GEMM_N, GEMM_T, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
+    gemm_small(GEMM_N, GEMM_T, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
     causal_decay(w->A, n, pw);
-    gemm_f32(GEMM_N, GEMM_N, n, dv, n, 1.0f, w->A, n, vi, sh->ldv, 0.0f, oi, sh->ldo);
+    gemm_small(GEMM_N, GEMM_N, n, dv, n, 1.0f, w->A, n, vi, sh->ldv, 0.0f, oi, sh->ldo);
     if (a > 0) {
         const float *Q = rows_view(w->Qd, &ldq, qi, sh->ldq, n, dqk, NULL, pw ? pw + 1 : NULL, 1);
-        gemm_f32(GEMM_N, GEMM_N, n, dv, dqk, 1.0f, Q, ldq, S, dv, 1.0f, oi, sh->ldo);
+        gemm_small(GEMM_N, GEMM_N, n, dv, dqk, 1.0f, Q, ldq, S, dv, 1.0f, oi, sh->ldo);
     }
     if (a + n < T) {
         int ldkd;
@@ -184,12 +185,12 @@ static void dq_chunk(const attn_shape *sh, const lin_ws *w, float *S, const floa
     float *dqi = p->dq + (size_t)a * sh->ldq;
     const float *Kc = rows_view(w->Kc, &ldkc, p->k + (size_t)a * sh->ldk, sh->ldk, n, dqk,
                                 p->valid ? p->valid + a : NULL, NULL, 0);
-    gemm_f32(GEMM_N, GEMM_T, n, n, dv, 1.0f, doi, sh->ldo, vi, sh->ldv, 0.0f, w->P, n);
+    gemm_small(GEMM_N, GEMM_T, n, n, dv, 1.0f, doi, sh->ldo, vi, sh->ldv, 0.0f, w->P, n);
     causal_decay(w->P, n, pw);
-    gemm_f32(GEMM_N, GEMM_N, n, dqk, n, 1.0f, w->P, n, Kc, ldkc, 1.0f, dqi, sh->ldq);
+    gemm_small(GEMM_N, GEMM_N, n, dqk, n, 1.0f, w->P, n, Kc, ldkc, 1.0f, dqi, sh->ldq);
     if (a > 0) {
         const float *dO = rows_view(w->dOd, &lddo, doi, sh->ldo, n, dv, NULL, pw ? pw + 1 : NULL, 1);
-        gemm_f32(GEMM_N, GEMM_T, n, dqk, dv, 1.0f, dO, lddo, S, dv, 1.0f, dqi, sh->ldq);
+        gemm_small(GEMM_N, GEMM_T, n, dqk, dv, 1.0f, dO, lddo, S, dv, 1.0f, dqi, sh->ldq);
     }
     if (a + n < a1) {
         int ldkd;
@@ -208,23 +209,23 @@ static void dkdv_chunk(const attn_shape *sh, const lin_ws *w, float *D, const fl
     const uint8_t *vm = p->valid ? p->valid + a : NULL;
     const float *Kc = rows_view(w->Kc, &ldkc, p->k + (size_t)a * sh->ldk, sh->ldk, n, dqk, vm, NULL, 0);
     const float *Vc = rows_view(w->Vc, &ldvc, p->v + (size_t)a * sh->ldv, sh->ldv, n, dv, vm, NULL, 0);
-    gemm_f32(GEMM_N, GEMM_T, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
+    gemm_small(GEMM_N, GEMM_T, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
     causal_decay(w->A, n, pw);
-    gemm_f32(GEMM_T, GEMM_N, n, dv, n, 1.0f, w->A, n, doi, sh->ldo, 1.0f, dvi, sh->ldv);
-    gemm_f32(GEMM_N, GEMM_T, n, n, dv, 1.0f, doi, sh->ldo, Vc, ldvc, 0.0f, w->P, n);
+    gemm_small(GEMM_T, GEMM_N, n, dv, n, 1.0f, w->A, n, doi, sh->ldo, 1.0f, dvi, sh->ldv);
+    gemm_small(GEMM_N, GEMM_T, n, n, dv, 1.0f, doi, sh->ldo, Vc, ldvc, 0.0f, w->P, n);
     causal_decay(w->P, n, pw);
-    gemm_f32(GEMM_T, GEMM_N, n, dqk, n, 1.0f, w->P, n, qi, sh->ldq, 1.0f, dki, sh->ldk);
+    gemm_small(GEMM_T, GEMM_N, n, dqk, n, 1.0f, w->P, n, qi, sh->ldq, 1.0f, dki, sh->ldk);
     if (a + n < T) {
         int ldkd, ldvd;
         const float *Kd = rows_view(w->Kd, &ldkd, Kc, ldkc, n, dqk, NULL, pw ? pw + n - 1 : NULL, -1);
         const float *Vd = rows_view(w->Vd, &ldvd, Vc, ldvc, n, dv, NULL, pw ? pw + n - 1 : NULL, -1);
-        gemm_f32(GEMM_N, GEMM_T, n, dqk, dv, 1.0f, Vd, ldvd, D, dv, 1.0f, dki, sh->ldk);
-        gemm_f32(GEMM_N, GEMM_N, n, dv, dqk, 1.0f, Kd, ldkd, D, dv, 1.0f, dvi, sh->ldv);
+        gemm_small(GEMM_N, GEMM_T, n, dqk, dv, 1.0f, Vd, ldvd, D, dv, 1.0f, dki, sh->ldk);
+        gemm_small(GEMM_N, GEMM_N, n, dv, dqk, 1.0f, Kd, ldkd, D, dv, 1.0f, dvi, sh->ldv);
     }
     if (a > 0) {
         int ldq;
         const float *Q = rows_view(w->Qd, &ldq, qi, sh->ldq, n, dqk, NULL, pw ? pw + 1 : NULL, 1);
-        gemm_f32(GEMM_T, GEMM_N, dqk, dv, n, 1.0f, Q, ldq, doi, sh->ldo, pw ? pw[n] : 1.0f, D, dv);
+        gemm_small(GEMM_T, GEMM_N, dqk, dv, n, 1.0f, Q, ldq, doi, sh->ldo, pw ? pw[n] : 1.0f, D, dv);
     }
 }
 
@@ -305,7 +306,7 @@ static void bidir_state(const attn_shape *sh, const lin_ws *w, float *S, const b
 /* Bidirectional forward of one (batch, head): o = Q KV. */
 static void bidir_forward(const attn_shape *sh, const lin_ws *w, const bh_ptrs *p) {
     bidir_state(sh, w, w->S, p);
-    gemm_f32(GEMM_N, GEMM_N, sh->T, sh->dv, sh->dqk, 1.0f, p->q, sh->ldq, w->S, sh->dv, 0.0f, p->o, sh->ldo);
+    gemm_small(GEMM_N, GEMM_N, sh->T, sh->dv, sh->dqk, 1.0f, p->q, sh->ldq, w->S, sh->dv, 0.0f, p->o, sh->ldo);
 }
 
 /* Bidirectional backward of one (batch, head): dQ += dO KV^T; with D = Q^T dO, dK += V D^T and
@@ -313,15 +314,15 @@ static void bidir_forward(const attn_shape *sh, const lin_ws *w, const bh_ptrs *
 static void bidir_backward(const attn_shape *sh, const lin_ws *w, const bh_ptrs *p) {
     const int T = sh->T, dqk = sh->dqk, dv = sh->dv;
     bidir_state(sh, w, w->S, p);
-    gemm_f32(GEMM_N, GEMM_T, T, dqk, dv, 1.0f, p->dout, sh->ldo, w->S, dv, 1.0f, p->dq, sh->ldq);
-    gemm_f32(GEMM_T, GEMM_N, dqk, dv, T, 1.0f, p->q, sh->ldq, p->dout, sh->ldo, 0.0f, w->D, dv);
+    gemm_small(GEMM_N, GEMM_T, T, dqk, dv, 1.0f, p->dout, sh->ldo, w->S, dv, 1.0f, p->dq, sh->ldq);
+    gemm_small(GEMM_T, GEMM_N, dqk, dv, T, 1.0f, p->q, sh->ldq, p->dout, sh->ldo, 0.0f, w->D, dv);
     for (int a = 0; a < T; a += LINATTN_CHUNK) {
         int n = T - a < LINATTN_CHUNK ? T - a : LINATTN_CHUNK, ldkc, ldvc;
         const uint8_t *vm = p->valid ? p->valid + a : NULL;
         const float *Kc = rows_view(w->Kc, &ldkc, p->k + (size_t)a * sh->ldk, sh->ldk, n, dqk, vm, NULL, 0);
         const float *Vc = rows_view(w->Vc, &ldvc, p->v + (size_t)a * sh->ldv, sh->ldv, n, dv, vm, NULL, 0);
-        gemm_f32(GEMM_N, GEMM_T, n, dqk, dv, 1.0f, Vc, ldvc, w->D, dv, 1.0f, p->dk + (size_t)a * sh->ldk, sh->ldk);
-        gemm_f32(GEMM_N, GEMM_N, n, dv, dqk, 1.0f, Kc, ldkc, w->D, dv, 1.0f, p->dv + (size_t)a * sh->ldv, sh->ldv);
+        gemm_small(GEMM_N, GEMM_T, n, dqk, dv, 1.0f, Vc, ldvc, w->D, dv, 1.0f, p->dk + (size_t)a * sh->ldk, sh->ldk);
+        gemm_small(GEMM_N, GEMM_N, n, dv, dqk, 1.0f, Kc, ldkc, w->D, dv, 1.0f, p->dv + (size_t)a * sh->ldv, sh->ldv);
     }
 }
 

@@ -45,7 +45,7 @@ static inline int row_span(int n, int nk) {
  * The bias is (float)(-(double)slope * dist), the arithmetic of encodings/alibi.c's score_bias. */
 static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *k,
                         const uint8_t *valid_b, int b, int h, int s0, int R, int nk) {
-    gemm_f32(GEMM_N, GEMM_T, R, nk, sh->dqk, sh->scale, q, sh->ldq, k, sh->ldk, 0.0f, S, nk);
+    gemm_small(GEMM_N, GEMM_T, R, nk, sh->dqk, sh->scale, q, sh->ldq, k, sh->ldk, 0.0f, S, nk);
     const int pr = sh->pos_rank;
     const double slope = sh->slopes ? (double)sh->slopes[h] : 0.0;
     const int32_t *pos_b = sh->slopes ? sh->pos + (size_t)b * sh->T * pr : NULL;
@@ -122,7 +122,7 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
             tile_scores(sh, S, qt, kb, valid_b, b, h, s0, R, nk);
             tile_softmax(S, lse_bh + s0, R, nk, sh->causal, s0);
             float *ot = o + ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
-            gemm_f32(GEMM_N, GEMM_N, R, sh->dv, nk, 1.0f, S, nk, vb, sh->ldv, 0.0f, ot, sh->ldo);
+            gemm_small(GEMM_N, GEMM_N, R, sh->dv, nk, 1.0f, S, nk, vb, sh->ldv, 0.0f, ot, sh->ldo);
         }
     }
 }
@@ -148,13 +148,13 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
             tile_scores(sh, P, q + qofs, k + kofs, valid_b, b, h, s0, R, nk);
             tile_probs(P, lse_bh + s0, R, nk, sh->causal, s0);
             /* dV += P^T dO */
-            gemm_f32(GEMM_T, GEMM_N, nk, sh->dv, R, 1.0f, P, nk, dout + oofs, sh->ldo, 1.0f, dv + vofs, sh->ldv);
+            gemm_small(GEMM_T, GEMM_N, nk, sh->dv, R, 1.0f, P, nk, dout + oofs, sh->ldo, 1.0f, dv + vofs, sh->ldv);
             /* dP = dO V^T */
-            gemm_f32(GEMM_N, GEMM_T, R, nk, sh->dv, 1.0f, dout + oofs, sh->ldo, v + vofs, sh->ldv, 0.0f, dP, nk);
+            gemm_small(GEMM_N, GEMM_T, R, nk, sh->dv, 1.0f, dout + oofs, sh->ldo, v + vofs, sh->ldv, 0.0f, dP, nk);
             tile_dscores(dP, P, dout + oofs, o + oofs, sh->ldo, sh->dv, R, nk, sh->scale);
             /* dQ += dS K; dK += dS^T Q */
-            gemm_f32(GEMM_N, GEMM_N, R, sh->dqk, nk, 1.0f, dP, nk, k + kofs, sh->ldk, 1.0f, dq + qofs, sh->ldq);
-            gemm_f32(GEMM_T, GEMM_N, nk, sh->dqk, R, 1.0f, dP, nk, q + qofs, sh->ldq, 1.0f, dk + kofs, sh->ldk);
+            gemm_small(GEMM_N, GEMM_N, R, sh->dqk, nk, 1.0f, dP, nk, k + kofs, sh->ldk, 1.0f, dq + qofs, sh->ldq);
+            gemm_small(GEMM_T, GEMM_N, nk, sh->dqk, R, 1.0f, dP, nk, q + qofs, sh->ldq, 1.0f, dk + kofs, sh->ldk);
         }
     }
 }

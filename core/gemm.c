@@ -11,6 +11,12 @@ void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const fl
 }
 
 const char *gemm_library(void) {
-    return gemm_bf16_supported() ? "fp32: OpenBLAS sgemm; bf16: lrpe's AVX512-BF16 kernel (linear layers)"
-                                 : "fp32: OpenBLAS sgemm; bf16: none (this CPU has no AVX512-BF16)";
+    static const char *const text[2][2] = {
+        {"fp32: OpenBLAS sgemm; bf16: none (this CPU has no AVX512-BF16)",
+         "fp32: OpenBLAS sgemm; bf16: lrpe's AVX512-BF16 kernel (linear layers)"},
+        {"fp32: OpenBLAS sgemm, attention's A B and A B^T tiles lrpe's AVX-512 kernel; bf16: none (this CPU has no "
+         "AVX512-BF16)",
+         "fp32: OpenBLAS sgemm, attention's A B and A B^T tiles lrpe's AVX-512 kernel; bf16: lrpe's AVX512-BF16 "
+         "kernel (linear layers)"}};
+    return text[gemm_small_own()][gemm_bf16_supported()];
 }

@@ -1,6 +1,7 @@
 /* The matrix products of the CPU path, row-major as cblas: C[M,N] = alpha op(A)[M,K] op(B)[K,N]
  * + beta C. The one place the library is chosen (`make bench-blas` measured OpenBLAS fastest on
- * 13 of the 15 products of a training step; README, "Which matrix-multiply library"). */
+ * 13 of the 15 products of a training step; attention's tile products are lrpe's own where the CPU
+ * has AVX-512, measured in the step; README, "Which matrix-multiply library"). */
 #ifndef LRPE_GEMM_H
 #define LRPE_GEMM_H
 
@@ -13,6 +14,16 @@ typedef void (*gemm_fn)(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha
 /* float32 products: OpenBLAS's cblas_sgemm. */
 void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc);
+
+/* Attention's small products (M and N a tile or a head wide, K a head or a tile): lrpe's AVX-512
+ * kernel where gemm_small_own(), else gemm_f32 (also for op(B) = B^T with K > 256). Each element of
+ * C is one chain of fused multiply-adds over k in order, then alpha and beta: the same bits at any
+ * thread count. Threads may call it at once. */
+void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                int ldb, float beta, float *C, int ldc);
+
+/* 1 when gemm_small runs lrpe's kernel on this CPU (it has AVX-512F). */
+int gemm_small_own(void);
 
 /* bf16 products with float32 accumulation: A and B rounded to bf16 (round to nearest even) as they
  * are packed, multiplied with AVX512-BF16's dot products, summed in float32 in a fixed order (the

@@ -1,5 +1,7 @@
 /* The matrix products of core/gemm.h against a double-precision reference:
  *  - gemm_f32 (OpenBLAS) at every op(A), op(B) and odd shapes;
+ *  - gemm_small (attention's products) likewise, at shapes that cover its blocks of rows and
+ *    columns, their tails and a B^T past its packing limit; threads calling it at once;
  *  - gemm_bf16 against the reference of the bf16-rounded inputs: a product of two bf16 numbers is
  *    exact in float32, so only the float32 accumulation differs (rtol 1e-5 of the sum of |terms|;
  *    a wrong packing or a lost pair is off by O(1)); K past one block (256) and odd, M and N off
@@ -27,11 +29,15 @@ static float op_at(const float *X, int ld, gemm_op t, int r, int c) {
 }
 
 /* Checks C (after gemm) against alpha op(A) op(B) + beta C0 in double, with the inputs rounded by
- * `round` (NULL: as they are); rtol of the sum of |terms|. */
+ * `round` (NULL: as they are); rtol of the sum of |terms|; the columns from N to ldc untouched. */
 static void check_product(const char *what, gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A,
                           int lda, const float *B, int ldb, float beta, const float *C0, const float *C, int ldc,
                           float (*round)(float), double rtol) {
     int bad = 0;
+    for (int i = 0; i < M; i++)
+        if (memcmp(C + (size_t)i * ldc + N, C0 + (size_t)i * ldc + N, sizeof *C * (size_t)(ldc - N)) && bad++ < 3)
+            test_fail(__FILE__, __LINE__, "%s op %d%d %dx%dx%d: row %d written past column %d", what, ta, tb, M, N,
+                      K, i, N);
     for (int i = 0; i < M && bad < 3; i++)
         for (int j = 0; j < N && bad < 3; j++) {
             double s = 0, mag = 0;
@@ -77,6 +83,46 @@ TEST(gemm_f32_matches_reference) {
     for (size_t s = 0; s < sizeof SHAPES / sizeof *SHAPES; s++)
         for (int b = 0; b < 3; b++)
             product_case("gemm_f32", gemm_f32, NULL, 1e-5, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], 0.5f * b);
+}
+
+/* Attention's shapes (tile x tile x head, tile x head x tile, head x head x tile), then odd ones:
+ * row blocks of 16, 8, 5 and 4 with tails, 1 to 4 vectors with partial last ones, several column
+ * blocks, and B^T at its packing limit (K = 256) and past it (OpenBLAS). */
+static const int SMALL_SHAPES[][3] = {{64, 64, 16}, {64, 16, 64}, {16, 16, 64}, {64, 128, 64}, {37, 53, 21},
+                                      {19, 48, 9},  {9, 20, 33},  {3, 200, 256}, {70, 130, 300}, {1, 1, 1}};
+
+TEST(gemm_small_matches_reference) {
+    rng_seed(&R, 20261207, 1);
+    for (size_t s = 0; s < sizeof SMALL_SHAPES / sizeof *SMALL_SHAPES; s++)
+        for (int b = 0; b < 3; b++)
+            product_case("gemm_small", gemm_small, NULL, 1e-5, SMALL_SHAPES[s][0], SMALL_SHAPES[s][1],
+                         SMALL_SHAPES[s][2], 0.5f * b);
+    float A[1] = {1}, B[1] = {1}, C[2] = {3, 4}; /* K = 0: C = beta C */
+    gemm_small(GEMM_N, GEMM_T, 1, 2, 0, 1.0f, A, 1, B, 1, 0.5f, C, 2);
+    CHECK(C[0] == 1.5f && C[1] == 2.0f, "K = 0: %g %g", C[0], C[1]);
+    if (!gemm_small_own()) test_skip("gemm_small runs OpenBLAS on this CPU (no AVX-512F): lrpe's kernel untested");
+}
+
+/* Two threads at once, each repeating its own A B^T through its packing buffer (long enough to
+ * overlap the other's), give the bits of one thread. */
+TEST(gemm_small_threads_at_once) {
+    rng_seed(&R, 20261207, 2);
+    enum { M = 40, N = 100, K = 48, REPEAT = 3000 };
+    float *A = trandn(&R, 2 * M * K, 1.0f), *B = trandn(&R, 2 * N * K, 1.0f);
+    float *C1 = tcalloc(2 * M * N), *C2 = tcalloc(2 * M * N);
+    for (int t = 0; t < 2; t++)
+        gemm_small(GEMM_N, GEMM_T, M, N, K, 1.0f, A + t * M * K, K, B + t * N * K, K, 0.0f, C1 + t * M * N, N);
+    int differ = 0;
+#pragma omp parallel num_threads(2) reduction(+ : differ)
+    {
+        const int t = omp_get_thread_num();
+        for (int rep = 0; rep < REPEAT; rep++) {
+            gemm_small(GEMM_N, GEMM_T, M, N, K, 1.0f, A + t * M * K, K, B + t * N * K, K, 0.0f, C2 + t * M * N, N);
+            differ += memcmp(C1 + t * M * N, C2 + t * M * N, sizeof(float) * M * N) != 0;
+        }
+    }
+    CHECK(differ == 0, "%d of %d products at two threads differ from one thread's", differ, 2 * REPEAT);
+    free(A), free(B), free(C1), free(C2);
 }
 
 TEST(gemm_bf16_rounds_to_nearest_even) {

@@ -1,0 +1,153 @@
+/* Attention's small products (core/gemm.h, gemm_small) on AVX-512: a block of C, up to 64 columns
+ * (4 vectors) by a few rows, is held in 16 registers while k runs; A's entries are broadcast from
+ * its rows in place, B's rows are read in place or, for B^T, transposed 16 x 16 at a time into a
+ * buffer of the thread's. Inside a training step OpenBLAS ran A B^T at these shapes (64 x 64 x 16,
+ * 64 x 64 x 64) at 56-63 GFLOP/s; A^T B is left to OpenBLAS, which was faster there. */
+#include <immintrin.h>
+
+#include "gemm.h"
+
+#define SMALL_W 64     /* columns of C per block */
+#define SMALL_KMAX 256 /* the most k of a B^T (its block is packed into small_bt) */
+
+/* B^T's rows k < K for the block of columns being computed: row k at small_bt + k SMALL_W. */
+static _Thread_local float small_bt[SMALL_KMAX * SMALL_W] __attribute__((aligned(64)));
+
+#define AVX512 __attribute__((target("avx512f")))
+/* Loops over constant counts, unrolled before GCC decides where arrays live: the accumulators
+ * stay in registers. */
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* Mask of the first n (<= 16) lanes. */
+static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
+/* C[ROWS, NV vectors] = alpha sum_k a[r lda + k] b[k ldb + :] + beta C, the last vector `tail`
+ * lanes wide: one chain of fused multiply-adds per element, k in order. One function per (ROWS,
+ * NV), so that acc has a constant size and lives in registers. */
+#define BLOCK(ROWS, NV)                                                                                        \
+    AVX512 static void block_##ROWS##x##NV(int tail, int K, const float *a, long lda, const float *b, long ldb, \
+                                            float alpha, float beta, float *c, long ldc) {                      \
+        __m512 acc[ROWS][NV];                                                                                   \
+        const __mmask16 last = lanes(tail);                                                                     \
+        UNROLL for (int r = 0; r < ROWS; r++) UNROLL for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps(); \
+        _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                                                   \
+            const float *bk = b + k * ldb;                                                                      \
+            __m512 bv[NV];                                                                                      \
+            UNROLL for (int v = 0; v < NV; v++)                                                                 \
+                bv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, bk + 16 * v) : _mm512_loadu_ps(bk + 16 * v);  \
+            UNROLL for (int r = 0; r < ROWS; r++) {                                                             \
+                const __m512 ar = _mm512_set1_ps(a[r * lda + k]);                                               \
+                UNROLL for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);          \
+            }                                                                                                   \
+        }                                                                                                       \
+        UNROLL for (int r = 0; r < ROWS; r++) UNROLL for (int v = 0; v < NV; v++)                               \
+            store_c(c + r * ldc + 16 * v, v == NV - 1 ? last : (__mmask16)0xffff, acc[r][v], alpha, beta);      \
+    }
+
+/* c[lanes m] = alpha x + beta c (c is not read when beta is 0). */
+AVX512 static inline void store_c(float *c, __mmask16 m, __m512 x, float alpha, float beta) {
+    if (alpha != 1.0f) x = _mm512_mul_ps(_mm512_set1_ps(alpha), x);
+    if (beta == 1.0f)
+        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, c));
+    else if (beta != 0.0f)
+        x = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c)));
+    _mm512_mask_storeu_ps(c, m, x);
+}
+
+BLOCK(16, 1)
+BLOCK(8, 2)
+BLOCK(5, 3)
+BLOCK(4, 4)
+BLOCK(1, 1)
+BLOCK(1, 2)
+BLOCK(1, 3)
+BLOCK(1, 4)
+
+/* Rows [0, M) of C for one block of NV vectors: blocks of ROWS (16 accumulators), then the rest
+ * one row at a time (the same arithmetic per element). */
+#define ROW_BLOCKS(ROWS, NV)                                                                                  \
+    AVX512 static void rows_nv##NV(int M, int tail, int K, const float *a, long lda, const float *b, long ldb, \
+                                   float alpha, float beta, float *c, long ldc) {                             \
+        int r = 0;                                                                                            \
+        for (; r + ROWS <= M; r += ROWS)                                                                      \
+            block_##ROWS##x##NV(tail, K, a + r * lda, lda, b, ldb, alpha, beta, c + r * ldc, ldc);            \
+        for (; r < M; r++) block_1x##NV(tail, K, a + r * lda, lda, b, ldb, alpha, beta, c + r * ldc, ldc);    \
+    }
+ROW_BLOCKS(16, 1)
+ROW_BLOCKS(8, 2)
+ROW_BLOCKS(5, 3)
+ROW_BLOCKS(4, 4)
+
+/* Transposes the 16 x 16 block in r[] in place (row i becomes column i). */
+AVX512 static inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* u[4g + c], lane L: rows 4g .. 4g+3 at column 4L + c */
+    for (int g = 0; g < 16; g += 4) {
+        __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+        __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    /* column 4L + c gathers lane L of u[c], u[4 + c], u[8 + c], u[12 + c] */
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xee);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+        __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xee);
+        r[c] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+        r[8 + c] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+    }
+}
+
+/* bt[k, j] = B[j, k] for j < w (<= SMALL_W) and k < K (<= SMALL_KMAX); the columns from w to the
+ * next multiple of 16 are 0. */
+AVX512 static void pack_transposed(float *bt, const float *B, long ldb, int w, int K) {
+    for (int j0 = 0; j0 < w; j0 += 16)
+        for (int k0 = 0; k0 < K; k0 += 16) {
+            const int kn = K - k0 < 16 ? K - k0 : 16;
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = j0 + i < w ? _mm512_maskz_loadu_ps(lanes(kn), B + (j0 + i) * ldb + k0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int i = 0; i < kn; i++) _mm512_store_ps(bt + (k0 + i) * SMALL_W + j0, r[i]);
+        }
+}
+
+/* C = alpha A op(B) + beta C, by blocks of SMALL_W columns. */
+AVX512 static void small_avx512(gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda,
+                                const float *B, int ldb, float beta, float *C, int ldc) {
+    for (int j0 = 0; j0 < N; j0 += SMALL_W) {
+        const int w = N - j0 < SMALL_W ? N - j0 : SMALL_W, nv = (w + 15) / 16, tail = w - 16 * (nv - 1);
+        const float *b = B + j0;
+        long ldbk = ldb;
+        if (tb == GEMM_T) {
+            pack_transposed(small_bt, B + (long)j0 * ldb, ldb, w, K);
+            b = small_bt, ldbk = SMALL_W;
+        }
+        float *c = C + j0;
+        switch (nv) {
+        case 1: rows_nv1(M, tail, K, A, lda, b, ldbk, alpha, beta, c, ldc); break;
+        case 2: rows_nv2(M, tail, K, A, lda, b, ldbk, alpha, beta, c, ldc); break;
+        case 3: rows_nv3(M, tail, K, A, lda, b, ldbk, alpha, beta, c, ldc); break;
+        default: rows_nv4(M, tail, K, A, lda, b, ldbk, alpha, beta, c, ldc); break;
+        }
+    }
+}
+
+void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                int ldb, float beta, float *C, int ldc) {
+    if (!gemm_small_own() || ta == GEMM_T || (tb == GEMM_T && K > SMALL_KMAX)) {
+        gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (M > 0 && N > 0) small_avx512(tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+int gemm_small_own(void) { return __builtin_cpu_supports("avx512f") != 0; }
