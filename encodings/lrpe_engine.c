@@ -207,8 +207,9 @@ LRPE_VEC static void fwd_rows(const lrpe *L, const pe_qk_rows *r, const float *t
         lrpe_tok t;
         tok_init(L, th, r->pos + (size_t)n * R, r->layer, c, s, map, &t);
         for (int h = 0; h < H; h++) {
-            pmat_apply(&L->P, u, in + (size_t)n * r->ld_in + (size_t)h * d, xt);
-            L->core->fwd(L, &t, xt, out + (size_t)n * r->ld_out + (size_t)h * W);
+            const float *x = in + (size_t)n * r->ld_in + (size_t)h * d;
+            if (L->P.kind != PE_P_IDENTITY) pmat_apply(&L->P, u, x, xt), x = xt; /* P = I: read in place */
+            L->core->fwd(L, &t, x, out + (size_t)n * r->ld_out + (size_t)h * W);
         }
     }
 }

@@ -12,19 +12,29 @@ static int uni_nfreq(int d) { return d; }
 /* e = the number of coordinates in the set. */
 static double uni_ladder_e(int nf, int d, int split) { return (double)nf; }
 
-/* y[j] = x[j] c_j; y[d + j] = x[j] s_j. */
-LRPE_VEC static void uni_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) {
-    const int d = L->pe.dims.head_dim;
+/* y[j] = x[j] c_j; y[d + j] = x[j] s_j (the halves as restrict pointers: no overlap checks). */
+static inline void uni_fwd_halves(const double *restrict c, const double *restrict s, const float *restrict x,
+                                  float *restrict yc, float *restrict ys, int d) {
     for (int j = 0; j < d; j++) {
-        y[j] = (float)(x[j] * t->c[j]);
-        y[d + j] = (float)(x[j] * t->s[j]);
+        yc[j] = (float)(x[j] * c[j]);
+        ys[j] = (float)(x[j] * s[j]);
     }
 }
 
+LRPE_VEC static void uni_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) {
+    const int d = L->pe.dims.head_dim;
+    uni_fwd_halves(t->c, t->s, x, y, y + d, d);
+}
+
 /* g[j] = dyc[j] c_j + dys[j] s_j. */
+static inline void uni_bwd_halves(const double *restrict c, const double *restrict s, const float *restrict dyc,
+                                  const float *restrict dys, float *restrict g, int d) {
+    for (int j = 0; j < d; j++) g[j] = (float)(dyc[j] * c[j] + dys[j] * s[j]);
+}
+
 LRPE_VEC static void uni_bwd(const lrpe *L, const lrpe_tok *t, const float *dy, float *g) {
     const int d = L->pe.dims.head_dim;
-    for (int j = 0; j < d; j++) g[j] = (float)(dy[j] * t->c[j] + dy[d + j] * t->s[j]);
+    uni_bwd_halves(t->c, t->s, dy, dy + d, g, d);
 }
 
 /* d loss / d angle_j = x~_j (-dyc_j s + dys_j c). */

@@ -12,26 +12,36 @@ static int rope_nfreq(int d) { return d / 2; }
 /* 1-D / axes sum: e = d; axes split: e = 2 * (frequencies of the axis). */
 static double rope_ladder_e(int nf, int d, int split) { return split ? 2.0 * nf : (double)d; }
 
+/* n pairs of rope_fwd (sign 1) or rope_bwd (sign -1): (y0, y1) = (x0, x1) rotated by sign *
+ * angle. The halves as separate restrict pointers and a constant n make them vectors of 8 doubles
+ * with no overlap checks. */
+static inline void rope_pairs(const double *restrict c, const double *restrict s, const float *restrict x0,
+                              const float *restrict x1, float *restrict y0, float *restrict y1, int n, double sign) {
+    for (int i = 0; i < n; i++) {
+        double a = x0[i], b = x1[i], sn = sign * s[i];
+        y0[i] = (float)(a * c[i] - b * sn);
+        y1[i] = (float)(b * c[i] + a * sn);
+    }
+}
+
+/* y = x rotated by sign * angle: y[i] = x[i] c - x[i+F] s, y[i+F] = x[i+F] c + x[i] s (s negated
+ * when sign is -1), pairs in blocks of 8. */
+static inline void rope_rotate(const lrpe *L, const lrpe_tok *t, const float *x, float *y, double sign) {
+    const int d = L->pe.dims.head_dim, F = L->F;
+    int i = 0;
+    for (; i + 8 <= F; i += 8) rope_pairs(t->c + i, t->s + i, x + i, x + F + i, y + i, y + F + i, 8, sign);
+    if (i < F) rope_pairs(t->c + i, t->s + i, x + i, x + F + i, y + i, y + F + i, F - i, sign);
+    if (d & 1) y[d - 1] = x[d - 1];
+}
+
 /* out[i] = x[i] c - x[i+F] s; out[i+F] = x[i+F] c + x[i] s. */
 LRPE_VEC static void rope_fwd(const lrpe *L, const lrpe_tok *t, const float *x, float *y) {
-    const int d = L->pe.dims.head_dim, F = L->F;
-    for (int i = 0; i < F; i++) {
-        double c = t->c[i], s = t->s[i], a = x[i], b = x[i + F];
-        y[i] = (float)(a * c - b * s);
-        y[i + F] = (float)(b * c + a * s);
-    }
-    if (d & 1) y[d - 1] = x[d - 1];
+    rope_rotate(L, t, x, y, 1.0);
 }
 
 /* g = dy rotated back by -angle. */
 LRPE_VEC static void rope_bwd(const lrpe *L, const lrpe_tok *t, const float *dy, float *g) {
-    const int d = L->pe.dims.head_dim, F = L->F;
-    for (int i = 0; i < F; i++) {
-        double c = t->c[i], s = t->s[i], a = dy[i], b = dy[i + F];
-        g[i] = (float)(a * c + b * s);
-        g[i + F] = (float)(b * c - a * s);
-    }
-    if (d & 1) g[d - 1] = dy[d - 1];
+    rope_rotate(L, t, dy, g, -1.0);
 }
 
 static const lrpe_core ROPE = {
