@@ -15,10 +15,10 @@ typedef void (*gemm_fn)(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha
 void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc);
 
-/* Attention's small products (M and N a tile or a head wide, K a head or a tile): lrpe's AVX-512
- * kernel where gemm_small_own(), else gemm_f32 (also for op(B) = B^T with K > 256). Each element of
- * C is one chain of fused multiply-adds over k in order, then alpha and beta: the same bits at any
- * thread count. Threads may call it at once. */
+/* Attention's small products (M and N a tile or a head wide, K a head or a tile): A B and A B^T
+ * (K <= 256) in lrpe's AVX-512 kernel where gemm_small_own(); A^T B, larger K and other CPUs in
+ * gemm_f32. Each element of C is one chain of fused multiply-adds over k in order, then alpha and
+ * beta: the same bits at any thread count. Threads may call it at once. */
 void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc);
 

@@ -14,6 +14,8 @@ EMU_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 # lrpe's C flags at -O1 (as SANITIZE=1), with the CUDA entry points instead of the stub
 EMU_CFLAGS   = $(filter-out -O%,$(CFLAGS)) -O1 $(EMU_SAN)
 EMU_CPPFLAGS = $(CPPFLAGS) -DLRPE_CUDA
+# -O2 for attention's small-product kernel, as in the SANITIZE=1 build (Makefile)
+$(EMU_BUILD)/obj/core/gemm_small.o: EMU_CFLAGS += -O2
 # the kernels as nvcc's host compiler sees them (NVFLAGS), no fused multiply-add contraction
 EMU_CXXFLAGS := -std=c++17 -g -O1 $(EMU_SAN) -ffp-contract=off -Wall -Wextra -Wno-unused-parameter \
                 -Wno-unknown-pragmas $(if $(filter 1,$(WERROR)),-Werror)
