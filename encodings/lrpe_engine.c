@@ -207,8 +207,7 @@ LRPE_VEC static void fwd_rows(const lrpe *L, const pe_qk_rows *r, const float *t
         lrpe_tok t;
         tok_init(L, th, r->pos + (size_t)n * R, r->layer, c, s, map, &t);
         for (int h = 0; h < H; h++) {
-            const float *x = in + (size_t)n * r->ld_in + (size_t)h * d;
-            if (L->P.kind != PE_P_IDENTITY) pmat_apply(&L->P, u, x, xt), x = xt; /* P = I: read in place */
+            const float *x = pmat_view(&L->P, u, in + (size_t)n * r->ld_in + (size_t)h * d, xt);
             L->core->fwd(L, &t, x, out + (size_t)n * r->ld_out + (size_t)h * W);
         }
     }
@@ -272,8 +271,8 @@ static void grad_range(const lrpe *L, int layer, const float *th, const float *u
                 for (int i = 0; i < d; i++) pu[i] += -2.0 * (a * g[i] + b * x[i]);
             }
             if (pt) {
-                pmat_apply(&L->P, u, x, xt);
-                for (int j = 0; j < F; j++) ph[j] += L->core->dangle(L, xt, dy, j, t.c[j], t.s[j]);
+                const float *px = pmat_view(&L->P, u, x, xt);
+                for (int j = 0; j < F; j++) ph[j] += L->core->dangle(L, px, dy, j, t.c[j], t.s[j]);
             }
         }
         for (int j = 0; pt && j < F; j++) pt[j] += (double)freq_pos(L, p, j) * ph[j];

@@ -68,6 +68,13 @@ static inline void pmat_apply(const pmat *p, const float *u, const float *x, flo
     }
 }
 
+/* P x as a view: x itself when P is the identity, else out[d] = P x (out distinct from x). */
+static inline const float *pmat_view(const pmat *p, const float *u, const float *x, float *out) {
+    if (p->kind == PE_P_IDENTITY) return x;
+    pmat_apply(p, u, x, out);
+    return out;
+}
+
 /* dx[d] += P^T g. */
 static inline void pmat_apply_t(const pmat *p, const float *u, const float *g, float *dx) {
     const int d = p->d;
