@@ -200,14 +200,14 @@ bench-blas-variant:
 		build/bench-$$v/lrpe bench --no-db $(BLAS_BENCH_ARGS) 2>/dev/null | tail -1; done; done
 
 # The matrix products of a training step at the model's shapes with OpenBLAS, BLIS and libxsmm side
-# by side, and lrpe's bf16 kernel (bench/blas_libs.c; README, "Performance"). OpenBLAS runs the core lrpe itself selects
+# by side, and lrpe's bf16 and fp32 kernels (bench/blas_libs.c; README, "Performance"). OpenBLAS runs the core lrpe itself selects
 # (lrpe version) unless OPENBLAS_CORETYPE is set. BENCH_ROUNDS: rounds of A B C (default 5).
 BENCH_ROUNDS ?= 5
 .PHONY: bench-blas
 bench-blas: lrpe
 	@LRPE_DEPS_FIX="make bench-blas" bash scripts/install-deps.sh libblis-openmp-dev libxsmm-dev
 	@mkdir -p $(BUILD)/bench
-	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -fopenmp -Icore bench/blas_libs.c $(BUILD)/core/gemm_bf16.o -o $(BUILD)/bench/blas_libs \
+	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -fopenmp -Icore bench/blas_libs.c $(BUILD)/core/gemm_bf16.o $(BUILD)/core/gemm_small.o $(BUILD)/core/gemm.o -o $(BUILD)/bench/blas_libs \
 		$(LDFLAGS) -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas /usr/lib/libxsmm.a /usr/lib/libxsmmnoblas.a -ldl -lm
 	@core=$${OPENBLAS_CORETYPE:-$$(./lrpe version | sed -n 's/^blas core: \([^,]*\),.*/\1/p')}; \
 		echo "OpenBLAS core $$core; OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive}"; \

@@ -1,5 +1,5 @@
 /* make bench-blas: the matrix products of a training step at the model's shapes, timed side by
- * side with three libraries and lrpe's bf16 kernel, in rounds A B C D A B C D ..., median GFLOP/s
+ * side with three libraries and lrpe's two kernels, in rounds A B C D E A B C D E ..., median GFLOP/s
  * per code and shape, each result checked against OpenBLAS's:
  *   OpenBLAS  cblas_sgemm of the build lrpe links (its core as OPENBLAS_CORETYPE / OpenBLAS chose);
  *   BLIS      cblas_sgemm of Debian's libblis4-openmp, dlopen'd into its own namespace;
@@ -7,7 +7,10 @@
  *             that this program schedules over OpenMP threads (libxsmm's small-matrix kernels do
  *             not take a 4096-row product whole);
  *   lrpe bf16 gemm_bf16 of core/gemm_bf16.c (model.precision=bf16: bf16 products, float32 sums),
- *             where the CPU has AVX512-BF16; its difference is bf16's rounding, not an error.
+ *             where the CPU has AVX512-BF16; its difference is bf16's rounding, not an error;
+ *   lrpe fp32 lrpe's float32 AVX-512 kernel (core/gemm_small.c), where the CPU has AVX-512F, as lrpe
+ *             calls it: gemm_avx512 for the linear layers' products (where OpenBLAS's core has no
+ *             AVX-512 kernels, core/gemm.h), gemm_small for the one-thread chunk products.
  * Shapes are row-major C[M x N] = op(A) op(B) with op per letter (N as stored, T transposed), as
  * core/linear.c (forward NT, input gradient NN, weight gradient TN) and core/attn_linear.c (chunk
  * products, one thread each inside lrpe's per-head loop) call them.
@@ -52,7 +55,7 @@ static const shape SHAPES[] = {
     {"chunk out A V, head 16", 'N', 'N', 64, 16, 64, 1},
     {"chunk state K^T V, head 16", 'T', 'N', 16, 16, 64, 1},
 };
-enum { NSHAPES = sizeof SHAPES / sizeof SHAPES[0], TILE = 64, NLIBS = 4 };
+enum { NSHAPES = sizeof SHAPES / sizeof SHAPES[0], TILE = 64, NLIBS = 5 };
 
 static sgemm_fn blis_sgemm;
 static void (*blis_threads)(long);
@@ -111,8 +114,9 @@ static void run(int lib, const shape *s, const xsmm_plan *p, const float *A, con
     if (lib == 0) run_cblas(cblas_sgemm, s, A, B, C);
     else if (lib == 1) run_cblas(blis_sgemm, s, A, B, C);
     else if (lib == 2) run_xsmm(p, s, A, B, C);
-    else gemm_bf16(s->ta == 'T' ? GEMM_T : GEMM_N, s->tb == 'T' ? GEMM_T : GEMM_N, s->M, s->N, s->K, 1.0f, A,
-                   s->ta == 'N' ? s->K : s->M, B, s->tb == 'N' ? s->N : s->K, 0.0f, C, s->N);
+    else (lib == 3 ? gemm_bf16 : s->threads == 1 ? gemm_small : gemm_avx512)(s->ta == 'T' ? GEMM_T : GEMM_N, s->tb == 'T' ? GEMM_T : GEMM_N, s->M,
+                                              s->N, s->K, 1.0f, A, s->ta == 'N' ? s->K : s->M, B,
+                                              s->tb == 'N' ? s->N : s->K, 0.0f, C, s->N);
 }
 
 /* GFLOP/s of lib on s over about 0.1 s of repetitions. */
@@ -143,11 +147,11 @@ int main(int argc, char **argv) {
         return 2;
     }
     libxsmm_init();
-    const int bf16 = gemm_bf16_supported();
-    printf("%d rounds of OpenBLAS, BLIS, libxsmm, lrpe bf16 in turn; median GFLOP/s (ratio to OpenBLAS); "
+    const int bf16 = gemm_bf16_supported(), own = gemm_small_own();
+    printf("%d rounds of OpenBLAS, BLIS, libxsmm, lrpe bf16, lrpe fp32 in turn; median GFLOP/s (ratio to OpenBLAS); "
            "max |C - C_OpenBLAS| / max |C|\n", rounds);
-    printf("| product | M x N x K | op | threads | OpenBLAS | BLIS | libxsmm | lrpe bf16 | max rel. diff BLIS / libxsmm / bf16 |\n");
-    printf("|---|---|---|---:|---:|---:|---:|---:|---|\n");
+    printf("| product | M x N x K | op | threads | OpenBLAS | BLIS | libxsmm | lrpe bf16 | lrpe fp32 | max rel. diff BLIS / libxsmm / bf16 / lrpe fp32 |\n");
+    printf("|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
     for (int i = 0; i < NSHAPES; i++) {
         const shape *s = &SHAPES[i];
         const size_t na = (size_t)s->M * s->K, nb = (size_t)s->K * s->N, nc = (size_t)s->M * s->N;
@@ -164,15 +168,15 @@ int main(int argc, char **argv) {
         double diff[NLIBS] = {0}, scale = 0;
         for (size_t j = 0; j < nc; j++) scale = fmax(scale, fabs(ref[j]));
         for (int lib = 1; lib < NLIBS; lib++) {
-            if ((lib == 2 && !p.k0) || (lib == 3 && !bf16)) continue;
+            if ((lib == 2 && !p.k0) || (lib == 3 && !bf16) || (lib == 4 && !own)) continue;
             memset(C, 0, nc * 4);
             run(lib, s, &p, A, B, C);
             for (size_t j = 0; j < nc; j++) diff[lib] = fmax(diff[lib], fabs(C[j] - ref[j]) / scale);
         }
         double r[NLIBS][64], med[NLIBS];
-        char xd[16], bd[16];
+        char xd[16], bd[16], od[16];
         for (int k = 0; k < rounds && k < 64; k++)
-            for (int lib = 0; lib < NLIBS; lib++) r[lib][k] = (lib == 2 && !p.k0) || (lib == 3 && !bf16) ? 0 : rate(lib, s, &p, A, B, C);
+            for (int lib = 0; lib < NLIBS; lib++) r[lib][k] = (lib == 2 && !p.k0) || (lib == 3 && !bf16) || (lib == 4 && !own) ? 0 : rate(lib, s, &p, A, B, C);
         for (int lib = 0; lib < NLIBS; lib++) {
             qsort(r[lib], (size_t)rounds, sizeof r[lib][0], by_value);
             med[lib] = r[lib][rounds / 2];
@@ -183,8 +187,11 @@ int main(int argc, char **argv) {
         else printf("no kernel | ");
         if (bf16) printf("%.1f (%.2fx) | ", med[3], med[3] / med[0]);
         else printf("no AVX512-BF16 | ");
-        printf("%.1e / %s / %s |\n", diff[1], p.k0 ? (snprintf(xd, sizeof xd, "%.1e", diff[2]), xd) : "-",
-               bf16 ? (snprintf(bd, sizeof bd, "%.1e", diff[3]), bd) : "-");
+        if (own) printf("%.1f (%.2fx) | ", med[4], med[4] / med[0]);
+        else printf("no AVX-512F | ");
+        printf("%.1e / %s / %s / %s |\n", diff[1], p.k0 ? (snprintf(xd, sizeof xd, "%.1e", diff[2]), xd) : "-",
+               bf16 ? (snprintf(bd, sizeof bd, "%.1e", diff[3]), bd) : "-",
+               own ? (snprintf(od, sizeof od, "%.1e", diff[4]), od) : "-");
         fflush(stdout);
         free(A), free(B), free(C), free(ref);
     }

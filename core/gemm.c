@@ -1,22 +1,38 @@
-/* float32 matrix products through OpenBLAS: the library choice of the CPU path (core/gemm.h). */
+/* float32 matrix products through OpenBLAS or lrpe's AVX-512 kernel: the library choice of the CPU
+ * path (core/gemm.h). */
 #include <cblas.h>
+#include <stdio.h>
+#include <strings.h>
 
 #include "gemm.h"
 
 static CBLAS_TRANSPOSE cblas_op(gemm_op t) { return t == GEMM_T ? CblasTrans : CblasNoTrans; }
 
+int gemm_f32_own(void) {
+    static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+    if (!gemm_small_own()) return 0;
+    const char *core = openblas_get_corename();
+    for (size_t i = 0; i < sizeof avx512_cores / sizeof *avx512_cores; i++)
+        if (core && strcasecmp(core, avx512_cores[i]) == 0) return 0;
+    return 1;
+}
+
 void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc) {
-    cblas_sgemm(CblasRowMajor, cblas_op(ta), cblas_op(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (gemm_f32_own())
+        gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+        cblas_sgemm(CblasRowMajor, cblas_op(ta), cblas_op(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 const char *gemm_library(void) {
-    static const char *const text[2][2] = {
-        {"fp32: OpenBLAS sgemm; bf16: none (this CPU has no AVX512-BF16)",
-         "fp32: OpenBLAS sgemm; bf16: lrpe's AVX512-BF16 kernel (linear layers)"},
-        {"fp32: OpenBLAS sgemm, attention's A B and A B^T tiles lrpe's AVX-512 kernel; bf16: none (this CPU has no "
-         "AVX512-BF16)",
-         "fp32: OpenBLAS sgemm, attention's A B and A B^T tiles lrpe's AVX-512 kernel; bf16: lrpe's AVX512-BF16 "
-         "kernel (linear layers)"}};
-    return text[gemm_small_own()][gemm_bf16_supported()];
+    static char text[320];
+    const char *fp32 = gemm_f32_own()
+                           ? "lrpe's AVX-512 kernel (OpenBLAS's core has no AVX-512 kernels)"
+                       : gemm_small_own() ? "OpenBLAS sgemm, attention's tile products lrpe's AVX-512 kernel"
+                                          : "OpenBLAS sgemm";
+    snprintf(text, sizeof text, "fp32: %s; bf16: %s", fp32,
+             gemm_bf16_supported() ? "lrpe's AVX512-BF16 kernel (linear layers)"
+                                   : "none (this CPU has no AVX512-BF16)");
+    return text;
 }

@@ -1,7 +1,9 @@
 /* The matrix products of the CPU path, row-major as cblas: C[M,N] = alpha op(A)[M,K] op(B)[K,N]
- * + beta C. The one place the library is chosen (`make bench-blas` measured OpenBLAS fastest on
- * 13 of the 15 products of a training step; attention's tile products are lrpe's own where the CPU
- * has AVX-512, measured in the step; README, "Which matrix-multiply library"). */
+ * + beta C. The one place the library is chosen, by measurement (`make bench-blas` and the step;
+ * README, "Which matrix-multiply library"): OpenBLAS where its core has AVX-512 kernels (SkylakeX:
+ * fastest on 13 of the 15 products of a step), lrpe's AVX-512 kernel where the CPU has AVX-512 and
+ * OpenBLAS runs a 256-bit core (Haswell, Zen: 1.2-2.1x slower than it on a Zen 5), and lrpe's
+ * kernel for attention's tile products wherever the CPU has AVX-512. */
 #ifndef LRPE_GEMM_H
 #define LRPE_GEMM_H
 
@@ -11,12 +13,13 @@ typedef enum gemm_op { GEMM_N = 0, GEMM_T = 1 } gemm_op;
 typedef void (*gemm_fn)(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc);
 
-/* float32 products: OpenBLAS's cblas_sgemm. */
+/* float32 products of the linear layers: gemm_avx512 where gemm_f32_own(), else OpenBLAS's
+ * cblas_sgemm. */
 void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc);
 
-/* Attention's small products (M and N a tile or a head wide, K a head or a tile): A B and A B^T
- * (K <= 256) in lrpe's AVX-512 kernel where gemm_small_own(); A^T B, larger K and other CPUs in
+/* Attention's small products (M and N a tile or a head wide, K a head or a tile), one thread, in
+ * lrpe's AVX-512 kernel where gemm_small_own() (A^T B only where gemm_f32_own() too); the rest in
  * gemm_f32. Each element of C is one chain of fused multiply-adds over k in order, then alpha and
  * beta: the same bits at any thread count. Threads may call it at once. */
 void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
@@ -24,6 +27,18 @@ void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const 
 
 /* 1 when gemm_small runs lrpe's kernel on this CPU (it has AVX-512F). */
 int gemm_small_own(void);
+
+/* The kernel of gemm_small over panels of 256 rows of C, on all threads unless called inside a
+ * parallel region (the same bits either way), k in chunks of 128 (each adding into C), a chunk of
+ * A^T or B copied side by side first where its rows' spacing would thrash the cache. Only where
+ * gemm_small_own(). */
+void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc);
+
+/* 1 when gemm_f32 runs gemm_avx512: this CPU has AVX-512F and OpenBLAS's core has no AVX-512
+ * kernels (Haswell, Zen). With its SkylakeX kernels OpenBLAS matched lrpe's kernel on the linear
+ * layers' products, and it stays. */
+int gemm_f32_own(void);
 
 /* bf16 products with float32 accumulation: A and B rounded to bf16 (round to nearest even) as they
  * are packed, multiplied with AVX512-BF16's dot products, summed in float32 in a fixed order (the

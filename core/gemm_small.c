@@ -1,17 +1,26 @@
-/* Attention's small products (core/gemm.h, gemm_small) on AVX-512: a block of C, up to 64 columns
- * (4 vectors) by a few rows, is held in 16 registers while k runs; A's entries are broadcast from
- * its rows in place, B's rows are read in place or, for B^T, transposed 16 x 16 at a time into a
- * buffer of the thread's. Inside a training step OpenBLAS ran A B^T at these shapes (64 x 64 x 16,
- * 64 x 64 x 64) at 56-63 GFLOP/s; A^T B is left to OpenBLAS, which was faster there. */
+/* lrpe's float32 products on AVX-512 (core/gemm.h): gemm_small for attention's tiles and
+ * gemm_avx512, the same kernel over panels of rows on every thread, for the linear layers where
+ * OpenBLAS runs a core without AVX-512. A block of C, up to 64 columns (4 vectors) by a few rows,
+ * is held in 16 registers while k runs; A's entries are broadcast in place (from its rows, or for
+ * A^T its columns), B's rows are read in place or, for B^T, transposed 16 x 16 at a time into a
+ * buffer of the thread's. Inside a training step OpenBLAS ran A B^T at attention's shapes (64 x 64
+ * x 16, 64 x 64 x 64) at 56-63 GFLOP/s, and on its Haswell core A^T B (64 x 16 x 64, 16 x 16 x 64)
+ * at 43-69 GFLOP/s per core; on a Zen 5 core, whose FMAs are 512 bits wide, OpenBLAS's Haswell
+ * kernels reach about half of what this one does (README, "Which matrix-multiply library"). */
 #include <immintrin.h>
+#include <omp.h>
 
 #include "gemm.h"
 
 #define SMALL_W 64     /* columns of C per block */
-#define SMALL_KMAX 256 /* the most k of a B^T (its block is packed into small_bt) */
+#define SMALL_KMAX 256 /* the most k of a packed block of B (small_bt) */
+#define KC 128         /* gemm_avx512: its chunk of k (B's packed block, 32 KB, stays in L1) */
+#define PANEL 256      /* gemm_avx512: rows of C per panel (A's chunk, up to 128 KB, stays in L2) */
 
-/* B^T's rows k < K for the block of columns being computed: row k at small_bt + k SMALL_W. */
+/* B's or B^T's rows k < K for the block of columns being computed: row k at small_bt + k SMALL_W. */
 static _Thread_local float small_bt[SMALL_KMAX * SMALL_W] __attribute__((aligned(64)));
+/* gemm_avx512's chunk of A^T: KC rows of up to PANEL */
+static _Thread_local float small_at[KC * PANEL] __attribute__((aligned(64)));
 
 #define AVX512 __attribute__((target("avx512f")))
 /* Loops over constant counts, unrolled before GCC decides where arrays live: the accumulators
@@ -21,12 +30,13 @@ static _Thread_local float small_bt[SMALL_KMAX * SMALL_W] __attribute__((aligned
 /* Mask of the first n (<= 16) lanes. */
 static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
-/* C[ROWS, NV vectors] = alpha sum_k a[r lda + k] b[k ldb + :] + beta C, the last vector `tail`
+/* C[ROWS, NV vectors] = alpha sum_k a[r ar + k ak] b[k ldb + :] + beta C, the last vector `tail`
  * lanes wide: one chain of fused multiply-adds per element, k in order. One function per (ROWS,
- * NV), so that acc has a constant size and lives in registers. */
+ * NV), so that acc has a constant size and lives in registers. A's strides (ar, ak): (lda, 1) for
+ * A, (1, lda) for A^T. */
 #define BLOCK(ROWS, NV)                                                                                        \
-    AVX512 static void block_##ROWS##x##NV(int tail, int K, const float *a, long lda, const float *b, long ldb, \
-                                            float alpha, float beta, float *c, long ldc) {                      \
+    AVX512 static void block_##ROWS##x##NV(int tail, int K, const float *a, long ar, long ak, const float *b,   \
+                                            long ldb, float alpha, float beta, float *c, long ldc) {            \
         __m512 acc[ROWS][NV];                                                                                   \
         const __mmask16 last = lanes(tail);                                                                     \
         UNROLL for (int r = 0; r < ROWS; r++) UNROLL for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps(); \
@@ -36,8 +46,8 @@ static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__m
             UNROLL for (int v = 0; v < NV; v++)                                                                 \
                 bv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, bk + 16 * v) : _mm512_loadu_ps(bk + 16 * v);  \
             UNROLL for (int r = 0; r < ROWS; r++) {                                                             \
-                const __m512 ar = _mm512_set1_ps(a[r * lda + k]);                                               \
-                UNROLL for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);          \
+                const __m512 x = _mm512_set1_ps(a[r * ar + k * ak]);                                            \
+                UNROLL for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);           \
             }                                                                                                   \
         }                                                                                                       \
         UNROLL for (int r = 0; r < ROWS; r++) UNROLL for (int v = 0; v < NV; v++)                               \
@@ -66,12 +76,12 @@ BLOCK(1, 4)
 /* Rows [0, M) of C for one block of NV vectors: blocks of ROWS (16 accumulators), then the rest
  * one row at a time (the same arithmetic per element). */
 #define ROW_BLOCKS(ROWS, NV)                                                                                  \
-    AVX512 static void rows_nv##NV(int M, int tail, int K, const float *a, long lda, const float *b, long ldb, \
-                                   float alpha, float beta, float *c, long ldc) {                             \
+    AVX512 static void rows_nv##NV(int M, int tail, int K, const float *a, long ar, long ak, const float *b,   \
+                                   long ldb, float alpha, float beta, float *c, long ldc) {                   \
         int r = 0;                                                                                            \
         for (; r + ROWS <= M; r += ROWS)                                                                      \
-            block_##ROWS##x##NV(tail, K, a + r * lda, lda, b, ldb, alpha, beta, c + r * ldc, ldc);            \
-        for (; r < M; r++) block_1x##NV(tail, K, a + r * lda, lda, b, ldb, alpha, beta, c + r * ldc, ldc);    \
+            block_##ROWS##x##NV(tail, K, a + r * ar, ar, ak, b, ldb, alpha, beta, c + r * ldc, ldc);          \
+        for (; r < M; r++) block_1x##NV(tail, K, a + r * ar, ar, ak, b, ldb, alpha, beta, c + r * ldc, ldc);  \
     }
 ROW_BLOCKS(16, 1)
 ROW_BLOCKS(8, 2)
@@ -120,9 +130,21 @@ AVX512 static void pack_transposed(float *bt, const float *B, long ldb, int w, i
         }
 }
 
-/* C = alpha A op(B) + beta C, by blocks of SMALL_W columns. */
-AVX512 static void small_avx512(gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda,
-                                const float *B, int ldb, float beta, float *C, int ldc) {
+/* dst[k, j] = src[k, j] for j < w and k < K, dst's rows ldd apart: rows side by side, so that they
+ * do not share cache sets (a row stride of 4 KB put every row of a block in one). */
+AVX512 static void pack_rows(float *dst, long ldd, const float *src, long lds, int w, int K) {
+    for (int k = 0; k < K; k++)
+        for (int j0 = 0; j0 < w; j0 += 16) {
+            const __mmask16 m = lanes(w - j0);
+            _mm512_mask_storeu_ps(dst + k * ldd + j0, m, _mm512_maskz_loadu_ps(m, src + k * lds + j0));
+        }
+}
+
+/* C = alpha op(A) op(B) + beta C, by blocks of SMALL_W columns; B's block packed first when B is
+ * transposed, or when pack (K <= SMALL_KMAX). */
+AVX512 static void small_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda,
+                                const float *B, int ldb, float beta, float *C, int ldc, int pack) {
+    const long ar = ta == GEMM_T ? 1 : lda, ak = ta == GEMM_T ? lda : 1;
     for (int j0 = 0; j0 < N; j0 += SMALL_W) {
         const int w = N - j0 < SMALL_W ? N - j0 : SMALL_W, nv = (w + 15) / 16, tail = w - 16 * (nv - 1);
         const float *b = B + j0;
@@ -130,24 +152,86 @@ AVX512 static void small_avx512(gemm_op tb, int M, int N, int K, float alpha, co
         if (tb == GEMM_T) {
             pack_transposed(small_bt, B + (long)j0 * ldb, ldb, w, K);
             b = small_bt, ldbk = SMALL_W;
+        } else if (pack) {
+            pack_rows(small_bt, SMALL_W, B + j0, ldb, w, K);
+            b = small_bt, ldbk = SMALL_W;
         }
         float *c = C + j0;
         switch (nv) {
-        case 1: rows_nv1(M, tail, K, A, lda, b, ldbk, alpha, beta, c, ldc); break;
-        case 2: rows_nv2(M, tail, K, A, lda, b, ldbk, alpha, beta, c, ldc); break;
-        case 3: rows_nv3(M, tail, K, A, lda, b, ldbk, alpha, beta, c, ldc); break;
-        default: rows_nv4(M, tail, K, A, lda, b, ldbk, alpha, beta, c, ldc); break;
+        case 1: rows_nv1(M, tail, K, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
+        case 2: rows_nv2(M, tail, K, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
+        case 3: rows_nv3(M, tail, K, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
+        default: rows_nv4(M, tail, K, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
         }
+    }
+}
+
+/* One product of gemm_avx512 cut into tasks: panels of PANEL rows by `groups` blocks of gw columns,
+ * K in chunks of kc. */
+typedef struct avx512_job {
+    gemm_op ta, tb;
+    int M, N, K, kc, groups, gw, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} avx512_job;
+
+/* Task t of job j: its panel and columns, chunk by chunk of k, each chunk adding into C. */
+AVX512 static void avx512_task(const avx512_job *j, int t) {
+    const long ar = j->ta == GEMM_T ? 1 : j->lda, ak = j->ta == GEMM_T ? j->lda : 1;
+    const long bj = j->tb == GEMM_T ? j->ldb : 1, bk = j->tb == GEMM_T ? 1 : j->ldb; /* B's steps per j, per k */
+    const int r0 = t / j->groups * PANEL, m = j->M - r0 < PANEL ? j->M - r0 : PANEL;
+    const int j0 = t % j->groups * j->gw, n = j->N - j0 < j->gw ? j->N - j0 : j->gw;
+    int k0 = 0;
+    do {
+        const int kn = j->K - k0 < j->kc ? j->K - k0 : j->kc;
+        const float *a = j->A + r0 * ar + k0 * ak;
+        int lda = j->lda;
+        /* A^T's chunk, kn rows of m, copied side by side where its rows are a multiple of 2 KB apart;
+         * B's block likewise where its rows are longer than the block (measured: both pay there, and
+         * cost 10-15 % on d=64's weight gradients where they are not needed) */
+        if (j->ta == GEMM_T && (j->lda & 511) == 0) {
+            lda = (m + 15) / 16 * 16;
+            pack_rows(small_at, lda, a, j->lda, m, kn);
+            a = small_at;
+        }
+        small_avx512(j->ta, j->tb, m, n, kn, j->alpha, a, lda, j->B + j0 * bj + k0 * bk, j->ldb, k0 ? 1.0f : j->beta,
+                     j->C + (long)r0 * j->ldc + j0, j->ldc, j->ldb > SMALL_W);
+        k0 += kn;
+    } while (k0 < j->K);
+}
+
+void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    const int kc = K > KC ? KC : K, panels = (M + PANEL - 1) / PANEL;
+    const int team = omp_in_parallel() ? 1 : omp_get_max_threads();
+    /* fewer panels than threads: each task takes one block of SMALL_W columns of a panel */
+    const int groups = panels >= team ? 1 : (N + SMALL_W - 1) / SMALL_W, tasks = panels * groups;
+    const avx512_job job = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .kc = kc, .groups = groups,
+                            .gw = groups == 1 ? N : SMALL_W, .lda = lda, .ldb = ldb, .ldc = ldc,
+                            .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C};
+    if (team > 1 && tasks > 1) {
+#pragma omp parallel for schedule(static)
+        for (int t = 0; t < tasks; t++) avx512_task(&job, t);
+    } else {
+        for (int t = 0; t < tasks; t++) avx512_task(&job, t);
     }
 }
 
 void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc) {
-    if (!gemm_small_own() || ta == GEMM_T || (tb == GEMM_T && K > SMALL_KMAX)) {
+    /* A^T B stays with OpenBLAS where its core has AVX-512 kernels (its small-matrix kernel was
+     * 1.15-1.28x faster than this one there) */
+    if (!gemm_small_own() || (ta == GEMM_T && !gemm_f32_own())) {
         gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    if (M > 0 && N > 0) small_avx512(tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (tb == GEMM_T && K > SMALL_KMAX) {
+        gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (M > 0 && N > 0) small_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
 }
 
 int gemm_small_own(void) { return __builtin_cpu_supports("avx512f") != 0; }

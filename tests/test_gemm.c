@@ -1,7 +1,10 @@
 /* The matrix products of core/gemm.h against a double-precision reference:
- *  - gemm_f32 (OpenBLAS) at every op(A), op(B) and odd shapes;
+ *  - gemm_f32 (OpenBLAS, or lrpe's kernel where gemm_f32_own) at every op(A), op(B) and odd shapes;
  *  - gemm_small (attention's products) likewise, at shapes that cover its blocks of rows and
  *    columns, their tails and a B^T past its packing limit; threads calling it at once;
+ *  - gemm_avx512 (the linear layers' products where gemm_f32_own) likewise, at shapes over several
+ *    panels of rows and chunks of k with their tails; the same bits at 1 and 2 threads; which
+ *    library gemm_f32 runs;
  *  - gemm_bf16 against the reference of the bf16-rounded inputs: a product of two bf16 numbers is
  *    exact in float32, so only the float32 accumulation differs (rtol 1e-5 of the sum of |terms|;
  *    a wrong packing or a lost pair is off by O(1)); K past one block (256) and odd, M and N off
@@ -13,6 +16,9 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <cblas.h>
 
 #include "backend.h"
 #include "gemm.h"
@@ -76,7 +82,7 @@ static void product_case(const char *what, gemm_fn gemm, float (*round)(float), 
         }
 }
 
-static const int SHAPES[][3] = {{1, 1, 1}, {7, 17, 3}, {33, 65, 257}, {70, 32, 600}, {130, 40, 64}};
+static const int SHAPES[][3] = {{1, 1, 1}, {7, 17, 3}, {33, 65, 257}, {70, 32, 600}, {130, 40, 64}, {20, 30, 1100}};
 
 TEST(gemm_f32_matches_reference) {
     rng_seed(&R, 20261206, 1);
@@ -101,6 +107,72 @@ TEST(gemm_small_matches_reference) {
     gemm_small(GEMM_N, GEMM_T, 1, 2, 0, 1.0f, A, 1, B, 1, 0.5f, C, 2);
     CHECK(C[0] == 1.5f && C[1] == 2.0f, "K = 0: %g %g", C[0], C[1]);
     if (!gemm_small_own()) test_skip("gemm_small runs OpenBLAS on this CPU (no AVX-512F): lrpe's kernel untested");
+}
+
+/* gemm_avx512's panels of 256 rows and chunks of 128 k with their tails (A^T and B packed per
+ * chunk), column blocks with partial vectors, the linear layers' own shapes at d = 64, and one panel
+ * split by columns over the threads (40 rows). */
+static const int AVX512_SHAPES[][3] = {{300, 100, 700}, {600, 70, 40}, {257, 33, 600}, {64, 256, 2048},
+                                       {2048, 64, 64},  {40, 200, 1100}};
+
+TEST(gemm_avx512_matches_reference) {
+    if (!gemm_small_own()) {
+        test_skip("this CPU has no AVX-512F: gemm_f32 runs OpenBLAS");
+        return;
+    }
+    rng_seed(&R, 20261207, 3);
+    for (size_t s = 0; s < sizeof AVX512_SHAPES / sizeof *AVX512_SHAPES; s++)
+        for (int b = 0; b < 3; b++)
+            product_case("gemm_avx512", gemm_avx512, NULL, 1e-5, AVX512_SHAPES[s][0], AVX512_SHAPES[s][1],
+                         AVX512_SHAPES[s][2], 0.5f * b);
+    /* A^T with its rows 2 KB apart (512 floats), whose chunks are copied first */
+    enum { M = 300, N = 70, K = 300, LDA = 512 };
+    float *A = trandn(&R, (size_t)K * LDA, 1.0f), *B = trandn(&R, (size_t)K * N, 1.0f);
+    float *C0 = trandn(&R, (size_t)M * N, 1.0f), *C = tdup(C0, (size_t)M * N);
+    gemm_avx512(GEMM_T, GEMM_N, M, N, K, 0.75f, A, LDA, B, N, 0.5f, C, N);
+    check_product("gemm_avx512, A^T rows 2 KB apart", GEMM_T, GEMM_N, M, N, K, 0.75f, A, LDA, B, N, 0.5f, C0, C, N,
+                  NULL, 1e-5);
+    free(A), free(B), free(C0), free(C);
+}
+
+/* The same bits at 1 and 2 threads: over panels of rows (600 rows), and over blocks of columns when
+ * there are fewer panels than threads (64 rows, 200 columns). */
+TEST(gemm_avx512_same_bits_at_one_and_two_threads) {
+    if (!gemm_small_own()) {
+        test_skip("this CPU has no AVX-512F: gemm_f32 runs OpenBLAS");
+        return;
+    }
+    rng_seed(&R, 20261207, 4);
+    static const int shapes[][3] = {{600, 100, 700}, {64, 200, 300}};
+    const int threads = omp_get_max_threads();
+    for (int s = 0; s < 2; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)K * N, 1.0f);
+        float *C1 = tcalloc((size_t)M * N), *C2 = tcalloc((size_t)M * N);
+        for (int ta = 0; ta < 2; ta++) {
+            const int lda = ta ? M : K;
+            threads_set(1);
+            gemm_avx512((gemm_op)ta, GEMM_N, M, N, K, 1.0f, A, lda, B, N, 0.0f, C1, N);
+            threads_set(2);
+            gemm_avx512((gemm_op)ta, GEMM_N, M, N, K, 1.0f, A, lda, B, N, 0.0f, C2, N);
+            CHECK(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "%dx%dx%d op(A) %d: 1 and 2 threads differ", M, N,
+                  K, ta);
+        }
+        free(A), free(B), free(C1), free(C2);
+    }
+    threads_set(threads);
+}
+
+/* gemm_f32 runs lrpe's kernel exactly where the CPU has AVX-512F and OpenBLAS's core has no AVX-512
+ * kernels, and the provenance line says which. */
+TEST(gemm_f32_library_follows_the_openblas_core) {
+    const char *core = openblas_get_corename();
+    const int avx512_core = core && (!strcasecmp(core, "SkylakeX") || !strcasecmp(core, "Cooperlake") ||
+                                     !strcasecmp(core, "SapphireRapids"));
+    CHECK(gemm_f32_own() == (gemm_small_own() && !avx512_core), "core %s, avx512f %d: gemm_f32_own %d", core,
+          gemm_small_own(), gemm_f32_own());
+    const char *lib = gemm_library();
+    CHECK(!strncmp(lib, gemm_f32_own() ? "fp32: lrpe's AVX-512 kernel" : "fp32: OpenBLAS sgemm", 20), "%s", lib);
 }
 
 /* Two threads at once, each repeating its own A B^T through its packing buffer (long enough to

@@ -1,7 +1,8 @@
 /* `lrpe bench [SPEC.yaml] [key=value ...] [options]` (bench_options below): training throughput
  * of every config of the spec (variants x sweep; the first seed), one line each: tokens/s (median
  * of the timed steps, and the slowest..fastest), ms/step, achieved GFLOP/s (core/flops.c), the
- * sgemm rate this machine reaches at the model's shapes and the share of it, peak resident memory.
+ * float32 product rate this machine reaches at the model's shapes (gemm_f32, the product lrpe
+ * runs: OpenBLAS's sgemm or lrpe's kernel) and the share of it, peak resident memory.
  * --seq-lens measures each config at every length with the tokens per step held at the spec's
  * batch x seq_len. Results are recorded as completed runs of experiment "<name>-bench" (seed 0,
  * summary keys perf/...) for `lrpe report`. */

@@ -1,11 +1,11 @@
 #include "bench.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+#include "gemm.h"
 #include "model.h"
 #include "timing.h"
 #include "workload.h"
@@ -28,7 +28,8 @@ static double peak_rss_mb(void) {
 }
 
 /* Best GFLOP/s of C[M,N] = A[M,K] B[N,K]^T (the forward of a linear layer) and of the weight
- * gradient dW[N,K] = dY[M,N]^T X[M,K] over 3 timed calls each; 0 when out of memory. */
+ * gradient dW[N,K] = dY[M,N]^T X[M,K] over 3 timed calls each, through gemm_f32 (the product the
+ * linear layers run: OpenBLAS's sgemm or lrpe's kernel, core/gemm.h); 0 when out of memory. */
 static double sgemm_rate(int M, int N, int K) {
     float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * N * K), *c = malloc(sizeof(float) * M * N);
     double best = 0;
@@ -38,9 +39,9 @@ static double sgemm_rate(int M, int N, int K) {
         for (long i = 0; i < (long)M * N; i++) c[i] = (float)(i % 3) * 0.1f;
         for (int rep = 0; rep < 4; rep++) { /* the first call of each is a warm-up */
             double t0 = now_ms();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
+            gemm_f32(GEMM_N, GEMM_T, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
             double t1 = now_ms();
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, c, N, a, K, 1.0f, b, K);
+            gemm_f32(GEMM_T, GEMM_N, N, K, M, 1.0f, c, N, a, K, 1.0f, b, K);
             double t2 = now_ms(), gf = 2.0 * M * N * K / 1e6;
             if (rep && gf / (t1 - t0) > best) best = gf / (t1 - t0);
             if (rep && gf / (t2 - t1) > best) best = gf / (t2 - t1);
@@ -50,8 +51,9 @@ static double sgemm_rate(int M, int N, int K) {
     return best;
 }
 
-/* The machine's sgemm rate at the model's shapes: the best over its linear layers (qkv, output,
- * FFN in and out, the LM head) with M = batch x seq_len rows. */
+/* The float32 product rate this machine reaches at the model's shapes with the product lrpe runs
+ * (gemm_f32): the best over its linear layers (qkv, output, FFN in and out, the LM head) with
+ * M = batch x seq_len rows. */
 static double sgemm_peak(const model *m, int rows) {
     const model_config *c = model_cfg(m);
     const int C = c->d_model, F = c->ffn_mult * C;
@@ -102,7 +104,7 @@ int bench_measure(const cfg *c, unsigned long long seed, const char *data_dir, i
     out->tokens_per_s_max = B * T / ms[0] * 1e3;
     out->flops_per_token = model_train_flops_per_token(w.model, T);
     out->gflops = out->flops_per_token * out->tokens_per_s / 1e9;
-    out->peak_gflops = be->host_memory ? sgemm_peak(w.model, B * T) : 0; /* OpenBLAS's rate says nothing of a GPU */
+    out->peak_gflops = be->host_memory ? sgemm_peak(w.model, B * T) : 0; /* the CPU's rate says nothing of a GPU */
     out->peak_pct = out->peak_gflops > 0 ? 100.0 * out->gflops / out->peak_gflops : 0;
     out->params = (long long)model_param_table(w.model)->total;
     int rc = done ? done(w.task, arg) : 0;
