@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # lrpe against its PyTorch peer (bench/torch_peer.py), `make bench-peer`: training throughput
 # (tokens/s) and peak memory of the same model, for two sizes x {linear, softmax} x {none, rope,
-# lrpe-unitary}. For each configuration the two run alternately, lrpe then PyTorch, REPS times
-# (A B A B ...), each as its own process with the same thread settings; the table gives medians
-# over the repetitions. Raw rows go to OUT as TSV.
+# lrpe-unitary}. For each configuration the two run alternately, REPS pairs, lrpe first in odd
+# pairs and PyTorch first in even ones (A B, B A, A B ...: a machine that speeds up or slows down
+# during a sequence favours neither), each as its own process with the same thread settings; the
+# table gives medians over the repetitions. Raw rows go to OUT as TSV.
 #
 # Knobs (environment or make variables):
 #   REPS=3            pairs per configuration
@@ -104,7 +105,9 @@ for c in "${CONFIGS[@]}"; do
     for att in "${ATTENTIONS[@]}"; do
         for enc in "${ENCODINGS[@]}"; do
             for ((rep = 1; rep <= REPS; rep++)); do
-                for side in lrpe torch; do
+                sides=(lrpe torch)
+                ((rep % 2)) || sides=(torch lrpe)
+                for side in "${sides[@]}"; do
                     row=$(run_side "$side" "$d" "$L" "$H" "$T" "$B" "$att" "$enc")
                     printf '%s\t%s\t%s\t%d\t%s\t%s\n' "$name" "$att" "$enc" "$rep" "$side" "$row" >>"$OUT"
                     echo "  $name $att $enc rep $rep $side: $(cut -f1 <<<"$row") tokens/s" >&2
