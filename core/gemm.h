@@ -2,7 +2,7 @@
  * + beta C. The one place the library is chosen, by measurement (`make bench-blas` and the step;
  * README, "Which matrix-multiply library"): OpenBLAS where its core has AVX-512 kernels (SkylakeX:
  * fastest on 13 of the 15 products of a step), lrpe's AVX-512 kernel where the CPU has AVX-512 and
- * OpenBLAS runs a 256-bit core (Haswell, Zen: 1.2-2.1x slower than it on a Zen 5), and lrpe's
+ * OpenBLAS runs a 256-bit core (Haswell, Zen: 1.5-3.2x slower than it on a Zen 5), and lrpe's
  * kernel for attention's tile products wherever the CPU has AVX-512. */
 #ifndef LRPE_GEMM_H
 #define LRPE_GEMM_H
