@@ -82,13 +82,34 @@ static void product_case(const char *what, gemm_fn gemm, float (*round)(float), 
         }
 }
 
+/* product_case for each of n shapes {M, N, K}, at beta 0, 0.5 and 1. */
+static void shape_cases(const char *what, gemm_fn gemm, float (*round)(float), const int (*shapes)[3], size_t n) {
+    for (size_t s = 0; s < n; s++)
+        for (int b = 0; b < 3; b++)
+            product_case(what, gemm, round, 1e-5, shapes[s][0], shapes[s][1], shapes[s][2], 0.5f * b);
+}
+
+/* 1 when gemm gives the same bits at 1 and 2 threads for op(A) B at M x N x K (random operands);
+ * the thread count is restored. */
+static int same_bits_at_1_and_2_threads(gemm_fn gemm, gemm_op ta, int M, int N, int K) {
+    float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)K * N, 1.0f);
+    float *C1 = tcalloc((size_t)M * N), *C2 = tcalloc((size_t)M * N);
+    const int threads = omp_get_max_threads(), lda = ta == GEMM_T ? M : K;
+    threads_set(1);
+    gemm(ta, GEMM_N, M, N, K, 1.0f, A, lda, B, N, 0.0f, C1, N);
+    threads_set(2);
+    gemm(ta, GEMM_N, M, N, K, 1.0f, A, lda, B, N, 0.0f, C2, N);
+    threads_set(threads);
+    const int same = memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0;
+    free(A), free(B), free(C1), free(C2);
+    return same;
+}
+
 static const int SHAPES[][3] = {{1, 1, 1}, {7, 17, 3}, {33, 65, 257}, {70, 32, 600}, {130, 40, 64}, {20, 30, 1100}};
 
 TEST(gemm_f32_matches_reference) {
     rng_seed(&R, 20261206, 1);
-    for (size_t s = 0; s < sizeof SHAPES / sizeof *SHAPES; s++)
-        for (int b = 0; b < 3; b++)
-            product_case("gemm_f32", gemm_f32, NULL, 1e-5, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], 0.5f * b);
+    shape_cases("gemm_f32", gemm_f32, NULL, SHAPES, sizeof SHAPES / sizeof *SHAPES);
 }
 
 /* Attention's shapes (tile x tile x head, tile x head x tile, head x head x tile), then odd ones:
@@ -99,10 +120,7 @@ static const int SMALL_SHAPES[][3] = {{64, 64, 16}, {64, 16, 64}, {16, 16, 64}, 
 
 TEST(gemm_small_matches_reference) {
     rng_seed(&R, 20261207, 1);
-    for (size_t s = 0; s < sizeof SMALL_SHAPES / sizeof *SMALL_SHAPES; s++)
-        for (int b = 0; b < 3; b++)
-            product_case("gemm_small", gemm_small, NULL, 1e-5, SMALL_SHAPES[s][0], SMALL_SHAPES[s][1],
-                         SMALL_SHAPES[s][2], 0.5f * b);
+    shape_cases("gemm_small", gemm_small, NULL, SMALL_SHAPES, sizeof SMALL_SHAPES / sizeof *SMALL_SHAPES);
     float A[1] = {1}, B[1] = {1}, C[2] = {3, 4}; /* K = 0: C = beta C */
     gemm_small(GEMM_N, GEMM_T, 1, 2, 0, 1.0f, A, 1, B, 1, 0.5f, C, 2);
     CHECK(C[0] == 1.5f && C[1] == 2.0f, "K = 0: %g %g", C[0], C[1]);
@@ -121,10 +139,7 @@ TEST(gemm_avx512_matches_reference) {
         return;
     }
     rng_seed(&R, 20261207, 3);
-    for (size_t s = 0; s < sizeof AVX512_SHAPES / sizeof *AVX512_SHAPES; s++)
-        for (int b = 0; b < 3; b++)
-            product_case("gemm_avx512", gemm_avx512, NULL, 1e-5, AVX512_SHAPES[s][0], AVX512_SHAPES[s][1],
-                         AVX512_SHAPES[s][2], 0.5f * b);
+    shape_cases("gemm_avx512", gemm_avx512, NULL, AVX512_SHAPES, sizeof AVX512_SHAPES / sizeof *AVX512_SHAPES);
     /* A^T with its rows 2 KB apart (512 floats), whose chunks are copied first */
     enum { M = 300, N = 70, K = 300, LDA = 512 };
     float *A = trandn(&R, (size_t)K * LDA, 1.0f), *B = trandn(&R, (size_t)K * N, 1.0f);
@@ -144,23 +159,10 @@ TEST(gemm_avx512_same_bits_at_one_and_two_threads) {
     }
     rng_seed(&R, 20261207, 4);
     static const int shapes[][3] = {{600, 100, 700}, {64, 200, 300}};
-    const int threads = omp_get_max_threads();
-    for (int s = 0; s < 2; s++) {
-        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)K * N, 1.0f);
-        float *C1 = tcalloc((size_t)M * N), *C2 = tcalloc((size_t)M * N);
-        for (int ta = 0; ta < 2; ta++) {
-            const int lda = ta ? M : K;
-            threads_set(1);
-            gemm_avx512((gemm_op)ta, GEMM_N, M, N, K, 1.0f, A, lda, B, N, 0.0f, C1, N);
-            threads_set(2);
-            gemm_avx512((gemm_op)ta, GEMM_N, M, N, K, 1.0f, A, lda, B, N, 0.0f, C2, N);
-            CHECK(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "%dx%dx%d op(A) %d: 1 and 2 threads differ", M, N,
-                  K, ta);
-        }
-        free(A), free(B), free(C1), free(C2);
-    }
-    threads_set(threads);
+    for (int s = 0; s < 2; s++)
+        for (int ta = 0; ta < 2; ta++)
+            CHECK(same_bits_at_1_and_2_threads(gemm_avx512, (gemm_op)ta, shapes[s][0], shapes[s][1], shapes[s][2]),
+                  "%dx%dx%d op(A) %d: 1 and 2 threads differ", shapes[s][0], shapes[s][1], shapes[s][2], ta);
 }
 
 /* gemm_f32 runs lrpe's kernel exactly where the CPU has AVX-512F and OpenBLAS's core has no AVX-512
@@ -213,10 +215,7 @@ TEST(gemm_bf16_matches_reference_of_rounded_inputs) {
         return;
     }
     rng_seed(&R, 20261206, 2);
-    for (size_t s = 0; s < sizeof SHAPES / sizeof *SHAPES; s++)
-        for (int b = 0; b < 3; b++)
-            product_case("gemm_bf16", gemm_bf16, gemm_bf16_round, 1e-5, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2],
-                         0.5f * b);
+    shape_cases("gemm_bf16", gemm_bf16, gemm_bf16_round, SHAPES, sizeof SHAPES / sizeof *SHAPES);
     /* K = 0: C = beta C */
     float A[1] = {1}, B[1] = {1}, C[2] = {3, 4};
     gemm_bf16(GEMM_N, GEMM_N, 1, 2, 0, 1.0f, A, 1, B, 2, 0.5f, C, 2);
@@ -229,17 +228,7 @@ TEST(gemm_bf16_same_bits_at_one_and_two_threads) {
         return;
     }
     rng_seed(&R, 20261206, 3);
-    const int M = 300, N = 100, K = 700;
-    float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)K * N, 1.0f);
-    float *C1 = tcalloc((size_t)M * N), *C2 = tcalloc((size_t)M * N);
-    int threads = omp_get_max_threads();
-    threads_set(1);
-    gemm_bf16(GEMM_N, GEMM_N, M, N, K, 1.0f, A, K, B, N, 0.0f, C1, N);
-    threads_set(2);
-    gemm_bf16(GEMM_N, GEMM_N, M, N, K, 1.0f, A, K, B, N, 0.0f, C2, N);
-    threads_set(threads);
-    CHECK(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "1 and 2 threads differ");
-    free(A), free(B), free(C1), free(C2);
+    CHECK(same_bits_at_1_and_2_threads(gemm_bf16, GEMM_N, 300, 100, 700), "1 and 2 threads differ");
 }
 
 /* a copy of x[n] rounded to bf16 */
