@@ -1,6 +1,7 @@
 /* float32 matrix products through OpenBLAS or lrpe's AVX-512 kernel: the library choice of the CPU
  * path (core/gemm.h). */
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <strings.h>
 
@@ -8,13 +9,23 @@
 
 static CBLAS_TRANSPOSE cblas_op(gemm_op t) { return t == GEMM_T ? CblasTrans : CblasNoTrans; }
 
-int gemm_f32_own(void) {
+/* gemm_f32_own's answer, found from the CPU and OpenBLAS's core. */
+static int decide_own(void) {
     static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
     if (!gemm_small_own()) return 0;
     const char *core = openblas_get_corename();
     for (size_t i = 0; i < sizeof avx512_cores / sizeof *avx512_cores; i++)
         if (core && strcasecmp(core, avx512_cores[i]) == 0) return 0;
     return 1;
+}
+
+int gemm_f32_own(void) {
+    /* decided once (neither the CPU nor OpenBLAS's core changes in a process): it is asked on every
+     * product, attention's included; threads that race here store the same value */
+    static _Atomic int own = -1;
+    int v = atomic_load_explicit(&own, memory_order_relaxed);
+    if (v < 0) atomic_store_explicit(&own, v = decide_own(), memory_order_relaxed);
+    return v;
 }
 
 void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
