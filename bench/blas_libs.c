@@ -103,6 +103,12 @@ static void run_xsmm(const xsmm_plan *p, const shape *s, const float *A, const f
         }
 }
 
+/* Whether lib runs on shape plan p on this CPU (libxsmm: a kernel; lrpe bf16: AVX512-BF16; lrpe
+ * fp32: AVX-512F). */
+static int lib_runs(int lib, const xsmm_plan *p) {
+    return lib == 2 ? p->k0 != NULL : lib == 3 ? gemm_bf16_supported() : lib == 4 ? gemm_small_own() : 1;
+}
+
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -114,9 +120,11 @@ static void run(int lib, const shape *s, const xsmm_plan *p, const float *A, con
     if (lib == 0) run_cblas(cblas_sgemm, s, A, B, C);
     else if (lib == 1) run_cblas(blis_sgemm, s, A, B, C);
     else if (lib == 2) run_xsmm(p, s, A, B, C);
-    else (lib == 3 ? gemm_bf16 : s->threads == 1 ? gemm_small : gemm_avx512)(s->ta == 'T' ? GEMM_T : GEMM_N, s->tb == 'T' ? GEMM_T : GEMM_N, s->M,
-                                              s->N, s->K, 1.0f, A, s->ta == 'N' ? s->K : s->M, B,
-                                              s->tb == 'N' ? s->N : s->K, 0.0f, C, s->N);
+    else {
+        const gemm_fn lrpe = lib == 3 ? gemm_bf16 : s->threads == 1 ? gemm_small : gemm_avx512;
+        lrpe(s->ta == 'T' ? GEMM_T : GEMM_N, s->tb == 'T' ? GEMM_T : GEMM_N, s->M, s->N, s->K, 1.0f, A,
+             s->ta == 'N' ? s->K : s->M, B, s->tb == 'N' ? s->N : s->K, 0.0f, C, s->N);
+    }
 }
 
 /* GFLOP/s of lib on s over about 0.1 s of repetitions. */
@@ -168,7 +176,7 @@ int main(int argc, char **argv) {
         double diff[NLIBS] = {0}, scale = 0;
         for (size_t j = 0; j < nc; j++) scale = fmax(scale, fabs(ref[j]));
         for (int lib = 1; lib < NLIBS; lib++) {
-            if ((lib == 2 && !p.k0) || (lib == 3 && !bf16) || (lib == 4 && !own)) continue;
+            if (!lib_runs(lib, &p)) continue;
             memset(C, 0, nc * 4);
             run(lib, s, &p, A, B, C);
             for (size_t j = 0; j < nc; j++) diff[lib] = fmax(diff[lib], fabs(C[j] - ref[j]) / scale);
@@ -176,7 +184,7 @@ int main(int argc, char **argv) {
         double r[NLIBS][64], med[NLIBS];
         char xd[16], bd[16], od[16];
         for (int k = 0; k < rounds && k < 64; k++)
-            for (int lib = 0; lib < NLIBS; lib++) r[lib][k] = (lib == 2 && !p.k0) || (lib == 3 && !bf16) || (lib == 4 && !own) ? 0 : rate(lib, s, &p, A, B, C);
+            for (int lib = 0; lib < NLIBS; lib++) r[lib][k] = lib_runs(lib, &p) ? rate(lib, s, &p, A, B, C) : 0;
         for (int lib = 0; lib < NLIBS; lib++) {
             qsort(r[lib], (size_t)rounds, sizeof r[lib][0], by_value);
             med[lib] = r[lib][rounds / 2];
