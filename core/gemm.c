@@ -9,14 +9,18 @@
 
 static CBLAS_TRANSPOSE cblas_op(gemm_op t) { return t == GEMM_T ? CblasTrans : CblasNoTrans; }
 
-/* gemm_f32_own's answer, found from the CPU and OpenBLAS's core. */
-static int decide_own(void) {
+/* 1 when OpenBLAS's core is one of its AVX-512 kernel sets. */
+static int openblas_core_avx512(void) {
     static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
-    if (!gemm_small_own()) return 0;
     const char *core = openblas_get_corename();
     for (size_t i = 0; i < sizeof avx512_cores / sizeof *avx512_cores; i++)
-        if (core && strcasecmp(core, avx512_cores[i]) == 0) return 0;
-    return 1;
+        if (core && strcasecmp(core, avx512_cores[i]) == 0) return 1;
+    return 0;
+}
+
+/* gemm_f32_own's answer, found from the CPU and OpenBLAS's core. */
+static int decide_own(void) {
+    return gemm_small_own() && (__builtin_cpu_is("amd") || !openblas_core_avx512());
 }
 
 int gemm_f32_own(void) {
@@ -39,7 +43,8 @@ void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const fl
 const char *gemm_library(void) {
     static char text[320];
     const char *fp32 = gemm_f32_own()
-                           ? "lrpe's AVX-512 kernel (OpenBLAS's core has no AVX-512 kernels)"
+                           ? (openblas_core_avx512() ? "lrpe's AVX-512 kernel (an AMD CPU: faster than OpenBLAS's AVX-512 kernels there)"
+                                                     : "lrpe's AVX-512 kernel (OpenBLAS's core has no AVX-512 kernels)")
                        : gemm_small_own() ? "OpenBLAS sgemm, attention's tile products lrpe's AVX-512 kernel"
                                           : "OpenBLAS sgemm";
     snprintf(text, sizeof text, "fp32: %s; bf16: %s", fp32,

@@ -1,9 +1,10 @@
 /* The matrix products of the CPU path, row-major as cblas: C[M,N] = alpha op(A)[M,K] op(B)[K,N]
  * + beta C. The one place the library is chosen, by measurement (`make bench-blas` and the step;
- * README, "Which matrix-multiply library"): OpenBLAS where its core has AVX-512 kernels (SkylakeX:
- * fastest on 13 of the 15 products of a step), lrpe's AVX-512 kernel where the CPU has AVX-512 and
- * OpenBLAS runs a 256-bit core (Haswell, Zen: 1.5-3.2x slower than it on a Zen 5), and lrpe's
- * kernel for attention's tile products wherever the CPU has AVX-512. */
+ * README, "Which matrix-multiply library"): OpenBLAS on Intel's CPUs where its core has AVX-512
+ * kernels (SkylakeX: fastest on 13 of the 15 products of a step), lrpe's AVX-512 kernel on AMD's
+ * AVX-512 CPUs (a Zen 4's steps up to 1.09x faster than with OpenBLAS's Cooperlake kernels) and
+ * wherever OpenBLAS runs a 256-bit core (Haswell, Zen: 1.5-3.2x slower than it on a Zen 5), and
+ * lrpe's kernel for attention's tile products wherever the CPU has AVX-512. */
 #ifndef LRPE_GEMM_H
 #define LRPE_GEMM_H
 
@@ -35,9 +36,10 @@ int gemm_small_own(void);
 void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc);
 
-/* 1 when gemm_f32 runs gemm_avx512: this CPU has AVX-512F and OpenBLAS's core has no AVX-512
- * kernels (Haswell, Zen). With its SkylakeX kernels OpenBLAS matched lrpe's kernel on the linear
- * layers' products, and it stays. */
+/* 1 when gemm_f32 runs gemm_avx512: this CPU has AVX-512F, and it is an AMD CPU (on a Zen 4
+ * with OpenBLAS's Cooperlake kernels, training steps up to 1.09x faster with lrpe's) or OpenBLAS's core
+ * has no AVX-512 kernels (Haswell, Zen). On Intel's CPUs with its SkylakeX kernels OpenBLAS matched an
+ * earlier form of lrpe's kernel on the linear layers' products, and it stays. */
 int gemm_f32_own(void);
 
 /* bf16 products with float32 accumulation: A and B rounded to bf16 (round to nearest even) as they
