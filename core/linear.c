@@ -26,7 +26,7 @@ LRPE_VEC static void col_sum_block(float *db, const float *x, int N, int C, int 
 /* linear_backward through the product `gemm`: each thread sums whole blocks of columns. */
 static void backward_with(gemm_fn gemm, float *dinp, float *dw, float *db, const float *dout, const float *inp,
                           const float *w, int N, int IC, int OC) {
-    if (dinp) gemm(GEMM_N, GEMM_N, N, IC, OC, 1.0f, dout, OC, w, IC, 1.0f, dinp, IC);
+    if (dinp) gemm(GEMM_N, GEMM_N, N, IC, OC, 1.0f, dout, OC, w, IC, 0.0f, dinp, IC);
     gemm(GEMM_T, GEMM_N, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dw, IC);
     if (db) {
         const int block = col_block(OC);

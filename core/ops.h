@@ -1,6 +1,7 @@
 /* Elementwise and dense ops of the transformer, as forward/backward pairs over flat float arrays.
  * Conventions (llm.c style): outputs first, inputs next, dimensions last; every backward
- * ACCUMULATES (+=) into its gradient outputs, which the caller zeroes once per step.
+ * ACCUMULATES (+=) into its gradient outputs, which the caller zeroes once per step, except where
+ * its comment says it writes one (the linear layer's input gradient, GELU's, cross-entropy's).
  * Row-major throughout; N is the number of rows (tokens), C the channels. */
 #ifndef LRPE_OPS_H
 #define LRPE_OPS_H
@@ -15,8 +16,8 @@ void embed_backward(float *dwte, const float *dout, const int32_t *tok, int N, i
 
 /* out[N,OC] = inp[N,IC] . w[OC,IC]^T + b[OC] (nn.Linear layout; b may be NULL). gemm_f32. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IC, int OC);
-/* dinp[N,IC] += dout.w; dw[OC,IC] += dout^T.inp; db[OC] += column sums of dout.
- * dinp and db may be NULL (not needed). */
+/* dinp[N,IC] = dout.w (written whole, its old contents never read: no zeroing first);
+ * dw[OC,IC] += dout^T.inp; db[OC] += column sums of dout. dinp and db may be NULL (not needed). */
 void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                      const float *w, int N, int IC, int OC);
 /* The same two with bf16 products and float32 accumulation (gemm_bf16): model.precision=bf16. */

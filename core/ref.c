@@ -30,7 +30,7 @@ void ref_linear_backward(float *dinp, float *dw, float *db, const float *dout, c
             for (int i = 0; i < IC; i++) {
                 double s = 0.0;
                 for (int o = 0; o < OC; o++) s += (double)dout[(size_t)n * OC + o] * w[(size_t)o * IC + i];
-                dinp[(size_t)n * IC + i] += (float)s;
+                dinp[(size_t)n * IC + i] = (float)s;
             }
     for (int o = 0; o < OC; o++)
         for (int i = 0; i < IC; i++) {

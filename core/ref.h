@@ -19,7 +19,7 @@ void ref_embed_backward(float *dwte, const float *dout, const int32_t *tok, int 
 
 /* out[N,OC] = inp[N,IC] . w[OC,IC]^T + b[OC] (b may be NULL). */
 void ref_linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IC, int OC);
-/* dinp[N,IC] += dout.w; dw[OC,IC] += dout^T.inp; db[OC] += sum over n of dout (dinp, db may be NULL). */
+/* dinp[N,IC] = dout.w; dw[OC,IC] += dout^T.inp; db[OC] += sum over n of dout (dinp, db may be NULL). */
 void ref_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                          const float *w, int N, int IC, int OC);
 

@@ -705,11 +705,11 @@ void model_backward(model *m, float scale) {
     int rows = c->head == HEAD_CLS ? B : N;
     float *dlogits = GA(m->ga.dlogits); /* written whole by xent_backward */
     be->xent_backward(be, dlogits, A(m->ta.logits), A(m->ta.lse), b->targets, rows, c->n_out, scale);
-    float *dln = zeroed(m, GA(m->ga.dln), NC);
+    float *dln = GA(m->ga.dln); /* linear_backward writes its input gradient whole */
     if (c->head == HEAD_CLS) {
-        float *dpooled = zeroed(m, GA(m->ga.dpooled), (size_t)B * C);
+        float *dpooled = GA(m->ga.dpooled);
         be->linear_backward(be, dpooled, G(m->top.head_w), G(m->top.head_b), dlogits, A(m->ta.pooled), P(m->top.head_w), B, C, c->n_out);
-        be->meanpool_backward(be, dln, dpooled, b->valid, B, T, C);
+        be->meanpool_backward(be, zeroed(m, dln, NC), dpooled, b->valid, B, T, C); /* adds, valid rows only */
     } else {
         be->linear_backward(be, dln, G(m->top.head_w), G(m->top.head_b), dlogits, A(m->ta.lnf), P(m->top.head_w), N, C, c->n_out);
     }
@@ -722,20 +722,18 @@ void model_backward(model *m, float scale) {
         const layer_acts *la = &m->la[l];
         /* FFN branch: res2 = res1 + fcproj(gelu(fc(ln2(res1)))); fcproj_b's gradient came with the
          * LayerNorm backward after this layer, fc_b's comes with the GELU backward */
-        float *dgelu = zeroed(m, GA(m->ga.dgelu), (size_t)N * F);
+        float *dgelu = GA(m->ga.dgelu);
         be->linear_backward(be, dgelu, G(lp->fcproj_w), NULL, dres, A(la->gelu), P(lp->fcproj_w), N, F, C);
         be->gelu_backward_bias(be, dgelu, G(lp->fc_b), A(la->fc), N, F); /* now the gradient of fc */
-        zeroed(m, dln, NC);
         be->linear_backward(be, dln, G(lp->fc_w), NULL, dgelu, A(la->ln2), P(lp->fc_w), N, C, F);
         be->layernorm_backward_bias(be, dres, G(lp->ln2_g), G(lp->ln2_b), G(lp->proj_b), dln, A(la->res1), P(lp->ln2_g),
                                     A(la->ln2_mean), A(la->ln2_rstd), N, C);
         /* attention branch: res1 = x + proj(attention(ln1(x))); proj_b's gradient came with ln2's backward */
         const float *att = m->linear ? A(la->att) : A(la->att_num);
-        float *datt = zeroed(m, GA(m->ga.datt), NC);
+        float *datt = GA(m->ga.datt);
         be->linear_backward(be, datt, G(lp->proj_w), NULL, dres, att, P(lp->proj_w), N, C, C);
         float *dqkv = zeroed(m, GA(m->ga.dqkv), 3 * NC);
         attention_backward(m, l, datt, dqkv);
-        zeroed(m, dln, NC);
         be->linear_backward(be, dln, G(lp->qkv_w), G(lp->qkv_b), dqkv, A(la->ln1), P(lp->qkv_w), N, C, 3 * C);
         ln_after_backward(m, l - 1, dres, dln); /* ln1, with the previous layer's fcproj_b */
     }

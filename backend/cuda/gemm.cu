@@ -59,14 +59,15 @@ void cuda_linear_layer_forward(const backend *be, float *out, const float *inp, 
     cuda_gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, OC, N, IC, 1.0f, w, IC, inp, IC, b ? 1.0f : 0.0f, out, OC);
 }
 
-// dinp[N, IC] += dout[N, OC] w[OC, IC]   (column-major dinp^T = w^T dout^T: both ops N)
+// dinp[N, IC] = dout[N, OC] w[OC, IC]    (column-major dinp^T = w^T dout^T: both ops N; beta 0,
+//                                         so dinp is written without being read)
 // dw[OC, IC]  += dout^T inp              (column-major dw^T = inp^T dout: op(dout) = T)
 // db[OC]      += column sums of dout
 void cuda_linear_layer_backward(const backend *be, float *dinp, float *dw, float *db, const float *dout,
                                 const float *inp, const float *w, int N, int IC, int OC) {
     const cuda_ctx *c = ctx_of(be);
     if (N <= 0) return;
-    if (dinp) cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_N, IC, N, OC, 1.0f, w, IC, dout, OC, 1.0f, dinp, IC);
+    if (dinp) cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_N, IC, N, OC, 1.0f, w, IC, dout, OC, 0.0f, dinp, IC);
     cuda_gemm(c, CUBLAS_OP_N, CUBLAS_OP_T, IC, OC, N, 1.0f, inp, IC, dout, OC, 1.0f, dw, IC);
     if (db) cuda_col_sums(c, db, dout, N, OC, OC);
 }
