@@ -42,11 +42,13 @@ void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const fl
 
 const char *gemm_library(void) {
     static char text[320];
-    const char *fp32 = gemm_f32_own()
-                           ? (openblas_core_avx512() ? "lrpe's AVX-512 kernel (an AMD CPU: faster than OpenBLAS's AVX-512 kernels there)"
-                                                     : "lrpe's AVX-512 kernel (OpenBLAS's core has no AVX-512 kernels)")
-                       : gemm_small_own() ? "OpenBLAS sgemm, attention's tile products lrpe's AVX-512 kernel"
-                                          : "OpenBLAS sgemm";
+    const char *fp32 = "OpenBLAS sgemm";
+    if (gemm_f32_own() && openblas_core_avx512())
+        fp32 = "lrpe's AVX-512 kernel (an AMD CPU: faster than OpenBLAS's AVX-512 kernels there)";
+    else if (gemm_f32_own())
+        fp32 = "lrpe's AVX-512 kernel (OpenBLAS's core has no AVX-512 kernels)";
+    else if (gemm_small_own())
+        fp32 = "OpenBLAS sgemm, attention's tile products lrpe's AVX-512 kernel";
     snprintf(text, sizeof text, "fp32: %s; bf16: %s", fp32,
              gemm_bf16_supported() ? "lrpe's AVX512-BF16 kernel (linear layers)"
                                    : "none (this CPU has no AVX512-BF16)");

@@ -36,10 +36,10 @@ int gemm_small_own(void);
 void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc);
 
-/* 1 when gemm_f32 runs gemm_avx512: this CPU has AVX-512F, and it is an AMD CPU (on a Zen 4
- * with OpenBLAS's Cooperlake kernels, training steps up to 1.09x faster with lrpe's) or OpenBLAS's core
- * has no AVX-512 kernels (Haswell, Zen). On Intel's CPUs with its SkylakeX kernels OpenBLAS matched an
- * earlier form of lrpe's kernel on the linear layers' products, and it stays. */
+/* 1 when gemm_f32 runs gemm_avx512: this CPU has AVX-512F, and it is an AMD CPU (on a Zen 4 with
+ * OpenBLAS's Cooperlake kernels, training steps up to 1.09x faster with lrpe's) or OpenBLAS's
+ * core has no AVX-512 kernels (Haswell, Zen). On Intel's CPUs with its SkylakeX kernels OpenBLAS
+ * matched an earlier form of lrpe's kernel on the linear layers' products, and it stays. */
 int gemm_f32_own(void);
 
 /* bf16 products with float32 accumulation: A and B rounded to bf16 (round to nearest even) as they

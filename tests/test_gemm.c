@@ -165,15 +165,15 @@ TEST(gemm_avx512_same_bits_at_one_and_two_threads) {
                   "%dx%dx%d op(A) %d: 1 and 2 threads differ", shapes[s][0], shapes[s][1], shapes[s][2], ta);
 }
 
-/* gemm_f32 runs lrpe's kernel exactly where the CPU has AVX-512F and is an AMD CPU or OpenBLAS's core has
- * no AVX-512 kernels, and the provenance line says which. */
+/* gemm_f32 runs lrpe's kernel exactly where the CPU has AVX-512F and is an AMD CPU or OpenBLAS's
+ * core has no AVX-512 kernels, and the provenance line says which. */
 TEST(gemm_f32_library_follows_the_cpu_and_openblas_core) {
     const char *core = openblas_get_corename();
     const int avx512_core = core && (!strcasecmp(core, "SkylakeX") || !strcasecmp(core, "Cooperlake") ||
                                      !strcasecmp(core, "SapphireRapids"));
     const int amd = __builtin_cpu_is("amd");
-    CHECK(gemm_f32_own() == (gemm_small_own() && (amd || !avx512_core)), "core %s, avx512f %d, amd %d: gemm_f32_own %d",
-          core, gemm_small_own(), amd, gemm_f32_own());
+    CHECK(gemm_f32_own() == (gemm_small_own() && (amd || !avx512_core)),
+          "core %s, avx512f %d, amd %d: gemm_f32_own %d", core, gemm_small_own(), amd, gemm_f32_own());
     const char *lib = gemm_library();
     CHECK(!strncmp(lib, gemm_f32_own() ? "fp32: lrpe's AVX-512 kernel" : "fp32: OpenBLAS sgemm", 20), "%s", lib);
     if (gemm_f32_own()) CHECK(strstr(lib, avx512_core ? "an AMD CPU" : "no AVX-512 kernels") != NULL, "%s", lib);
