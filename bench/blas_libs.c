@@ -9,8 +9,8 @@
  *   lrpe bf16 gemm_bf16 of core/gemm_bf16.c (model.precision=bf16: bf16 products, float32 sums),
  *             where the CPU has AVX512-BF16; its difference is bf16's rounding, not an error;
  *   lrpe fp32 lrpe's float32 AVX-512 kernel (core/gemm_small.c), where the CPU has AVX-512F, as lrpe
- *             calls it: gemm_avx512 for the linear layers' products (where OpenBLAS's core has no
- *             AVX-512 kernels, core/gemm.h), gemm_small for the one-thread chunk products.
+ *             calls it: gemm_avx512 for the linear layers' products (where gemm_f32 runs it,
+ *             core/gemm.h), gemm_small for the one-thread chunk products.
  * Shapes are row-major C[M x N] = op(A) op(B) with op per letter (N as stored, T transposed), as
  * core/linear.c (forward NT, input gradient NN, weight gradient TN) and core/attn_linear.c (chunk
  * products, one thread each inside lrpe's per-head loop) call them.

@@ -221,8 +221,8 @@ void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const
 
 void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc) {
-    /* A^T B stays with OpenBLAS where its core has AVX-512 kernels (its small-matrix kernel was
-     * 1.15-1.28x faster than an earlier form of this one there) */
+    /* A^T B stays with OpenBLAS where the linear layers do, Intel's AVX-512 cores (its small-matrix
+     * kernel was 1.15-1.28x faster than an earlier form of this one on SkylakeX) */
     if (!gemm_small_own() || (ta == GEMM_T && !gemm_f32_own())) {
         gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
