@@ -16,6 +16,7 @@
 #define SMALL_KMAX 256 /* the most k of a packed block of B (small_bt) */
 #define KC 128         /* gemm_avx512: its chunk of k (B's packed block, 32 KB, stays in L1) */
 #define PANEL 256      /* gemm_avx512: rows of C per panel (A's chunk, up to 128 KB, stays in L2) */
+#define GROUP_W 256    /* gemm_avx512: columns of C per task (a panel's block, 256 KB, stays in L2 over k) */
 
 /* B's or B^T's rows k < K for the block of columns being computed: row k at small_bt + k SMALL_W. */
 static _Thread_local float small_bt[SMALL_KMAX * SMALL_W] __attribute__((aligned(64)));
@@ -206,11 +207,12 @@ void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const
     if (M <= 0 || N <= 0) return;
     const int kc = K > KC ? KC : K, panels = (M + PANEL - 1) / PANEL;
     const int team = omp_in_parallel() ? 1 : omp_get_max_threads();
-    /* fewer panels than threads: each task takes one block of SMALL_W columns of a panel */
-    const int groups = panels >= team ? 1 : (N + SMALL_W - 1) / SMALL_W, tasks = panels * groups;
-    const avx512_job job = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .kc = kc, .groups = groups,
-                            .gw = groups == 1 ? N : SMALL_W, .lda = lda, .ldb = ldb, .ldc = ldc,
-                            .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C};
+    /* a task takes GROUP_W columns of a panel (its block of C is read and written once per chunk of
+     * k: 2,048 x 1,024 products ran 1.15x faster in the step than with whole rows of C), or one
+     * block of SMALL_W columns when there are fewer panels than threads */
+    const int gw = panels >= team ? GROUP_W : SMALL_W, groups = (N + gw - 1) / gw, tasks = panels * groups;
+    const avx512_job job = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .kc = kc, .groups = groups, .gw = gw,
+                            .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C};
     if (team > 1 && tasks > 1) {
 #pragma omp parallel for schedule(static)
         for (int t = 0; t < tasks; t++) avx512_task(&job, t);

@@ -128,10 +128,10 @@ TEST(gemm_small_matches_reference) {
 }
 
 /* gemm_avx512's panels of 256 rows and chunks of 128 k with their tails (A^T and B packed per
- * chunk), column blocks with partial vectors, the linear layers' own shapes at d = 64, and one panel
- * split by columns over the threads (40 rows). */
+ * chunk), column blocks with partial vectors, groups of 256 columns with a partial one (600), the
+ * linear layers' own shapes at d = 64, and one panel split by columns over the threads (40 rows). */
 static const int AVX512_SHAPES[][3] = {{300, 100, 700}, {600, 70, 40}, {257, 33, 600}, {64, 256, 2048},
-                                       {2048, 64, 64},  {40, 200, 1100}};
+                                       {2048, 64, 64},  {40, 200, 1100}, {300, 600, 200}};
 
 TEST(gemm_avx512_matches_reference) {
     if (!gemm_small_own()) {
@@ -150,16 +150,16 @@ TEST(gemm_avx512_matches_reference) {
     free(A), free(B), free(C0), free(C);
 }
 
-/* The same bits at 1 and 2 threads: over panels of rows (600 rows), and over blocks of columns when
- * there are fewer panels than threads (64 rows, 200 columns). */
+/* The same bits at 1 and 2 threads: over panels of rows (600 rows) and groups of columns (600), and
+ * over blocks of columns when there are fewer panels than threads (64 rows, 200 columns). */
 TEST(gemm_avx512_same_bits_at_one_and_two_threads) {
     if (!gemm_small_own()) {
         test_skip("this CPU has no AVX-512F: gemm_f32 runs OpenBLAS");
         return;
     }
     rng_seed(&R, 20261207, 4);
-    static const int shapes[][3] = {{600, 100, 700}, {64, 200, 300}};
-    for (int s = 0; s < 2; s++)
+    static const int shapes[][3] = {{600, 100, 700}, {64, 200, 300}, {600, 600, 150}};
+    for (int s = 0; s < 3; s++)
         for (int ta = 0; ta < 2; ta++)
             CHECK(same_bits_at_1_and_2_threads(gemm_avx512, (gemm_op)ta, shapes[s][0], shapes[s][1], shapes[s][2]),
                   "%dx%dx%d op(A) %d: 1 and 2 threads differ", shapes[s][0], shapes[s][1], shapes[s][2], ta);
