@@ -163,7 +163,7 @@ static void forward_chunk(const attn_shape *sh, const lin_ws *w, float *S, const
                                 p->valid ? p->valid + a : NULL, NULL, 0);
     gemm_small(GEMM_N, GEMM_T, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
     causal_decay(w->A, n, pw);
-    gemm_small(GEMM_N, GEMM_N, n, dv, n, 1.0f, w->A, n, vi, sh->ldv, 0.0f, oi, sh->ldo);
+    gemm_small_tri(GEMM_N, GEMM_N, GEMM_LOWER, n, dv, n, 1.0f, w->A, n, vi, sh->ldv, 0.0f, oi, sh->ldo);
     if (a > 0) {
         const float *Q = rows_view(w->Qd, &ldq, qi, sh->ldq, n, dqk, NULL, pw ? pw + 1 : NULL, 1);
         gemm_small(GEMM_N, GEMM_N, n, dv, dqk, 1.0f, Q, ldq, S, dv, 1.0f, oi, sh->ldo);
@@ -187,7 +187,7 @@ static void dq_chunk(const attn_shape *sh, const lin_ws *w, float *S, const floa
                                 p->valid ? p->valid + a : NULL, NULL, 0);
     gemm_small(GEMM_N, GEMM_T, n, n, dv, 1.0f, doi, sh->ldo, vi, sh->ldv, 0.0f, w->P, n);
     causal_decay(w->P, n, pw);
-    gemm_small(GEMM_N, GEMM_N, n, dqk, n, 1.0f, w->P, n, Kc, ldkc, 1.0f, dqi, sh->ldq);
+    gemm_small_tri(GEMM_N, GEMM_N, GEMM_LOWER, n, dqk, n, 1.0f, w->P, n, Kc, ldkc, 1.0f, dqi, sh->ldq);
     if (a > 0) {
         const float *dO = rows_view(w->dOd, &lddo, doi, sh->ldo, n, dv, NULL, pw ? pw + 1 : NULL, 1);
         gemm_small(GEMM_N, GEMM_T, n, dqk, dv, 1.0f, dO, lddo, S, dv, 1.0f, dqi, sh->ldq);
@@ -211,10 +211,10 @@ static void dkdv_chunk(const attn_shape *sh, const lin_ws *w, float *D, const fl
     const float *Vc = rows_view(w->Vc, &ldvc, p->v + (size_t)a * sh->ldv, sh->ldv, n, dv, vm, NULL, 0);
     gemm_small(GEMM_N, GEMM_T, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
     causal_decay(w->A, n, pw);
-    gemm_small(GEMM_T, GEMM_N, n, dv, n, 1.0f, w->A, n, doi, sh->ldo, 1.0f, dvi, sh->ldv);
+    gemm_small_tri(GEMM_T, GEMM_N, GEMM_UPPER, n, dv, n, 1.0f, w->A, n, doi, sh->ldo, 1.0f, dvi, sh->ldv);
     gemm_small(GEMM_N, GEMM_T, n, n, dv, 1.0f, doi, sh->ldo, Vc, ldvc, 0.0f, w->P, n);
     causal_decay(w->P, n, pw);
-    gemm_small(GEMM_T, GEMM_N, n, dqk, n, 1.0f, w->P, n, qi, sh->ldq, 1.0f, dki, sh->ldk);
+    gemm_small_tri(GEMM_T, GEMM_N, GEMM_UPPER, n, dqk, n, 1.0f, w->P, n, qi, sh->ldq, 1.0f, dki, sh->ldk);
     if (a + n < T) {
         int ldkd, ldvd;
         const float *Kd = rows_view(w->Kd, &ldkd, Kc, ldkc, n, dqk, NULL, pw ? pw + n - 1 : NULL, -1);

@@ -26,6 +26,16 @@ void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const fl
 void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc);
 
+/* What is known of op(A)'s zeros: nothing; lower triangular (square, entries above the diagonal 0);
+ * upper triangular (below the diagonal 0). */
+typedef enum gemm_tri { GEMM_FULL = 0, GEMM_LOWER, GEMM_UPPER } gemm_tri;
+
+/* gemm_small for a triangular op(A) (M == K): lrpe's kernel skips, for each block of rows, the k
+ * whose entries of op(A) are all 0 (causal attention's masked chunk products: about half their
+ * work); the result is what the whole product gives with those zeros (finite B). */
+void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc);
+
 /* 1 when gemm_small runs lrpe's kernel on this CPU (it has AVX-512F). */
 int gemm_small_own(void);
 

@@ -74,15 +74,30 @@ BLOCK(1, 2)
 BLOCK(1, 3)
 BLOCK(1, 4)
 
+/* The k of rows [r, r + rows) that op(A)'s shape `tri` can make nonzero: [*k0, *k0 + return). */
+static inline int k_range(gemm_tri tri, int r, int rows, int K, int *k0) {
+    *k0 = tri == GEMM_UPPER ? r : 0;
+    if (tri == GEMM_LOWER) return r + rows < K ? r + rows : K;
+    return K - *k0;
+}
+
 /* Rows [0, M) of C for one block of NV vectors: blocks of ROWS (16 accumulators), then the rest
- * one row at a time (the same arithmetic per element). */
+ * one row at a time (the same arithmetic per element), each over the k its rows of op(A) can make
+ * nonzero (tri). */
 #define ROW_BLOCKS(ROWS, NV)                                                                                  \
-    AVX512 static void rows_nv##NV(int M, int tail, int K, const float *a, long ar, long ak, const float *b,   \
-                                   long ldb, float alpha, float beta, float *c, long ldc) {                   \
-        int r = 0;                                                                                            \
-        for (; r + ROWS <= M; r += ROWS)                                                                      \
-            block_##ROWS##x##NV(tail, K, a + r * ar, ar, ak, b, ldb, alpha, beta, c + r * ldc, ldc);          \
-        for (; r < M; r++) block_1x##NV(tail, K, a + r * ar, ar, ak, b, ldb, alpha, beta, c + r * ldc, ldc);  \
+    AVX512 static void rows_nv##NV(int M, int tail, int K, gemm_tri tri, const float *a, long ar, long ak,     \
+                                   const float *b, long ldb, float alpha, float beta, float *c, long ldc) {   \
+        int r = 0, k0, kn;                                                                                    \
+        for (; r + ROWS <= M; r += ROWS) {                                                                    \
+            kn = k_range(tri, r, ROWS, K, &k0);                                                               \
+            block_##ROWS##x##NV(tail, kn, a + r * ar + k0 * ak, ar, ak, b + k0 * ldb, ldb, alpha, beta,       \
+                                c + r * ldc, ldc);                                                            \
+        }                                                                                                     \
+        for (; r < M; r++) {                                                                                  \
+            kn = k_range(tri, r, 1, K, &k0);                                                                  \
+            block_1x##NV(tail, kn, a + r * ar + k0 * ak, ar, ak, b + k0 * ldb, ldb, alpha, beta, c + r * ldc, \
+                         ldc);                                                                                \
+        }                                                                                                     \
     }
 ROW_BLOCKS(16, 1)
 ROW_BLOCKS(8, 2)
@@ -141,10 +156,11 @@ AVX512 static void pack_rows(float *dst, long ldd, const float *src, long lds, i
         }
 }
 
-/* C = alpha op(A) op(B) + beta C, by blocks of SMALL_W columns; B's block packed first when B is
- * transposed, or when pack (K <= SMALL_KMAX). */
-AVX512 static void small_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda,
-                                const float *B, int ldb, float beta, float *C, int ldc, int pack) {
+/* C = alpha op(A) op(B) + beta C, by blocks of SMALL_W columns, over the k op(A)'s shape tri leaves;
+ * B's block packed first when B is transposed, or when pack (K <= SMALL_KMAX). */
+AVX512 static void small_avx512(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int N, int K, float alpha,
+                                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                                int pack) {
     const long ar = ta == GEMM_T ? 1 : lda, ak = ta == GEMM_T ? lda : 1;
     for (int j0 = 0; j0 < N; j0 += SMALL_W) {
         const int w = N - j0 < SMALL_W ? N - j0 : SMALL_W, nv = (w + 15) / 16, tail = w - 16 * (nv - 1);
@@ -159,10 +175,10 @@ AVX512 static void small_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, flo
         }
         float *c = C + j0;
         switch (nv) {
-        case 1: rows_nv1(M, tail, K, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
-        case 2: rows_nv2(M, tail, K, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
-        case 3: rows_nv3(M, tail, K, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
-        default: rows_nv4(M, tail, K, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
+        case 1: rows_nv1(M, tail, K, tri, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
+        case 2: rows_nv2(M, tail, K, tri, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
+        case 3: rows_nv3(M, tail, K, tri, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
+        default: rows_nv4(M, tail, K, tri, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
         }
     }
 }
@@ -196,8 +212,8 @@ AVX512 static void avx512_task(const avx512_job *j, int t) {
             pack_rows(small_at, lda, a, j->lda, m, kn);
             a = small_at;
         }
-        small_avx512(j->ta, j->tb, m, n, kn, j->alpha, a, lda, j->B + j0 * bj + k0 * bk, j->ldb, k0 ? 1.0f : j->beta,
-                     j->C + (long)r0 * j->ldc + j0, j->ldc, j->ldb > SMALL_W);
+        small_avx512(j->ta, j->tb, GEMM_FULL, m, n, kn, j->alpha, a, lda, j->B + j0 * bj + k0 * bk, j->ldb,
+                     k0 ? 1.0f : j->beta, j->C + (long)r0 * j->ldc + j0, j->ldc, j->ldb > SMALL_W);
         k0 += kn;
     } while (k0 < j->K);
 }
@@ -221,8 +237,8 @@ void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const
     }
 }
 
-void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                int ldb, float beta, float *C, int ldc) {
+void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc) {
     /* A^T B stays with OpenBLAS where the linear layers do, Intel's AVX-512 cores (its small-matrix
      * kernel was 1.15-1.28x faster than an earlier form of this one on SkylakeX) */
     if (!gemm_small_own() || (ta == GEMM_T && !gemm_f32_own())) {
@@ -233,7 +249,12 @@ void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const 
         gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    if (M > 0 && N > 0) small_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
+    if (M > 0 && N > 0) small_avx512(ta, tb, tri, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
+}
+
+void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                int ldb, float beta, float *C, int ldc) {
+    gemm_small_tri(ta, tb, GEMM_FULL, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 int gemm_small_own(void) { return __builtin_cpu_supports("avx512f") != 0; }

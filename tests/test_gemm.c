@@ -127,6 +127,30 @@ TEST(gemm_small_matches_reference) {
     if (!gemm_small_own()) test_skip("gemm_small runs OpenBLAS on this CPU (no AVX-512F): lrpe's kernel untested");
 }
 
+/* gemm_small_tri on a triangular op(A) gives gemm_small's bits (the skipped terms are 0 times finite
+ * numbers), for a lower A, an upper A, and A^T of either, over blocks of rows with their tails. */
+TEST(gemm_small_tri_equals_the_whole_product) {
+    rng_seed(&R, 20261207, 6);
+    static const int shapes[][2] = {{64, 64}, {64, 16}, {37, 20}, {50, 33}, {1, 5}}; /* M = K, N */
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int lower = 0; lower < 2; lower++) {
+                const int M = shapes[s][0], N = shapes[s][1];
+                float *A = trandn(&R, (size_t)M * M, 1.0f), *B = trandn(&R, (size_t)M * N, 1.0f);
+                float *want = trandn(&R, (size_t)M * N, 1.0f), *got = tdup(want, (size_t)M * N);
+                for (int i = 0; i < M; i++) /* A[i, k] = 0 above (lower) or below the diagonal */
+                    for (int k = 0; k < M; k++)
+                        if (lower ? k > i : k < i) A[(size_t)i * M + k] = 0.0f;
+                /* op(A) = A^T of a lower A is upper, and the reverse */
+                const gemm_tri tri = (lower != ta) ? GEMM_LOWER : GEMM_UPPER;
+                gemm_small((gemm_op)ta, GEMM_N, M, N, M, 0.5f, A, M, B, N, 1.0f, want, N);
+                gemm_small_tri((gemm_op)ta, GEMM_N, tri, M, N, M, 0.5f, A, M, B, N, 1.0f, got, N);
+                CHECK(memcmp(want, got, sizeof *got * M * N) == 0, "%dx%d op(A) %d %s: differs from the whole product",
+                      M, N, ta, tri == GEMM_LOWER ? "lower" : "upper");
+                free(A), free(B), free(want), free(got);
+            }
+}
+
 /* gemm_avx512's panels of 256 rows and chunks of 128 k with their tails (A^T and B packed per
  * chunk), column blocks with partial vectors, groups of 256 columns with a partial one (600), the
  * linear layers' own shapes at d = 64, and one panel split by columns over the threads (40 rows). */
