@@ -161,7 +161,7 @@ static void forward_chunk(const attn_shape *sh, const lin_ws *w, float *S, const
     float *oi = p->o + (size_t)a * sh->ldo;
     const float *Kc = rows_view(w->Kc, &ldkc, p->k + (size_t)a * sh->ldk, sh->ldk, n, dqk,
                                 p->valid ? p->valid + a : NULL, NULL, 0);
-    gemm_small(GEMM_N, GEMM_T, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
+    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
     causal_decay(w->A, n, pw);
     gemm_small_tri(GEMM_N, GEMM_N, GEMM_LOWER, n, dv, n, 1.0f, w->A, n, vi, sh->ldv, 0.0f, oi, sh->ldo);
     if (a > 0) {
@@ -185,7 +185,7 @@ static void dq_chunk(const attn_shape *sh, const lin_ws *w, float *S, const floa
     float *dqi = p->dq + (size_t)a * sh->ldq;
     const float *Kc = rows_view(w->Kc, &ldkc, p->k + (size_t)a * sh->ldk, sh->ldk, n, dqk,
                                 p->valid ? p->valid + a : NULL, NULL, 0);
-    gemm_small(GEMM_N, GEMM_T, n, n, dv, 1.0f, doi, sh->ldo, vi, sh->ldv, 0.0f, w->P, n);
+    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, n, n, dv, 1.0f, doi, sh->ldo, vi, sh->ldv, 0.0f, w->P, n);
     causal_decay(w->P, n, pw);
     gemm_small_tri(GEMM_N, GEMM_N, GEMM_LOWER, n, dqk, n, 1.0f, w->P, n, Kc, ldkc, 1.0f, dqi, sh->ldq);
     if (a > 0) {
@@ -209,10 +209,10 @@ static void dkdv_chunk(const attn_shape *sh, const lin_ws *w, float *D, const fl
     const uint8_t *vm = p->valid ? p->valid + a : NULL;
     const float *Kc = rows_view(w->Kc, &ldkc, p->k + (size_t)a * sh->ldk, sh->ldk, n, dqk, vm, NULL, 0);
     const float *Vc = rows_view(w->Vc, &ldvc, p->v + (size_t)a * sh->ldv, sh->ldv, n, dv, vm, NULL, 0);
-    gemm_small(GEMM_N, GEMM_T, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
+    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
     causal_decay(w->A, n, pw);
     gemm_small_tri(GEMM_T, GEMM_N, GEMM_UPPER, n, dv, n, 1.0f, w->A, n, doi, sh->ldo, 1.0f, dvi, sh->ldv);
-    gemm_small(GEMM_N, GEMM_T, n, n, dv, 1.0f, doi, sh->ldo, Vc, ldvc, 0.0f, w->P, n);
+    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, n, n, dv, 1.0f, doi, sh->ldo, Vc, ldvc, 0.0f, w->P, n);
     causal_decay(w->P, n, pw);
     gemm_small_tri(GEMM_T, GEMM_N, GEMM_UPPER, n, dqk, n, 1.0f, w->P, n, qi, sh->ldq, 1.0f, dki, sh->ldk);
     if (a + n < T) {

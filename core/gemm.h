@@ -26,13 +26,15 @@ void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const fl
 void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc);
 
-/* What is known of op(A)'s zeros: nothing; lower triangular (square, entries above the diagonal 0);
- * upper triangular (below the diagonal 0). */
-typedef enum gemm_tri { GEMM_FULL = 0, GEMM_LOWER, GEMM_UPPER } gemm_tri;
+/* What a product may skip: nothing; the k of op(A)'s zeros where op(A) is lower triangular (square,
+ * 0 above the diagonal) or upper triangular (0 below); or C's entries above the diagonal (j > i),
+ * when only its lower triangle is wanted (those entries are then left unspecified). */
+typedef enum gemm_tri { GEMM_FULL = 0, GEMM_LOWER, GEMM_UPPER, GEMM_C_LOWER } gemm_tri;
 
-/* gemm_small for a triangular op(A) (M == K): lrpe's kernel skips, for each block of rows, the k
- * whose entries of op(A) are all 0 (causal attention's masked chunk products: about half their
- * work); the result is what the whole product gives with those zeros (finite B). */
+/* gemm_small skipping what tri allows, in lrpe's kernel (causal attention's masked chunk products:
+ * about half their work): for each block of rows the k whose entries of op(A) are all 0, or the
+ * blocks of C above the diagonal; what it computes is what the whole product gives (finite
+ * inputs). */
 void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc);
 

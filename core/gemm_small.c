@@ -156,14 +156,27 @@ AVX512 static void pack_rows(float *dst, long ldd, const float *src, long lds, i
         }
 }
 
-/* C = alpha op(A) op(B) + beta C, by blocks of SMALL_W columns, over the k op(A)'s shape tri leaves;
- * B's block packed first when B is transposed, or when pack (K <= SMALL_KMAX). */
+/* Rows [0, M) of C's first w (<= SMALL_W) columns, over the k op(A)'s shape tri leaves. */
+AVX512 static void rows_w(int M, int w, int K, gemm_tri tri, const float *a, long ar, long ak, const float *b,
+                          long ldb, float alpha, float beta, float *c, long ldc) {
+    const int nv = (w + 15) / 16, tail = w - 16 * (nv - 1);
+    switch (nv) {
+    case 1: rows_nv1(M, tail, K, tri, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
+    case 2: rows_nv2(M, tail, K, tri, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
+    case 3: rows_nv3(M, tail, K, tri, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
+    default: rows_nv4(M, tail, K, tri, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
+    }
+}
+
+/* C = alpha op(A) op(B) + beta C, by blocks of SMALL_W columns, over the k op(A)'s shape tri leaves
+ * (GEMM_C_LOWER: bands of 16 rows, each to the last column of the band's diagonal); B's block
+ * packed first when B is transposed, or when pack (K <= SMALL_KMAX). */
 AVX512 static void small_avx512(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int N, int K, float alpha,
                                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
                                 int pack) {
     const long ar = ta == GEMM_T ? 1 : lda, ak = ta == GEMM_T ? lda : 1;
     for (int j0 = 0; j0 < N; j0 += SMALL_W) {
-        const int w = N - j0 < SMALL_W ? N - j0 : SMALL_W, nv = (w + 15) / 16, tail = w - 16 * (nv - 1);
+        const int w = N - j0 < SMALL_W ? N - j0 : SMALL_W;
         const float *b = B + j0;
         long ldbk = ldb;
         if (tb == GEMM_T) {
@@ -174,11 +187,13 @@ AVX512 static void small_avx512(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int
             b = small_bt, ldbk = SMALL_W;
         }
         float *c = C + j0;
-        switch (nv) {
-        case 1: rows_nv1(M, tail, K, tri, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
-        case 2: rows_nv2(M, tail, K, tri, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
-        case 3: rows_nv3(M, tail, K, tri, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
-        default: rows_nv4(M, tail, K, tri, A, ar, ak, b, ldbk, alpha, beta, c, ldc); break;
+        if (tri != GEMM_C_LOWER) {
+            rows_w(M, w, K, tri, A, ar, ak, b, ldbk, alpha, beta, c, ldc);
+            continue;
+        }
+        for (int r0 = j0; r0 < M; r0 += 16) { /* the bands above row j0 are above the diagonal */
+            const int rows = M - r0 < 16 ? M - r0 : 16, wb = r0 + 16 - j0 < w ? r0 + 16 - j0 : w;
+            rows_w(rows, wb, K, GEMM_FULL, A + r0 * ar, ar, ak, b, ldbk, alpha, beta, c + (long)r0 * ldc, ldc);
         }
     }
 }

@@ -151,6 +151,27 @@ TEST(gemm_small_tri_equals_the_whole_product) {
             }
 }
 
+/* gemm_small_tri for C's lower triangle gives gemm_small's bits there (on and below the diagonal),
+ * for A B and A B^T, over bands of 16 rows with their tails and past one block of 64 columns. */
+TEST(gemm_small_tri_lower_c_equals_the_whole_product) {
+    rng_seed(&R, 20261207, 7);
+    static const int shapes[][3] = {{64, 64, 16}, {64, 64, 64}, {37, 37, 20}, {100, 100, 30}, {70, 90, 8}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int tb = 0; tb < 2; tb++) {
+            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ldb = tb ? K : N;
+            float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)N * K, 1.0f);
+            float *want = trandn(&R, (size_t)M * N, 1.0f), *got = tdup(want, (size_t)M * N);
+            gemm_small(GEMM_N, (gemm_op)tb, M, N, K, 0.5f, A, K, B, ldb, 0.0f, want, N);
+            gemm_small_tri(GEMM_N, (gemm_op)tb, GEMM_C_LOWER, M, N, K, 0.5f, A, K, B, ldb, 0.0f, got, N);
+            int bad = 0;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j <= i && j < N; j++)
+                    bad += memcmp(&want[(size_t)i * N + j], &got[(size_t)i * N + j], sizeof *got) != 0;
+            CHECK(bad == 0, "%dx%dx%d op(B) %d: %d entries of the lower triangle differ", M, N, K, tb, bad);
+            free(A), free(B), free(want), free(got);
+        }
+}
+
 /* gemm_avx512's panels of 256 rows and chunks of 128 k with their tails (A^T and B packed per
  * chunk), column blocks with partial vectors, groups of 256 columns with a partial one (600), the
  * linear layers' own shapes at d = 64, and one panel split by columns over the threads (40 rows). */
