@@ -161,9 +161,9 @@ static void forward_chunk(const attn_shape *sh, const lin_ws *w, float *S, const
     float *oi = p->o + (size_t)a * sh->ldo;
     const float *Kc = rows_view(w->Kc, &ldkc, p->k + (size_t)a * sh->ldk, sh->ldk, n, dqk,
                                 p->valid ? p->valid + a : NULL, NULL, 0);
-    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
+    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, 0, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
     causal_decay(w->A, n, pw);
-    gemm_small_tri(GEMM_N, GEMM_N, GEMM_LOWER, n, dv, n, 1.0f, w->A, n, vi, sh->ldv, 0.0f, oi, sh->ldo);
+    gemm_small_tri(GEMM_N, GEMM_N, GEMM_LOWER, 0, n, dv, n, 1.0f, w->A, n, vi, sh->ldv, 0.0f, oi, sh->ldo);
     if (a > 0) {
         const float *Q = rows_view(w->Qd, &ldq, qi, sh->ldq, n, dqk, NULL, pw ? pw + 1 : NULL, 1);
         gemm_small(GEMM_N, GEMM_N, n, dv, dqk, 1.0f, Q, ldq, S, dv, 1.0f, oi, sh->ldo);
@@ -185,9 +185,9 @@ static void dq_chunk(const attn_shape *sh, const lin_ws *w, float *S, const floa
     float *dqi = p->dq + (size_t)a * sh->ldq;
     const float *Kc = rows_view(w->Kc, &ldkc, p->k + (size_t)a * sh->ldk, sh->ldk, n, dqk,
                                 p->valid ? p->valid + a : NULL, NULL, 0);
-    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, n, n, dv, 1.0f, doi, sh->ldo, vi, sh->ldv, 0.0f, w->P, n);
+    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, 0, n, n, dv, 1.0f, doi, sh->ldo, vi, sh->ldv, 0.0f, w->P, n);
     causal_decay(w->P, n, pw);
-    gemm_small_tri(GEMM_N, GEMM_N, GEMM_LOWER, n, dqk, n, 1.0f, w->P, n, Kc, ldkc, 1.0f, dqi, sh->ldq);
+    gemm_small_tri(GEMM_N, GEMM_N, GEMM_LOWER, 0, n, dqk, n, 1.0f, w->P, n, Kc, ldkc, 1.0f, dqi, sh->ldq);
     if (a > 0) {
         const float *dO = rows_view(w->dOd, &lddo, doi, sh->ldo, n, dv, NULL, pw ? pw + 1 : NULL, 1);
         gemm_small(GEMM_N, GEMM_T, n, dqk, dv, 1.0f, dO, lddo, S, dv, 1.0f, dqi, sh->ldq);
@@ -209,12 +209,12 @@ static void dkdv_chunk(const attn_shape *sh, const lin_ws *w, float *D, const fl
     const uint8_t *vm = p->valid ? p->valid + a : NULL;
     const float *Kc = rows_view(w->Kc, &ldkc, p->k + (size_t)a * sh->ldk, sh->ldk, n, dqk, vm, NULL, 0);
     const float *Vc = rows_view(w->Vc, &ldvc, p->v + (size_t)a * sh->ldv, sh->ldv, n, dv, vm, NULL, 0);
-    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
+    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, 0, n, n, dqk, 1.0f, qi, sh->ldq, Kc, ldkc, 0.0f, w->A, n);
     causal_decay(w->A, n, pw);
-    gemm_small_tri(GEMM_T, GEMM_N, GEMM_UPPER, n, dv, n, 1.0f, w->A, n, doi, sh->ldo, 1.0f, dvi, sh->ldv);
-    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, n, n, dv, 1.0f, doi, sh->ldo, Vc, ldvc, 0.0f, w->P, n);
+    gemm_small_tri(GEMM_T, GEMM_N, GEMM_UPPER, 0, n, dv, n, 1.0f, w->A, n, doi, sh->ldo, 1.0f, dvi, sh->ldv);
+    gemm_small_tri(GEMM_N, GEMM_T, GEMM_C_LOWER, 0, n, n, dv, 1.0f, doi, sh->ldo, Vc, ldvc, 0.0f, w->P, n);
     causal_decay(w->P, n, pw);
-    gemm_small_tri(GEMM_T, GEMM_N, GEMM_UPPER, n, dqk, n, 1.0f, w->P, n, qi, sh->ldq, 1.0f, dki, sh->ldk);
+    gemm_small_tri(GEMM_T, GEMM_N, GEMM_UPPER, 0, n, dqk, n, 1.0f, w->P, n, qi, sh->ldq, 1.0f, dki, sh->ldk);
     if (a + n < T) {
         int ldkd, ldvd;
         const float *Kd = rows_view(w->Kd, &ldkd, Kc, ldkc, n, dqk, NULL, pw ? pw + n - 1 : NULL, -1);

@@ -40,12 +40,15 @@ static inline int row_span(int n, int nk) {
 
 /* Scores of query rows [s0, s0+R) of batch row b, head h against keys [0, nk):
  * S[R, nk] = scale * Q K^T - slopes[h] * dist(pos of query, pos of key) (when slopes), with
- * padding keys at -inf; when causal, the keys after the query up to the row's span at -inf too (the
- * ones past the span are never read as scores: see tile_softmax).
+ * padding keys at -inf; when causal, the keys after the query up to the row's span at -inf too, and
+ * past the span nothing is computed (never read as scores: see tile_softmax; the row's span,
+ * whole groups of LSE_LANES = 16 from the tile's start at a multiple of 16, is what
+ * gemm_small_tri's GEMM_C_LOWER computes).
  * The bias is (float)(-(double)slope * dist), the arithmetic of encodings/alibi.c's score_bias. */
 static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *k,
                         const uint8_t *valid_b, int b, int h, int s0, int R, int nk) {
-    gemm_small(GEMM_N, GEMM_T, R, nk, sh->dqk, sh->scale, q, sh->ldq, k, sh->ldk, 0.0f, S, nk);
+    gemm_small_tri(GEMM_N, GEMM_T, sh->causal ? GEMM_C_LOWER : GEMM_FULL, s0, R, nk, sh->dqk, sh->scale, q, sh->ldq, k,
+                   sh->ldk, 0.0f, S, nk);
     const int pr = sh->pos_rank;
     const double slope = sh->slopes ? (double)sh->slopes[h] : 0.0;
     const int32_t *pos_b = sh->slopes ? sh->pos + (size_t)b * sh->T * pr : NULL;
@@ -53,7 +56,8 @@ static void tile_scores(const attn_shape *sh, float *S, const float *q, const fl
         float *row = S + (size_t)r * nk;
         if (pos_b) {
             const int32_t *qp = pos_b + (size_t)(s0 + r) * pr;
-            for (int t = 0; t < nk; t++) row[t] += (float)(-slope * alibi_dist(qp, pos_b + (size_t)t * pr, pr));
+            const int seen = row_keys(sh->causal, s0, r, nk);
+            for (int t = 0; t < seen; t++) row[t] += (float)(-slope * alibi_dist(qp, pos_b + (size_t)t * pr, pr));
         }
         if (sh->causal) {
             const int span = row_span(row_keys(1, s0, r, nk), nk);
@@ -90,17 +94,20 @@ LRPE_VEC static void tile_probs(float *S, const float *lse, int R, int nk, int c
     }
 }
 
-/* dS = P * (dP - rowsum(dO * O)) * scale over a tile, written over dP[R, nk]; dO and O rows at
- * stride ldo. */
+/* dS = P * (dP - rowsum(dO * O)) * scale over a tile (query rows from s0), written over dP[R, nk];
+ * dO and O rows at stride ldo. A causal row is computed up to its span (dP is computed that far)
+ * and written 0 past it, where P is 0. */
 LRPE_VEC static void tile_dscores(float *dP, const float *P, const float *dout, const float *o, int ldo, int dv,
-                                  int R, int nk, float scale) {
+                                  int R, int nk, float scale, int causal, int s0) {
     for (int r = 0; r < R; r++) {
         const float *dor = dout + (size_t)r * ldo, *orow = o + (size_t)r * ldo;
         float D = 0.0f;
         for (int i = 0; i < dv; i++) D += dor[i] * orow[i];
         const float *prow = P + (size_t)r * nk;
         float *drow = dP + (size_t)r * nk;
-        for (int t = 0; t < nk; t++) drow[t] = prow[t] * (drow[t] - D) * scale;
+        const int span = row_span(row_keys(causal, s0, r, nk), nk);
+        for (int t = 0; t < span; t++) drow[t] = prow[t] * (drow[t] - D) * scale;
+        for (int t = span; t < nk; t++) drow[t] = 0.0f;
     }
 }
 
@@ -115,6 +122,9 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
         const float *kb = k + (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
         const float *vb = v + (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
         float *lse_bh = saved + (size_t)bh * T;
+        /* causal: a row's probabilities and score gradients are 0 past its query, so the products
+         * skip those terms (and dP is computed only up to the row's span) */
+        const gemm_tri tri_lower = sh->causal ? GEMM_LOWER : GEMM_FULL;
         for (int s0 = 0; s0 < T; s0 += ATTN_TILE) {
             int R = s0 + ATTN_TILE < T ? ATTN_TILE : T - s0;
             int nk = sh->causal ? s0 + R : T;
@@ -122,7 +132,7 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
             tile_scores(sh, S, qt, kb, valid_b, b, h, s0, R, nk);
             tile_softmax(S, lse_bh + s0, R, nk, sh->causal, s0);
             float *ot = o + ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
-            gemm_small(GEMM_N, GEMM_N, R, sh->dv, nk, 1.0f, S, nk, vb, sh->ldv, 0.0f, ot, sh->ldo);
+            gemm_small_tri(GEMM_N, GEMM_N, tri_lower, s0, R, sh->dv, nk, 1.0f, S, nk, vb, sh->ldv, 0.0f, ot, sh->ldo);
         }
     }
 }
@@ -140,6 +150,8 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
         size_t kofs = (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
         size_t vofs = (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
         const float *lse_bh = saved + (size_t)bh * T;
+        const gemm_tri lower = sh->causal ? GEMM_LOWER : GEMM_FULL, upper = sh->causal ? GEMM_UPPER : GEMM_FULL;
+        const gemm_tri c_lower = sh->causal ? GEMM_C_LOWER : GEMM_FULL;
         for (int s0 = 0; s0 < T; s0 += ATTN_TILE) {
             int R = s0 + ATTN_TILE < T ? ATTN_TILE : T - s0;
             int nk = sh->causal ? s0 + R : T;
@@ -148,13 +160,17 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
             tile_scores(sh, P, q + qofs, k + kofs, valid_b, b, h, s0, R, nk);
             tile_probs(P, lse_bh + s0, R, nk, sh->causal, s0);
             /* dV += P^T dO */
-            gemm_small(GEMM_T, GEMM_N, nk, sh->dv, R, 1.0f, P, nk, dout + oofs, sh->ldo, 1.0f, dv + vofs, sh->ldv);
+            gemm_small_tri(GEMM_T, GEMM_N, upper, s0, nk, sh->dv, R, 1.0f, P, nk, dout + oofs, sh->ldo, 1.0f, dv + vofs,
+                           sh->ldv);
             /* dP = dO V^T */
-            gemm_small(GEMM_N, GEMM_T, R, nk, sh->dv, 1.0f, dout + oofs, sh->ldo, v + vofs, sh->ldv, 0.0f, dP, nk);
-            tile_dscores(dP, P, dout + oofs, o + oofs, sh->ldo, sh->dv, R, nk, sh->scale);
+            gemm_small_tri(GEMM_N, GEMM_T, c_lower, s0, R, nk, sh->dv, 1.0f, dout + oofs, sh->ldo, v + vofs, sh->ldv,
+                           0.0f, dP, nk);
+            tile_dscores(dP, P, dout + oofs, o + oofs, sh->ldo, sh->dv, R, nk, sh->scale, sh->causal, s0);
             /* dQ += dS K; dK += dS^T Q */
-            gemm_small(GEMM_N, GEMM_N, R, sh->dqk, nk, 1.0f, dP, nk, k + kofs, sh->ldk, 1.0f, dq + qofs, sh->ldq);
-            gemm_small(GEMM_T, GEMM_N, nk, sh->dqk, R, 1.0f, dP, nk, q + qofs, sh->ldq, 1.0f, dk + kofs, sh->ldk);
+            gemm_small_tri(GEMM_N, GEMM_N, lower, s0, R, sh->dqk, nk, 1.0f, dP, nk, k + kofs, sh->ldk, 1.0f, dq + qofs,
+                           sh->ldq);
+            gemm_small_tri(GEMM_T, GEMM_N, upper, s0, nk, sh->dqk, R, 1.0f, dP, nk, q + qofs, sh->ldq, 1.0f, dk + kofs,
+                           sh->ldk);
         }
     }
 }

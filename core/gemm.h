@@ -26,17 +26,19 @@ void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const fl
 void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc);
 
-/* What a product may skip: nothing; the k of op(A)'s zeros where op(A) is lower triangular (square,
- * 0 above the diagonal) or upper triangular (0 below); or C's entries above the diagonal (j > i),
- * when only its lower triangle is wanted (those entries are then left unspecified). */
+/* What a product may skip, given a diagonal at column i + diag of row i: nothing; the k of op(A)'s
+ * zeros where op(A) is lower triangular (op(A)[i, k] = 0 for k > i + diag) or upper triangular
+ * (0 for k < i - diag); or C's entries past the diagonal when only the rest is wanted: rows in
+ * bands of 16, row i computed for the columns j < 16 (i / 16 + 1) + diag, the others left as
+ * they were. */
 typedef enum gemm_tri { GEMM_FULL = 0, GEMM_LOWER, GEMM_UPPER, GEMM_C_LOWER } gemm_tri;
 
-/* gemm_small skipping what tri allows, in lrpe's kernel (causal attention's masked chunk products:
- * about half their work): for each block of rows the k whose entries of op(A) are all 0, or the
- * blocks of C above the diagonal; what it computes is what the whole product gives (finite
- * inputs). */
-void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int N, int K, float alpha, const float *A, int lda,
-                    const float *B, int ldb, float beta, float *C, int ldc);
+/* gemm_small skipping what (tri, diag) allows, in lrpe's kernel (causal attention's masked chunk
+ * and tile products: about half the work of a diagonal block): for each block of rows the k whose
+ * entries of op(A) are all 0, or the blocks of C past the diagonal; what it computes is what the
+ * whole product gives (finite inputs). */
+void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* 1 when gemm_small runs lrpe's kernel on this CPU (it has AVX-512F). */
 int gemm_small_own(void);

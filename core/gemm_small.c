@@ -74,10 +74,11 @@ BLOCK(1, 2)
 BLOCK(1, 3)
 BLOCK(1, 4)
 
-/* The k of rows [r, r + rows) that op(A)'s shape `tri` can make nonzero: [*k0, *k0 + return). */
-static inline int k_range(gemm_tri tri, int r, int rows, int K, int *k0) {
-    *k0 = tri == GEMM_UPPER ? r : 0;
-    if (tri == GEMM_LOWER) return r + rows < K ? r + rows : K;
+/* The k of rows [r, r + rows) that op(A)'s shape (tri, its diagonal at k = i + diag) can make
+ * nonzero: [*k0, *k0 + return). */
+static inline int k_range(gemm_tri tri, int diag, int r, int rows, int K, int *k0) {
+    *k0 = tri == GEMM_UPPER && r - diag > 0 ? r - diag : 0;
+    if (tri == GEMM_LOWER) return r + rows + diag < K ? r + rows + diag : K;
     return K - *k0;
 }
 
@@ -85,16 +86,17 @@ static inline int k_range(gemm_tri tri, int r, int rows, int K, int *k0) {
  * one row at a time (the same arithmetic per element), each over the k its rows of op(A) can make
  * nonzero (tri). */
 #define ROW_BLOCKS(ROWS, NV)                                                                                  \
-    AVX512 static void rows_nv##NV(int M, int tail, int K, gemm_tri tri, const float *a, long ar, long ak,     \
-                                   const float *b, long ldb, float alpha, float beta, float *c, long ldc) {   \
+    AVX512 static void rows_nv##NV(int M, int tail, int K, gemm_tri tri, int diag, const float *a, long ar,    \
+                                   long ak, const float *b, long ldb, float alpha, float beta, float *c,      \
+                                   long ldc) {                                                                \
         int r = 0, k0, kn;                                                                                    \
         for (; r + ROWS <= M; r += ROWS) {                                                                    \
-            kn = k_range(tri, r, ROWS, K, &k0);                                                               \
+            kn = k_range(tri, diag, r, ROWS, K, &k0);                                                         \
             block_##ROWS##x##NV(tail, kn, a + r * ar + k0 * ak, ar, ak, b + k0 * ldb, ldb, alpha, beta,       \
                                 c + r * ldc, ldc);                                                            \
         }                                                                                                     \
         for (; r < M; r++) {                                                                                  \
-            kn = k_range(tri, r, 1, K, &k0);                                                                  \
+            kn = k_range(tri, diag, r, 1, K, &k0);                                                            \
             block_1x##NV(tail, kn, a + r * ar + k0 * ak, ar, ak, b + k0 * ldb, ldb, alpha, beta, c + r * ldc, \
                          ldc);                                                                                \
         }                                                                                                     \
@@ -156,22 +158,22 @@ AVX512 static void pack_rows(float *dst, long ldd, const float *src, long lds, i
         }
 }
 
-/* Rows [0, M) of C's first w (<= SMALL_W) columns, over the k op(A)'s shape tri leaves. */
-AVX512 static void rows_w(int M, int w, int K, gemm_tri tri, const float *a, long ar, long ak, const float *b,
-                          long ldb, float alpha, float beta, float *c, long ldc) {
+/* Rows [0, M) of C's first w (<= SMALL_W) columns, over the k op(A)'s shape (tri, diag) leaves. */
+AVX512 static void rows_w(int M, int w, int K, gemm_tri tri, int diag, const float *a, long ar, long ak,
+                          const float *b, long ldb, float alpha, float beta, float *c, long ldc) {
     const int nv = (w + 15) / 16, tail = w - 16 * (nv - 1);
     switch (nv) {
-    case 1: rows_nv1(M, tail, K, tri, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
-    case 2: rows_nv2(M, tail, K, tri, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
-    case 3: rows_nv3(M, tail, K, tri, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
-    default: rows_nv4(M, tail, K, tri, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
+    case 1: rows_nv1(M, tail, K, tri, diag, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
+    case 2: rows_nv2(M, tail, K, tri, diag, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
+    case 3: rows_nv3(M, tail, K, tri, diag, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
+    default: rows_nv4(M, tail, K, tri, diag, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
     }
 }
 
-/* C = alpha op(A) op(B) + beta C, by blocks of SMALL_W columns, over the k op(A)'s shape tri leaves
- * (GEMM_C_LOWER: bands of 16 rows, each to the last column of the band's diagonal); B's block
+/* C = alpha op(A) op(B) + beta C, by blocks of SMALL_W columns, over the k op(A)'s shape (tri,
+ * diag) leaves (GEMM_C_LOWER: bands of 16 rows, each to the band's last diagonal column); B's block
  * packed first when B is transposed, or when pack (K <= SMALL_KMAX). */
-AVX512 static void small_avx512(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int N, int K, float alpha,
+AVX512 static void small_avx512(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, int M, int N, int K, float alpha,
                                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
                                 int pack) {
     const long ar = ta == GEMM_T ? 1 : lda, ak = ta == GEMM_T ? lda : 1;
@@ -188,12 +190,14 @@ AVX512 static void small_avx512(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int
         }
         float *c = C + j0;
         if (tri != GEMM_C_LOWER) {
-            rows_w(M, w, K, tri, A, ar, ak, b, ldbk, alpha, beta, c, ldc);
+            rows_w(M, w, K, tri, diag, A, ar, ak, b, ldbk, alpha, beta, c, ldc);
             continue;
         }
-        for (int r0 = j0; r0 < M; r0 += 16) { /* the bands above row j0 are above the diagonal */
-            const int rows = M - r0 < 16 ? M - r0 : 16, wb = r0 + 16 - j0 < w ? r0 + 16 - j0 : w;
-            rows_w(rows, wb, K, GEMM_FULL, A + r0 * ar, ar, ak, b, ldbk, alpha, beta, c + (long)r0 * ldc, ldc);
+        for (int r0 = 0; r0 < M; r0 += 16) { /* band r0: the columns j < r0 + 16 + diag */
+            const int rows = M - r0 < 16 ? M - r0 : 16, end = r0 + 16 + diag - j0, wb = end < w ? end : w;
+            if (wb > 0)
+                rows_w(rows, wb, K, GEMM_FULL, 0, A + r0 * ar, ar, ak, b, ldbk, alpha, beta, c + (long)r0 * ldc,
+                       ldc);
         }
     }
 }
@@ -227,7 +231,7 @@ AVX512 static void avx512_task(const avx512_job *j, int t) {
             pack_rows(small_at, lda, a, j->lda, m, kn);
             a = small_at;
         }
-        small_avx512(j->ta, j->tb, GEMM_FULL, m, n, kn, j->alpha, a, lda, j->B + j0 * bj + k0 * bk, j->ldb,
+        small_avx512(j->ta, j->tb, GEMM_FULL, 0, m, n, kn, j->alpha, a, lda, j->B + j0 * bj + k0 * bk, j->ldb,
                      k0 ? 1.0f : j->beta, j->C + (long)r0 * j->ldc + j0, j->ldc, j->ldb > SMALL_W);
         k0 += kn;
     } while (k0 < j->K);
@@ -252,8 +256,8 @@ void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const
     }
 }
 
-void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int N, int K, float alpha, const float *A, int lda,
-                    const float *B, int ldb, float beta, float *C, int ldc) {
+void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, int M, int N, int K, float alpha, const float *A,
+                    int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     /* A^T B stays with OpenBLAS where the linear layers do, Intel's AVX-512 cores (its small-matrix
      * kernel was 1.15-1.28x faster than an earlier form of this one on SkylakeX) */
     if (!gemm_small_own() || (ta == GEMM_T && !gemm_f32_own())) {
@@ -264,12 +268,12 @@ void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int M, int N, int K, f
         gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    if (M > 0 && N > 0) small_avx512(ta, tb, tri, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
+    if (M > 0 && N > 0) small_avx512(ta, tb, tri, diag, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
 }
 
 void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc) {
-    gemm_small_tri(ta, tb, GEMM_FULL, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_small_tri(ta, tb, GEMM_FULL, 0, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 int gemm_small_own(void) { return __builtin_cpu_supports("avx512f") != 0; }

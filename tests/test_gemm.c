@@ -128,46 +128,46 @@ TEST(gemm_small_matches_reference) {
 }
 
 /* gemm_small_tri on a triangular op(A) gives gemm_small's bits (the skipped terms are 0 times finite
- * numbers), for a lower A, an upper A, and A^T of either, over blocks of rows with their tails. */
+ * numbers): lower and upper, A and A^T, square and wider than tall with the diagonal moved right
+ * (causal softmax's tiles: diag = the tile's first query), over blocks of rows with their tails;
+ * and for C's lower part, the entries it promises, for A B and A B^T, past one block of 64 columns. */
 TEST(gemm_small_tri_equals_the_whole_product) {
     rng_seed(&R, 20261207, 6);
-    static const int shapes[][2] = {{64, 64}, {64, 16}, {37, 20}, {50, 33}, {1, 5}}; /* M = K, N */
+    static const int shapes[][4] = {{64, 64, 64, 0}, {64, 16, 64, 0}, {37, 20, 37, 0}, {50, 33, 50, 0},
+                                    {1, 5, 1, 0},    {64, 16, 128, 64}, {20, 9, 45, 25}}; /* M, N, K, diag */
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
         for (int ta = 0; ta < 2; ta++)
-            for (int lower = 0; lower < 2; lower++) {
-                const int M = shapes[s][0], N = shapes[s][1];
-                float *A = trandn(&R, (size_t)M * M, 1.0f), *B = trandn(&R, (size_t)M * N, 1.0f);
+            for (int upper = 0; upper < 2; upper++) {
+                const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], diag = shapes[s][3];
+                const int lda = ta ? M : K;
+                float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)K * N, 1.0f);
                 float *want = trandn(&R, (size_t)M * N, 1.0f), *got = tdup(want, (size_t)M * N);
-                for (int i = 0; i < M; i++) /* A[i, k] = 0 above (lower) or below the diagonal */
-                    for (int k = 0; k < M; k++)
-                        if (lower ? k > i : k < i) A[(size_t)i * M + k] = 0.0f;
-                /* op(A) = A^T of a lower A is upper, and the reverse */
-                const gemm_tri tri = (lower != ta) ? GEMM_LOWER : GEMM_UPPER;
-                gemm_small((gemm_op)ta, GEMM_N, M, N, M, 0.5f, A, M, B, N, 1.0f, want, N);
-                gemm_small_tri((gemm_op)ta, GEMM_N, tri, M, N, M, 0.5f, A, M, B, N, 1.0f, got, N);
-                CHECK(memcmp(want, got, sizeof *got * M * N) == 0, "%dx%d op(A) %d %s: differs from the whole product",
-                      M, N, ta, tri == GEMM_LOWER ? "lower" : "upper");
+                for (int i = 0; i < M; i++) /* op(A)[i, k] = 0 past the diagonal at k = i + diag */
+                    for (int k = 0; k < K; k++)
+                        if (upper ? k < i - diag : k > i + diag)
+                            A[ta ? (size_t)k * lda + i : (size_t)i * lda + k] = 0.0f;
+                const gemm_tri tri = upper ? GEMM_UPPER : GEMM_LOWER;
+                gemm_small((gemm_op)ta, GEMM_N, M, N, K, 0.5f, A, lda, B, N, 1.0f, want, N);
+                gemm_small_tri((gemm_op)ta, GEMM_N, tri, diag, M, N, K, 0.5f, A, lda, B, N, 1.0f, got, N);
+                CHECK(memcmp(want, got, sizeof *got * M * N) == 0, "%dx%dx%d diag %d op(A) %d %s: not the whole product",
+                      M, N, K, diag, ta, upper ? "upper" : "lower");
                 free(A), free(B), free(want), free(got);
             }
-}
-
-/* gemm_small_tri for C's lower triangle gives gemm_small's bits there (on and below the diagonal),
- * for A B and A B^T, over bands of 16 rows with their tails and past one block of 64 columns. */
-TEST(gemm_small_tri_lower_c_equals_the_whole_product) {
-    rng_seed(&R, 20261207, 7);
-    static const int shapes[][3] = {{64, 64, 16}, {64, 64, 64}, {37, 37, 20}, {100, 100, 30}, {70, 90, 8}};
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+    static const int cshapes[][4] = {{64, 64, 16, 0}, {64, 64, 64, 0}, {37, 37, 20, 0}, {100, 100, 30, 0},
+                                     {70, 90, 8, 0},  {64, 128, 16, 64}, {30, 100, 7, 40}}; /* M, N, K, diag */
+    for (size_t s = 0; s < sizeof cshapes / sizeof *cshapes; s++)
         for (int tb = 0; tb < 2; tb++) {
-            const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ldb = tb ? K : N;
+            const int M = cshapes[s][0], N = cshapes[s][1], K = cshapes[s][2], diag = cshapes[s][3];
+            const int ldb = tb ? K : N;
             float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)N * K, 1.0f);
             float *want = trandn(&R, (size_t)M * N, 1.0f), *got = tdup(want, (size_t)M * N);
             gemm_small(GEMM_N, (gemm_op)tb, M, N, K, 0.5f, A, K, B, ldb, 0.0f, want, N);
-            gemm_small_tri(GEMM_N, (gemm_op)tb, GEMM_C_LOWER, M, N, K, 0.5f, A, K, B, ldb, 0.0f, got, N);
+            gemm_small_tri(GEMM_N, (gemm_op)tb, GEMM_C_LOWER, diag, M, N, K, 0.5f, A, K, B, ldb, 0.0f, got, N);
             int bad = 0;
             for (int i = 0; i < M; i++)
-                for (int j = 0; j <= i && j < N; j++)
+                for (int j = 0; j < 16 * (i / 16 + 1) + diag && j < N; j++)
                     bad += memcmp(&want[(size_t)i * N + j], &got[(size_t)i * N + j], sizeof *got) != 0;
-            CHECK(bad == 0, "%dx%dx%d op(B) %d: %d entries of the lower triangle differ", M, N, K, tb, bad);
+            CHECK(bad == 0, "%dx%dx%d diag %d op(B) %d: %d promised entries of C differ", M, N, K, diag, tb, bad);
             free(A), free(B), free(want), free(got);
         }
 }
