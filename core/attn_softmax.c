@@ -122,8 +122,7 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
         const float *kb = k + (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
         const float *vb = v + (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
         float *lse_bh = saved + (size_t)bh * T;
-        /* causal: a row's probabilities and score gradients are 0 past its query, so the products
-         * skip those terms (and dP is computed only up to the row's span) */
+        /* causal: a row's probabilities are 0 past its query, so P V skips those keys */
         const gemm_tri tri_lower = sh->causal ? GEMM_LOWER : GEMM_FULL;
         for (int s0 = 0; s0 < T; s0 += ATTN_TILE) {
             int R = s0 + ATTN_TILE < T ? ATTN_TILE : T - s0;
@@ -150,6 +149,8 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
         size_t kofs = (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
         size_t vofs = (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
         const float *lse_bh = saved + (size_t)bh * T;
+        /* causal: P and dS are 0 past a row's query, so their products skip those terms, and dP is
+         * computed only up to the row's span (all tile_dscores reads) */
         const gemm_tri lower = sh->causal ? GEMM_LOWER : GEMM_FULL, upper = sh->causal ? GEMM_UPPER : GEMM_FULL;
         const gemm_tri c_lower = sh->causal ? GEMM_C_LOWER : GEMM_FULL;
         for (int s0 = 0; s0 < T; s0 += ATTN_TILE) {

@@ -29,8 +29,8 @@ void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const 
 /* What a product may skip, given a diagonal at column i + diag of row i: nothing; the k of op(A)'s
  * zeros where op(A) is lower triangular (op(A)[i, k] = 0 for k > i + diag) or upper triangular
  * (0 for k < i - diag); or C's entries past the diagonal when only the rest is wanted: rows in
- * bands of 16, row i computed for the columns j < 16 (i / 16 + 1) + diag, the others left as
- * they were. */
+ * bands of 16, row i computed for the columns j < 16 (i / 16 + 1) + diag, the others unspecified
+ * (left as they were by lrpe's kernel). */
 typedef enum gemm_tri { GEMM_FULL = 0, GEMM_LOWER, GEMM_UPPER, GEMM_C_LOWER } gemm_tri;
 
 /* gemm_small skipping what (tri, diag) allows, in lrpe's kernel (causal attention's masked chunk
