@@ -38,6 +38,10 @@ static inline int row_span(int n, int nk) {
     return up < nk ? up : nk;
 }
 
+/* What the products may skip (core/gemm.h): `tri` where attention is causal, since the mask makes
+ * those terms 0; nothing otherwise. */
+static inline gemm_tri masked(const attn_shape *sh, gemm_tri tri) { return sh->causal ? tri : GEMM_FULL; }
+
 /* Scores of query rows [s0, s0+R) of batch row b, head h against keys [0, nk):
  * S[R, nk] = scale * Q K^T - slopes[h] * dist(pos of query, pos of key) (when slopes), with
  * padding keys at -inf; when causal, the keys after the query up to the row's span at -inf too, and
@@ -47,8 +51,8 @@ static inline int row_span(int n, int nk) {
  * The bias is (float)(-(double)slope * dist), the arithmetic of encodings/alibi.c's score_bias. */
 static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *k,
                         const uint8_t *valid_b, int b, int h, int s0, int R, int nk) {
-    gemm_small_tri(GEMM_N, GEMM_T, sh->causal ? GEMM_C_LOWER : GEMM_FULL, s0, R, nk, sh->dqk, sh->scale, q, sh->ldq, k,
-                   sh->ldk, 0.0f, S, nk);
+    gemm_small_tri(GEMM_N, GEMM_T, masked(sh, GEMM_C_LOWER), s0, R, nk, sh->dqk, sh->scale, q, sh->ldq, k, sh->ldk,
+                   0.0f, S, nk);
     const int pr = sh->pos_rank;
     const double slope = sh->slopes ? (double)sh->slopes[h] : 0.0;
     const int32_t *pos_b = sh->slopes ? sh->pos + (size_t)b * sh->T * pr : NULL;
@@ -122,8 +126,6 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
         const float *kb = k + (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
         const float *vb = v + (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
         float *lse_bh = saved + (size_t)bh * T;
-        /* causal: a row's probabilities are 0 past its query, so P V skips those keys */
-        const gemm_tri tri_lower = sh->causal ? GEMM_LOWER : GEMM_FULL;
         for (int s0 = 0; s0 < T; s0 += ATTN_TILE) {
             int R = s0 + ATTN_TILE < T ? ATTN_TILE : T - s0;
             int nk = sh->causal ? s0 + R : T;
@@ -131,7 +133,9 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
             tile_scores(sh, S, qt, kb, valid_b, b, h, s0, R, nk);
             tile_softmax(S, lse_bh + s0, R, nk, sh->causal, s0);
             float *ot = o + ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
-            gemm_small_tri(GEMM_N, GEMM_N, tri_lower, s0, R, sh->dv, nk, 1.0f, S, nk, vb, sh->ldv, 0.0f, ot, sh->ldo);
+            /* causal: a row's probabilities are 0 past its query, so P V skips those keys */
+            gemm_small_tri(GEMM_N, GEMM_N, masked(sh, GEMM_LOWER), s0, R, sh->dv, nk, 1.0f, S, nk, vb, sh->ldv, 0.0f, ot,
+                           sh->ldo);
         }
     }
 }
@@ -151,8 +155,8 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
         const float *lse_bh = saved + (size_t)bh * T;
         /* causal: P and dS are 0 past a row's query, so their products skip those terms, and dP is
          * computed only up to the row's span (all tile_dscores reads) */
-        const gemm_tri lower = sh->causal ? GEMM_LOWER : GEMM_FULL, upper = sh->causal ? GEMM_UPPER : GEMM_FULL;
-        const gemm_tri c_lower = sh->causal ? GEMM_C_LOWER : GEMM_FULL;
+        const gemm_tri lower = masked(sh, GEMM_LOWER), upper = masked(sh, GEMM_UPPER);
+        const gemm_tri c_lower = masked(sh, GEMM_C_LOWER);
         for (int s0 = 0; s0 < T; s0 += ATTN_TILE) {
             int R = s0 + ATTN_TILE < T ? ATTN_TILE : T - s0;
             int nk = sh->causal ? s0 + R : T;
