@@ -50,6 +50,12 @@ int gemm_small_own(void);
 void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc);
 
+/* C[M,N] = A[M,K] B[N,K]^T + bias[N] on every row (a linear layer's forward) in gemm_avx512, the
+ * bias added as the first chunk of k is stored, instead of a pass filling C with it first: the
+ * bits of filling C and multiplying with beta 1. Only where gemm_small_own(). */
+void gemm_avx512_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
+                      float *C, int ldc);
+
 /* 1 when gemm_f32 runs gemm_avx512: this CPU has AVX-512F, and it is an AMD CPU (on a Zen 4 with
  * OpenBLAS's Cooperlake kernels, training steps up to 1.09x faster with lrpe's) or OpenBLAS's
  * core has no AVX-512 kernels (Haswell, Zen). On Intel's CPUs with its SkylakeX kernels OpenBLAS

@@ -31,13 +31,25 @@ static _Thread_local float small_at[KC * PANEL] __attribute__((aligned(64)));
 /* Mask of the first n (<= 16) lanes. */
 static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
-/* C[ROWS, NV vectors] = alpha sum_k a[r ar + k ak] b[k ldb + :] + beta C, the last vector `tail`
+/* How a block of C is stored: C = alpha X + beta C, plus bias[j] in column j where bias is not NULL
+ * (bias indexed from the block's first column; beta is then 0). */
+typedef struct c_store {
+    float alpha, beta;
+    const float *bias;
+} c_store;
+
+/* The c_store of the block of C starting j columns further on. */
+static inline c_store store_from(const c_store *st, int j) {
+    return (c_store){st->alpha, st->beta, st->bias ? st->bias + j : NULL};
+}
+
+/* C[ROWS, NV vectors] = sum_k a[r ar + k ak] b[k ldb + :], stored by st, the last vector `tail`
  * lanes wide: one chain of fused multiply-adds per element, k in order. One function per (ROWS,
  * NV), so that acc has a constant size and lives in registers. A's strides (ar, ak): (lda, 1) for
  * A, (1, lda) for A^T. */
 #define BLOCK(ROWS, NV)                                                                                        \
     AVX512 static void block_##ROWS##x##NV(int tail, int K, const float *a, long ar, long ak, const float *b,   \
-                                            long ldb, float alpha, float beta, float *c, long ldc) {            \
+                                            long ldb, const c_store *st, float *c, long ldc) {                  \
         __m512 acc[ROWS][NV];                                                                                   \
         const __mmask16 last = lanes(tail);                                                                     \
         UNROLL for (int r = 0; r < ROWS; r++) UNROLL for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps(); \
@@ -52,13 +64,17 @@ static inline __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xffff : (__m
             }                                                                                                   \
         }                                                                                                       \
         UNROLL for (int r = 0; r < ROWS; r++) UNROLL for (int v = 0; v < NV; v++)                               \
-            store_c(c + r * ldc + 16 * v, v == NV - 1 ? last : (__mmask16)0xffff, acc[r][v], alpha, beta);      \
+            store_c(c + r * ldc + 16 * v, v == NV - 1 ? last : (__mmask16)0xffff, acc[r][v], st, 16 * v);       \
     }
 
-/* c[lanes m] = alpha x + beta c (c is not read when beta is 0). */
-AVX512 static inline void store_c(float *c, __mmask16 m, __m512 x, float alpha, float beta) {
+/* c[lanes m] = alpha x + beta c, plus st->bias[j .. j + 16) where there is one (c is not read when
+ * beta is 0): the bias added as filling C with it and adding (beta 1) would, to the same bits. */
+AVX512 static inline void store_c(float *c, __mmask16 m, __m512 x, const c_store *st, int j) {
+    const float alpha = st->alpha, beta = st->beta;
     if (alpha != 1.0f) x = _mm512_mul_ps(_mm512_set1_ps(alpha), x);
-    if (beta == 1.0f)
+    if (st->bias)
+        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, st->bias + j));
+    else if (beta == 1.0f)
         x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, c));
     else if (beta != 0.0f)
         x = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c)));
@@ -87,18 +103,16 @@ static inline int k_range(gemm_tri tri, int diag, int r, int rows, int K, int *k
  * nonzero (tri). */
 #define ROW_BLOCKS(ROWS, NV)                                                                                  \
     AVX512 static void rows_nv##NV(int M, int tail, int K, gemm_tri tri, int diag, const float *a, long ar,    \
-                                   long ak, const float *b, long ldb, float alpha, float beta, float *c,      \
-                                   long ldc) {                                                                \
+                                   long ak, const float *b, long ldb, const c_store *st, float *c, long ldc) { \
         int r = 0, k0, kn;                                                                                    \
         for (; r + ROWS <= M; r += ROWS) {                                                                    \
             kn = k_range(tri, diag, r, ROWS, K, &k0);                                                         \
-            block_##ROWS##x##NV(tail, kn, a + r * ar + k0 * ak, ar, ak, b + k0 * ldb, ldb, alpha, beta,       \
-                                c + r * ldc, ldc);                                                            \
+            block_##ROWS##x##NV(tail, kn, a + r * ar + k0 * ak, ar, ak, b + k0 * ldb, ldb, st, c + r * ldc,   \
+                                ldc);                                                                         \
         }                                                                                                     \
         for (; r < M; r++) {                                                                                  \
             kn = k_range(tri, diag, r, 1, K, &k0);                                                            \
-            block_1x##NV(tail, kn, a + r * ar + k0 * ak, ar, ak, b + k0 * ldb, ldb, alpha, beta, c + r * ldc, \
-                         ldc);                                                                                \
+            block_1x##NV(tail, kn, a + r * ar + k0 * ak, ar, ak, b + k0 * ldb, ldb, st, c + r * ldc, ldc);    \
         }                                                                                                     \
     }
 ROW_BLOCKS(16, 1)
@@ -158,24 +172,24 @@ AVX512 static void pack_rows(float *dst, long ldd, const float *src, long lds, i
         }
 }
 
-/* Rows [0, M) of C's first w (<= SMALL_W) columns, over the k op(A)'s shape (tri, diag) leaves. */
+/* Rows [0, M) of C's first w (<= SMALL_W) columns, over the k op(A)'s shape (tri, diag) leaves,
+ * stored by st. */
 AVX512 static void rows_w(int M, int w, int K, gemm_tri tri, int diag, const float *a, long ar, long ak,
-                          const float *b, long ldb, float alpha, float beta, float *c, long ldc) {
+                          const float *b, long ldb, const c_store *st, float *c, long ldc) {
     const int nv = (w + 15) / 16, tail = w - 16 * (nv - 1);
     switch (nv) {
-    case 1: rows_nv1(M, tail, K, tri, diag, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
-    case 2: rows_nv2(M, tail, K, tri, diag, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
-    case 3: rows_nv3(M, tail, K, tri, diag, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
-    default: rows_nv4(M, tail, K, tri, diag, a, ar, ak, b, ldb, alpha, beta, c, ldc); break;
+    case 1: rows_nv1(M, tail, K, tri, diag, a, ar, ak, b, ldb, st, c, ldc); break;
+    case 2: rows_nv2(M, tail, K, tri, diag, a, ar, ak, b, ldb, st, c, ldc); break;
+    case 3: rows_nv3(M, tail, K, tri, diag, a, ar, ak, b, ldb, st, c, ldc); break;
+    default: rows_nv4(M, tail, K, tri, diag, a, ar, ak, b, ldb, st, c, ldc); break;
     }
 }
 
-/* C = alpha op(A) op(B) + beta C, by blocks of SMALL_W columns, over the k op(A)'s shape (tri,
- * diag) leaves (GEMM_C_LOWER: bands of 16 rows, each to the band's last diagonal column); B's block
+/* C = op(A) op(B) stored by st, by blocks of SMALL_W columns, over the k op(A)'s shape (tri, diag)
+ * leaves (GEMM_C_LOWER: bands of 16 rows, each to the band's last diagonal column); B's block
  * packed first when B is transposed, or when pack (K <= SMALL_KMAX). */
-AVX512 static void small_avx512(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, int M, int N, int K, float alpha,
-                                const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
-                                int pack) {
+AVX512 static void small_avx512(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, int M, int N, int K, const float *A,
+                                int lda, const float *B, int ldb, c_store st, float *C, int ldc, int pack) {
     const long ar = ta == GEMM_T ? 1 : lda, ak = ta == GEMM_T ? lda : 1;
     for (int j0 = 0; j0 < N; j0 += SMALL_W) {
         const int w = N - j0 < SMALL_W ? N - j0 : SMALL_W;
@@ -189,15 +203,15 @@ AVX512 static void small_avx512(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, 
             b = small_bt, ldbk = SMALL_W;
         }
         float *c = C + j0;
+        const c_store sj = store_from(&st, j0);
         if (tri != GEMM_C_LOWER) {
-            rows_w(M, w, K, tri, diag, A, ar, ak, b, ldbk, alpha, beta, c, ldc);
+            rows_w(M, w, K, tri, diag, A, ar, ak, b, ldbk, &sj, c, ldc);
             continue;
         }
         for (int r0 = 0; r0 < M; r0 += 16) { /* band r0: the columns j < r0 + 16 + diag */
             const int rows = M - r0 < 16 ? M - r0 : 16, end = r0 + 16 + diag - j0, wb = end < w ? end : w;
             if (wb > 0)
-                rows_w(rows, wb, K, GEMM_FULL, 0, A + r0 * ar, ar, ak, b, ldbk, alpha, beta, c + (long)r0 * ldc,
-                       ldc);
+                rows_w(rows, wb, K, GEMM_FULL, 0, A + r0 * ar, ar, ak, b, ldbk, &sj, c + (long)r0 * ldc, ldc);
         }
     }
 }
@@ -207,12 +221,13 @@ AVX512 static void small_avx512(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, 
 typedef struct avx512_job {
     gemm_op ta, tb;
     int M, N, K, kc, groups, gw, lda, ldb, ldc;
-    float alpha, beta;
+    c_store st; /* for the first chunk of k; the others add (beta 1, no bias) */
     const float *A, *B;
     float *C;
 } avx512_job;
 
-/* Task t of job j: its panel and columns, chunk by chunk of k, each chunk adding into C. */
+/* Task t of job j: its panel and columns, chunk by chunk of k, each chunk after the first adding
+ * into C. */
 AVX512 static void avx512_task(const avx512_job *j, int t) {
     const long ar = j->ta == GEMM_T ? 1 : j->lda, ak = j->ta == GEMM_T ? j->lda : 1;
     const long bj = j->tb == GEMM_T ? j->ldb : 1, bk = j->tb == GEMM_T ? 1 : j->ldb; /* B's steps per j, per k */
@@ -231,14 +246,16 @@ AVX512 static void avx512_task(const avx512_job *j, int t) {
             pack_rows(small_at, lda, a, j->lda, m, kn);
             a = small_at;
         }
-        small_avx512(j->ta, j->tb, GEMM_FULL, 0, m, n, kn, j->alpha, a, lda, j->B + j0 * bj + k0 * bk, j->ldb,
-                     k0 ? 1.0f : j->beta, j->C + (long)r0 * j->ldc + j0, j->ldc, j->ldb > SMALL_W);
+        const c_store st = k0 ? (c_store){j->st.alpha, 1.0f, NULL} : store_from(&j->st, j0);
+        small_avx512(j->ta, j->tb, GEMM_FULL, 0, m, n, kn, a, lda, j->B + j0 * bj + k0 * bk, j->ldb, st,
+                     j->C + (long)r0 * j->ldc + j0, j->ldc, j->ldb > SMALL_W);
         k0 += kn;
     } while (k0 < j->K);
 }
 
-void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                 int ldb, float beta, float *C, int ldc) {
+/* gemm_avx512 with C stored by st (its bias, if any, indexed from C's first column). */
+static void avx512_run(gemm_op ta, gemm_op tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       c_store st, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     const int kc = K > KC ? KC : K, panels = (M + PANEL - 1) / PANEL;
     const int team = omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -247,13 +264,23 @@ void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const
      * block of SMALL_W columns when there are fewer panels than threads */
     const int gw = panels >= team ? GROUP_W : SMALL_W, groups = (N + gw - 1) / gw, tasks = panels * groups;
     const avx512_job job = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .kc = kc, .groups = groups, .gw = gw,
-                            .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C};
+                            .lda = lda, .ldb = ldb, .ldc = ldc, .st = st, .A = A, .B = B, .C = C};
     if (team > 1 && tasks > 1) {
 #pragma omp parallel for schedule(static)
         for (int t = 0; t < tasks; t++) avx512_task(&job, t);
     } else {
         for (int t = 0; t < tasks; t++) avx512_task(&job, t);
     }
+}
+
+void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc) {
+    avx512_run(ta, tb, M, N, K, A, lda, B, ldb, (c_store){alpha, beta, NULL}, C, ldc);
+}
+
+void gemm_avx512_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
+                      float *C, int ldc) {
+    avx512_run(GEMM_N, GEMM_T, M, N, K, A, lda, B, ldb, (c_store){1.0f, 0.0f, bias}, C, ldc);
 }
 
 void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, int M, int N, int K, float alpha, const float *A,
@@ -268,7 +295,7 @@ void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, int M, int N
         gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    if (M > 0 && N > 0) small_avx512(ta, tb, tri, diag, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
+    if (M > 0 && N > 0) small_avx512(ta, tb, tri, diag, M, N, K, A, lda, B, ldb, (c_store){alpha, beta, NULL}, C, ldc, 0);
 }
 
 void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,

@@ -210,6 +210,28 @@ TEST(gemm_avx512_same_bits_at_one_and_two_threads) {
                   "%dx%dx%d op(A) %d: 1 and 2 threads differ", shapes[s][0], shapes[s][1], shapes[s][2], ta);
 }
 
+/* gemm_avx512_bias gives the bits of filling C with the bias rows and adding the product (beta 1):
+ * over chunks of k, groups of columns with a partial one, partial vectors, and blocks of columns
+ * split over the threads (40 rows). */
+TEST(gemm_avx512_bias_equals_filling_c_first) {
+    if (!gemm_small_own()) {
+        test_skip("this CPU has no AVX-512F: the linear layers' bias is added by filling C first");
+        return;
+    }
+    rng_seed(&R, 20261207, 5);
+    static const int shapes[][3] = {{300, 600, 200}, {7, 17, 3}, {2048, 64, 64}, {40, 200, 1100}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)N * K, 1.0f), *bias = trandn(&R, N, 1.0f);
+        float *want = trandn(&R, (size_t)M * N, 1.0f), *got = trandn(&R, (size_t)M * N, 1.0f); /* got: garbage */
+        for (int i = 0; i < M; i++) memcpy(want + (size_t)i * N, bias, sizeof *bias * N);
+        gemm_avx512(GEMM_N, GEMM_T, M, N, K, 1.0f, A, K, B, K, 1.0f, want, N);
+        gemm_avx512_bias(M, N, K, A, K, B, K, bias, got, N);
+        CHECK(memcmp(want, got, sizeof *got * M * N) == 0, "%dx%dx%d: the bias added as C is stored differs", M, N, K);
+        free(A), free(B), free(bias), free(want), free(got);
+    }
+}
+
 /* gemm_f32 runs lrpe's kernel exactly where the CPU has AVX-512F and is an AMD CPU or OpenBLAS's
  * core has no AVX-512 kernels, and the provenance line says which. */
 TEST(gemm_f32_library_follows_the_cpu_and_openblas_core) {
