@@ -52,6 +52,7 @@ static inline c_store store_from(const c_store *st, int j) {
                                             long ldb, const c_store *st, float *c, long ldc) {                  \
         __m512 acc[ROWS][NV];                                                                                   \
         const __mmask16 last = lanes(tail);                                                                     \
+        const c_store s = *st; /* a copy: C's stores cannot change it, so it stays in registers */              \
         UNROLL for (int r = 0; r < ROWS; r++) UNROLL for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps(); \
         _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                                                   \
             const float *bk = b + k * ldb;                                                                      \
@@ -64,7 +65,7 @@ static inline c_store store_from(const c_store *st, int j) {
             }                                                                                                   \
         }                                                                                                       \
         UNROLL for (int r = 0; r < ROWS; r++) UNROLL for (int v = 0; v < NV; v++)                               \
-            store_c(c + r * ldc + 16 * v, v == NV - 1 ? last : (__mmask16)0xffff, acc[r][v], st, 16 * v);       \
+            store_c(c + r * ldc + 16 * v, v == NV - 1 ? last : (__mmask16)0xffff, acc[r][v], &s, 16 * v);       \
     }
 
 /* c[lanes m] = alpha x + beta c, plus st->bias[j .. j + 16) where there is one (c is not read when
