@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "rng.h"
 
@@ -46,10 +47,17 @@ void tt_free(tensor_table *tt) {
     memset(tt, 0, sizeof *tt);
 }
 
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* A step walks hundreds of MB of activations (650 MB at d=256): on 4 KB pages nearly every row a
+ * product or a pass fetched also missed the TLB. On 2 MB pages steps ran 1.06x faster at d=256 and
+ * 1.13x at d=64 (Zen 5, 3 rounds alternated). */
 float *arena_alloc(size_t n) {
-    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64, align = 64;
     if (bytes == 0) bytes = 64;
-    float *p = aligned_alloc(64, bytes);
+    if (bytes >= HUGE_PAGE) bytes = (bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE, align = HUGE_PAGE;
+    float *p = aligned_alloc(align, bytes);
+    if (p && align == HUGE_PAGE) madvise(p, bytes, MADV_HUGEPAGE);
     if (p) memset(p, 0, bytes);
     return p;
 }

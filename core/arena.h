@@ -51,7 +51,9 @@ int tt_find(const tensor_table *tt, const char *name);
 /* Frees the descriptors. */
 void tt_free(tensor_table *tt);
 
-/* A 64-byte aligned allocation of n floats, zeroed; NULL on failure. Free with free(). */
+/* A 64-byte aligned allocation of n floats, zeroed; NULL on failure. Free with free(). Blocks of
+ * 2 MB or more are whole 2 MB pages, 2 MB aligned, and the kernel is asked to back them with huge
+ * pages (madvise; transparent huge pages in "madvise" or "always" mode). */
 float *arena_alloc(size_t n);
 
 /* Fills every parameter per its init rule. Each tensor draws from its own stream derived from

@@ -351,6 +351,46 @@ TEST(tensor_table_layout) {
     free(p);
 }
 
+/* The THPeligible flag of the mapping holding p in /proc/self/smaps: 1 or 0, -1 when unknown. */
+static int thp_eligible(const void *p) {
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    int in = 0, flag = -1;
+    while (flag < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        else if (in) sscanf(line, "THPeligible: %d", &flag);
+    }
+    fclose(f);
+    return flag;
+}
+
+/* Blocks of 2 MB and more start on a 2 MB boundary, zeroed, and the kernel is asked to back them
+ * with huge pages (a step walks hundreds of MB of activations: with 4 KB pages it missed the TLB). */
+TEST(arena_large_blocks_on_huge_pages) {
+    const size_t n = (3u << 20) / sizeof(float) + 5; /* 3 MB and a little */
+    float *p = arena_alloc(n);
+    CHECK(p && ((uintptr_t)p % (2u << 20)) == 0, "a 3 MB block is not 2 MB aligned");
+    int zero = 1;
+    for (size_t i = 0; p && i < n; i++) zero &= p[i] == 0.0f;
+    CHECK(zero, "arena_alloc did not zero the large block");
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char mode[128] = "";
+    if (f) {
+        if (!fgets(mode, sizeof mode, f)) mode[0] = 0;
+        fclose(f);
+    }
+    const int eligible = p ? thp_eligible(p) : -1;
+    if (!strstr(mode, "[madvise]") && !strstr(mode, "[always]"))
+        test_skip("this kernel offers no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
+    else if (eligible < 0)
+        test_skip("/proc/self/smaps has no THPeligible field here");
+    else
+        CHECK(eligible == 1, "the large block is not eligible for huge pages (madvise missing)");
+    free(p);
+}
+
 TEST(tensor_table_init) {
     tensor_table tt = {0};
     int big[2] = {100, 100}, small[1] = {10};

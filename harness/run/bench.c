@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "err.h"
 #include "gemm.h"
 #include "model.h"
@@ -31,7 +32,8 @@ static double peak_rss_mb(void) {
  * gradient dW[N,K] = dY[M,N]^T X[M,K] over 3 timed calls each, through gemm_f32 (the product the
  * linear layers run: OpenBLAS's sgemm or lrpe's kernel, core/gemm.h); 0 when out of memory. */
 static double sgemm_rate(int M, int N, int K) {
-    float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * N * K), *c = malloc(sizeof(float) * M * N);
+    /* the memory the step's products see (arena_alloc: large blocks on huge pages) */
+    float *a = arena_alloc((size_t)M * K), *b = arena_alloc((size_t)N * K), *c = arena_alloc((size_t)M * N);
     double best = 0;
     if (a && b && c) {
         for (long i = 0; i < (long)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
