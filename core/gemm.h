@@ -56,6 +56,18 @@ void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const
 void gemm_avx512_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
                       float *C, int ldc);
 
+/* Threads that make their own products side by side (the shards of a step, model/train.c) take
+ * each other's gemm_avx512 tasks when one has finished its own work first: inside the parallel
+ * region, one thread calls gemm_share_begin(number of threads) and all wait for it; each calls
+ * gemm_share_join(its number) before its work and gemm_share_help() after it, which runs the
+ * others' tasks until every thread has finished its own. A task computes the same block of C
+ * whichever thread runs it: the same bits. gemm_share_taken: the tasks run by another thread
+ * since gemm_share_begin. */
+void gemm_share_begin(int threads);
+void gemm_share_join(int thread);
+void gemm_share_help(void);
+long gemm_share_taken(void);
+
 /* 1 when gemm_f32 runs gemm_avx512: this CPU has AVX-512F, and it is an AMD CPU (on a Zen 4 with
  * OpenBLAS's Cooperlake kernels, training steps up to 1.09x faster with lrpe's) or OpenBLAS's
  * core has no AVX-512 kernels (Haswell, Zen). On Intel's CPUs with its SkylakeX kernels OpenBLAS

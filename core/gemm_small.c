@@ -9,6 +9,8 @@
  * kernels reach about half of what this one does (README, "Which matrix-multiply library"). */
 #include <immintrin.h>
 #include <omp.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include "gemm.h"
 
@@ -254,6 +256,87 @@ AVX512 static void avx512_task(const avx512_job *j, int t) {
     } while (k0 < j->K);
 }
 
+/* ---- tasks shared between threads that make their own products side by side (gemm_share_*) */
+
+#define SHARE_MAX 256 /* threads */
+
+/* A thread's product that others may take tasks of: next, tasks and job under the lock. */
+typedef struct share_slot {
+    atomic_flag lock;
+    avx512_job job;
+    int next, tasks;  /* the next unclaimed task; how many */
+    atomic_int done;  /* tasks finished, by whichever thread */
+} share_slot;
+
+static share_slot share_slots[SHARE_MAX];
+static int share_members;
+static atomic_int share_working; /* members not yet done with their own work */
+static atomic_long share_taken;  /* tasks run by a thread other than their product's */
+static _Thread_local int share_me = -1;
+
+static void slot_lock(share_slot *s) {
+    while (atomic_flag_test_and_set_explicit(&s->lock, memory_order_acquire)) _mm_pause();
+}
+static void slot_unlock(share_slot *s) { atomic_flag_clear_explicit(&s->lock, memory_order_release); }
+
+/* Claims the next task of slot s: 1 with *job and *t set, 0 when none is left. */
+static int slot_claim(share_slot *s, avx512_job *job, int *t) {
+    slot_lock(s);
+    const int ok = s->next < s->tasks;
+    if (ok) *t = s->next++, *job = s->job;
+    slot_unlock(s);
+    return ok;
+}
+
+/* The tasks of job on this thread's slot, other members taking some; returns when all are done. */
+static void run_shared(const avx512_job *job, int tasks) {
+    share_slot *s = &share_slots[share_me];
+    slot_lock(s);
+    s->job = *job, s->next = 0, s->tasks = tasks;
+    atomic_store_explicit(&s->done, 0, memory_order_relaxed);
+    slot_unlock(s);
+    avx512_job j;
+    int t, mine = 0;
+    while (slot_claim(s, &j, &t)) avx512_task(job, t), mine++;
+    atomic_fetch_add_explicit(&s->done, mine, memory_order_release);
+    while (atomic_load_explicit(&s->done, memory_order_acquire) < tasks) _mm_pause(); /* a task another took */
+}
+
+void gemm_share_begin(int members) {
+    share_members = members < SHARE_MAX ? members : SHARE_MAX;
+    for (int i = 0; i < share_members; i++) {
+        atomic_flag_clear(&share_slots[i].lock);
+        share_slots[i].next = share_slots[i].tasks = 0;
+    }
+    atomic_store(&share_working, share_members);
+    atomic_store(&share_taken, 0);
+}
+
+void gemm_share_join(int member) { share_me = member >= 0 && member < share_members ? member : -1; }
+
+void gemm_share_help(void) {
+    const int me = share_me;
+    if (me < 0) return;
+    atomic_fetch_sub(&share_working, 1);
+    while (atomic_load(&share_working) > 0) {
+        int ran = 0;
+        for (int i = 0; i < share_members; i++) {
+            avx512_job j;
+            int t;
+            while (i != me && slot_claim(&share_slots[i], &j, &t)) {
+                avx512_task(&j, t);
+                atomic_fetch_add_explicit(&share_slots[i].done, 1, memory_order_release);
+                atomic_fetch_add_explicit(&share_taken, 1, memory_order_relaxed);
+                ran = 1;
+            }
+        }
+        if (!ran) nanosleep(&(struct timespec){.tv_nsec = 10000}, NULL); /* 10 us: poll, do not spin */
+    }
+    share_me = -1;
+}
+
+long gemm_share_taken(void) { return atomic_load(&share_taken); }
+
 /* gemm_avx512 with C stored by st (its bias, if any, indexed from C's first column). */
 static void avx512_run(gemm_op ta, gemm_op tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                        c_store st, float *C, int ldc) {
@@ -269,6 +352,8 @@ static void avx512_run(gemm_op ta, gemm_op tb, int M, int N, int K, const float 
     if (team > 1 && tasks > 1) {
 #pragma omp parallel for schedule(static)
         for (int t = 0; t < tasks; t++) avx512_task(&job, t);
+    } else if (share_me >= 0 && tasks > 1) {
+        run_shared(&job, tasks);
     } else {
         for (int t = 0; t < tasks; t++) avx512_task(&job, t);
     }

@@ -232,6 +232,56 @@ TEST(gemm_avx512_bias_equals_filling_c_first) {
     }
 }
 
+/* Thread 1 has no work of its own and takes tasks of thread 0's products (gemm_share_help), as
+ * the first shard done does in a step: each product, copied the moment it returns, has the bits
+ * it has on one thread (a task still running elsewhere, run twice or not at all would show; tasks
+ * that add into C, beta 1, included), and thread 1 took some of the tasks. */
+TEST(gemm_share_others_take_tasks_same_bits) {
+    if (!gemm_small_own()) {
+        test_skip("this CPU has no AVX-512F: gemm_f32 runs OpenBLAS, which shares no tasks");
+        return;
+    }
+    if (omp_get_num_procs() < 2) {
+        test_skip("one processor: a second thread would only run when the first is preempted");
+        return;
+    }
+    rng_seed(&R, 20261207, 6);
+    enum { M = 2048, N = 512, K = 256, PRODUCTS = 6 };
+    float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)N * K, 1.0f), *bias = trandn(&R, N, 1.0f);
+    float *want[PRODUCTS], *got[PRODUCTS], *seen[PRODUCTS];
+    size_t size[PRODUCTS];
+    for (int p = 0; p < PRODUCTS; p++) { /* forward with bias, input gradient, weight gradient (beta 1) */
+        size[p] = p % 3 == 2 ? (size_t)N * K : (size_t)M * (p % 3 ? K : N);
+        want[p] = trandn(&R, size[p], 1.0f), got[p] = tdup(want[p], size[p]), seen[p] = tcalloc(size[p]);
+    }
+    const int threads = omp_get_max_threads();
+    long taken = 0;
+    for (int run = 0; run < 2; run++) {
+        float **C = run ? got : want;
+#pragma omp parallel num_threads(run ? 2 : 1)
+        {
+            omp_set_num_threads(1);
+#pragma omp single
+            gemm_share_begin(omp_get_num_threads());
+            gemm_share_join(omp_get_thread_num());
+            for (int p = 0; omp_get_thread_num() == 0 && p < PRODUCTS; p++) {
+                if (p % 3 == 0) gemm_avx512_bias(M, N, K, A, K, B, K, bias, C[p], N);
+                if (p % 3 == 1) gemm_avx512(GEMM_N, GEMM_N, M, K, N, 1.0f, C[0], N, B, K, 0.0f, C[p], K);
+                if (p % 3 == 2) gemm_avx512(GEMM_T, GEMM_N, N, K, M, 1.0f, C[0], N, A, K, 1.0f, C[p], K);
+                if (run) memcpy(seen[p], C[p], sizeof(float) * size[p]);
+            }
+            gemm_share_help();
+        }
+        if (run) taken = gemm_share_taken();
+    }
+    threads_set(threads);
+    for (int p = 0; p < PRODUCTS; p++)
+        CHECK(!memcmp(want[p], seen[p], sizeof(float) * size[p]), "product %d: shared tasks gave other bits", p);
+    CHECK(taken > 0, "thread 1 took none of thread 0's tasks");
+    for (int p = 0; p < PRODUCTS; p++) free(want[p]), free(got[p]), free(seen[p]);
+    free(A), free(B), free(bias);
+}
+
 /* gemm_f32 runs lrpe's kernel exactly where the CPU has AVX-512F and is an AMD CPU or OpenBLAS's
  * core has no AVX-512 kernels, and the provenance line says which. */
 TEST(gemm_f32_library_follows_the_cpu_and_openblas_core) {
