@@ -44,9 +44,10 @@ void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, int M, int N
 int gemm_small_own(void);
 
 /* The kernel of gemm_small over tasks of 256 rows by up to 256 columns of C, on all threads unless
- * called inside a parallel region (the same bits either way), k in chunks of 128 (each adding into
- * C), a chunk of A^T or B copied side by side first where its rows' spacing would thrash the
- * cache. Only where gemm_small_own(). */
+ * called inside a parallel region (then on the calling thread, other threads of a share taking
+ * some: gemm_share_*; the same bits either way), k in chunks of 128 (each adding into C), a chunk
+ * of A^T or B copied side by side first where its rows' spacing would thrash the cache. Only
+ * where gemm_small_own(). */
 void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc);
 

@@ -1,12 +1,13 @@
 /* lrpe's float32 products on AVX-512 (core/gemm.h): gemm_small for attention's tiles and
  * gemm_avx512, the same kernel over panels of rows on every thread, for the linear layers where
- * OpenBLAS runs a core without AVX-512. A block of C, up to 64 columns (4 vectors) by a few rows,
- * is held in 16 registers while k runs; A's entries are broadcast in place (from its rows, or for
- * A^T its columns), B's rows are read in place or, for B^T, transposed 16 x 16 at a time into a
- * buffer of the thread's. Inside a training step OpenBLAS ran A B^T at attention's shapes (64 x 64
- * x 16, 64 x 64 x 64) at 56-63 GFLOP/s, and on its Haswell core A^T B (64 x 16 x 64, 16 x 16 x 64)
- * at 43-69 GFLOP/s per core; on a Zen 5 core, whose FMAs are 512 bits wide, OpenBLAS's Haswell
- * kernels reach about half of what this one does (README, "Which matrix-multiply library"). */
+ * OpenBLAS runs a core without AVX-512, with the tasks the shards of a step share (gemm_share_*). A
+ * block of C, up to 64 columns (4 vectors) by a few rows, is held in 16 registers while k runs; A's
+ * entries are broadcast in place (from its rows, or for A^T its columns), B's rows are read in
+ * place or, for B^T, transposed 16 x 16 at a time into a buffer of the thread's. Inside a training
+ * step OpenBLAS ran A B^T at attention's shapes (64 x 64 x 16, 64 x 64 x 64) at 56-63 GFLOP/s, and
+ * on its Haswell core A^T B (64 x 16 x 64, 16 x 16 x 64) at 43-69 GFLOP/s per core; on a Zen 5
+ * core, whose FMAs are 512 bits wide, OpenBLAS's Haswell kernels reach about half of what this one
+ * does (README, "Which matrix-multiply library"). */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdatomic.h>
@@ -266,7 +267,7 @@ typedef struct share_slot {
     avx512_job job;
     int next, tasks;  /* the next unclaimed task; how many */
     atomic_int done;  /* tasks finished, by whichever thread */
-} share_slot;
+} __attribute__((aligned(64))) share_slot; /* a slot's cache lines are its own */
 
 static share_slot share_slots[SHARE_MAX];
 static int share_members;
@@ -279,11 +280,13 @@ static void slot_lock(share_slot *s) {
 }
 static void slot_unlock(share_slot *s) { atomic_flag_clear_explicit(&s->lock, memory_order_release); }
 
-/* Claims the next task of slot s: 1 with *job and *t set, 0 when none is left. */
+/* Claims the next task of slot s: 1 with *t set (and the product's job copied into *job, unless
+ * NULL), 0 when none is left. */
 static int slot_claim(share_slot *s, avx512_job *job, int *t) {
     slot_lock(s);
     const int ok = s->next < s->tasks;
-    if (ok) *t = s->next++, *job = s->job;
+    if (ok) *t = s->next++;
+    if (ok && job) *job = s->job;
     slot_unlock(s);
     return ok;
 }
@@ -295,9 +298,8 @@ static void run_shared(const avx512_job *job, int tasks) {
     s->job = *job, s->next = 0, s->tasks = tasks;
     atomic_store_explicit(&s->done, 0, memory_order_relaxed);
     slot_unlock(s);
-    avx512_job j;
     int t, mine = 0;
-    while (slot_claim(s, &j, &t)) avx512_task(job, t), mine++;
+    while (slot_claim(s, NULL, &t)) avx512_task(job, t), mine++;
     atomic_fetch_add_explicit(&s->done, mine, memory_order_release);
     while (atomic_load_explicit(&s->done, memory_order_acquire) < tasks) _mm_pause(); /* a task another took */
 }
