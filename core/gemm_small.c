@@ -351,8 +351,8 @@ static void avx512_run(gemm_op ta, gemm_op tb, int M, int N, int K, const float 
     const int gw = panels >= team ? GROUP_W : SMALL_W, groups = (N + gw - 1) / gw, tasks = panels * groups;
     const avx512_job job = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .kc = kc, .groups = groups, .gw = gw,
                             .lda = lda, .ldb = ldb, .ldc = ldc, .st = st, .A = A, .B = B, .C = C};
-    if (team > 1 && tasks > 1) {
-#pragma omp parallel for schedule(static)
+    if (team > 1 && tasks > 1) { /* tasks handed out as threads come free: a slower core takes fewer */
+#pragma omp parallel for schedule(dynamic, 1)
         for (int t = 0; t < tasks; t++) avx512_task(&job, t);
     } else if (share_me >= 0 && tasks > 1) {
         run_shared(&job, tasks);
