@@ -62,8 +62,8 @@ void gemm_avx512_bias(int M, int N, int K, const float *A, int lda, const float 
  * region, one thread calls gemm_share_begin(number of threads) and all wait for it; each calls
  * gemm_share_join(its number) before its work and gemm_share_help() after it, which runs the
  * others' tasks until every thread has finished its own. A task computes the same block of C
- * whichever thread runs it: the same bits. gemm_share_taken: the tasks run by another thread
- * since gemm_share_begin. */
+ * whichever thread runs it: the same bits. One share at a time in a process (its slots are
+ * global). gemm_share_taken: the tasks run by another thread since gemm_share_begin. */
 void gemm_share_begin(int threads);
 void gemm_share_join(int thread);
 void gemm_share_help(void);
