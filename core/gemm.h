@@ -57,13 +57,14 @@ void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const
 void gemm_avx512_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
                       float *C, int ldc);
 
-/* Threads that make their own products side by side (the shards of a step, model/train.c) take
- * each other's gemm_avx512 tasks when one has finished its own work first: inside the parallel
+/* Threads that make the same products in the same order side by side (the shards of a step,
+ * model/train.c) take each other's gemm_avx512 tasks: before each of its products, a thread takes
+ * those of any thread that has started fewer products than it (one behind, on a slower core), and
+ * a thread that has finished its own work takes the others' until all have. Inside the parallel
  * region, one thread calls gemm_share_begin(number of threads) and all wait for it; each calls
- * gemm_share_join(its number) before its work and gemm_share_help() after it, which runs the
- * others' tasks until every thread has finished its own. A task computes the same block of C
- * whichever thread runs it: the same bits. One share at a time in a process (its slots are
- * global). gemm_share_taken: the tasks run by another thread since gemm_share_begin. */
+ * gemm_share_join(its number) before its work and gemm_share_help() after it. A task computes the
+ * same block of C whichever thread runs it: the same bits. One share at a time in a process (its
+ * slots are global). gemm_share_taken: the tasks run by another thread since gemm_share_begin. */
 void gemm_share_begin(int threads);
 void gemm_share_join(int thread);
 void gemm_share_help(void);

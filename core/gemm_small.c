@@ -267,6 +267,7 @@ typedef struct share_slot {
     avx512_job job;
     int next, tasks;  /* the next unclaimed task; how many */
     atomic_int done;  /* tasks finished, by whichever thread */
+    atomic_int products; /* products its thread has started in this share */
 } __attribute__((aligned(64))) share_slot; /* a slot's cache lines are its own */
 
 static share_slot share_slots[SHARE_MAX];
@@ -280,15 +281,38 @@ static void slot_lock(share_slot *s) {
 }
 static void slot_unlock(share_slot *s) { atomic_flag_clear_explicit(&s->lock, memory_order_release); }
 
-/* Claims the next task of slot s: 1 with *t set (and the product's job copied into *job, unless
- * NULL), 0 when none is left. */
-static int slot_claim(share_slot *s, avx512_job *job, int *t) {
+/* Claims the next task of slot s while more than `keep` are unclaimed: 1 with *t set (and the
+ * product's job copied into *job, unless NULL), else 0. */
+static int slot_claim(share_slot *s, avx512_job *job, int *t, int keep) {
     slot_lock(s);
-    const int ok = s->next < s->tasks;
+    const int ok = s->next < s->tasks - keep;
     if (ok) *t = s->next++;
     if (ok && job) *job = s->job;
     slot_unlock(s);
     return ok;
+}
+
+/* Runs tasks of slot i (another thread's) while more than `keep` are unclaimed; 1 when it ran any. */
+static int take_tasks(int i, int keep) {
+    avx512_job j;
+    int t, ran = 0;
+    while (slot_claim(&share_slots[i], &j, &t, keep)) {
+        avx512_task(&j, t);
+        atomic_fetch_add_explicit(&share_slots[i].done, 1, memory_order_release);
+        atomic_fetch_add_explicit(&share_taken, 1, memory_order_relaxed);
+        ran = 1;
+    }
+    return ran;
+}
+
+/* Before each product of this thread's: the tasks of every thread that has started fewer products.
+ * The shards make the same products in the same order, so that one is behind (a slower core, on a
+ * shared VM); its last task is left to it, which would otherwise wait for the one another runs. */
+static void help_behind(void) {
+    const int mine = atomic_fetch_add_explicit(&share_slots[share_me].products, 1, memory_order_relaxed);
+    for (int i = 0; i < share_members; i++)
+        if (i != share_me && atomic_load_explicit(&share_slots[i].products, memory_order_relaxed) < mine)
+            take_tasks(i, 1);
 }
 
 /* The tasks of job on this thread's slot, other members taking some; returns when all are done. */
@@ -299,7 +323,7 @@ static void run_shared(const avx512_job *job, int tasks) {
     atomic_store_explicit(&s->done, 0, memory_order_relaxed);
     slot_unlock(s);
     int t, mine = 0;
-    while (slot_claim(s, NULL, &t)) avx512_task(job, t), mine++;
+    while (slot_claim(s, NULL, &t, 0)) avx512_task(job, t), mine++;
     atomic_fetch_add_explicit(&s->done, mine, memory_order_release);
     while (atomic_load_explicit(&s->done, memory_order_acquire) < tasks) _mm_pause(); /* a task another took */
 }
@@ -309,6 +333,7 @@ void gemm_share_begin(int members) {
     for (int i = 0; i < share_members; i++) {
         atomic_flag_clear(&share_slots[i].lock);
         share_slots[i].next = share_slots[i].tasks = 0;
+        atomic_store(&share_slots[i].products, 0);
     }
     atomic_store(&share_working, share_members);
     atomic_store(&share_taken, 0);
@@ -322,16 +347,8 @@ void gemm_share_help(void) {
     atomic_fetch_sub(&share_working, 1);
     while (atomic_load(&share_working) > 0) {
         int ran = 0;
-        for (int i = 0; i < share_members; i++) {
-            avx512_job j;
-            int t;
-            while (i != me && slot_claim(&share_slots[i], &j, &t)) {
-                avx512_task(&j, t);
-                atomic_fetch_add_explicit(&share_slots[i].done, 1, memory_order_release);
-                atomic_fetch_add_explicit(&share_taken, 1, memory_order_relaxed);
-                ran = 1;
-            }
-        }
+        for (int i = 0; i < share_members; i++)
+            if (i != me && take_tasks(i, 0)) ran = 1;
         if (!ran) nanosleep(&(struct timespec){.tv_nsec = 10000}, NULL); /* 10 us: poll, do not spin */
     }
     share_me = -1;
@@ -354,8 +371,10 @@ static void avx512_run(gemm_op ta, gemm_op tb, int M, int N, int K, const float 
     if (team > 1 && tasks > 1) { /* tasks handed out as threads come free: a slower core takes fewer */
 #pragma omp parallel for schedule(dynamic, 1)
         for (int t = 0; t < tasks; t++) avx512_task(&job, t);
-    } else if (share_me >= 0 && tasks > 1) {
-        run_shared(&job, tasks);
+    } else if (share_me >= 0) {
+        help_behind();
+        if (tasks > 1) run_shared(&job, tasks);
+        else avx512_task(&job, 0);
     } else {
         for (int t = 0; t < tasks; t++) avx512_task(&job, t);
     }

@@ -14,6 +14,7 @@
  * gemm_bf16 is skipped with its reason where the CPU lacks AVX512-BF16. */
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -232,10 +233,12 @@ TEST(gemm_avx512_bias_equals_filling_c_first) {
     }
 }
 
-/* Thread 1 has no work of its own and takes tasks of thread 0's products (gemm_share_help), as
- * the first shard done does in a step: each product, copied the moment it returns, has the bits
- * it has on one thread (a task still running elsewhere, run twice or not at all would show; tasks
- * that add into C, beta 1, included), and thread 1 took some of the tasks. */
+/* Thread 1 takes tasks of thread 0's products: first while it makes small products of its own,
+ * more of them than thread 0 has started (ahead, as the shard on a faster core is), then with no
+ * work left (gemm_share_help), as the first shard done does in a step. Each product, copied the
+ * moment it returns, has the bits it has on one thread (a task still running elsewhere, run twice
+ * or not at all would show; tasks that add into C, beta 1, included), and thread 1 took tasks both
+ * ways. */
 TEST(gemm_share_others_take_tasks_same_bits) {
     if (!gemm_small_own()) {
         test_skip("this CPU has no AVX-512F: gemm_f32 runs OpenBLAS, which shares no tasks");
@@ -254,8 +257,12 @@ TEST(gemm_share_others_take_tasks_same_bits) {
         size[p] = p % 3 == 2 ? (size_t)N * K : (size_t)M * (p % 3 ? K : N);
         want[p] = trandn(&R, size[p], 1.0f), got[p] = tdup(want[p], size[p]), seen[p] = tcalloc(size[p]);
     }
+    float tiny_want[16 * 16], tiny[16 * 16];
+    gemm_avx512(GEMM_N, GEMM_T, 16, 16, K, 1.0f, A, K, B, K, 0.0f, tiny_want, 16);
     const int threads = omp_get_max_threads();
-    long taken = 0;
+    long taken = 0, taken_ahead = 0;
+    int tiny_differ = 0;
+    atomic_int zero_done = 0;
     for (int run = 0; run < 2; run++) {
         float **C = run ? got : want;
 #pragma omp parallel num_threads(run ? 2 : 1)
@@ -270,14 +277,23 @@ TEST(gemm_share_others_take_tasks_same_bits) {
                 if (p % 3 == 2) gemm_avx512(GEMM_T, GEMM_N, N, K, M, 1.0f, C[0], N, A, K, 1.0f, C[p], K);
                 if (run) memcpy(seen[p], C[p], sizeof(float) * size[p]);
             }
+            if (omp_get_thread_num() == 0) atomic_store(&zero_done, 1);
+            while (omp_get_thread_num() == 1 && !atomic_load(&zero_done)) { /* ahead: its small products */
+                gemm_avx512(GEMM_N, GEMM_T, 16, 16, K, 1.0f, A, K, B, K, 0.0f, tiny, 16);
+                tiny_differ += memcmp(tiny, tiny_want, sizeof tiny) != 0;
+                taken_ahead = gemm_share_taken();
+            }
             gemm_share_help();
         }
         if (run) taken = gemm_share_taken();
+        atomic_store(&zero_done, 0);
     }
     threads_set(threads);
     for (int p = 0; p < PRODUCTS; p++)
         CHECK(!memcmp(want[p], seen[p], sizeof(float) * size[p]), "product %d: shared tasks gave other bits", p);
     CHECK(taken > 0, "thread 1 took none of thread 0's tasks");
+    CHECK(taken_ahead > 0, "thread 1, ahead (more products started), took none of thread 0's tasks");
+    CHECK(tiny_differ == 0, "%d of thread 1's own products gave other bits", tiny_differ);
     for (int p = 0; p < PRODUCTS; p++) free(want[p]), free(got[p]), free(seen[p]);
     free(A), free(B), free(bias);
 }
