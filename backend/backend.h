@@ -65,7 +65,7 @@ struct backend {
     /* the fused ops of core/ops.h: adjacent passes of the training step in one */
     void (*bias_gelu_forward)(const backend *be, float *pre, float *out, const float *b, int N, int C);
     /* in place on d, which it writes (core/ops.h) */
-    void (*gelu_backward_bias)(const backend *be, float *d, float *db, const float *inp, int N, int C);
+    void (*gelu_backward_bias)(const backend *be, float *d, float *db, const float *slope, int N, int C);
     void (*residual_layernorm_forward)(const backend *be, float *res, float *ln, float *mean, float *rstd,
                                        const float *x, const float *bias, const float *g, const float *b, int N,
                                        int C, float eps);

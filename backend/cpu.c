@@ -55,8 +55,8 @@ static void cpu_layernorm_backward(const backend *be, float *dinp, float *dg, fl
 static void cpu_bias_gelu_forward(const backend *be, float *pre, float *out, const float *b, int N, int C) {
     bias_gelu_forward(pre, out, b, N, C);
 }
-static void cpu_gelu_backward_bias(const backend *be, float *d, float *db, const float *inp, int N, int C) {
-    gelu_backward_bias(d, db, inp, N, C);
+static void cpu_gelu_backward_bias(const backend *be, float *d, float *db, const float *slope, int N, int C) {
+    gelu_backward_bias(d, db, slope, N, C);
 }
 static void cpu_residual_layernorm_forward(const backend *be, float *res, float *ln, float *mean, float *rstd,
                                            const float *x, const float *bias, const float *g, const float *b, int N,

@@ -43,12 +43,15 @@ void residual_layernorm_forward(float *res, float *ln, float *mean, float *rstd,
 void gelu_forward(float *out, const float *inp, size_t n);
 /* dinp[n] += dout * (Phi(x) + x * phi(x)). */
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
-/* pre[N,C] += b[C] (pre: a product without its bias), out[N,C] = GELU(pre): one pass. */
+/* With x = pre[N,C] + b[C] (pre: a product without its bias): out[N,C] = GELU(x) and pre becomes
+ * GELU'(x), the slope gelu_backward_bias multiplies by (one pass: the erf and exponential serve
+ * both, and the backward computes neither). */
 void bias_gelu_forward(float *pre, float *out, const float *b, int N, int C);
-/* In place, one pass: d[N,C] holds the gradient of GELU(inp) and becomes that of inp, d * GELU'(inp);
- * db[C] += its column sums (the bias before the GELU). Writes d, unlike the accumulating backwards:
- * the model needs no second buffer, nor to zero one. */
-void gelu_backward_bias(float *d, float *db, const float *inp, int N, int C);
+/* In place, one pass: d[N,C] holds the gradient of a GELU's output and becomes that of its input,
+ * d * slope (GELU' there: what bias_gelu_forward left); db[C] += its column sums (the bias before
+ * the GELU). Writes d, unlike the accumulating backwards: the model needs no second buffer, nor to
+ * zero one. */
+void gelu_backward_bias(float *d, float *db, const float *slope, int N, int C);
 
 /* out[n] = a[n] + b[n]. */
 void residual_forward(float *out, const float *a, const float *b, size_t n);

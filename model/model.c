@@ -54,7 +54,7 @@
     X(att, lin * N * C) X(att_mean, lin_ln * N) X(att_rstd, lin_ln * N) X(z, lin_den * N * H) \
     X(res1, N * C)                                             \
     X(ln2, N * C) X(ln2_mean, N) X(ln2_rstd, N)                \
-    X(fc, N * F) X(gelu, N * F) X(res2, N * C)
+    X(gelu_slope, N * F) X(gelu, N * F) X(res2, N * C)
 
 /* Model-level activations; R = rows of the head (N for lm, max batch for classification).
  * emb_tok: token embeddings; emb: plus the absolute encoding (when there is one). */
@@ -664,8 +664,9 @@ int model_forward(model *m, const model_batch *b, double *loss, char *err, size_
         be->linear_forward(be, A(la->res1), att, P(lp->proj_w), NULL, N, C, C);
         be->residual_layernorm_forward(be, A(la->res1), A(la->ln2), A(la->ln2_mean), A(la->ln2_rstd), x, P(lp->proj_b),
                                        P(lp->ln2_g), P(lp->ln2_b), N, C, c->ln_eps);
-        be->linear_forward(be, A(la->fc), A(la->ln2), P(lp->fc_w), NULL, N, C, F);
-        be->bias_gelu_forward(be, A(la->fc), A(la->gelu), P(lp->fc_b), N, F);
+        /* fc's product, then in place GELU's slope there (the backward's), gelu = GELU(fc) */
+        be->linear_forward(be, A(la->gelu_slope), A(la->ln2), P(lp->fc_w), NULL, N, C, F);
+        be->bias_gelu_forward(be, A(la->gelu_slope), A(la->gelu), P(lp->fc_b), N, F);
         /* res2 = res1 + fcproj(gelu) with its bias, normalised into the next ln1, or lnf */
         be->linear_forward(be, A(la->res2), A(la->gelu), P(lp->fcproj_w), NULL, N, F, C);
         s = ln_after(m, l);
@@ -724,7 +725,7 @@ void model_backward(model *m, float scale) {
          * LayerNorm backward after this layer, fc_b's comes with the GELU backward */
         float *dgelu = GA(m->ga.dgelu);
         be->linear_backward(be, dgelu, G(lp->fcproj_w), NULL, dres, A(la->gelu), P(lp->fcproj_w), N, F, C);
-        be->gelu_backward_bias(be, dgelu, G(lp->fc_b), A(la->fc), N, F); /* now the gradient of fc */
+        be->gelu_backward_bias(be, dgelu, G(lp->fc_b), A(la->gelu_slope), N, F); /* now the gradient of fc */
         be->linear_backward(be, dln, G(lp->fc_w), NULL, dgelu, A(la->ln2), P(lp->fc_w), N, C, F);
         be->layernorm_backward_bias(be, dres, G(lp->ln2_g), G(lp->ln2_b), G(lp->proj_b), dln, A(la->res1), P(lp->ln2_g),
                                     A(la->ln2_mean), A(la->ln2_rstd), N, C);

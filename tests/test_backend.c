@@ -150,27 +150,29 @@ static void ref_col_sums(float *db, const float *x, int N, int C) {
     free(ones), free(w), free(dw);
 }
 
-/* bias + GELU (pre gets the bias in place) and the GELU backward with the bias gradient (in place on
- * the gradient; the bias gradient pre-filled), against the references of GELU and of column sums. */
+/* bias + GELU (pre becomes GELU's slope at pre + b) and the GELU backward with the bias gradient
+ * (in place on the gradient; the bias gradient pre-filled), against the references of GELU, its
+ * derivative and column sums. */
 static void bias_gelu_case(const backend *be, int N, int C) {
     size_t n = (size_t)N * C;
     float *pre = trandn(&R, n, 2.0f), *b = trandn(&R, C, 1.0f), *dout = trandn(&R, n, 1.0f);
-    float *db = trandn(&R, C, 1.0f), *dbw = tdup(db, C);
-    float *prew = tcalloc(n), *out = tcalloc(n), *fresh = tcalloc(n);
-    for (size_t i = 0; i < n; i++) prew[i] = pre[i] + b[i % C];
+    float *db = trandn(&R, C, 1.0f), *dbw = tdup(db, C), *ones = tcalloc(n);
+    float *prew = tcalloc(n), *slope = tcalloc(n), *out = tcalloc(n), *fresh = tcalloc(n);
+    for (size_t i = 0; i < n; i++) prew[i] = pre[i] + b[i % C], ones[i] = 1.0f;
     ref_gelu_forward(out, prew, n);
+    ref_gelu_backward(slope, prew, ones, n);
     ref_gelu_backward(fresh, prew, dout, n);
     ref_col_sums(dbw, fresh, N, C);
     float *pre_d = to_dev(be, pre, n * 4), *b_d = to_dev(be, b, C * 4), *dout_d = to_dev(be, dout, n * 4);
     float *out_d = to_dev(be, NULL, n * 4), *dx_d = to_dev(be, dout, n * 4), *db_d = to_dev(be, db, C * 4);
     be->bias_gelu_forward(be, pre_d, out_d, b_d, N, C);
-    check_dev(be, "bias_gelu forward pre", pre_d, prew, n, RTOL, ATOL);
+    check_dev(be, "bias_gelu forward slope", pre_d, slope, n, RTOL, ATOL);
     check_dev(be, "bias_gelu forward out", out_d, out, n, RTOL, ATOL);
     be->gelu_backward_bias(be, dx_d, db_d, pre_d, N, C);
     check_dev(be, "gelu_backward_bias d", dx_d, fresh, n, RTOL, ATOL);
     check_dev(be, "gelu_backward_bias db", db_d, dbw, C, RTOL, ATOL);
     FREE_DEV(be, pre_d, b_d, dout_d, out_d, dx_d, db_d);
-    free(pre), free(b), free(dout), free(db), free(dbw), free(prew), free(out), free(fresh);
+    free(pre), free(b), free(dout), free(db), free(dbw), free(ones), free(prew), free(slope), free(out), free(fresh);
 }
 
 /* The residual sum + LayerNorm, then its backward with the column sums of the finished dinp, on

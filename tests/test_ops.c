@@ -350,20 +350,23 @@ static double bias_gelu_loss(void *ctx) {
     return dot_loss(f->out, f->w, n);
 }
 
-/* bias_gelu_forward after a product without bias vs linear_forward with it + gelu_forward; its
- * gradients (gelu_backward_bias) by finite differences. */
+/* bias_gelu_forward after a product without bias vs linear_forward with it + gelu_forward (out) and
+ * gelu_backward of ones (the slope it leaves in pre); its gradients (gelu_backward_bias, by that
+ * slope) by finite differences. */
 static void bias_gelu_case(int N, int IC, int C) {
     size_t n = (size_t)N * C;
     float *inp = trandn(&R, (size_t)N * IC, 1.0f), *wt = trandn(&R, (size_t)C * IC, 0.5f);
-    float *b = trandn(&R, (size_t)C, 1.0f), *w = trandn(&R, n, 1.0f);
-    float *pre0 = tcalloc(n), *out = tcalloc(n), *pre_u = tcalloc(n), *out_u = tcalloc(n);
+    float *b = trandn(&R, (size_t)C, 1.0f), *w = trandn(&R, n, 1.0f), *ones = tcalloc(n);
+    float *pre0 = tcalloc(n), *out = tcalloc(n), *pre_u = tcalloc(n), *out_u = tcalloc(n), *slope_u = tcalloc(n);
+    for (size_t i = 0; i < n; i++) ones[i] = 1.0f;
     linear_forward(pre0, inp, wt, NULL, N, IC, C);
     float *pre = tdup(pre0, n);
     bias_gelu_forward(pre, out, b, N, C);
     linear_forward(pre_u, inp, wt, b, N, IC, C);
     gelu_forward(out_u, pre_u, n);
-    CHECK_ARRAYS("bias_gelu pre vs linear with bias", pre, pre_u, n, FUSED_RTOL, FUSED_ATOL);
+    gelu_backward(slope_u, pre_u, ones, n);
     CHECK_ARRAYS("bias_gelu out vs linear with bias + gelu", out, out_u, n, FUSED_RTOL, FUSED_ATOL);
+    CHECK_ARRAYS("bias_gelu slope (pre) vs gelu_backward of ones", pre, slope_u, n, FUSED_RTOL, FUSED_ATOL);
 
     float *dpre = tdup(w, n), *db = tcalloc((size_t)C);
     gelu_backward_bias(dpre, db, pre, N, C);
@@ -371,25 +374,29 @@ static void bias_gelu_case(int N, int IC, int C) {
     gc("bias_gelu dpre", bias_gelu_loss, &f, pre0, dpre, n, (size_t)C, GC_EPS, GC_ATOL);
     gc("bias_gelu db", bias_gelu_loss, &f, b, db, (size_t)C, 1, GC_EPS, GC_ATOL);
     free(inp), free(wt), free(b), free(w), free(pre0), free(out), free(pre_u), free(out_u), free(pre), free(dpre);
-    free(db);
+    free(db), free(ones), free(slope_u);
 }
 
-/* gelu_backward_bias (in place on the gradient) vs gelu_backward into a zeroed buffer + its column
- * sums: the same bits; db accumulates into a pre-filled buffer. */
+/* gelu_backward_bias (in place on the gradient, by the slope bias_gelu_forward leaves) vs
+ * gelu_backward into a zeroed buffer + its column sums: the same bits; db accumulates into a
+ * pre-filled buffer. */
 static void gelu_backward_bias_case(int N, int C) {
     size_t n = (size_t)N * C;
     float *x = trandn(&R, n, 2.0f), *dout = trandn(&R, n, 1.0f), *pb = trandn(&R, (size_t)C, 1.0f);
     float *d = tdup(dout, n), *db = tcalloc((size_t)C), *dp = tdup(dout, n), *dbp = tdup(pb, (size_t)C);
-    float *d_u = tcalloc(n), *db_u = tcalloc((size_t)C);
-    gelu_backward_bias(d, db, x, N, C);
+    float *d_u = tcalloc(n), *db_u = tcalloc((size_t)C), *zero_b = tcalloc((size_t)C), *slope = tdup(x, n);
+    float *gx = tcalloc(n);
+    bias_gelu_forward(slope, gx, zero_b, N, C);
+    gelu_backward_bias(d, db, slope, N, C);
     gelu_backward(d_u, x, dout, n);
     colsum_unfused(db_u, d_u, N, C);
     CHECK_ARRAYS("gelu_backward_bias d vs gelu_backward", d, d_u, n, 0, 0);
     CHECK_ARRAYS("gelu_backward_bias db vs column sums of gelu_backward", db, db_u, (size_t)C, 0, 0);
-    gelu_backward_bias(dp, dbp, x, N, C);
+    gelu_backward_bias(dp, dbp, slope, N, C);
     CHECK(memcmp(dp, d, n * sizeof *d) == 0, "gelu_backward_bias writes d whatever db held");
     check_accum("gelu_backward_bias accumulates db", dbp, pb, db, (size_t)C);
-    free(x), free(dout), free(pb), free(d), free(db), free(dp), free(dbp), free(d_u), free(db_u);
+    free(x), free(dout), free(pb), free(d), free(db), free(dp), free(dbp), free(d_u), free(db_u), free(zero_b);
+    free(slope), free(gx);
 }
 
 TEST(ops_fused_bias_gelu) {

@@ -236,25 +236,25 @@ __device__ __forceinline__ float gelu_grad_of(float x) {
     return __fadd_rn(cdf, __fmul_rn(__fmul_rn(x, INV_SQRT_2PI), e));
 }
 
-// pre[N, C] += b[C], out = GELU(pre): one thread per element.
+// x = pre[N, C] + b[C]: out = GELU(x), pre = GELU'(x) (the backward's slope): one thread per element.
 __global__ void bias_gelu_forward_kernel(float *pre, float *out, const float *b, int C, size_t n) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
         float x = __fadd_rn(pre[i], b[i % C]);
-        pre[i] = x;
+        pre[i] = gelu_grad_of(x);
         out[i] = gelu_of(x);
     }
 }
 
-// In place: d[N, C] = d GELU'(inp), db[C] += its column sums: block (32 columns x 32 row lanes), lane
-// y takes rows y, y+32, ... in order, then the 32 lane sums are added in order (cuda_col_sums' order).
-__global__ void gelu_backward_bias_kernel(float *d, float *db, const float *inp, int N, int C) {
+// In place: d[N, C] = d slope, db[C] += its column sums: block (32 columns x 32 row lanes), lane y
+// takes rows y, y+32, ... in order, then the 32 lane sums are added in order (cuda_col_sums' order).
+__global__ void gelu_backward_bias_kernel(float *d, float *db, const float *slope, int N, int C) {
     __shared__ float part[32][33];
     const int c = blockIdx.x * 32 + threadIdx.x;
     float acc = 0.0f;
     if (c < C)
         for (int n = threadIdx.y; n < N; n += 32) {
             const size_t i = (size_t)n * C + c;
-            const float v = __fmul_rn(d[i], gelu_grad_of(inp[i]));
+            const float v = __fmul_rn(d[i], slope[i]);
             d[i] = v;
             acc += v;
         }
@@ -269,9 +269,9 @@ void cuda_bias_gelu_forward(const backend *be, float *pre, float *out, const flo
     LAUNCH_OK();
 }
 
-void cuda_gelu_backward_bias(const backend *be, float *d, float *db, const float *inp, int N, int C) {
+void cuda_gelu_backward_bias(const backend *be, float *d, float *db, const float *slope, int N, int C) {
     if (N <= 0 || C <= 0) return;
-    gelu_backward_bias_kernel<<<blocks_for((size_t)C, 32), dim3(32, 32), 0, ctx_of(be)->stream>>>(d, db, inp, N, C);
+    gelu_backward_bias_kernel<<<blocks_for((size_t)C, 32), dim3(32, 32), 0, ctx_of(be)->stream>>>(d, db, slope, N, C);
     LAUNCH_OK();
 }
 

@@ -13,7 +13,7 @@ void cuda_layernorm_forward(const backend *be, float *out, float *mean, float *r
 void cuda_layernorm_backward(const backend *be, float *dinp, float *dg, float *db, const float *dout,
                              const float *inp, const float *g, const float *mean, const float *rstd, int N, int C);
 void cuda_bias_gelu_forward(const backend *be, float *pre, float *out, const float *b, int N, int C);
-void cuda_gelu_backward_bias(const backend *be, float *d, float *db, const float *inp, int N, int C);
+void cuda_gelu_backward_bias(const backend *be, float *d, float *db, const float *slope, int N, int C);
 void cuda_residual_layernorm_forward(const backend *be, float *res, float *ln, float *mean, float *rstd,
                                      const float *x, const float *bias, const float *g, const float *b, int N, int C,
                                      float eps);
