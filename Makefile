@@ -14,7 +14,7 @@ TRIPLET := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 BLASDIR := /usr/lib/$(TRIPLET)/openblas-$(BLAS)
 
 OPT      = -O3
-CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -fopenmp -fno-trapping-math -ffp-contract=off -g
+CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -fopenmp -fno-trapping-math -fno-math-errno -ffp-contract=off -g
 CPPFLAGS = -I/usr/include/$(TRIPLET)/openblas-$(BLAS) -MMD -MP
 
 # The layers, enforced: a folder's sources see only the headers of the folders below them (README,
@@ -117,7 +117,15 @@ $(BUILD)/harness/cli/paths.o: CPPFLAGS += -DLRPE_SOURCE_DIR='"$(CURDIR)"'
 .PHONY: FORCE
 FORCE:
 
-$(BUILD)/%.o: %.c
+# the flags that shape every object (-Werror does not), rewritten only when they change: an edit
+# of CFLAGS rebuilds the objects rather than linking old ones with new
+FLAGS_STAMP := $(BUILD)/cflags.txt
+CODE_FLAGS = $(CC) $(CPPFLAGS) $(filter-out -Werror,$(CFLAGS))
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CODE_FLAGS)' | cmp -s - $@ || echo '$(CODE_FLAGS)' > $@
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(call incs,$<) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
