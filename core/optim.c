@@ -43,18 +43,38 @@ void adamw_step(float *params, const float *grads, float *m, float *v, const ten
 }
 
 #define NORM_PARTS 64
+#define NORM_LANES 16
+
+/* The sum of g[j]^2 over [lo, hi) in double: element j into lane (j - lo) mod NORM_LANES, the
+ * lanes added pairwise. Independent lanes vectorize; one chain of dependent adds ran 1.2 ms of a
+ * 260 ms d=256 step on a Zen 5 (3.2 M parameters). */
+LRPE_VEC static double sum_squares(const float *g, size_t lo, size_t hi) {
+    typedef float f8 __attribute__((vector_size(32)));
+    typedef double d8 __attribute__((vector_size(64)));
+    d8 acc[NORM_LANES / 8] = {0}; /* written as vectors: GCC left the array form scalar */
+    size_t j = lo;
+    for (; j + NORM_LANES <= hi; j += NORM_LANES)
+        for (int h = 0; h < NORM_LANES / 8; h++) {
+            f8 x;
+            memcpy(&x, g + j + 8 * h, sizeof x);
+            const d8 d = __builtin_convertvector(x, d8);
+            acc[h] += d * d;
+        }
+    double lane[NORM_LANES];
+    memcpy(lane, acc, sizeof lane);
+    for (int l = 0; j < hi; j++, l++) lane[l] += (double)g[j] * g[j];
+    for (int w = NORM_LANES / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) lane[l] += lane[l + w];
+    return lane[0];
+}
 
 double grad_norm(const float *g, size_t n) {
     /* a fixed partition summed in parallel, then the parts in order: the same bits whatever the
      * thread count */
     double part[NORM_PARTS];
 #pragma omp parallel for schedule(static)
-    for (int p = 0; p < NORM_PARTS; p++) {
-        size_t lo = n * (size_t)p / NORM_PARTS, hi = n * (size_t)(p + 1) / NORM_PARTS;
-        double s = 0.0;
-        for (size_t j = lo; j < hi; j++) s += (double)g[j] * g[j];
-        part[p] = s;
-    }
+    for (int p = 0; p < NORM_PARTS; p++)
+        part[p] = sum_squares(g, n * (size_t)p / NORM_PARTS, n * (size_t)(p + 1) / NORM_PARTS);
     double total = 0.0;
     for (int p = 0; p < NORM_PARTS; p++) total += part[p];
     return sqrt(total);
