@@ -118,9 +118,10 @@ $(BUILD)/harness/cli/paths.o: CPPFLAGS += -DLRPE_SOURCE_DIR='"$(CURDIR)"'
 FORCE:
 
 # the flags that shape every object (-Werror does not), rewritten only when they change: an edit
-# of CFLAGS rebuilds the objects rather than linking old ones with new
+# of CFLAGS rebuilds the objects rather than linking old ones with new. Expanded here, once: a
+# target's own flags (version.o's commit) must not reach it
 FLAGS_STAMP := $(BUILD)/cflags.txt
-CODE_FLAGS = $(CC) $(CPPFLAGS) $(filter-out -Werror,$(CFLAGS))
+CODE_FLAGS := $(CC) $(CPPFLAGS) $(filter-out -Werror,$(CFLAGS))
 $(FLAGS_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(CODE_FLAGS)' | cmp -s - $@ || echo '$(CODE_FLAGS)' > $@
