@@ -222,26 +222,20 @@ void cuda_layernorm_backward(const backend *be, float *dinp, float *dg, float *d
 #define INV_SQRT2 0.70710678118654752440f
 #define INV_SQRT_2PI 0.39894228040143267794f
 
-// x Phi(x), exact erf form with the CPU's erf/exp arithmetic.
-__device__ __forceinline__ float gelu_of(float x) {
-    float e = dev_expf(__fmul_rn(__fmul_rn(-0.5f, x), x));
-    float erf = dev_erff_with(__fmul_rn(x, INV_SQRT2), e);
-    return __fmul_rn(__fmul_rn(0.5f, x), __fadd_rn(1.0f, erf));
+// 1 + erf(x / sqrt 2) = 2 Phi(x), and *e = e^(-x^2/2), which serves both the erf and the density:
+// the CPU's gelu_parts, with its erf/exp arithmetic.
+__device__ __forceinline__ float gelu_parts(float x, float *e) {
+    *e = dev_expf(__fmul_rn(__fmul_rn(-0.5f, x), x));
+    return __fadd_rn(1.0f, dev_erff_with(__fmul_rn(x, INV_SQRT2), *e));
 }
 
-// GELU'(x) = Phi(x) + x phi(x).
-__device__ __forceinline__ float gelu_grad_of(float x) {
-    float e = dev_expf(__fmul_rn(__fmul_rn(-0.5f, x), x));
-    float cdf = __fmul_rn(0.5f, __fadd_rn(1.0f, dev_erff_with(__fmul_rn(x, INV_SQRT2), e)));
-    return __fadd_rn(cdf, __fmul_rn(__fmul_rn(x, INV_SQRT_2PI), e));
-}
-
-// x = pre[N, C] + b[C]: out = GELU(x), pre = GELU'(x) (the backward's slope): one thread per element.
+// x = pre[N, C] + b[C]: out = GELU(x) = x Phi(x), pre = GELU'(x) = Phi(x) + x phi(x) (the backward's
+// slope), both from one gelu_parts: one thread per element.
 __global__ void bias_gelu_forward_kernel(float *pre, float *out, const float *b, int C, size_t n) {
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float x = __fadd_rn(pre[i], b[i % C]);
-        pre[i] = gelu_grad_of(x);
-        out[i] = gelu_of(x);
+        float x = __fadd_rn(pre[i], b[i % C]), e, erf1 = gelu_parts(x, &e);
+        pre[i] = __fadd_rn(__fmul_rn(0.5f, erf1), __fmul_rn(__fmul_rn(x, INV_SQRT_2PI), e));
+        out[i] = __fmul_rn(__fmul_rn(0.5f, x), erf1);
     }
 }
 
