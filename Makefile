@@ -222,20 +222,23 @@ bench-blas: lrpe
 		echo "OpenBLAS core $$core; OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive}"; \
 		OPENBLAS_CORETYPE=$$core OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/bench/blas_libs $(BENCH_ROUNDS)
 
-# lrpe's kernel for the linear layers against core/gemm_small.c at GEMM_BASE (a commit), on a
-# shard's products, in pairs on one thread (bench/gemm_pair.c; README, "Copies that fetch ahead").
-# GEMM_PAIR_ARGS="d_model rows pairs"; taskset -c N make bench-gemm times core N.
-GEMM_BASE ?= HEAD~1
-.PHONY: bench-gemm
-bench-gemm: lrpe
-	@mkdir -p $(BUILD)/bench
-	@git show $(GEMM_BASE):core/gemm_small.c > $(BUILD)/bench/gemm_small_base.c || { echo "bench-gemm: no core/gemm_small.c at GEMM_BASE=$(GEMM_BASE)" >&2; exit 2; }
-	$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) -c -o $(BUILD)/bench/gemm_small_base.o $(BUILD)/bench/gemm_small_base.c
-	objcopy --redefine-sym gemm_avx512=gemm_avx512_base --keep-global-symbol=gemm_avx512_base $(BUILD)/bench/gemm_small_base.o
-	$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) bench/gemm_pair.c $(BUILD)/bench/gemm_small_base.o $(BUILD)/core/gemm_small.o \
-		$(BUILD)/core/gemm.o $(BUILD)/core/gemm_bf16.o -o $(BUILD)/bench/gemm_pair $(LDFLAGS) $(LDLIBS)
-	@echo "== this tree against $(GEMM_BASE) ($$(git rev-parse --short $(GEMM_BASE)))"
-	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive $(BUILD)/bench/gemm_pair $(GEMM_PAIR_ARGS)
+# This tree's kernel for the linear layers (core/gemm_small.c) and causal linear attention
+# (core/attn_linear.c) against the same files at BASE (a commit), on a shard of a d_model step, in
+# pairs on one thread (bench/pair.c; README, "Timed in pairs"). PAIR_ARGS="d_model rows pairs";
+# taskset -c N make bench-pair times core N.
+BASE ?= HEAD~1
+PAIR_DIR := $(BUILD)/bench/pair
+.PHONY: bench-pair
+bench-pair: lrpe
+	@mkdir -p $(PAIR_DIR)
+	@for f in gemm_small:gemm_avx512 attn_linear:attn_linear; do file=$${f%%:*} sym=$${f#*:}; \
+		git show $(BASE):core/$$file.c > $(PAIR_DIR)/$$file.c || { echo "bench-pair: no core/$$file.c at BASE=$(BASE)" >&2; exit 2; }; \
+		$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) -c -o $(PAIR_DIR)/$$file.o $(PAIR_DIR)/$$file.c || exit 2; \
+		objcopy --redefine-sym $$sym=$${sym}_base --keep-global-symbol=$${sym}_base $(PAIR_DIR)/$$file.o || exit 2; done
+	$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) bench/pair.c $(PAIR_DIR)/gemm_small.o $(PAIR_DIR)/attn_linear.o \
+		$(filter $(BUILD)/core/% $(BUILD)/util/%,$(LIB_OBJ)) -o $(PAIR_DIR)/pair $(LDFLAGS) $(LDLIBS)
+	@echo "== this tree against $(BASE) ($$(git rev-parse --short $(BASE)))"
+	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive $(PAIR_DIR)/pair $(PAIR_ARGS)
 
 # Forward + backward time per token of causal linear vs softmax attention at T = 256 .. 16384 with
 # the tokens per call held constant (linear should stay flat). BENCH_ARGS="reps tokens [linear|softmax]".

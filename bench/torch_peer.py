@@ -6,10 +6,11 @@ with --device cuda) and prints its training throughput and peak memory, for benc
 The model is tests/golden/lrpe_torch.py's (the one the golden fixtures are made with) on its fast
 path: the same widths, FFN and head count as lrpe, float32, no dropout; softmax attention as
 q k^T / sqrt(hd) + causal mask + softmax + @ v, causal linear attention chunked like lrpe's kernel
-(chunks of 64, a running k^T v state), 1+elu features and the LayerNorm normaliser; encodings none,
-rope and lrpe-unitary (fixed Householder P and fixed theta; q and k become 2 hd wide). A step is
-what lrpe's is: forward, mean cross-entropy of a causal byte LM (vocab 256) on random tokens,
-backward, global gradient-norm clipping at 1.0 and an AdamW step (weights and embeddings decayed).
+(chunks of 64 where lrpe's CPU kernel takes 32: PyTorch ran no faster at 32; a running k^T v
+state), 1+elu features and the LayerNorm normaliser; encodings none, rope and lrpe-unitary (fixed
+Householder P and fixed theta; q and k become 2 hd wide). A step is what lrpe's is: forward, mean
+cross-entropy of a causal byte LM (vocab 256) on random tokens, backward, global gradient-norm
+clipping at 1.0 and an AdamW step (weights and embeddings decayed).
 
     /usr/bin/python3 bench/torch_peer.py --d-model 256 --layers 4 --heads 4 --seq-len 256 \\
         --batch 16 --attention linear --encoding rope --steps 20 --warmup 3 --threads 2

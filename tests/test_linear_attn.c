@@ -1,7 +1,7 @@
 /* Linear attention (attn_linear), its feature maps and its denominator normaliser (linattn.h):
  *  - the chunked kernel == the recurrent reference == the masked-quadratic reference, forward and
  *    backward, causal and bidirectional, with and without per-head decay (r_h = sigmoid(3h/H + 2),
- *    0.88..0.99), with padding, T = 200 (over three chunks of 64 and not a multiple of it),
+ *    0.88..0.99), with padding, T = 200 (over six chunks of 32 and not a multiple of it),
  *    dqk = 2 dv (the width the unitary encoding gives), strided views whose gaps must be neither
  *    read nor written; the two references are also checked against each other;
  *  - finite differences of q, k, v (kernel), of the feature maps, and of num, fq, fk (denominator);

@@ -1,6 +1,6 @@
 // Linear attention on the GPU (core/attn_linear.c, featuremap.c and lin_denom.c are the reference).
 //
-// Causal: chunks of LA_CHUNK = 64 tokens per (batch, head), as the CPU: the state before chunk i is
+// Causal: chunks of LA_CHUNK = 64 tokens per (batch, head) (the CPU's are 32): the state before chunk i is
 // S_i = sum over earlier chunks j of r^(64 (i-1-j)) K~_j^T V_j, K~ rows scaled r^(e-1-t) (chunk
 // relative, never r^-t), and O_i = (tril(Q_i K_i^T) o M) V_i + Q~_i S_i with M[s,t] = r^(s-t), Q~ rows
 // scaled r^(s-a+1). On the GPU the three steps are three kernels: every chunk's own K~^T V (in
@@ -16,7 +16,7 @@
 
 #include <math.h>
 
-#define LA_CHUNK AT_TILE // tokens per chunk: the CPU's LINATTN_CHUNK
+#define LA_CHUNK AT_TILE // tokens per chunk, one tile (the CPU's LINATTN_CHUNK is 32: the same sums grouped otherwise)
 
 // A per-head view: element (b, t, h, i) at p[(b*T + t)*ld + h*w + i], i < w.
 struct la_view {

@@ -1,0 +1,143 @@
+/* make bench-pair: this tree's kernels against the same files at another commit (BASE), on one
+ * shard of a step, timed in pairs: lrpe's kernel for the linear layers (gemm_avx512,
+ * core/gemm_small.c) on each product of a block, and causal linear attention (attn_linear,
+ * core/attn_linear.c, forward + backward, heads of 64, q/k/v strided as in the qkv buffer). Each is
+ * called `pairs` times by the base and by this tree alternately (the order swapped every pair), on
+ * the calling thread, the operands flushed from the caches before each call (16 MB written) as
+ * the step's come from memory. Per row: the medians of both and the median of the per-pair speed
+ * ratios (this tree over base) with its quartiles. A pair shares its moment of a shared machine, so
+ * a ratio resolves about 1 % where whole steps resolve about 5 % (README, "Timed in pairs"). The
+ * Makefile links the base's objects with gemm_avx512 and attn_linear renamed *_base and their
+ * other symbols made local; the base's attention calls this tree's gemm_small.
+ * Usage: pair [d_model rows pairs]   (default 256 2048 21; the FFN 4 d_model wide; rows a
+ * multiple of 256, the attention's sequence length) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+#include "gemm.h"
+#include "timing.h"
+
+void gemm_avx512_base(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                      int ldb, float beta, float *C, int ldc);
+extern const attn_kernel attn_linear_base;
+
+#define FLUSH_FLOATS (4u << 20) /* 16 MB */
+#define MAX_PAIRS 1001
+#define ATTN_T 256 /* the attention's sequence length */
+
+/* A float array of n elements with values in [-0.5, 0.5); exits when out of memory. */
+static float *filled(size_t n) {
+    float *x = malloc(n * sizeof *x);
+    if (!x) {
+        fprintf(stderr, "pair: out of memory\n");
+        exit(2);
+    }
+    for (size_t i = 0; i < n; i++) x[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+    return x;
+}
+
+/* Writes the flush buffer, evicting what the last call left in the caches. */
+static void flush(float *buf) {
+    for (size_t i = 0; i < FLUSH_FLOATS; i += 16) buf[i] += 1.0f;
+}
+
+/* The median of v[0..n), sorting v. */
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+/* Sorts ratio[0..n) and prints its median and quartiles. */
+static void print_ratios(double *ratio, int n) {
+    qsort(ratio, (size_t)n, sizeof *ratio, cmp_double);
+    printf("  %6.3f  %.3f..%.3f\n", ratio[n / 2], ratio[n / 4], ratio[3 * n / 4]);
+}
+
+/* One product of the linear layers, C[M,N] = op(A)[M,K] op(B)[K,N] + beta C, as core/linear.c
+ * calls it, timed in pairs; prints its row. */
+static void pair(const char *name, gemm_op ta, gemm_op tb, int M, int N, int K, float beta, int pairs, float *buf) {
+    const int lda = ta == GEMM_T ? M : K, ldb = tb == GEMM_T ? K : N;
+    float *A = filled((size_t)M * K), *B = filled((size_t)K * N), *C = filled((size_t)M * N);
+    static double base_ms[MAX_PAIRS], ms[MAX_PAIRS], ratio[MAX_PAIRS];
+    for (int p = 0; p < pairs; p++)
+        for (int i = 0; i < 2; i++) {
+            const int mine = (p + i) & 1; /* base first in even pairs, this tree's first in odd ones */
+            flush(buf);
+            double t0 = now_ms();
+            (mine ? gemm_avx512 : gemm_avx512_base)(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, N);
+            (mine ? ms : base_ms)[p] = now_ms() - t0;
+        }
+    for (int p = 0; p < pairs; p++) ratio[p] = base_ms[p] / ms[p];
+    const double gf = 2e-6 * M * N * K;
+    printf("%-14s %c%c %5d x %5d x %5d  %7.1f  %7.1f", name, ta == GEMM_T ? 'T' : 'N', tb == GEMM_T ? 'T' : 'N', M, N,
+           K, gf / median(base_ms, pairs), gf / median(ms, pairs));
+    print_ratios(ratio, pairs);
+    free(A), free(B), free(C);
+}
+
+/* Causal linear attention, forward + backward, over `rows` tokens in sequences of T, heads of 64
+ * (d_model / 64 of them), timed in pairs; prints its row. */
+static void attention_pair(int C, int rows, int T, int pairs, float *buf) {
+    const attn_shape s = {.B = rows / T, .T = T, .H = C / 64, .dqk = 64, .dv = 64, .causal = 1, .ldq = 3 * C,
+                          .ldk = 3 * C, .ldv = 3 * C, .ldo = C, .scale = 1.0f, .threads = 1};
+    const attn_kernel *k[2] = {&attn_linear_base, &attn_linear};
+    const size_t n = (size_t)rows * 3 * C, no = (size_t)rows * C;
+    float *qkv = filled(n), *dqkv = filled(n), *o = filled(no), *dout = filled(no), *saved[2], *scratch[2];
+    for (int i = 0; i < 2; i++) saved[i] = filled(k[i]->saved_floats(&s) + 1), scratch[i] = filled(k[i]->scratch_floats(&s, 1) + 1);
+    for (size_t i = 0; i < n; i++) qkv[i] += 0.6f; /* positive features, as after 1+elu */
+    static double ms[2][MAX_PAIRS], ratio[MAX_PAIRS];
+    for (int p = 0; p < pairs; p++)
+        for (int i = 0; i < 2; i++) {
+            const int mine = (p + i) & 1;
+            flush(buf);
+            double t0 = now_ms();
+            k[mine]->forward(&s, o, saved[mine], qkv, qkv + C, qkv + 2 * C, NULL, scratch[mine]);
+            k[mine]->backward(&s, dqkv, dqkv + C, dqkv + 2 * C, dout, o, saved[mine], qkv, qkv + C, qkv + 2 * C, NULL,
+                              scratch[mine]);
+            ms[mine][p] = now_ms() - t0;
+        }
+    for (int p = 0; p < pairs; p++) ratio[p] = ms[0][p] / ms[1][p];
+    printf("%-14s %3d x %4d x %d heads  %7.3f  %7.3f", "linear attn", s.B, T, s.H, median(ms[0], pairs),
+           median(ms[1], pairs));
+    print_ratios(ratio, pairs);
+    free(qkv), free(dqkv), free(o), free(dout);
+    for (int i = 0; i < 2; i++) free(saved[i]), free(scratch[i]);
+}
+
+int main(int argc, char **argv) {
+    const int C = argc > 1 ? atoi(argv[1]) : 256, M = argc > 2 ? atoi(argv[2]) : 2048;
+    const int pairs = argc > 3 ? atoi(argv[3]) : 21;
+    if (C < 64 || C % 64 || M < ATTN_T || M % ATTN_T || pairs < 1 || pairs > MAX_PAIRS) {
+        fprintf(stderr, "pair: usage: pair [d_model rows pairs]: d_model a multiple of 64, rows of %d, pairs <= %d\n",
+                ATTN_T, MAX_PAIRS);
+        return 2;
+    }
+    if (!gemm_small_own()) {
+        printf("pair: this CPU has no AVX-512F, so lrpe's kernel does not run here\n");
+        return 0;
+    }
+    float *buf = filled(FLUSH_FLOATS);
+    /* the linear layers of a block: {name, outputs, inputs} */
+    const struct { const char *name; int out, in; } layers[] = {
+        {"qkv", 3 * C, C}, {"proj", C, C}, {"fc", 4 * C, C}, {"fcproj", C, 4 * C}};
+    printf("d_model %d, %d rows, %d pairs, one thread; GFLOP/s are medians, ratio = this tree over base\n", C, M,
+           pairs);
+    printf("%-14s op %-21s %7s  %7s  %6s  %s\n", "product", "M x N x K", "base", "tree", "ratio", "quartiles");
+    for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++) {
+        const int out = layers[l].out, in = layers[l].in;
+        char name[32];
+        snprintf(name, sizeof name, "%s fwd", layers[l].name);
+        pair(name, GEMM_N, GEMM_T, M, out, in, 0.0f, pairs, buf);
+        snprintf(name, sizeof name, "%s dinp", layers[l].name);
+        pair(name, GEMM_N, GEMM_N, M, in, out, 0.0f, pairs, buf);
+        snprintf(name, sizeof name, "%s dW", layers[l].name);
+        pair(name, GEMM_T, GEMM_N, out, in, M, 1.0f, pairs, buf);
+    }
+    printf("\n%-14s %-25s %7s  %7s  %6s  %s\n", "attention", "batch x T x heads", "base ms", "tree ms", "ratio",
+           "quartiles");
+    attention_pair(C, M, ATTN_T, pairs, buf);
+    free(buf);
+    return 0;
+}
