@@ -222,8 +222,8 @@ bench-blas: lrpe
 		echo "OpenBLAS core $$core; OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive}"; \
 		OPENBLAS_CORETYPE=$$core OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/bench/blas_libs $(BENCH_ROUNDS)
 
-# This tree's kernel for the linear layers (core/gemm_small.c) and causal linear attention
-# (core/attn_linear.c) against the same files at BASE (a commit), on a shard of a d_model step, in
+# This tree's kernel for the linear layers (core/gemm_small.c) and causal attention
+# (core/attn_linear.c, attn_softmax.c) against the same files at BASE (a commit), on a shard of a d_model step, in
 # pairs on one thread (bench/pair.c; README, "Timed in pairs"). PAIR_ARGS="d_model rows pairs";
 # taskset -c N make bench-pair times core N.
 BASE ?= HEAD~1
@@ -231,11 +231,11 @@ PAIR_DIR := $(BUILD)/bench/pair
 .PHONY: bench-pair
 bench-pair: lrpe
 	@mkdir -p $(PAIR_DIR)
-	@for f in gemm_small:gemm_avx512 attn_linear:attn_linear; do file=$${f%%:*} sym=$${f#*:}; \
+	@for f in gemm_small:gemm_avx512 attn_linear:attn_linear attn_softmax:attn_softmax; do file=$${f%%:*} sym=$${f#*:}; \
 		git show $(BASE):core/$$file.c > $(PAIR_DIR)/$$file.c || { echo "bench-pair: no core/$$file.c at BASE=$(BASE)" >&2; exit 2; }; \
 		$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) -c -o $(PAIR_DIR)/$$file.o $(PAIR_DIR)/$$file.c || exit 2; \
 		objcopy --redefine-sym $$sym=$${sym}_base --keep-global-symbol=$${sym}_base $(PAIR_DIR)/$$file.o || exit 2; done
-	$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) bench/pair.c $(PAIR_DIR)/gemm_small.o $(PAIR_DIR)/attn_linear.o \
+	$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) bench/pair.c $(addprefix $(PAIR_DIR)/,gemm_small.o attn_linear.o attn_softmax.o) \
 		$(filter $(BUILD)/core/% $(BUILD)/util/%,$(LIB_OBJ)) -o $(PAIR_DIR)/pair $(LDFLAGS) $(LDLIBS)
 	@echo "== this tree against $(BASE) ($$(git rev-parse --short $(BASE)))"
 	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive $(PAIR_DIR)/pair $(PAIR_ARGS)

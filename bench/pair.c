@@ -1,14 +1,15 @@
 /* make bench-pair: this tree's kernels against the same files at another commit (BASE), on one
  * shard of a step, timed in pairs: lrpe's kernel for the linear layers (gemm_avx512,
- * core/gemm_small.c) on each product of a block, and causal linear attention (attn_linear,
- * core/attn_linear.c, forward + backward, heads of 64, q/k/v strided as in the qkv buffer). Each is
+ * core/gemm_small.c) on each product of a block, and causal linear and softmax attention
+ * (core/attn_linear.c, core/attn_softmax.c: forward + backward, heads of 64, q/k/v strided as in the
+ * qkv buffer). Each is
  * called `pairs` times by the base and by this tree alternately (the order swapped every pair), on
  * the calling thread, the operands flushed from the caches before each call (16 MB written) as
  * the step's come from memory. Per row: the medians of both and the median of the per-pair speed
  * ratios (this tree over base) with its quartiles. A pair shares its moment of a shared machine, so
  * a ratio resolves about 1 % where whole steps resolve about 5 % (README, "Timed in pairs"). The
- * Makefile links the base's objects with gemm_avx512 and attn_linear renamed *_base and their
- * other symbols made local; the base's attention calls this tree's gemm_small.
+ * Makefile links the base's objects with gemm_avx512, attn_linear and attn_softmax renamed *_base
+ * and their other symbols made local; the base's attention calls this tree's gemm_small.
  * Usage: pair [d_model rows pairs]   (default 256 2048 21; the FFN 4 d_model wide; rows a
  * multiple of 256, the attention's sequence length) */
 #include <stdio.h>
@@ -21,7 +22,7 @@
 
 void gemm_avx512_base(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                       int ldb, float beta, float *C, int ldc);
-extern const attn_kernel attn_linear_base;
+extern const attn_kernel attn_linear_base, attn_softmax_base;
 
 #define FLUSH_FLOATS (4u << 20) /* 16 MB */
 #define MAX_PAIRS 1001
@@ -77,12 +78,14 @@ static void pair(const char *name, gemm_op ta, gemm_op tb, int M, int N, int K, 
     free(A), free(B), free(C);
 }
 
-/* Causal linear attention, forward + backward, over `rows` tokens in sequences of T, heads of 64
- * (d_model / 64 of them), timed in pairs; prints its row. */
-static void attention_pair(int C, int rows, int T, int pairs, float *buf) {
+/* A causal attention kernel (base, and this tree's), forward + backward, over `rows` tokens in
+ * sequences of T, heads of 64 (d_model / 64 of them), timed in pairs; prints its row. */
+static void attention_pair(const attn_kernel *base, const attn_kernel *tree, int C, int rows, int T, int pairs,
+                           float *buf) {
     const attn_shape s = {.B = rows / T, .T = T, .H = C / 64, .dqk = 64, .dv = 64, .causal = 1, .ldq = 3 * C,
-                          .ldk = 3 * C, .ldv = 3 * C, .ldo = C, .scale = 1.0f, .threads = 1};
-    const attn_kernel *k[2] = {&attn_linear_base, &attn_linear};
+                          .ldk = 3 * C, .ldv = 3 * C, .ldo = C, .scale = tree == &attn_softmax ? 0.125f : 1.0f,
+                          .threads = 1};
+    const attn_kernel *k[2] = {base, tree};
     const size_t n = (size_t)rows * 3 * C, no = (size_t)rows * C;
     float *qkv = filled(n), *dqkv = filled(n), *o = filled(no), *dout = filled(no), *saved[2], *scratch[2];
     for (int i = 0; i < 2; i++) saved[i] = filled(k[i]->saved_floats(&s) + 1), scratch[i] = filled(k[i]->scratch_floats(&s, 1) + 1);
@@ -99,7 +102,7 @@ static void attention_pair(int C, int rows, int T, int pairs, float *buf) {
             ms[mine][p] = now_ms() - t0;
         }
     for (int p = 0; p < pairs; p++) ratio[p] = ms[0][p] / ms[1][p];
-    printf("%-14s %3d x %4d x %d heads  %7.3f  %7.3f", "linear attn", s.B, T, s.H, median(ms[0], pairs),
+    printf("%-14s %3d x %4d x %d heads  %7.3f  %7.3f", tree->name, s.B, T, s.H, median(ms[0], pairs),
            median(ms[1], pairs));
     print_ratios(ratio, pairs);
     free(qkv), free(dqkv), free(o), free(dout);
@@ -137,7 +140,8 @@ int main(int argc, char **argv) {
     }
     printf("\n%-14s %-25s %7s  %7s  %6s  %s\n", "attention", "batch x T x heads", "base ms", "tree ms", "ratio",
            "quartiles");
-    attention_pair(C, M, ATTN_T, pairs, buf);
+    attention_pair(&attn_linear_base, &attn_linear, C, M, ATTN_T, pairs, buf);
+    attention_pair(&attn_softmax_base, &attn_softmax, C, M, ATTN_T, pairs, buf);
     free(buf);
     return 0;
 }
