@@ -223,9 +223,9 @@ bench-blas: lrpe
 		OPENBLAS_CORETYPE=$$core OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/bench/blas_libs $(BENCH_ROUNDS)
 
 # This tree's kernel for the linear layers (core/gemm_small.c) and causal attention
-# (core/attn_linear.c, attn_softmax.c) against the same files at BASE (a commit), on a shard of a d_model step, in
-# pairs on one thread (bench/pair.c; README, "Timed in pairs"). PAIR_ARGS="d_model rows pairs";
-# taskset -c N make bench-pair times core N.
+# (core/attn_linear.c, attn_softmax.c) against the same files at BASE (a commit), on a shard of a
+# step, in pairs on one thread (bench/pair.c; README, "Timed in pairs").
+# PAIR_ARGS="d_model rows pairs"; taskset -c N make bench-pair times core N.
 BASE ?= HEAD~1
 PAIR_DIR := $(BUILD)/bench/pair
 .PHONY: bench-pair

@@ -2,12 +2,11 @@
  * shard of a step, timed in pairs: lrpe's kernel for the linear layers (gemm_avx512,
  * core/gemm_small.c) on each product of a block, and causal linear and softmax attention
  * (core/attn_linear.c, core/attn_softmax.c: forward + backward, heads of 64, q/k/v strided as in the
- * qkv buffer). Each is
- * called `pairs` times by the base and by this tree alternately (the order swapped every pair), on
- * the calling thread, the operands flushed from the caches before each call (16 MB written) as
- * the step's come from memory. Per row: the medians of both and the median of the per-pair speed
+ * qkv buffer). Each is called `pairs` times by the base and by this tree alternately (the order
+ * swapped every pair), on the calling thread, the operands flushed from the caches before each call
+ * (16 MB written) as the step's come from memory. Per row: the medians of both and the median of the per-pair speed
  * ratios (this tree over base) with its quartiles. A pair shares its moment of a shared machine, so
- * a ratio resolves about 1 % where whole steps resolve about 5 % (README, "Timed in pairs"). The
+ * a ratio resolves about 2 % where whole steps resolve about 5 % (README, "Timed in pairs"). The
  * Makefile links the base's objects with gemm_avx512, attn_linear and attn_softmax renamed *_base
  * and their other symbols made local; the base's attention calls this tree's gemm_small.
  * Usage: pair [d_model rows pairs]   (default 256 2048 21; the FFN 4 d_model wide; rows a
@@ -88,7 +87,8 @@ static void attention_pair(const attn_kernel *base, const attn_kernel *tree, int
     const attn_kernel *k[2] = {base, tree};
     const size_t n = (size_t)rows * 3 * C, no = (size_t)rows * C;
     float *qkv = filled(n), *dqkv = filled(n), *o = filled(no), *dout = filled(no), *saved[2], *scratch[2];
-    for (int i = 0; i < 2; i++) saved[i] = filled(k[i]->saved_floats(&s) + 1), scratch[i] = filled(k[i]->scratch_floats(&s, 1) + 1);
+    for (int i = 0; i < 2; i++)
+        saved[i] = filled(k[i]->saved_floats(&s) + 1), scratch[i] = filled(k[i]->scratch_floats(&s, 1) + 1);
     for (size_t i = 0; i < n; i++) qkv[i] += 0.6f; /* positive features, as after 1+elu */
     static double ms[2][MAX_PAIRS], ratio[MAX_PAIRS];
     for (int p = 0; p < pairs; p++)

@@ -25,7 +25,7 @@
 
 /* Tokens per chunk: 32 rather than 64 halves the products inside chunks; forward + backward of a
  * shard's attention, timed in pairs against 64 on one thread, ran 1.04-1.13x as fast at head dims
- * 64 and 16 (16: 0.98-1.09x); the GPU's chunks stay 64 (backend/cuda/linattn.cu). */
+ * 64 and 16 (chunks of 16: 0.98-1.09x); the GPU's chunks stay 64 (backend/cuda/linattn.cu). */
 #define LINATTN_CHUNK 32
 #define LINATTN_SEGMENT 256 /* a multiple of the chunk; 128 measured no better (bench/attn_scaling) */
 

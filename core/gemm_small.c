@@ -170,11 +170,13 @@ AVX512 static void pack_transposed(float *bt, const float *B, long ldb, int w, i
 /* dst[k, j] = src[k, j] for j < w and k < K, dst's rows ldd apart: rows side by side, so that they
  * do not share cache sets (a row stride of 4 KB put every row of a block in one). The row
  * PACK_AHEAD further on is fetched meanwhile: rows a page apart defeat the hardware's prefetcher,
- * and the weight gradients' copies of their activations waited on memory (4-9 % of their time). */
+ * and the weight gradients, which copy their activations, waited on memory (1.01-1.09x as fast
+ * with the fetch, timed in pairs). */
 AVX512 static void pack_rows(float *dst, long ldd, const float *src, long lds, int w, int K) {
     for (int k = 0; k < K; k++) {
         if (k + PACK_AHEAD < K)
-            for (int j0 = 0; j0 < w; j0 += 16) _mm_prefetch((const char *)(src + (k + PACK_AHEAD) * lds + j0), _MM_HINT_T0);
+            for (int j0 = 0; j0 < w; j0 += 16)
+                _mm_prefetch((const char *)(src + (k + PACK_AHEAD) * lds + j0), _MM_HINT_T0);
         for (int j0 = 0; j0 < w; j0 += 16) {
             const __mmask16 m = lanes(w - j0);
             _mm512_mask_storeu_ps(dst + k * ldd + j0, m, _mm512_maskz_loadu_ps(m, src + k * lds + j0));
