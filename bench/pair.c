@@ -4,8 +4,8 @@
  * (core/attn_linear.c, core/attn_softmax.c: forward + backward, heads of 64, q/k/v strided as in the
  * qkv buffer). Each is called `pairs` times by the base and by this tree alternately (the order
  * swapped every pair), on the calling thread, the operands flushed from the caches before each call
- * (16 MB written) as the step's come from memory. Per row: the medians of both and the median of the per-pair speed
- * ratios (this tree over base) with its quartiles. A pair shares its moment of a shared machine, so
+ * (16 MB written) as the step's come from memory. Per row: the medians of both and the median of
+ * the per-pair speed ratios (this tree over base) with its quartiles. A pair shares its moment of a shared machine, so
  * a ratio resolves about 2 % where whole steps resolve about 5 % (README, "Timed in pairs"). The
  * Makefile links the base's objects with gemm_avx512, attn_linear and attn_softmax renamed *_base
  * and their other symbols made local; the base's attention calls this tree's gemm_small.
@@ -49,31 +49,77 @@ static double median(double *v, int n) {
     return v[n / 2];
 }
 
-/* Sorts ratio[0..n) and prints its median and quartiles. */
-static void print_ratios(double *ratio, int n) {
-    qsort(ratio, (size_t)n, sizeof *ratio, cmp_double);
-    printf("  %6.3f  %.3f..%.3f\n", ratio[n / 2], ratio[n / 4], ratio[3 * n / 4]);
+/* ms[v][p]: milliseconds of call(v, ctx), v = 0 the base and 1 this tree, in pair p < pairs; the
+ * base first in even pairs, this tree first in odd ones, the caches flushed before each call. */
+static void time_pairs(void (*call)(int v, const void *ctx), const void *ctx, int pairs, float *buf,
+                       double ms[2][MAX_PAIRS]) {
+    for (int p = 0; p < pairs; p++)
+        for (int i = 0; i < 2; i++) {
+            const int v = (p + i) & 1;
+            flush(buf);
+            double t0 = now_ms();
+            call(v, ctx);
+            ms[v][p] = now_ms() - t0;
+        }
+}
+
+/* Prints the end of a row: the base's and this tree's median times (ms, sorting ms) as GFLOP/s of
+ * `gflop` each, or as milliseconds when gflop is 0, then the median and quartiles of the per-pair
+ * speed ratios ms[0][p] / ms[1][p] (this tree over base). */
+static void print_medians_ratios(double ms[2][MAX_PAIRS], int pairs, double gflop) {
+    static double ratio[MAX_PAIRS];
+    for (int p = 0; p < pairs; p++) ratio[p] = ms[0][p] / ms[1][p];
+    qsort(ratio, (size_t)pairs, sizeof *ratio, cmp_double);
+    const double base = median(ms[0], pairs), tree = median(ms[1], pairs);
+    if (gflop > 0)
+        printf("  %7.1f  %7.1f", gflop * 1e3 / base, gflop * 1e3 / tree);
+    else
+        printf("  %7.3f  %7.3f", base, tree);
+    printf("  %6.3f  %.3f..%.3f\n", ratio[pairs / 2], ratio[pairs / 4], ratio[3 * pairs / 4]);
+}
+
+/* A product's operands, for product_call. */
+typedef struct product {
+    gemm_op ta, tb;
+    int M, N, K, lda, ldb;
+    float beta;
+    const float *A, *B;
+    float *C;
+} product;
+
+/* Makes the product with the base's kernel (v 0) or this tree's (v 1). */
+static void product_call(int v, const void *ctx) {
+    const product *q = ctx;
+    const gemm_fn gemm = v ? gemm_avx512 : gemm_avx512_base;
+    gemm(q->ta, q->tb, q->M, q->N, q->K, 1.0f, q->A, q->lda, q->B, q->ldb, q->beta, q->C, q->N);
+}
+
+/* An attention call's operands (q, k, v strided in one qkv buffer), for attention_call. */
+typedef struct attention_run {
+    const attn_shape *s;
+    const attn_kernel *k[2];
+    float *qkv, *dqkv, *o, *dout, *saved[2], *scratch[2];
+} attention_run;
+
+/* Forward + backward of the base's kernel (v 0) or this tree's (v 1). */
+static void attention_call(int v, const void *ctx) {
+    const attention_run *a = ctx;
+    const int C = a->s->ldo;
+    const float *q = a->qkv, *k = a->qkv + C, *val = a->qkv + 2 * C;
+    a->k[v]->forward(a->s, a->o, a->saved[v], q, k, val, NULL, a->scratch[v]);
+    a->k[v]->backward(a->s, a->dqkv, a->dqkv + C, a->dqkv + 2 * C, a->dout, a->o, a->saved[v], q, k, val, NULL,
+                      a->scratch[v]);
 }
 
 /* One product of the linear layers, C[M,N] = op(A)[M,K] op(B)[K,N] + beta C, as core/linear.c
  * calls it, timed in pairs; prints its row. */
 static void pair(const char *name, gemm_op ta, gemm_op tb, int M, int N, int K, float beta, int pairs, float *buf) {
-    const int lda = ta == GEMM_T ? M : K, ldb = tb == GEMM_T ? K : N;
     float *A = filled((size_t)M * K), *B = filled((size_t)K * N), *C = filled((size_t)M * N);
-    static double base_ms[MAX_PAIRS], ms[MAX_PAIRS], ratio[MAX_PAIRS];
-    for (int p = 0; p < pairs; p++)
-        for (int i = 0; i < 2; i++) {
-            const int mine = (p + i) & 1; /* base first in even pairs, this tree's first in odd ones */
-            flush(buf);
-            double t0 = now_ms();
-            (mine ? gemm_avx512 : gemm_avx512_base)(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, N);
-            (mine ? ms : base_ms)[p] = now_ms() - t0;
-        }
-    for (int p = 0; p < pairs; p++) ratio[p] = base_ms[p] / ms[p];
-    const double gf = 2e-6 * M * N * K;
-    printf("%-14s %c%c %5d x %5d x %5d  %7.1f  %7.1f", name, ta == GEMM_T ? 'T' : 'N', tb == GEMM_T ? 'T' : 'N', M, N,
-           K, gf / median(base_ms, pairs), gf / median(ms, pairs));
-    print_ratios(ratio, pairs);
+    const product q = {ta, tb, M, N, K, ta == GEMM_T ? M : K, tb == GEMM_T ? K : N, beta, A, B, C};
+    static double ms[2][MAX_PAIRS];
+    time_pairs(product_call, &q, pairs, buf, ms);
+    printf("%-14s %c%c %5d x %5d x %5d", name, ta == GEMM_T ? 'T' : 'N', tb == GEMM_T ? 'T' : 'N', M, N, K);
+    print_medians_ratios(ms, pairs, 2e-9 * M * N * K);
     free(A), free(B), free(C);
 }
 
@@ -84,29 +130,17 @@ static void attention_pair(const attn_kernel *base, const attn_kernel *tree, int
     const attn_shape s = {.B = rows / T, .T = T, .H = C / 64, .dqk = 64, .dv = 64, .causal = 1, .ldq = 3 * C,
                           .ldk = 3 * C, .ldv = 3 * C, .ldo = C, .scale = tree == &attn_softmax ? 0.125f : 1.0f,
                           .threads = 1};
-    const attn_kernel *k[2] = {base, tree};
     const size_t n = (size_t)rows * 3 * C, no = (size_t)rows * C;
-    float *qkv = filled(n), *dqkv = filled(n), *o = filled(no), *dout = filled(no), *saved[2], *scratch[2];
+    attention_run a = {&s, {base, tree}, filled(n), filled(n), filled(no), filled(no), {NULL}, {NULL}};
     for (int i = 0; i < 2; i++)
-        saved[i] = filled(k[i]->saved_floats(&s) + 1), scratch[i] = filled(k[i]->scratch_floats(&s, 1) + 1);
-    for (size_t i = 0; i < n; i++) qkv[i] += 0.6f; /* positive features, as after 1+elu */
-    static double ms[2][MAX_PAIRS], ratio[MAX_PAIRS];
-    for (int p = 0; p < pairs; p++)
-        for (int i = 0; i < 2; i++) {
-            const int mine = (p + i) & 1;
-            flush(buf);
-            double t0 = now_ms();
-            k[mine]->forward(&s, o, saved[mine], qkv, qkv + C, qkv + 2 * C, NULL, scratch[mine]);
-            k[mine]->backward(&s, dqkv, dqkv + C, dqkv + 2 * C, dout, o, saved[mine], qkv, qkv + C, qkv + 2 * C, NULL,
-                              scratch[mine]);
-            ms[mine][p] = now_ms() - t0;
-        }
-    for (int p = 0; p < pairs; p++) ratio[p] = ms[0][p] / ms[1][p];
-    printf("%-14s %3d x %4d x %d heads  %7.3f  %7.3f", tree->name, s.B, T, s.H, median(ms[0], pairs),
-           median(ms[1], pairs));
-    print_ratios(ratio, pairs);
-    free(qkv), free(dqkv), free(o), free(dout);
-    for (int i = 0; i < 2; i++) free(saved[i]), free(scratch[i]);
+        a.saved[i] = filled(a.k[i]->saved_floats(&s) + 1), a.scratch[i] = filled(a.k[i]->scratch_floats(&s, 1) + 1);
+    for (size_t i = 0; i < n; i++) a.qkv[i] += 0.6f; /* positive features, as after 1+elu */
+    static double ms[2][MAX_PAIRS];
+    time_pairs(attention_call, &a, pairs, buf, ms);
+    printf("%-14s %3d x %4d x %d heads", tree->name, s.B, T, s.H);
+    print_medians_ratios(ms, pairs, 0.0);
+    free(a.qkv), free(a.dqkv), free(a.o), free(a.dout);
+    for (int i = 0; i < 2; i++) free(a.saved[i]), free(a.scratch[i]);
 }
 
 int main(int argc, char **argv) {
