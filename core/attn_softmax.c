@@ -1,6 +1,7 @@
 /* Softmax attention, flash-attention style in memory: per (batch, head), queries are processed in
  * tiles of ATTN_TILE rows; only the row log-sum-exp is kept for backward, which recomputes the
- * scores. Working memory: two (ATTN_TILE x T) blocks per thread, never T x T per layer. */
+ * scores. Working memory per thread: two (ATTN_TILE x T) blocks and the head's K^T and V^T (turned
+ * once per head, not per tile, into rows the products read in place), never T x T per layer. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -15,9 +16,16 @@
 
 static size_t softmax_saved(const attn_shape *s) { return (size_t)s->B * s->H * s->T; }
 
-static size_t softmax_scratch(const attn_shape *s, int nthreads) {
-    return (size_t)nthreads * 2 * ATTN_TILE * s->T;
+/* The row stride of a head's K^T and V^T: T rounded up to 16, plus 16, so that rows a multiple of
+ * 4 KB apart do not share cache sets. */
+static int kt_stride(int T) { return (T + 15) / 16 * 16 + 16; }
+
+/* One thread's working memory: the tiles' two blocks, then K^T and V^T. */
+static size_t thread_scratch(const attn_shape *s) {
+    return (size_t)2 * ATTN_TILE * s->T + (size_t)(s->dqk + s->dv) * kt_stride(s->T);
 }
+
+static size_t softmax_scratch(const attn_shape *s, int nthreads) { return (size_t)nthreads * thread_scratch(s); }
 
 /* The ALiBi distance between the tokens at positions a and b (pos_rank ints each): |a - b| in 1-D,
  * |dr| + |dc| (Manhattan) in 2-D; in long, as encodings/alibi.c computes it. */
@@ -42,16 +50,17 @@ static inline int row_span(int n, int nk) {
  * those terms 0; nothing otherwise. */
 static inline gemm_tri masked(const attn_shape *sh, gemm_tri tri) { return sh->causal ? tri : GEMM_FULL; }
 
-/* Scores of query rows [s0, s0+R) of batch row b, head h against keys [0, nk):
+/* Scores of query rows [s0, s0+R) of batch row b, head h against keys [0, nk) (kt: K^T, rows ldt
+ * apart):
  * S[R, nk] = scale * Q K^T - slopes[h] * dist(pos of query, pos of key) (when slopes), with
  * padding keys at -inf; when causal, the keys after the query up to the row's span at -inf too, and
  * past the span nothing is computed (never read as scores: see tile_softmax; the row's span,
  * whole groups of LSE_LANES = 16 from the tile's start at a multiple of 16, is what
  * gemm_small_tri's GEMM_C_LOWER computes).
  * The bias is (float)(-(double)slope * dist), the arithmetic of encodings/alibi.c's score_bias. */
-static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *k,
+static void tile_scores(const attn_shape *sh, float *S, const float *q, const float *kt, int ldt,
                         const uint8_t *valid_b, int b, int h, int s0, int R, int nk) {
-    gemm_small_tri(GEMM_N, GEMM_T, masked(sh, GEMM_C_LOWER), s0, R, nk, sh->dqk, sh->scale, q, sh->ldq, k, sh->ldk,
+    gemm_small_tri(GEMM_N, GEMM_N, masked(sh, GEMM_C_LOWER), s0, R, nk, sh->dqk, sh->scale, q, sh->ldq, kt, ldt,
                    0.0f, S, nk);
     const int pr = sh->pos_rank;
     const double slope = sh->slopes ? (double)sh->slopes[h] : 0.0;
@@ -121,16 +130,18 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
 #pragma omp parallel for num_threads(threads_team(sh->threads)) schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
-        float *S = scratch + (size_t)omp_get_thread_num() * 2 * ATTN_TILE * T;
+        float *S = scratch + (size_t)omp_get_thread_num() * thread_scratch(sh), *kt = S + 2 * ATTN_TILE * T;
+        const int ldt = kt_stride(T);
         const uint8_t *valid_b = valid ? valid + (size_t)b * T : NULL;
         const float *kb = k + (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
         const float *vb = v + (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
         float *lse_bh = saved + (size_t)bh * T;
+        gemm_transpose(kt, ldt, kb, sh->ldk, T, sh->dqk);
         for (int s0 = 0; s0 < T; s0 += ATTN_TILE) {
             int R = s0 + ATTN_TILE < T ? ATTN_TILE : T - s0;
             int nk = sh->causal ? s0 + R : T;
             const float *qt = q + ((size_t)b * T + s0) * sh->ldq + (size_t)h * sh->dqk;
-            tile_scores(sh, S, qt, kb, valid_b, b, h, s0, R, nk);
+            tile_scores(sh, S, qt, kt, ldt, valid_b, b, h, s0, R, nk);
             tile_softmax(S, lse_bh + s0, R, nk, sh->causal, s0);
             float *ot = o + ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
             /* causal: a row's probabilities are 0 past its query, so P V skips those keys */
@@ -147,12 +158,16 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
 #pragma omp parallel for num_threads(threads_team(sh->threads)) schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
-        float *P = scratch + (size_t)omp_get_thread_num() * 2 * ATTN_TILE * T;
-        float *dP = P + (size_t)ATTN_TILE * T;
+        float *P = scratch + (size_t)omp_get_thread_num() * thread_scratch(sh);
+        float *dP = P + (size_t)ATTN_TILE * T, *kt = dP + (size_t)ATTN_TILE * T;
+        const int ldt = kt_stride(T);
+        float *vt = kt + (size_t)sh->dqk * ldt;
         const uint8_t *valid_b = valid ? valid + (size_t)b * T : NULL;
         size_t kofs = (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
         size_t vofs = (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
         const float *lse_bh = saved + (size_t)bh * T;
+        gemm_transpose(kt, ldt, k + kofs, sh->ldk, T, sh->dqk);
+        gemm_transpose(vt, ldt, v + vofs, sh->ldv, T, sh->dv);
         /* causal: P and dS are 0 past a row's query, so their products skip those terms, and dP is
          * computed only up to the row's span (all tile_dscores reads) */
         const gemm_tri lower = masked(sh, GEMM_LOWER), upper = masked(sh, GEMM_UPPER);
@@ -162,14 +177,14 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
             int nk = sh->causal ? s0 + R : T;
             size_t qofs = ((size_t)b * T + s0) * sh->ldq + (size_t)h * sh->dqk;
             size_t oofs = ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
-            tile_scores(sh, P, q + qofs, k + kofs, valid_b, b, h, s0, R, nk);
+            tile_scores(sh, P, q + qofs, kt, ldt, valid_b, b, h, s0, R, nk);
             tile_probs(P, lse_bh + s0, R, nk, sh->causal, s0);
             /* dV += P^T dO */
             gemm_small_tri(GEMM_T, GEMM_N, upper, s0, nk, sh->dv, R, 1.0f, P, nk, dout + oofs, sh->ldo, 1.0f, dv + vofs,
                            sh->ldv);
             /* dP = dO V^T */
-            gemm_small_tri(GEMM_N, GEMM_T, c_lower, s0, R, nk, sh->dv, 1.0f, dout + oofs, sh->ldo, v + vofs, sh->ldv,
-                           0.0f, dP, nk);
+            gemm_small_tri(GEMM_N, GEMM_N, c_lower, s0, R, nk, sh->dv, 1.0f, dout + oofs, sh->ldo, vt, ldt, 0.0f, dP,
+                           nk);
             tile_dscores(dP, P, dout + oofs, o + oofs, sh->ldo, sh->dv, R, nk, sh->scale, sh->causal, s0);
             /* dQ += dS K; dK += dS^T Q */
             gemm_small_tri(GEMM_N, GEMM_N, lower, s0, R, sh->dqk, nk, 1.0f, dP, nk, k + kofs, sh->ldk, 1.0f, dq + qofs,

@@ -40,6 +40,10 @@ typedef enum gemm_tri { GEMM_FULL = 0, GEMM_LOWER, GEMM_UPPER, GEMM_C_LOWER } ge
 void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, int M, int N, int K, float alpha, const float *A,
                     int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* dst[j, i] = src[i, j] for i < rows, j < cols (dst's rows ldd apart, src's lds): a head's keys
+ * turned into the rows gemm_small reads in place, once rather than per tile. */
+void gemm_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
+
 /* 1 when gemm_small runs lrpe's kernel on this CPU (it has AVX-512F). */
 int gemm_small_own(void);
 

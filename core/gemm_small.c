@@ -167,6 +167,31 @@ AVX512 static void pack_transposed(float *bt, const float *B, long ldb, int w, i
         }
 }
 
+/* dst[j, i] = src[i, j] for i < rows, j < cols: blocks of 16 x 16 transposed in registers. */
+AVX512 static void transpose_avx512(float *dst, long ldd, const float *src, long lds, int rows, int cols) {
+    for (int i0 = 0; i0 < rows; i0 += 16) {
+        for (int i = i0 + 16; i < i0 + 32 && i < rows; i++) /* the next block's rows, fetched meanwhile */
+            for (int j0 = 0; j0 < cols; j0 += 16) _mm_prefetch((const char *)(src + i * lds + j0), _MM_HINT_T0);
+        for (int j0 = 0; j0 < cols; j0 += 16) {
+            const int ni = rows - i0 < 16 ? rows - i0 : 16, nj = cols - j0 < 16 ? cols - j0 : 16;
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < ni ? _mm512_maskz_loadu_ps(lanes(nj), src + (i0 + i) * lds + j0) : _mm512_setzero_ps();
+            transpose16(r);
+            for (int j = 0; j < nj; j++) _mm512_mask_storeu_ps(dst + (j0 + j) * ldd + i0, lanes(ni), r[j]);
+        }
+    }
+}
+
+void gemm_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols) {
+    if (gemm_small_own()) {
+        transpose_avx512(dst, ldd, src, lds, rows, cols);
+        return;
+    }
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) dst[(long)j * ldd + i] = src[(long)i * lds + j];
+}
+
 /* dst[k, j] = src[k, j] for j < w and k < K, dst's rows ldd apart: rows side by side, so that they
  * do not share cache sets (a row stride of 4 KB put every row of a block in one). The row
  * PACK_AHEAD further on is fetched meanwhile: rows a page apart defeat the hardware's prefetcher,

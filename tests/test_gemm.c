@@ -173,6 +173,25 @@ TEST(gemm_small_tri_equals_the_whole_product) {
         }
 }
 
+/* gemm_transpose moves every element exactly, with tails of its 16 x 16 blocks in both directions
+ * and strides wider than the matrices, and writes nothing else of dst. */
+TEST(gemm_transpose_moves_each_element) {
+    rng_seed(&R, 20261207, 9);
+    static const int shapes[][4] = {{1, 1, 1, 1}, {16, 16, 16, 16}, {17, 33, 40, 20}, {256, 64, 768, 272},
+                                    {70, 5, 9, 90}}; /* rows, cols, lds, ldd */
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int rows = shapes[s][0], cols = shapes[s][1], lds = shapes[s][2], ldd = shapes[s][3];
+        float *src = trandn(&R, (size_t)rows * lds, 1.0f), *dst = trandn(&R, (size_t)cols * ldd, 1.0f);
+        float *want = tdup(dst, (size_t)cols * ldd);
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) want[(size_t)j * ldd + i] = src[(size_t)i * lds + j];
+        gemm_transpose(dst, ldd, src, lds, rows, cols);
+        CHECK(memcmp(dst, want, sizeof *dst * cols * ldd) == 0, "%d x %d (lds %d, ldd %d): differs", rows, cols,
+              lds, ldd);
+        free(src), free(dst), free(want);
+    }
+}
+
 /* gemm_avx512's panels of 256 rows and chunks of 128 k with their tails (A^T and B packed per
  * chunk), column blocks with partial vectors, groups of 256 columns with a partial one (600), the
  * linear layers' own shapes at d = 64, and one panel split by columns over the threads (40 rows). */
