@@ -59,7 +59,16 @@ static void copy_rows(float *dst, int ldd, const float *src, int lds, int rows, 
     }
 }
 
-static size_t softmax_scratch(const attn_shape *s, int nthreads) { return (size_t)nthreads * thread_scratch(s); }
+/* The threads a call runs: its team, at most one per (sequence, head), so that working memory for
+ * more is never needed (a long sequence on many cores). */
+static int team_for(const attn_shape *s, int nthreads) {
+    const long bh = (long)s->B * s->H;
+    return bh < nthreads ? (int)(bh > 0 ? bh : 1) : nthreads;
+}
+
+static size_t softmax_scratch(const attn_shape *s, int nthreads) {
+    return (size_t)team_for(s, nthreads) * thread_scratch(s);
+}
 
 /* The ALiBi distance between the tokens at positions a and b (pos_rank ints each): |a - b| in 1-D,
  * |dr| + |dc| (Manhattan) in 2-D; in long, as encodings/alibi.c computes it. */
@@ -161,7 +170,7 @@ LRPE_VEC static void tile_dscores(float *dP, const float *P, const float *dout, 
 static void softmax_forward(const attn_shape *sh, float *o, float *saved, const float *q,
                             const float *k, const float *v, const uint8_t *valid, float *scratch) {
     const int B = sh->B, T = sh->T, H = sh->H;
-#pragma omp parallel for num_threads(threads_team(sh->threads)) schedule(static)
+#pragma omp parallel for num_threads(team_for(sh, threads_team(sh->threads))) schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
         float *S = scratch + (size_t)omp_get_thread_num() * thread_scratch(sh);
@@ -188,7 +197,7 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
                              const float *dout, const float *o, const float *saved, const float *q,
                              const float *k, const float *v, const uint8_t *valid, float *scratch) {
     const int B = sh->B, T = sh->T, H = sh->H;
-#pragma omp parallel for num_threads(threads_team(sh->threads)) schedule(static)
+#pragma omp parallel for num_threads(team_for(sh, threads_team(sh->threads))) schedule(static)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H;
         float *P = scratch + (size_t)omp_get_thread_num() * thread_scratch(sh);
