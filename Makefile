@@ -231,10 +231,15 @@ PAIR_DIR := $(BUILD)/bench/pair
 .PHONY: bench-pair
 bench-pair: lrpe
 	@mkdir -p $(PAIR_DIR)
-	@for f in gemm_small:gemm_avx512 attn_linear:attn_linear attn_softmax:attn_softmax; do file=$${f%%:*} sym=$${f#*:}; \
-		git show $(BASE):core/$$file.c > $(PAIR_DIR)/$$file.c || { echo "bench-pair: no core/$$file.c at BASE=$(BASE)" >&2; exit 2; }; \
-		$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) -c -o $(PAIR_DIR)/$$file.o $(PAIR_DIR)/$$file.c || exit 2; \
-		objcopy --redefine-sym $$sym=$${sym}_base --keep-global-symbol=$${sym}_base $(PAIR_DIR)/$$file.o || exit 2; done
+	@for f in gemm_small attn_linear attn_softmax; do \
+		git show $(BASE):core/$$f.c > $(PAIR_DIR)/$$f.c || { echo "bench-pair: no core/$$f.c at BASE=$(BASE)" >&2; exit 2; }; \
+		$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) -c -o $(PAIR_DIR)/$$f.o $(PAIR_DIR)/$$f.c || exit 2; done
+	@# every global of the base's gemm_small.o renamed *_base in all three, so that the base's attention calls the
+	@# base's small products; the attention objects keep only their kernel global
+	@nm --defined-only -g $(PAIR_DIR)/gemm_small.o | awk '{print $$3, $$3 "_base"}' > $(PAIR_DIR)/small.syms
+	@objcopy --redefine-syms=$(PAIR_DIR)/small.syms $(PAIR_DIR)/gemm_small.o
+	@for f in attn_linear attn_softmax; do objcopy --redefine-syms=$(PAIR_DIR)/small.syms --redefine-sym $$f=$${f}_base \
+		--keep-global-symbol=$${f}_base $(PAIR_DIR)/$$f.o || exit 2; done
 	$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) bench/pair.c $(addprefix $(PAIR_DIR)/,gemm_small.o attn_linear.o attn_softmax.o) \
 		$(filter $(BUILD)/core/% $(BUILD)/util/%,$(LIB_OBJ)) -o $(PAIR_DIR)/pair $(LDFLAGS) $(LDLIBS)
 	@echo "== this tree against $(BASE) ($$(git rev-parse --short $(BASE)))"

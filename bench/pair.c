@@ -7,8 +7,10 @@
  * (16 MB written) as the step's come from memory. Per row: the medians of both and the median of
  * the per-pair speed ratios (this tree over base) with its quartiles. A pair shares its moment of a shared machine, so
  * a ratio resolves about 2 % where whole steps resolve about 5 % (README, "Timed in pairs"). The
- * Makefile links the base's objects with gemm_avx512, attn_linear and attn_softmax renamed *_base
- * and their other symbols made local; the base's attention calls this tree's gemm_small.
+ * Makefile links the base's objects with every global of its core/gemm_small.c renamed *_base in
+ * all three (so the base's attention calls the base's small products) and attn_linear and
+ * attn_softmax renamed *_base, their other symbols made local. Operands start at 64-byte
+ * boundaries, as in the model's arena (A/A of softmax attention read 0.974-0.984 with malloc's).
  * Usage: pair [d_model rows pairs]   (default 256 2048 21; the FFN 4 d_model wide; rows a
  * multiple of 256, the attention's sequence length) */
 #include <stdio.h>
@@ -27,9 +29,10 @@ extern const attn_kernel attn_linear_base, attn_softmax_base;
 #define MAX_PAIRS 1001
 #define ATTN_T 256 /* the attention's sequence length */
 
-/* A float array of n elements with values in [-0.5, 0.5); exits when out of memory. */
+/* A float array of n elements at a 64-byte boundary with values in [-0.5, 0.5); exits when out of
+ * memory. */
 static float *filled(size_t n) {
-    float *x = malloc(n * sizeof *x);
+    float *x = aligned_alloc(64, (n * sizeof *x + 63) / 64 * 64); /* as the model's arena aligns them */
     if (!x) {
         fprintf(stderr, "pair: out of memory\n");
         exit(2);

@@ -21,9 +21,11 @@ static size_t softmax_saved(const attn_shape *s) { return (size_t)s->B * s->H * 
  * 4 KB apart do not share cache sets. */
 static int kt_stride(int T) { return (T + 15) / 16 * 16 + 16; }
 
-/* One thread's working memory: the tiles' two blocks, then the head's rows (head_rows). */
+/* One thread's working memory: the tiles' two blocks, then the head's rows (head_rows); rounded
+ * up to 16 floats, so that every thread's starts at thread 0's alignment. */
 static size_t thread_scratch(const attn_shape *s) {
-    return (size_t)2 * ATTN_TILE * s->T + (size_t)(s->dqk + s->dv) * (kt_stride(s->T) + 3 * s->T);
+    const size_t n = (size_t)2 * ATTN_TILE * s->T + (size_t)(s->dqk + s->dv) * (kt_stride(s->T) + 3 * s->T);
+    return (n + 15) / 16 * 16;
 }
 
 /* One (sequence, head)'s q, k, v and dout in the forms its products read in place, made once per head
