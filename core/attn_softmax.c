@@ -1,7 +1,7 @@
 /* Softmax attention, flash-attention style in memory: per (batch, head), queries are processed in
  * tiles of ATTN_TILE rows; only the row log-sum-exp is kept for backward, which recomputes the
- * scores. Working memory per thread: two (ATTN_TILE x T) blocks and the head's K^T and V^T (turned
- * once per head, not per tile, into rows the products read in place), never T x T per layer. */
+ * scores. Working memory per thread: two (ATTN_TILE x T) blocks and one head's rows (head_rows),
+ * never T x T per layer. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -28,10 +28,10 @@ static size_t thread_scratch(const attn_shape *s) {
     return (n + 15) / 16 * 16;
 }
 
-/* One (sequence, head)'s q, k, v and dout in the forms its products read in place, made once per head
- * rather than per tile: K^T and V^T (rows ldt apart), and K, V, Q and dO with their rows side by
- * side (in the layer's buffers they lie 1-3 KB apart, which the caches and the hardware's
- * prefetcher serve badly). */
+/* One (sequence, head)'s q, k, v and dout in the forms its products read in place, made once per
+ * head rather than per tile: K^T and V^T (rows ldt apart), and K, V, Q and dO with their rows side
+ * by side, where dK and dV are accumulated too (in the layer's buffers the rows lie 1-3 KB apart,
+ * which the caches and the hardware's prefetcher serve badly). The forward uses kt and v. */
 typedef struct head_rows {
     float *kt, *vt, *k, *v, *q, *dout, *dk, *dv;
     int ldt;
@@ -189,8 +189,8 @@ static void softmax_forward(const attn_shape *sh, float *o, float *saved, const 
             tile_softmax(S, lse_bh + s0, R, nk, sh->causal, s0);
             float *ot = o + ((size_t)b * T + s0) * sh->ldo + (size_t)h * sh->dv;
             /* causal: a row's probabilities are 0 past its query, so P V skips those keys */
-            gemm_small_tri(GEMM_N, GEMM_N, masked(sh, GEMM_LOWER), s0, R, sh->dv, nk, 1.0f, S, nk, w.v, sh->dv, 0.0f, ot,
-                           sh->ldo);
+            gemm_small_tri(GEMM_N, GEMM_N, masked(sh, GEMM_LOWER), s0, R, sh->dv, nk, 1.0f, S, nk, w.v, sh->dv, 0.0f,
+                           ot, sh->ldo);
         }
     }
 }
@@ -206,10 +206,11 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
         float *dP = P + (size_t)ATTN_TILE * T;
         const head_rows w = head_rows_at(sh, P);
         const uint8_t *valid_b = valid ? valid + (size_t)b * T : NULL;
-        size_t kofs = (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
-        size_t vofs = (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
+        const size_t qofs = (size_t)b * T * sh->ldq + (size_t)h * sh->dqk;
+        const size_t kofs = (size_t)b * T * sh->ldk + (size_t)h * sh->dqk;
+        const size_t vofs = (size_t)b * T * sh->ldv + (size_t)h * sh->dv;
+        const size_t oofs = (size_t)b * T * sh->ldo + (size_t)h * sh->dv;
         const float *lse_bh = saved + (size_t)bh * T;
-        const size_t qofs = (size_t)b * T * sh->ldq + (size_t)h * sh->dqk, oofs = (size_t)b * T * sh->ldo + (size_t)h * sh->dv;
         gemm_transpose(w.kt, w.ldt, k + kofs, sh->ldk, T, sh->dqk);
         gemm_transpose(w.vt, w.ldt, v + vofs, sh->ldv, T, sh->dv);
         copy_rows(w.k, sh->dqk, k + kofs, sh->ldk, T, sh->dqk);
@@ -234,7 +235,8 @@ static void softmax_backward(const attn_shape *sh, float *dq, float *dk, float *
             gemm_small_tri(GEMM_N, GEMM_N, c_lower, s0, R, nk, sh->dv, 1.0f, doc, sh->dv, w.vt, w.ldt, 0.0f, dP, nk);
             tile_dscores(dP, P, doc, sh->dv, o + ot, sh->ldo, sh->dv, R, nk, sh->scale, sh->causal, s0);
             /* dQ += dS K; dK += dS^T Q */
-            gemm_small_tri(GEMM_N, GEMM_N, lower, s0, R, sh->dqk, nk, 1.0f, dP, nk, w.k, sh->dqk, 1.0f, dq + qt, sh->ldq);
+            gemm_small_tri(GEMM_N, GEMM_N, lower, s0, R, sh->dqk, nk, 1.0f, dP, nk, w.k, sh->dqk, 1.0f, dq + qt,
+                           sh->ldq);
             gemm_small_tri(GEMM_T, GEMM_N, upper, s0, nk, sh->dqk, R, 1.0f, dP, nk, qc, sh->dqk, 1.0f, w.dk, sh->dqk);
         }
         copy_rows(dk + kofs, sh->ldk, w.dk, sh->dqk, T, sh->dqk);
