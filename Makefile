@@ -77,7 +77,7 @@ CFLAGS += $(OPT)
 ifeq ($(SANITIZE),1)
   # attention's small-product kernel keeps its accumulators in registers only when optimized: at
   # -O1 the sanitizer pass of the tests ran 10-30x slower
-  $(BUILD)/core/gemm_small.o: CFLAGS += -O2
+  $(BUILD)/core/gemm_avx512.o $(BUILD)/core/gemm_avx2.o: CFLAGS += -O2
 endif
 
 CORE_SRC    := $(wildcard util/*.c) $(wildcard core/*.c) $(wildcard encodings/*.c) $(wildcard backend/*.c) \
@@ -212,35 +212,39 @@ bench-blas-variant:
 # by side, and lrpe's bf16 and fp32 kernels (bench/blas_libs.c; README, "Performance"). OpenBLAS runs the core lrpe itself selects
 # (lrpe version) unless OPENBLAS_CORETYPE is set. BENCH_ROUNDS: rounds of A B C (default 5).
 BENCH_ROUNDS ?= 5
+GEMM_OBJ := $(addprefix $(BUILD)/core/,gemm.o gemm_small.o gemm_avx512.o gemm_avx2.o gemm_bf16.o)
 .PHONY: bench-blas
 bench-blas: lrpe
 	@LRPE_DEPS_FIX="make bench-blas" bash scripts/install-deps.sh libblis-openmp-dev libxsmm-dev
 	@mkdir -p $(BUILD)/bench
-	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -fopenmp -Icore bench/blas_libs.c $(BUILD)/core/gemm_bf16.o $(BUILD)/core/gemm_small.o $(BUILD)/core/gemm.o -o $(BUILD)/bench/blas_libs \
+	$(CC) -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -fopenmp -Icore bench/blas_libs.c $(GEMM_OBJ) -o $(BUILD)/bench/blas_libs \
 		$(LDFLAGS) -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas /usr/lib/libxsmm.a /usr/lib/libxsmmnoblas.a -ldl -lm
 	@core=$${OPENBLAS_CORETYPE:-$$(./lrpe version | sed -n 's/^blas core: \([^,]*\),.*/\1/p')}; \
 		echo "OpenBLAS core $$core; OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive}"; \
 		OPENBLAS_CORETYPE=$$core OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive} $(BUILD)/bench/blas_libs $(BENCH_ROUNDS)
 
-# This tree's kernel for the linear layers (core/gemm_small.c) and causal attention
-# (core/attn_linear.c, attn_softmax.c) against the same files at BASE (a commit), on a shard of a
-# step, in pairs on one thread (bench/pair.c; README, "Timed in pairs").
+# This tree's kernel for the linear layers (core/gemm_small.c and the kernels it runs) and causal
+# attention (core/attn_linear.c, attn_softmax.c) against the same files at BASE (a commit), on a
+# shard of a step, in pairs on one thread (bench/pair.c; README, "Timed in pairs").
 # PAIR_ARGS="d_model rows pairs"; taskset -c N make bench-pair times core N.
 BASE ?= HEAD~1
 PAIR_DIR := $(BUILD)/bench/pair
+PAIR_SRC := gemm_small gemm_avx512 gemm_avx2 attn_linear attn_softmax
 .PHONY: bench-pair
 bench-pair: lrpe
-	@mkdir -p $(PAIR_DIR)
-	@for f in gemm_small attn_linear attn_softmax; do \
-		git show $(BASE):core/$$f.c > $(PAIR_DIR)/$$f.c || { echo "bench-pair: no core/$$f.c at BASE=$(BASE)" >&2; exit 2; }; \
-		$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) -c -o $(PAIR_DIR)/$$f.o $(PAIR_DIR)/$$f.c || exit 2; done
-	@# every global of the base's gemm_small.o renamed *_base in all three, so that the base's attention calls the
-	@# base's small products; the attention objects keep only their kernel global
-	@nm --defined-only -g $(PAIR_DIR)/gemm_small.o | awk '{print $$3, $$3 "_base"}' > $(PAIR_DIR)/small.syms
-	@objcopy --redefine-syms=$(PAIR_DIR)/small.syms $(PAIR_DIR)/gemm_small.o
+	@rm -rf $(PAIR_DIR) && mkdir -p $(PAIR_DIR)
+	@git archive $(BASE) core | tar -x -C $(PAIR_DIR) || { echo "bench-pair: cannot read core/ at BASE=$(BASE)" >&2; exit 2; }
+	@# the base's files compile against the base's headers (beside them); its kernels came in files of their own later
+	@for f in $(PAIR_SRC); do [ -f $(PAIR_DIR)/core/$$f.c ] || continue; \
+		$(CC) $(INC_util) $(CPPFLAGS) $(CFLAGS) -c -o $(PAIR_DIR)/$$f.o $(PAIR_DIR)/core/$$f.c || exit 2; done
+	@# every global of the base's products renamed *_base in all its objects (its gemm_avx512 is gemm_own_base),
+	@# so that the base's attention calls the base's small products; the attention objects keep only their kernel
+	@nm --defined-only -g $(PAIR_DIR)/gemm_*.o | awk 'NF == 3 {print $$3, ($$3 == "gemm_avx512" ? "gemm_own" : $$3) "_base"}' \
+		> $(PAIR_DIR)/small.syms
+	@for f in $(PAIR_DIR)/gemm_*.o; do objcopy --redefine-syms=$(PAIR_DIR)/small.syms $$f || exit 2; done
 	@for f in attn_linear attn_softmax; do objcopy --redefine-syms=$(PAIR_DIR)/small.syms --redefine-sym $$f=$${f}_base \
 		--keep-global-symbol=$${f}_base $(PAIR_DIR)/$$f.o || exit 2; done
-	$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) bench/pair.c $(addprefix $(PAIR_DIR)/,gemm_small.o attn_linear.o attn_softmax.o) \
+	$(CC) $(INC_core) $(CPPFLAGS) $(CFLAGS) bench/pair.c $(PAIR_DIR)/*.o \
 		$(filter $(BUILD)/core/% $(BUILD)/util/%,$(LIB_OBJ)) -o $(PAIR_DIR)/pair $(LDFLAGS) $(LDLIBS)
 	@echo "== this tree against $(BASE) ($$(git rev-parse --short $(BASE)))"
 	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive $(PAIR_DIR)/pair $(PAIR_ARGS)

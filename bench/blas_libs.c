@@ -8,8 +8,8 @@
  *             not take a 4096-row product whole);
  *   lrpe bf16 gemm_bf16 of core/gemm_bf16.c (model.precision=bf16: bf16 products, float32 sums),
  *             where the CPU has AVX512-BF16; its difference is bf16's rounding, not an error;
- *   lrpe fp32 lrpe's float32 AVX-512 kernel (core/gemm_small.c), where the CPU has AVX-512F, as lrpe
- *             calls it: gemm_avx512 for the linear layers' products (where gemm_f32 runs it,
+ *   lrpe fp32 lrpe's float32 kernel (core/gemm_kernel.h: AVX-512, else AVX2 with FMA), as lrpe
+ *             calls it: gemm_own for the linear layers' products (where gemm_f32 runs it,
  *             core/gemm.h), gemm_small for the one-thread chunk products.
  * Shapes are row-major C[M x N] = op(A) op(B) with op per letter (N as stored, T transposed), as
  * core/linear.c (forward NT, input gradient NN, weight gradient TN) and core/attn_linear.c (chunk
@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gemm.h"
+#include "gemm_kernel.h"
 
 typedef void (*sgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint, blasint, blasint, float,
                          const float *, blasint, const float *, blasint, float, float *, blasint);
@@ -104,7 +104,7 @@ static void run_xsmm(const xsmm_plan *p, const shape *s, const float *A, const f
 }
 
 /* Whether lib runs on shape plan p on this CPU (libxsmm: a kernel; lrpe bf16: AVX512-BF16; lrpe
- * fp32: AVX-512F). */
+ * fp32: AVX-512F or AVX2 with FMA). */
 static int lib_runs(int lib, const xsmm_plan *p) {
     return lib == 2 ? p->k0 != NULL : lib == 3 ? gemm_bf16_supported() : lib == 4 ? gemm_small_own() : 1;
 }
@@ -121,7 +121,7 @@ static void run(int lib, const shape *s, const xsmm_plan *p, const float *A, con
     else if (lib == 1) run_cblas(blis_sgemm, s, A, B, C);
     else if (lib == 2) run_xsmm(p, s, A, B, C);
     else {
-        const gemm_fn lrpe = lib == 3 ? gemm_bf16 : s->threads == 1 ? gemm_small : gemm_avx512;
+        const gemm_fn lrpe = lib == 3 ? gemm_bf16 : s->threads == 1 ? gemm_small : gemm_own;
         lrpe(s->ta == 'T' ? GEMM_T : GEMM_N, s->tb == 'T' ? GEMM_T : GEMM_N, s->M, s->N, s->K, 1.0f, A,
              s->ta == 'N' ? s->K : s->M, B, s->tb == 'N' ? s->N : s->K, 0.0f, C, s->N);
     }
@@ -156,8 +156,8 @@ int main(int argc, char **argv) {
     }
     libxsmm_init();
     const int bf16 = gemm_bf16_supported(), own = gemm_small_own();
-    printf("%d rounds of OpenBLAS, BLIS, libxsmm, lrpe bf16, lrpe fp32 in turn; median GFLOP/s (ratio to OpenBLAS); "
-           "max |C - C_OpenBLAS| / max |C|\n", rounds);
+    printf("%d rounds of OpenBLAS, BLIS, libxsmm, lrpe bf16, lrpe fp32 (%s kernel) in turn; median GFLOP/s (ratio to "
+           "OpenBLAS); max |C - C_OpenBLAS| / max |C|\n", rounds, own ? gemm_kernel_active()->name : "no");
     printf("| product | M x N x K | op | threads | OpenBLAS | BLIS | libxsmm | lrpe bf16 | lrpe fp32 | max rel. diff BLIS / libxsmm / bf16 / lrpe fp32 |\n");
     printf("|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
     for (int i = 0; i < NSHAPES; i++) {
@@ -196,7 +196,7 @@ int main(int argc, char **argv) {
         if (bf16) printf("%.1f (%.2fx) | ", med[3], med[3] / med[0]);
         else printf("no AVX512-BF16 | ");
         if (own) printf("%.1f (%.2fx) | ", med[4], med[4] / med[0]);
-        else printf("no AVX-512F | ");
+        else printf("no AVX2 | ");
         printf("%.1e / %s / %s / %s |\n", diff[1], p.k0 ? (snprintf(xd, sizeof xd, "%.1e", diff[2]), xd) : "-",
                bf16 ? (snprintf(bd, sizeof bd, "%.1e", diff[3]), bd) : "-",
                own ? (snprintf(od, sizeof od, "%.1e", diff[4]), od) : "-");

@@ -1,5 +1,5 @@
 /* make bench-pair: this tree's kernels against the same files at another commit (BASE), on one
- * shard of a step, timed in pairs: lrpe's kernel for the linear layers (gemm_avx512,
+ * shard of a step, timed in pairs: lrpe's kernel for the linear layers (gemm_own,
  * core/gemm_small.c) on each product of a block, and causal linear and softmax attention
  * (core/attn_linear.c, core/attn_softmax.c: forward + backward, heads of 64, q/k/v strided as in the
  * qkv buffer). Each is called `pairs` times by the base and by this tree alternately (the order
@@ -21,8 +21,9 @@
 #include "gemm.h"
 #include "timing.h"
 
-void gemm_avx512_base(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+void gemm_own_base(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                       int ldb, float beta, float *C, int ldc);
+int gemm_small_own_base(void);
 extern const attn_kernel attn_linear_base, attn_softmax_base;
 
 #define FLUSH_FLOATS (4u << 20) /* 16 MB */
@@ -93,7 +94,7 @@ typedef struct product {
 /* Makes the product with the base's kernel (v 0) or this tree's (v 1). */
 static void product_call(int v, const void *ctx) {
     const product *q = ctx;
-    const gemm_fn gemm = v ? gemm_avx512 : gemm_avx512_base;
+    const gemm_fn gemm = v ? gemm_own : gemm_own_base;
     gemm(q->ta, q->tb, q->M, q->N, q->K, 1.0f, q->A, q->lda, q->B, q->ldb, q->beta, q->C, q->N);
 }
 
@@ -154,8 +155,9 @@ int main(int argc, char **argv) {
                 ATTN_T, MAX_PAIRS);
         return 2;
     }
-    if (!gemm_small_own()) {
-        printf("pair: this CPU has no AVX-512F, so lrpe's kernel does not run here\n");
+    if (!gemm_small_own() || !gemm_small_own_base()) {
+        printf("pair: lrpe's kernel %s does not run on this CPU (a base from before its AVX2 kernel needs AVX-512F)\n",
+               gemm_small_own() ? "at the base" : "of this tree");
         return 0;
     }
     float *buf = filled(FLUSH_FLOATS);

@@ -1,11 +1,11 @@
-/* float32 matrix products through OpenBLAS or lrpe's AVX-512 kernel: the library choice of the CPU
+/* float32 matrix products through OpenBLAS or lrpe's own kernel (AVX-512 or AVX2): the library choice of the CPU
  * path (core/gemm.h). */
 #include <cblas.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <strings.h>
 
-#include "gemm.h"
+#include "gemm_kernel.h"
 
 static CBLAS_TRANSPOSE cblas_op(gemm_op t) { return t == GEMM_T ? CblasTrans : CblasNoTrans; }
 
@@ -35,20 +35,22 @@ int gemm_f32_own(void) {
 void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc) {
     if (gemm_f32_own())
-        gemm_avx512(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_own(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     else
         cblas_sgemm(CblasRowMajor, cblas_op(ta), cblas_op(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 const char *gemm_library(void) {
-    static char text[320];
-    const char *fp32 = "OpenBLAS sgemm";
+    static char text[320], fp32[160];
+    const gemm_kernel *k = gemm_kernel_active();
     if (gemm_f32_own() && openblas_core_avx512())
-        fp32 = "lrpe's AVX-512 kernel (an AMD CPU: faster than OpenBLAS's AVX-512 kernels there)";
+        snprintf(fp32, sizeof fp32, "lrpe's %s kernel (an AMD CPU: faster than OpenBLAS's AVX-512 kernels there)", k->name);
     else if (gemm_f32_own())
-        fp32 = "lrpe's AVX-512 kernel (OpenBLAS's core has no AVX-512 kernels)";
-    else if (gemm_small_own())
-        fp32 = "OpenBLAS sgemm, attention's tile products lrpe's AVX-512 kernel";
+        snprintf(fp32, sizeof fp32, "lrpe's %s kernel (OpenBLAS's core has no AVX-512 kernels)", k->name);
+    else if (k)
+        snprintf(fp32, sizeof fp32, "OpenBLAS sgemm, attention's tile products lrpe's %s kernel", k->name);
+    else
+        snprintf(fp32, sizeof fp32, "OpenBLAS sgemm");
     snprintf(text, sizeof text, "fp32: %s; bf16: %s", fp32,
              gemm_bf16_supported() ? "lrpe's AVX512-BF16 kernel (linear layers)"
                                    : "none (this CPU has no AVX512-BF16)");

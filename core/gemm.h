@@ -3,8 +3,9 @@
  * README, "Which matrix-multiply library"): OpenBLAS on Intel's CPUs where its core has AVX-512
  * kernels (SkylakeX: fastest on 13 of the 15 products of a step), lrpe's AVX-512 kernel on AMD's
  * AVX-512 CPUs (a Zen 4's steps up to 1.09x faster than with OpenBLAS's Cooperlake kernels) and
- * wherever OpenBLAS runs a 256-bit core (Haswell, Zen: 1.5-3.2x slower than it on a Zen 5), and
- * lrpe's kernel for attention's tile products wherever the CPU has AVX-512. */
+ * wherever OpenBLAS runs a 256-bit core (Haswell, Zen: 1.5-3.2x slower than it on a Zen 5; on a
+ * Zen 3, without AVX-512, lrpe's AVX2 kernel: d=64's steps 1.26-1.28x faster, d=256's 0.97-1.03x),
+ * and lrpe's kernel for attention's tile products wherever the CPU has AVX-512 or AVX2. */
 #ifndef LRPE_GEMM_H
 #define LRPE_GEMM_H
 
@@ -14,13 +15,13 @@ typedef enum gemm_op { GEMM_N = 0, GEMM_T = 1 } gemm_op;
 typedef void (*gemm_fn)(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, float *C, int ldc);
 
-/* float32 products of the linear layers: gemm_avx512 where gemm_f32_own(), else OpenBLAS's
+/* float32 products of the linear layers: gemm_own where gemm_f32_own(), else OpenBLAS's
  * cblas_sgemm. */
 void gemm_f32(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc);
 
 /* Attention's small products (M and N a tile or a head wide, K a head or a tile), one thread, in
- * lrpe's AVX-512 kernel where gemm_small_own() (A^T B only where gemm_f32_own() too); the rest in
+ * lrpe's kernel where gemm_small_own() (A^T B only where gemm_f32_own() too); the rest in
  * gemm_f32. Each element of C is one chain of fused multiply-adds over k in order, then alpha and
  * beta: the same bits at any thread count. Threads may call it at once. */
 void gemm_small(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
@@ -44,7 +45,7 @@ void gemm_small_tri(gemm_op ta, gemm_op tb, gemm_tri tri, int diag, int M, int N
  * turned into the rows gemm_small reads in place, once rather than per tile. */
 void gemm_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 
-/* 1 when gemm_small runs lrpe's kernel on this CPU (it has AVX-512F). */
+/* 1 when gemm_small runs lrpe's kernel on this CPU (it has AVX-512F, or AVX2 with FMA). */
 int gemm_small_own(void);
 
 /* The kernel of gemm_small over tasks of 256 rows by up to 256 columns of C, on all threads unless
@@ -52,17 +53,17 @@ int gemm_small_own(void);
  * some: gemm_share_*; the same bits either way), k in chunks of 128 (each adding into C), a chunk
  * of A^T or B copied side by side first where its rows' spacing would thrash the cache. Only
  * where gemm_small_own(). */
-void gemm_avx512(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+void gemm_own(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc);
 
-/* C[M,N] = A[M,K] B[N,K]^T + bias[N] on every row (a linear layer's forward) in gemm_avx512, the
+/* C[M,N] = A[M,K] B[N,K]^T + bias[N] on every row (a linear layer's forward) in gemm_own, the
  * bias added as the first chunk of k is stored, instead of a pass filling C with it first: the
  * bits of filling C and multiplying with beta 1. Only where gemm_small_own(). */
-void gemm_avx512_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
+void gemm_own_bias(int M, int N, int K, const float *A, int lda, const float *B, int ldb, const float *bias,
                       float *C, int ldc);
 
 /* Threads that make the same products in the same order side by side (the shards of a step,
- * model/train.c) take each other's gemm_avx512 tasks: before each of its products, a thread takes
+ * model/train.c) take each other's gemm_own tasks: before each of its products, a thread takes
  * those of any thread that has started fewer products than it (one behind, on a slower core), and
  * a thread that has finished its own work takes the others' until all have. Inside the parallel
  * region, one thread calls gemm_share_begin(number of threads) and all wait for it; each calls
@@ -74,7 +75,7 @@ void gemm_share_join(int thread);
 void gemm_share_help(void);
 long gemm_share_taken(void);
 
-/* 1 when gemm_f32 runs gemm_avx512: this CPU has AVX-512F, and it is an AMD CPU (on a Zen 4 with
+/* 1 when gemm_f32 runs gemm_own: gemm_small_own(), and an AMD CPU (on a Zen 4 with
  * OpenBLAS's Cooperlake kernels, training steps up to 1.09x faster with lrpe's) or OpenBLAS's
  * core has no AVX-512 kernels (Haswell, Zen). On Intel's CPUs with its SkylakeX kernels OpenBLAS
  * matched an earlier form of lrpe's kernel on the linear layers' products, and it stays. */

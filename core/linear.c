@@ -40,7 +40,7 @@ void linear_forward(float *out, const float *inp, const float *w, const float *b
      * qkv layer's 2,048 x 768 products ran at 185-191 GFLOP/s per thread this way, 161-163 after
      * the pass */
     if (b && gemm_f32_own())
-        gemm_avx512_bias(N, OC, IC, inp, IC, w, IC, b, out, OC);
+        gemm_own_bias(N, OC, IC, inp, IC, w, IC, b, out, OC);
     else
         forward_with(gemm_f32, out, inp, w, b, N, IC, OC);
 }

@@ -2,7 +2,7 @@
  *  - gemm_f32 (OpenBLAS, or lrpe's kernel where gemm_f32_own) at every op(A), op(B) and odd shapes;
  *  - gemm_small (attention's products) likewise, at shapes that cover its blocks of rows and
  *    columns, their tails and a B^T past its packing limit; threads calling it at once;
- *  - gemm_avx512 (the linear layers' products where gemm_f32_own) likewise, at shapes over several
+ *  - gemm_own (the linear layers' products where gemm_f32_own) likewise, at shapes over several
  *    panels of rows and chunks of k with their tails; the same bits at 1 and 2 threads; which
  *    library gemm_f32 runs;
  *  - gemm_bf16 against the reference of the bf16-rounded inputs: a product of two bf16 numbers is
@@ -23,6 +23,7 @@
 
 #include "backend.h"
 #include "gemm.h"
+#include "gemm_kernel.h"
 #include "gradcheck.h"
 #include "ref.h"
 #include "test.h"
@@ -114,8 +115,8 @@ TEST(gemm_f32_matches_reference) {
 }
 
 /* Attention's shapes (tile x tile x head, tile x head x tile, head x head x tile), then odd ones:
- * row blocks of 16, 8, 5 and 4 with tails, 1 to 4 vectors with partial last ones, several column
- * blocks, and B^T at its packing limit (K = 256) and past it (OpenBLAS). */
+ * row blocks of 16, 8, 5 and 4 (AVX2: 12, 6 and 4) with tails, 1 to 4 vectors with partial last
+ * ones, several column blocks, and B^T at its packing limit (K = 256) and past it. */
 static const int SMALL_SHAPES[][3] = {{64, 64, 16}, {64, 16, 64}, {16, 16, 64}, {64, 128, 64}, {37, 53, 21},
                                       {19, 48, 9},  {9, 20, 33},  {3, 200, 256}, {70, 130, 300}, {1, 1, 1}};
 
@@ -125,7 +126,7 @@ TEST(gemm_small_matches_reference) {
     float A[1] = {1}, B[1] = {1}, C[2] = {3, 4}; /* K = 0: C = beta C */
     gemm_small(GEMM_N, GEMM_T, 1, 2, 0, 1.0f, A, 1, B, 1, 0.5f, C, 2);
     CHECK(C[0] == 1.5f && C[1] == 2.0f, "K = 0: %g %g", C[0], C[1]);
-    if (!gemm_small_own()) test_skip("gemm_small runs OpenBLAS on this CPU (no AVX-512F): lrpe's kernel untested");
+    if (!gemm_small_own()) test_skip("gemm_small runs OpenBLAS on this CPU (neither AVX-512F nor AVX2 with FMA): lrpe's kernel untested");
 }
 
 /* gemm_small_tri on a triangular op(A) gives gemm_small's bits (the skipped terms are 0 times finite
@@ -192,48 +193,48 @@ TEST(gemm_transpose_moves_each_element) {
     }
 }
 
-/* gemm_avx512's panels of 256 rows and chunks of 128 k with their tails (A^T and B packed per
+/* gemm_own's panels of 256 rows and chunks of 128 (A^T) or 256 k with their tails (A^T and B packed per
  * chunk), column blocks with partial vectors, groups of 256 columns with a partial one (600), the
  * linear layers' own shapes at d = 64, and one panel split by columns over the threads (40 rows). */
-static const int AVX512_SHAPES[][3] = {{300, 100, 700}, {600, 70, 40}, {257, 33, 600}, {64, 256, 2048},
+static const int OWN_SHAPES[][3] = {{300, 100, 700}, {600, 70, 40}, {257, 33, 600}, {64, 256, 2048},
                                        {2048, 64, 64},  {40, 200, 1100}, {300, 600, 200}};
 
-TEST(gemm_avx512_matches_reference) {
+TEST(gemm_own_matches_reference) {
     if (!gemm_small_own()) {
-        test_skip("this CPU has no AVX-512F: gemm_f32 runs OpenBLAS");
+        test_skip("this CPU has neither AVX-512F nor AVX2 with FMA: gemm_f32 runs OpenBLAS");
         return;
     }
     rng_seed(&R, 20261207, 3);
-    shape_cases("gemm_avx512", gemm_avx512, NULL, AVX512_SHAPES, sizeof AVX512_SHAPES / sizeof *AVX512_SHAPES);
+    shape_cases("gemm_own", gemm_own, NULL, OWN_SHAPES, sizeof OWN_SHAPES / sizeof *OWN_SHAPES);
     /* A^T with its rows 2 KB apart (512 floats), whose chunks are copied first */
     enum { M = 300, N = 70, K = 300, LDA = 512 };
     float *A = trandn(&R, (size_t)K * LDA, 1.0f), *B = trandn(&R, (size_t)K * N, 1.0f);
     float *C0 = trandn(&R, (size_t)M * N, 1.0f), *C = tdup(C0, (size_t)M * N);
-    gemm_avx512(GEMM_T, GEMM_N, M, N, K, 0.75f, A, LDA, B, N, 0.5f, C, N);
-    check_product("gemm_avx512, A^T rows 2 KB apart", GEMM_T, GEMM_N, M, N, K, 0.75f, A, LDA, B, N, 0.5f, C0, C, N,
+    gemm_own(GEMM_T, GEMM_N, M, N, K, 0.75f, A, LDA, B, N, 0.5f, C, N);
+    check_product("gemm_own, A^T rows 2 KB apart", GEMM_T, GEMM_N, M, N, K, 0.75f, A, LDA, B, N, 0.5f, C0, C, N,
                   NULL, 1e-5);
     free(A), free(B), free(C0), free(C);
 }
 
 /* The same bits at 1 and 2 threads: over panels of rows (600 rows) and groups of columns (600), and
  * over blocks of columns when there are fewer panels than threads (64 rows, 200 columns). */
-TEST(gemm_avx512_same_bits_at_one_and_two_threads) {
+TEST(gemm_own_same_bits_at_one_and_two_threads) {
     if (!gemm_small_own()) {
-        test_skip("this CPU has no AVX-512F: gemm_f32 runs OpenBLAS");
+        test_skip("this CPU has neither AVX-512F nor AVX2 with FMA: gemm_f32 runs OpenBLAS");
         return;
     }
     rng_seed(&R, 20261207, 4);
     static const int shapes[][3] = {{600, 100, 700}, {64, 200, 300}, {600, 600, 150}};
     for (int s = 0; s < 3; s++)
         for (int ta = 0; ta < 2; ta++)
-            CHECK(same_bits_at_1_and_2_threads(gemm_avx512, (gemm_op)ta, shapes[s][0], shapes[s][1], shapes[s][2]),
+            CHECK(same_bits_at_1_and_2_threads(gemm_own, (gemm_op)ta, shapes[s][0], shapes[s][1], shapes[s][2]),
                   "%dx%dx%d op(A) %d: 1 and 2 threads differ", shapes[s][0], shapes[s][1], shapes[s][2], ta);
 }
 
-/* gemm_avx512_bias gives the bits of filling C with the bias rows and adding the product (beta 1):
+/* gemm_own_bias gives the bits of filling C with the bias rows and adding the product (beta 1):
  * over chunks of k, groups of columns with a partial one, partial vectors, and blocks of columns
  * split over the threads (40 rows). */
-TEST(gemm_avx512_bias_equals_filling_c_first) {
+TEST(gemm_own_bias_equals_filling_c_first) {
     if (!gemm_small_own()) {
         test_skip("this CPU has no AVX-512F: the linear layers' bias is added by filling C first");
         return;
@@ -245,8 +246,8 @@ TEST(gemm_avx512_bias_equals_filling_c_first) {
         float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)N * K, 1.0f), *bias = trandn(&R, N, 1.0f);
         float *want = trandn(&R, (size_t)M * N, 1.0f), *got = trandn(&R, (size_t)M * N, 1.0f); /* got: garbage */
         for (int i = 0; i < M; i++) memcpy(want + (size_t)i * N, bias, sizeof *bias * N);
-        gemm_avx512(GEMM_N, GEMM_T, M, N, K, 1.0f, A, K, B, K, 1.0f, want, N);
-        gemm_avx512_bias(M, N, K, A, K, B, K, bias, got, N);
+        gemm_own(GEMM_N, GEMM_T, M, N, K, 1.0f, A, K, B, K, 1.0f, want, N);
+        gemm_own_bias(M, N, K, A, K, B, K, bias, got, N);
         CHECK(memcmp(want, got, sizeof *got * M * N) == 0, "%dx%dx%d: the bias added as C is stored differs", M, N, K);
         free(A), free(B), free(bias), free(want), free(got);
     }
@@ -260,7 +261,7 @@ TEST(gemm_avx512_bias_equals_filling_c_first) {
  * ways. */
 TEST(gemm_share_others_take_tasks_same_bits) {
     if (!gemm_small_own()) {
-        test_skip("this CPU has no AVX-512F: gemm_f32 runs OpenBLAS, which shares no tasks");
+        test_skip("this CPU has neither AVX-512F nor AVX2 with FMA: gemm_f32 runs OpenBLAS, which shares no tasks");
         return;
     }
     if (omp_get_num_procs() < 2) {
@@ -277,7 +278,7 @@ TEST(gemm_share_others_take_tasks_same_bits) {
         want[p] = trandn(&R, size[p], 1.0f), got[p] = tdup(want[p], size[p]), seen[p] = tcalloc(size[p]);
     }
     float tiny_want[16 * 16], tiny[16 * 16];
-    gemm_avx512(GEMM_N, GEMM_T, 16, 16, K, 1.0f, A, K, B, K, 0.0f, tiny_want, 16);
+    gemm_own(GEMM_N, GEMM_T, 16, 16, K, 1.0f, A, K, B, K, 0.0f, tiny_want, 16);
     const int threads = omp_get_max_threads();
     long taken = 0, taken_ahead = 0;
     int tiny_differ = 0;
@@ -291,14 +292,14 @@ TEST(gemm_share_others_take_tasks_same_bits) {
             gemm_share_begin(omp_get_num_threads());
             gemm_share_join(omp_get_thread_num());
             for (int p = 0; omp_get_thread_num() == 0 && p < PRODUCTS; p++) {
-                if (p % 3 == 0) gemm_avx512_bias(M, N, K, A, K, B, K, bias, C[p], N);
-                if (p % 3 == 1) gemm_avx512(GEMM_N, GEMM_N, M, K, N, 1.0f, C[0], N, B, K, 0.0f, C[p], K);
-                if (p % 3 == 2) gemm_avx512(GEMM_T, GEMM_N, N, K, M, 1.0f, C[0], N, A, K, 1.0f, C[p], K);
+                if (p % 3 == 0) gemm_own_bias(M, N, K, A, K, B, K, bias, C[p], N);
+                if (p % 3 == 1) gemm_own(GEMM_N, GEMM_N, M, K, N, 1.0f, C[0], N, B, K, 0.0f, C[p], K);
+                if (p % 3 == 2) gemm_own(GEMM_T, GEMM_N, N, K, M, 1.0f, C[0], N, A, K, 1.0f, C[p], K);
                 if (run) memcpy(seen[p], C[p], sizeof(float) * size[p]);
             }
             if (omp_get_thread_num() == 0) atomic_store(&zero_done, 1);
             while (omp_get_thread_num() == 1 && !atomic_load(&zero_done)) { /* ahead: its small products */
-                gemm_avx512(GEMM_N, GEMM_T, 16, 16, K, 1.0f, A, K, B, K, 0.0f, tiny, 16);
+                gemm_own(GEMM_N, GEMM_T, 16, 16, K, 1.0f, A, K, B, K, 0.0f, tiny, 16);
                 tiny_differ += memcmp(tiny, tiny_want, sizeof tiny) != 0;
                 taken_ahead = gemm_share_taken();
             }
@@ -325,9 +326,11 @@ TEST(gemm_f32_library_follows_the_cpu_and_openblas_core) {
                                      !strcasecmp(core, "SapphireRapids"));
     const int amd = __builtin_cpu_is("amd");
     CHECK(gemm_f32_own() == (gemm_small_own() && (amd || !avx512_core)),
-          "core %s, avx512f %d, amd %d: gemm_f32_own %d", core, gemm_small_own(), amd, gemm_f32_own());
+          "core %s, own kernel %d, amd %d: gemm_f32_own %d", core, gemm_small_own(), amd, gemm_f32_own());
     const char *lib = gemm_library();
-    CHECK(!strncmp(lib, gemm_f32_own() ? "fp32: lrpe's AVX-512 kernel" : "fp32: OpenBLAS sgemm", 20), "%s", lib);
+    char want[64];
+    snprintf(want, sizeof want, "fp32: lrpe's %s kernel", gemm_f32_own() ? gemm_kernel_active()->name : "");
+    CHECK(!strncmp(lib, gemm_f32_own() ? want : "fp32: OpenBLAS sgemm", strlen(want)), "%s", lib);
     if (gemm_f32_own()) CHECK(strstr(lib, avx512_core ? "an AMD CPU" : "no AVX-512 kernels") != NULL, "%s", lib);
 }
 
@@ -420,4 +423,54 @@ TEST(backend_cpu_bf16_linear_matches_reference_of_rounded_inputs) {
     CHECK_ARRAYS("bf16 linear db (float32)", db, dbw, OC, 1e-4, 1e-5);
     free(x), free(w), free(b), free(dout), free(dx), free(dw), free(db), free(xr), free(wr), free(doutr);
     free(out), free(want), free(dxw), free(dww), free(dbw);
+}
+
+/* Every kernel this CPU can run (an AVX-512 CPU runs AVX2's as well) passes the kernel tests above. */
+TEST(gemm_each_kernel_passes_the_kernel_tests) {
+    const gemm_kernel *kernels[] = {&gemm_kernel_avx512, &gemm_kernel_avx2};
+    int ran = 0;
+    for (size_t i = 0; i < sizeof kernels / sizeof *kernels; i++) {
+        if (gemm_kernel_use(kernels[i])) continue;
+        const int before = test_failures();
+        gemm_small_matches_reference();
+        gemm_small_tri_equals_the_whole_product();
+        gemm_transpose_moves_each_element();
+        gemm_own_matches_reference();
+        gemm_own_same_bits_at_one_and_two_threads();
+        gemm_own_bias_equals_filling_c_first();
+        CHECK(test_failures() == before, "the %s kernel failed the checks above", kernels[i]->name);
+        ran++;
+    }
+    gemm_kernel_use(NULL);
+    if (!ran) test_skip("this CPU has neither AVX-512F nor AVX2 with FMA: no kernel of lrpe's runs here");
+}
+
+/* The AVX-512 and AVX2 kernels give the same bits (each element one chain of fused multiply-adds
+ * over k in order): attention's products, masked ones among them, and the linear layers' with
+ * their bias, chunks of k and panels. */
+TEST(gemm_kernels_give_the_same_bits) {
+    if (!gemm_kernel_avx512.supported() || !gemm_kernel_avx2.supported()) {
+        test_skip("this CPU cannot run both the AVX-512 and the AVX2 kernel");
+        return;
+    }
+    rng_seed(&R, 20261208, 1);
+    enum { M = 300, N = 130, K = 600, KINDS = 5 };
+    float *A = trandn(&R, (size_t)M * K, 1.0f), *B = trandn(&R, (size_t)K * N, 1.0f), *bias = trandn(&R, N, 1.0f);
+    float *C[2][KINDS];
+    const gemm_kernel *kernels[2] = {&gemm_kernel_avx512, &gemm_kernel_avx2};
+    for (int k = 0; k < 2; k++) {
+        gemm_kernel_use(kernels[k]);
+        for (int p = 0; p < KINDS; p++) C[k][p] = tcalloc((size_t)M * N);
+        gemm_small(GEMM_N, GEMM_T, 64, 64, 61, 0.125f, A, K, B, K, 0.0f, C[k][0], N);
+        gemm_small_tri(GEMM_N, GEMM_N, GEMM_LOWER, 3, 37, 53, 41, 1.0f, A, K, B, N, 0.0f, C[k][1], N);
+        gemm_small_tri(GEMM_T, GEMM_N, GEMM_UPPER, 0, 45, 70, 45, 1.0f, A, K, B, N, 0.0f, C[k][2], N);
+        gemm_own_bias(M, N, K, A, K, B, K, bias, C[k][3], N);
+        gemm_own(GEMM_T, GEMM_N, M, N, K, 0.5f, A, M, B, N, 0.0f, C[k][4], N);
+    }
+    gemm_kernel_use(NULL);
+    for (int p = 0; p < KINDS; p++) {
+        CHECK(!memcmp(C[0][p], C[1][p], sizeof(float) * M * N), "product %d: AVX-512 and AVX2 differ", p);
+        free(C[0][p]), free(C[1][p]);
+    }
+    free(A), free(B), free(bias);
 }
