@@ -22,7 +22,7 @@
 #include "timing.h"
 
 void gemm_own_base(gemm_op ta, gemm_op tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
-                      int ldb, float beta, float *C, int ldc);
+                   int ldb, float beta, float *C, int ldc);
 int gemm_small_own_base(void);
 extern const attn_kernel attn_linear_base, attn_softmax_base;
 
