@@ -4,7 +4,7 @@
  * kernels (SkylakeX: fastest on 13 of the 15 products of a step), lrpe's AVX-512 kernel on AMD's
  * AVX-512 CPUs (a Zen 4's steps up to 1.09x faster than with OpenBLAS's Cooperlake kernels) and
  * wherever OpenBLAS runs a 256-bit core (Haswell, Zen: 1.5-3.2x slower than it on a Zen 5; on a
- * Zen 3, without AVX-512, lrpe's AVX2 kernel: d=64's steps 1.26-1.28x faster, d=256's 0.97-1.03x),
+ * Zen 3, without AVX-512, lrpe's AVX2 kernel: d=64's steps 1.26-1.28x faster, d=256's 0.94-1.06x),
  * and lrpe's kernel for attention's tile products wherever the CPU has AVX-512 or AVX2. */
 #ifndef LRPE_GEMM_H
 #define LRPE_GEMM_H
