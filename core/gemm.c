@@ -1,5 +1,5 @@
-/* float32 matrix products through OpenBLAS or lrpe's own kernel (AVX-512 or AVX2): the library choice of the CPU
- * path (core/gemm.h). */
+/* float32 matrix products through OpenBLAS or lrpe's own kernel (AVX-512 or AVX2): the library
+ * choice of the CPU path (core/gemm.h). */
 #include <cblas.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -82,10 +82,11 @@ static inline int k_range(gemm_tri tri, int diag, int r, int rows, int K, int *k
     return K - *k0;
 }
 
+BLOCKS(BLOCK)
+
 /* Rows [0, M) of C for one block of NV vectors: blocks of ROWS, then of ROWS2, then the rest one
  * row at a time (the same arithmetic per element), each over the k its rows of op(A) can make
  * nonzero (tri). */
-BLOCKS(BLOCK)
 #define ROW_FN(NV, ROWS, ROWS2)                                                                               \
     KERNEL static void rows_nv##NV(int M, int tail, int K, gemm_tri tri, int diag, const float *a, long ar,    \
                                    long ak, const float *b, long ldb, const c_store *st, float *c, long ldc) { \
